@@ -1,0 +1,62 @@
+//! The process's shared handles, built once at start-up in the documented order and passed
+//! explicitly to the API, worker and scanner.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+
+use crate::broker::{Broker, Topology};
+use crate::config::Settings;
+use crate::domain::backoff::Backoff;
+use crate::metrics::Metrics;
+use crate::redis_client::RedisHandle;
+use crate::store::Store;
+
+#[derive(Clone)]
+pub struct App {
+    pub settings: Arc<Settings>,
+    pub store: Store,
+    pub broker: Arc<Broker>,
+    pub redis: Arc<RedisHandle>,
+    pub metrics: Arc<Metrics>,
+}
+
+impl App {
+    /// PostgreSQL (database created if missing, migrations unless `migrate` is false), then
+    /// Redis and RabbitMQ. Only PostgreSQL is required to start: it is what makes a 202
+    /// durable. Redis and RabbitMQ outages are reported by `/readyz` and retried.
+    pub async fn start(settings: Settings, migrate: bool) -> anyhow::Result<App> {
+        for key in &settings.defaulted {
+            tracing::info!(setting = key, "not set; using the local default");
+        }
+        let store = Store::connect(&settings.database, settings.database_max_connections)
+            .await
+            .with_context(|| format!("cannot connect to PostgreSQL at {}", settings.database_display()))?;
+        if migrate {
+            store.migrate().await.context("cannot apply database migrations")?;
+        }
+        tracing::info!(database = %settings.database_display(), "PostgreSQL ready");
+        let app = App::from_store(settings, store);
+        if let Err(e) = app.redis.ping().await {
+            tracing::warn!(redis = %app.settings.redis_display(), error = %e, "Redis unreachable at start-up; continuing");
+        }
+        if let Err(e) = app.broker.channel().await {
+            tracing::warn!(broker = %app.settings.rabbitmq_display(), error = %e, "RabbitMQ unreachable at start-up; notifications stay durable in PostgreSQL until it returns");
+        } else {
+            tracing::info!("RabbitMQ topology declared");
+        }
+        Ok(app)
+    }
+
+    /// Wires handles around an existing store without touching the network.
+    pub fn from_store(settings: Settings, store: Store) -> App {
+        let topology = Topology::new(settings.queue_prefix.clone());
+        let broker = Arc::new(Broker::new(settings.rabbitmq_url.clone(), topology, settings.publish_timeout));
+        let redis = Arc::new(RedisHandle::new(&settings.redis_url, settings.redis_key_prefix.clone()));
+        App { settings: Arc::new(settings), store, broker, redis, metrics: Arc::new(Metrics::new()) }
+    }
+
+    pub fn backoff(&self) -> Backoff {
+        Backoff { base: self.settings.retry_backoff_base, max: self.settings.retry_backoff_max }
+    }
+}

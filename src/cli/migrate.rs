@@ -1,0 +1,99 @@
+//! `dispatchctl migrate [run|status|revert]`: the embedded sqlx migrations.
+
+use std::process::ExitCode;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::output::{self, Format};
+use super::{load_settings, GlobalArgs};
+use crate::store::{Store, MIGRATOR};
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct Args {
+    #[command(subcommand)]
+    pub action: Option<Action>,
+    /// Output format of `status`.
+    #[arg(short, long, value_enum, global = true)]
+    pub output: Option<Format>,
+}
+
+#[derive(clap::Subcommand, Debug, Clone, Copy)]
+pub enum Action {
+    /// Apply pending migrations (the default).
+    Run,
+    /// List applied and pending migrations.
+    Status,
+    /// Undo the most recently applied migration.
+    Revert,
+}
+
+#[derive(Serialize)]
+pub struct MigrationState {
+    pub version: i64,
+    pub description: String,
+    pub applied_at: Option<DateTime<Utc>>,
+}
+
+/// Every known migration with when it was applied (None = pending).
+pub async fn status(store: &Store) -> anyhow::Result<Vec<MigrationState>> {
+    let exists: bool = sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations') IS NOT NULL").fetch_one(store.pool()).await?;
+    let applied: Vec<(i64, DateTime<Utc>)> = if exists {
+        sqlx::query_as("SELECT version, installed_on FROM _sqlx_migrations WHERE success ORDER BY version")
+            .fetch_all(store.pool())
+            .await?
+    } else {
+        Vec::new()
+    };
+    Ok(MIGRATOR
+        .iter()
+        .filter(|m| m.migration_type.is_up_migration())
+        .map(|m| MigrationState {
+            version: m.version,
+            description: m.description.to_string(),
+            applied_at: applied.iter().find(|(v, _)| *v == m.version).map(|(_, at)| *at),
+        })
+        .collect())
+}
+
+pub async fn pending(store: &Store) -> anyhow::Result<Vec<MigrationState>> {
+    Ok(status(store).await?.into_iter().filter(|m| m.applied_at.is_none()).collect())
+}
+
+pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
+    let settings = load_settings(global, &[])?;
+    let store = Store::connect(&settings.database, 2).await?;
+    match args.action.unwrap_or(Action::Run) {
+        Action::Run => {
+            let before = pending(&store).await?.len();
+            store.migrate().await?;
+            eprintln!("applied {before} migrations; the schema is up to date");
+        }
+        Action::Status => {
+            let states = status(&store).await?;
+            match output::resolve(args.output) {
+                Format::Table => {
+                    let mut t = output::table(&["version", "description", "state"]);
+                    for m in &states {
+                        let state = m.applied_at.map_or("pending".to_string(), |at| format!("applied {}", at.format("%Y-%m-%d %H:%M:%S")));
+                        t.add_row(vec![m.version.to_string(), m.description.clone(), state]);
+                    }
+                    println!("{t}");
+                }
+                f => output::print_structured(f, &states)?,
+            }
+        }
+        Action::Revert => {
+            let states = status(&store).await?;
+            let applied: Vec<&MigrationState> = states.iter().filter(|m| m.applied_at.is_some()).collect();
+            let Some(last) = applied.last() else {
+                eprintln!("nothing to revert: no migration is applied");
+                return Ok(ExitCode::SUCCESS);
+            };
+            let target = applied.iter().rev().nth(1).map_or(0, |m| m.version);
+            MIGRATOR.undo(store.pool(), target).await?;
+            eprintln!("reverted {} {}", last.version, last.description);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

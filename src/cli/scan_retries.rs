@@ -1,0 +1,151 @@
+//! `dispatchctl scan-retries`: one pass for cron (the default), `--drain` until nothing is
+//! due, or `--loop` as a daemon with `/livez`, `/readyz` and `/metrics` on `--listen`.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use super::output::{self, Format};
+use super::{load_settings, require_schema, Exit, GlobalArgs};
+use crate::app::App;
+use crate::dispatch::scan::{PassReport, ScanScope, Scanner};
+use crate::domain::Channel;
+use crate::ops::{BrokerCheck, Readiness};
+
+#[derive(clap::Args, Debug, Clone)]
+#[command(after_help = "Exit status: 0 when the pass succeeded (also when nothing was due); 1 with a one-line reason when PostgreSQL or RabbitMQ is unreachable; 2 for invalid settings.")]
+pub struct Args {
+    /// Run as a daemon, scanning every RETRY_SCAN_INTERVAL / SCHEDULER_SCAN_INTERVAL.
+    #[arg(long = "loop")]
+    pub daemon: bool,
+    /// Interval of both scans in --loop mode (overrides the two settings), e.g. 5s.
+    #[arg(long, value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub interval: Option<Duration>,
+    /// Address of /livez, /readyz and /metrics in --loop mode.
+    #[arg(long, default_value = "0.0.0.0:9092", value_name = "ADDR")]
+    pub listen: SocketAddr,
+    /// Show what would be enqueued without changing anything.
+    #[arg(long, conflicts_with = "daemon")]
+    pub dry_run: bool,
+    /// Repeat passes until nothing is due (at most --max-passes).
+    #[arg(long, conflicts_with_all = ["daemon", "dry_run"])]
+    pub drain: bool,
+    #[arg(long, default_value_t = 100, value_name = "N")]
+    pub max_passes: u32,
+    /// Output format: table (default on a terminal) or json.
+    #[arg(short, long, value_enum)]
+    pub output: Option<Format>,
+}
+
+pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
+    let settings = load_settings(global, &[])?;
+    let app = App::start(settings, false).await.map_err(|e| Exit::new(1, format!("{e:#}")))?;
+    require_schema(&app.store).await?;
+    if args.daemon {
+        return daemon(app, args).await;
+    }
+    let scanner = Scanner::new(app.clone());
+    let format = output::resolve(args.output);
+    let mut reports = Vec::new();
+    let passes = if args.drain { args.max_passes.max(1) } else { 1 };
+    let mut failure = None;
+    for _ in 0..passes {
+        match scanner.pass(ScanScope::ALL, args.dry_run).await {
+            Ok(report) => {
+                let done = report.total() == 0;
+                reports.push(report);
+                if done {
+                    break;
+                }
+            }
+            Err(e) => {
+                failure = Some(e.to_string());
+                break;
+            }
+        }
+    }
+    render(format, &reports)?;
+    match failure {
+        Some(reason) => Err(Exit::new(1, format!("scan-retries: {reason}")).into()),
+        None => Ok(ExitCode::SUCCESS),
+    }
+}
+
+fn render(format: Format, reports: &[PassReport]) -> anyhow::Result<()> {
+    if format != Format::Table {
+        let value = if reports.len() == 1 { serde_json::to_value(&reports[0])? } else { serde_json::to_value(reports)? };
+        return output::print_structured(format, &value);
+    }
+    let mut t = output::table(&["pass", "kind", "channel", "count"]);
+    for (i, r) in reports.iter().enumerate() {
+        for (kind, channels) in &r.handled {
+            for (channel, n) in channels {
+                t.add_row(vec![(i + 1).to_string(), kind.clone(), channel.clone(), n.to_string()]);
+            }
+        }
+    }
+    let total: u64 = reports.iter().map(PassReport::total).sum();
+    let ms: u64 = reports.iter().map(|r| r.duration_ms).sum();
+    let dry = reports.first().is_some_and(|r| r.dry_run);
+    println!("{t}");
+    println!("{} {total} notifications in {} passes, {ms} ms", if dry { "would enqueue" } else { "enqueued" }, reports.len());
+    Ok(())
+}
+
+async fn daemon(app: App, args: Args) -> anyhow::Result<ExitCode> {
+    let listener = TcpListener::bind(args.listen).await.with_context(|| format!("cannot listen on {}", args.listen))?;
+    let shutdown = crate::shutdown::on_signal();
+    let readiness = Readiness { app: app.clone(), broker: BrokerCheck::Publisher };
+    let mut tasks = JoinSet::new();
+    spawn_loops(&app, args.interval, &mut tasks, shutdown.clone());
+    tracing::info!(listen = %args.listen, "scanner running");
+    crate::api::serve(listener, crate::ops::router(readiness), shutdown, app.settings.shutdown_timeout).await?;
+    while tasks.join_next().await.is_some() {}
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The two scan loops `serve` and `scan-retries --loop` run: retries (with lease recovery
+/// and dead-letter sweep) and scheduled (with never-published) notifications.
+pub fn spawn_loops(app: &App, interval: Option<Duration>, tasks: &mut JoinSet<()>, shutdown: CancellationToken) {
+    let s = &app.settings;
+    let retry_every = interval.unwrap_or(s.retry_scan_interval);
+    let schedule_every = interval.unwrap_or(s.scheduler_scan_interval);
+    tasks.spawn(scan_loop(app.clone(), ScanScope { retries: true, scheduled: false }, retry_every, true, shutdown.clone()));
+    tasks.spawn(scan_loop(app.clone(), ScanScope { retries: false, scheduled: true }, schedule_every, false, shutdown));
+}
+
+async fn scan_loop(app: App, scope: ScanScope, every: Duration, sample_queues: bool, shutdown: CancellationToken) {
+    let scanner = Scanner::new(app.clone());
+    loop {
+        match scanner.pass(scope, false).await {
+            Ok(r) if r.total() > 0 => tracing::info!(handled = r.total(), duration_ms = r.duration_ms, detail = ?r.handled, "scan pass"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "scan pass incomplete; due rows stay due"),
+        }
+        if sample_queues {
+            sample_depths(&app).await;
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(every) => {}
+        }
+    }
+}
+
+/// Queue and DLQ depths for the alerts.
+async fn sample_depths(app: &App) {
+    let topology = app.broker.topology().clone();
+    for channel in Channel::ALL {
+        if let Ok(n) = app.broker.queue_depth(&topology.work_queue(*channel)).await {
+            app.metrics.queue_depth.with_label_values(&[channel.lower()]).set(i64::from(n));
+        }
+        if let Ok(n) = app.broker.queue_depth(&topology.dead_letter_queue(*channel)).await {
+            app.metrics.dlq_depth.with_label_values(&[channel.lower()]).set(i64::from(n));
+        }
+    }
+}

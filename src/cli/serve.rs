@@ -1,0 +1,75 @@
+//! `dispatchctl serve`: the API, and by default the worker and scanners in the same process.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use super::{load_settings, scan_retries, worker, GlobalArgs};
+use crate::app::App;
+use crate::ops::{BrokerCheck, Readiness};
+
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct Args {
+    /// Run only the HTTP API (split deployments run `worker` and `scan-retries --loop` apart).
+    #[arg(long)]
+    pub api_only: bool,
+    /// Do not apply pending migrations at start-up.
+    #[arg(long)]
+    pub no_migrate: bool,
+    /// Address to listen on [env: API_HOST; default 0.0.0.0].
+    #[arg(long, value_name = "ADDR")]
+    pub host: Option<String>,
+    /// Port to listen on [env: API_PORT; default 8080].
+    #[arg(long, short)]
+    pub port: Option<u16>,
+}
+
+pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
+    let mut flags = Vec::new();
+    if let Some(h) = &args.host {
+        flags.push(("API_HOST", h.clone()));
+    }
+    if let Some(p) = args.port {
+        flags.push(("API_PORT", p.to_string()));
+    }
+    let settings = load_settings(global, &flags)?;
+    let addr = SocketAddr::new(settings.api_host, settings.api_port);
+    let app = App::start(settings, !args.no_migrate).await?;
+    let listener = TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
+    let shutdown = crate::shutdown::on_signal();
+    run_with(app, listener, args.api_only, shutdown).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Runs everything `serve` runs on a listener it is given, until `shutdown`.
+pub async fn run_with(app: App, listener: TcpListener, api_only: bool, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let mut background = JoinSet::new();
+    let mut broker_check = BrokerCheck::Publisher;
+    if !api_only {
+        match worker::build(&app) {
+            Ok(deliverer) => {
+                let alive = Arc::new(AtomicBool::new(false));
+                broker_check = BrokerCheck::Consumer(alive.clone());
+                background.spawn(worker::consume(app.clone(), deliverer, crate::domain::Channel::ALL.to_vec(), alive, shutdown.clone()));
+            }
+            Err(worker::NoProvider) => {
+                tracing::warn!("WEBHOOK_SITE_URL is not set: no worker runs in this process until it is; the API and scanners run");
+            }
+        }
+        scan_retries::spawn_loops(&app, None, &mut background, shutdown.clone());
+    }
+    let readiness = Readiness { app: app.clone(), broker: broker_check };
+    let router = crate::api::router(app.clone(), readiness);
+    let local = listener.local_addr()?;
+    tracing::info!(addr = %local, api_only, "API listening");
+    crate::api::serve(listener, router, shutdown.clone(), app.settings.shutdown_timeout).await?;
+    while background.join_next().await.is_some() {}
+    tracing::info!("stopped");
+    Ok(())
+}

@@ -1,0 +1,104 @@
+//! `dispatchctl worker`: consume the channel queues and deliver; `/livez`, `/readyz` and
+//! `/metrics` on `--listen`.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use super::{load_settings, require_schema, Exit, GlobalArgs};
+use crate::app::App;
+use crate::broker::consumer::{self, ConsumerOptions};
+use crate::dispatch::deliver::Deliverer;
+use crate::domain::Channel;
+use crate::ops::{BrokerCheck, Readiness};
+use crate::provider::Provider;
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct Args {
+    /// Address of the /livez, /readyz and /metrics endpoints.
+    #[arg(long, default_value = "0.0.0.0:9091", value_name = "ADDR")]
+    pub listen: SocketAddr,
+    /// Channels to consume (comma-separated); all by default.
+    #[arg(long, value_delimiter = ',', value_name = "CHANNELS")]
+    pub channels: Vec<String>,
+    /// Deliveries in flight [env: WORKER_CONCURRENCY; default 16].
+    #[arg(long, value_name = "N")]
+    pub concurrency: Option<u16>,
+}
+
+#[derive(Debug)]
+pub struct NoProvider;
+
+/// The deliverer of this process, or `NoProvider` without WEBHOOK_SITE_URL.
+pub fn build(app: &App) -> Result<Arc<Deliverer>, NoProvider> {
+    let s = &app.settings;
+    let url = s.webhook_site_url.clone().ok_or(NoProvider)?;
+    match Provider::new(url, s.webhook_secret.as_ref(), s.provider_timeout, usize::from(s.worker_concurrency)) {
+        Ok(provider) => Ok(Deliverer::new(app.clone(), provider)),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot build the provider client");
+            Err(NoProvider)
+        }
+    }
+}
+
+/// Consumes until `shutdown`, then lets in-flight deliveries finish within SHUTDOWN_TIMEOUT.
+pub async fn consume(app: App, deliverer: Arc<Deliverer>, channels: Vec<Channel>, alive: Arc<AtomicBool>, shutdown: CancellationToken) {
+    let s = &app.settings;
+    let opts = ConsumerOptions {
+        url: s.rabbitmq_url.clone(),
+        topology: app.broker.topology().clone(),
+        channels,
+        prefetch: s.worker_concurrency,
+        shutdown_timeout: s.shutdown_timeout,
+    };
+    consumer::run(opts, shutdown, alive, move |channel, delivery| deliverer.clone().handle(channel, delivery)).await;
+}
+
+pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
+    let mut flags = Vec::new();
+    if let Some(n) = args.concurrency {
+        flags.push(("WORKER_CONCURRENCY", n.to_string()));
+    }
+    let settings = load_settings(global, &flags)?;
+    if settings.webhook_site_url.is_none() {
+        return Err(Exit::new(
+            2,
+            "WEBHOOK_SITE_URL is not set: the worker has nowhere to deliver (example: WEBHOOK_SITE_URL=https://provider.example.com/hook)",
+        )
+        .into());
+    }
+    let channels = parse_channels(&args.channels)?;
+    let app = App::start(settings, false).await?;
+    require_schema(&app.store).await?;
+    let deliverer = build(&app).map_err(|_| anyhow::anyhow!("cannot build the provider client"))?;
+    let listener = TcpListener::bind(args.listen).await.with_context(|| format!("cannot listen on {}", args.listen))?;
+    let shutdown = crate::shutdown::on_signal();
+    let alive = Arc::new(AtomicBool::new(false));
+    let readiness = Readiness { app: app.clone(), broker: BrokerCheck::Consumer(alive.clone()) };
+    let ops = tokio::spawn(crate::api::serve(listener, crate::ops::router(readiness), shutdown.clone(), app.settings.shutdown_timeout));
+    tracing::info!(listen = %args.listen, "worker ops endpoints listening");
+    consume(app, deliverer, channels, alive, shutdown.clone()).await;
+    shutdown.cancel();
+    let _ = ops.await;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn parse_channels(values: &[String]) -> anyhow::Result<Vec<Channel>> {
+    if values.is_empty() {
+        return Ok(Channel::ALL.to_vec());
+    }
+    let mut out = Vec::new();
+    for v in values {
+        let c: Channel = v.parse().map_err(|e: String| Exit::new(2, format!("--channels: {e}")))?;
+        if !out.contains(&c) {
+            out.push(c);
+        }
+    }
+    Ok(out)
+}

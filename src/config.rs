@@ -1,0 +1,521 @@
+//! Settings: defaults < YAML file < environment (and `.env`) < command-line flags, read and
+//! validated once at start-up. Nothing else in the crate reads the environment.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+use sqlx::postgres::{PgConnectOptions, PgSslMode};
+
+use crate::domain::Channel;
+
+/// One recognised setting. The YAML key is the environment name in lower case.
+pub struct SettingSpec {
+    pub env: &'static str,
+    pub default: Option<&'static str>,
+    pub help: &'static str,
+    pub example: &'static str,
+    pub secret: bool,
+}
+
+const fn spec(
+    env: &'static str,
+    default: Option<&'static str>,
+    example: &'static str,
+    help: &'static str,
+) -> SettingSpec {
+    SettingSpec { env, default, help, example, secret: false }
+}
+
+const fn secret(env: &'static str, example: &'static str, help: &'static str) -> SettingSpec {
+    SettingSpec { env, default: None, help, example, secret: true }
+}
+
+pub const DEFAULT_DATABASE_DSN: &str = "postgres://postgres@localhost:5432/dispatch_engine";
+pub const DEFAULT_RABBITMQ_URL: &str = "amqp://guest:guest@localhost:5672/%2f";
+pub const DEFAULT_REDIS_URL: &str = "redis://localhost:6379/0";
+
+/// Every setting the program reads. `docs/CONFIGURATION.md` documents each one; a test keeps
+/// the two in step.
+pub const SETTINGS: &[SettingSpec] = &[
+    secret("DATABASE_DSN", "postgres://dispatch:secret@db:5432/dispatch_engine", "PostgreSQL connection, as a URL or libpq key=value pairs. Default: postgres://postgres@localhost:5432/dispatch_engine."),
+    spec("DATABASE_MAX_CONNECTIONS", Some("20"), "20", "Size of the PostgreSQL connection pool of one process."),
+    secret("RABBITMQ_URL", "amqp://guest:guest@rabbitmq:5672/%2f", "RabbitMQ connection URL (amqp:// or amqps://). Default: amqp://guest:guest@localhost:5672/%2f."),
+    secret("REDIS_URL", "redis://redis:6379/0", "Redis connection URL (redis:// or rediss://). Default: redis://localhost:6379/0."),
+    spec("WEBHOOK_SITE_URL", None, "https://provider.example.com/hook", "The provider endpoint deliveries are POSTed to. Without it no worker runs."),
+    secret("WEBHOOK_SECRET", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "When set, deliveries are signed per Standard Webhooks (whsec_<base64> or raw text)."),
+    spec("PROVIDER_TIMEOUT", Some("10s"), "10s", "Timeout of one provider request."),
+    spec("LEASE_TIMEOUT", Some("15s"), "15s", "How long a worker's claim on a notification lasts; must exceed PROVIDER_TIMEOUT."),
+    spec("RATE_LIMIT_PER_SEC", Some("100"), "100", "Deliveries per second per channel, shared by all workers (0 = unlimited)."),
+    spec("RATE_LIMIT_SMS_PER_SEC", None, "50", "Override of RATE_LIMIT_PER_SEC for SMS."),
+    spec("RATE_LIMIT_EMAIL_PER_SEC", None, "200", "Override of RATE_LIMIT_PER_SEC for EMAIL."),
+    spec("RATE_LIMIT_PUSH_PER_SEC", None, "500", "Override of RATE_LIMIT_PER_SEC for PUSH."),
+    spec("WORKER_CONCURRENCY", Some("16"), "16", "Deliveries in flight per worker process (also its prefetch)."),
+    spec("RETRY_BACKOFF_BASE", Some("1s"), "1s", "Delay before the first retry; doubled for each further attempt."),
+    spec("RETRY_BACKOFF_MAX", Some("60s"), "60s", "Upper bound of the retry delay (and of an honoured Retry-After)."),
+    spec("DEFAULT_MAX_RETRIES", Some("5"), "5", "Attempt budget of a notification created without maxRetries."),
+    spec("RETRY_SCAN_INTERVAL", Some("5s"), "5s", "Interval of the retry and recovery scans in loop mode."),
+    spec("RETRY_SCAN_LIMIT", Some("100"), "100", "Most due retries (and expired leases) handled per scan pass."),
+    spec("SCHEDULER_SCAN_INTERVAL", Some("5s"), "5s", "Interval of the scheduled/unpublished scan in loop mode."),
+    spec("SCHEDULER_SCAN_LIMIT", Some("100"), "100", "Most due scheduled or unpublished notifications handled per pass."),
+    spec("UNPUBLISHED_GRACE", Some("30s"), "30s", "Age after which an ACCEPTED, unscheduled notification counts as never published."),
+    spec("API_HOST", Some("0.0.0.0"), "127.0.0.1", "Address the HTTP API listens on."),
+    spec("API_PORT", Some("8080"), "8080", "Port the HTTP API listens on."),
+    secret("API_TOKENS", "token-one,token-two", "Comma-separated bearer tokens; when set, every /v1 request needs one."),
+    spec("API_TOKENS_FILE", None, "/run/secrets/api_tokens", "File with one bearer token per line (joined with API_TOKENS)."),
+    spec("CORS_ALLOWED_ORIGINS", None, "https://console.example.com", "Comma-separated origins allowed by CORS; CORS is off when unset."),
+    spec("MAX_BODY_BYTES", Some("65536"), "65536", "Largest accepted body of a single create, in bytes (413 beyond)."),
+    spec("MAX_BATCH_BODY_BYTES", Some("16777216"), "16777216", "Largest accepted body of a batch create, in bytes (413 beyond)."),
+    spec("REQUEST_TIMEOUT", Some("30s"), "30s", "Longest time one API request may take."),
+    spec("MAX_CONCURRENT_REQUESTS", Some("1024"), "1024", "Requests served at once by one API process; more wait."),
+    spec("PUBLISH_TIMEOUT", Some("2s"), "2s", "How long the API waits for a broker confirm before leaving a notification to the scanner."),
+    spec("SHUTDOWN_TIMEOUT", Some("15s"), "15s", "Grace period for in-flight requests and deliveries on SIGTERM."),
+    spec("QUEUE_PREFIX", Some(""), "staging.", "Prefix of every queue and exchange name (isolates environments on one broker)."),
+    spec("REDIS_KEY_PREFIX", Some("dispatch:"), "dispatch:", "Prefix of every Redis key."),
+    spec("LOG_LEVEL", Some("info"), "debug", "Log level or tracing filter directives."),
+    spec("LOG_FORMAT", None, "json", "json or text; default: text on a terminal, json otherwise."),
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("invalid {key}: {reason} (example: {key}={example})")]
+    Invalid { key: &'static str, reason: String, example: &'static str },
+    #[error("cannot read config file {path}: {reason}")]
+    File { path: String, reason: String },
+    #[error("unknown setting `{key}` in config file {path}; accepted keys are the lower-case names listed in docs/CONFIGURATION.md")]
+    UnknownKey { key: String, path: String },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Json,
+    Text,
+}
+
+/// Validated settings shared by every subcommand.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub database: PgConnectOptions,
+    pub database_max_connections: u32,
+    pub rabbitmq_url: SecretString,
+    pub redis_url: SecretString,
+    pub webhook_site_url: Option<url::Url>,
+    pub webhook_secret: Option<SecretString>,
+    pub provider_timeout: Duration,
+    pub lease_timeout: Duration,
+    pub rate_limit_per_sec: u32,
+    pub rate_limit_overrides: [Option<u32>; 3],
+    pub worker_concurrency: u16,
+    pub retry_backoff_base: Duration,
+    pub retry_backoff_max: Duration,
+    pub default_max_retries: i32,
+    pub retry_scan_interval: Duration,
+    pub retry_scan_limit: i64,
+    pub scheduler_scan_interval: Duration,
+    pub scheduler_scan_limit: i64,
+    pub unpublished_grace: Duration,
+    pub api_host: IpAddr,
+    pub api_port: u16,
+    pub api_tokens: Vec<SecretString>,
+    pub cors_allowed_origins: Vec<String>,
+    pub max_body_bytes: usize,
+    pub max_batch_body_bytes: usize,
+    pub request_timeout: Duration,
+    pub max_concurrent_requests: usize,
+    pub publish_timeout: Duration,
+    pub shutdown_timeout: Duration,
+    pub queue_prefix: String,
+    pub redis_key_prefix: String,
+    pub log_level: String,
+    pub log_format: Option<LogFormat>,
+    /// Connection settings that fell back to a local default, to be logged once the logger runs.
+    pub defaulted: Vec<&'static str>,
+}
+
+impl Settings {
+    /// Reads `.env`, the optional YAML file, the environment and `flags` (highest precedence).
+    pub fn load(file: Option<&Path>, flags: &[(&'static str, String)]) -> Result<Self, ConfigError> {
+        // A missing .env is the normal case in containers.
+        let _ = dotenvy::dotenv();
+        let mut layers: HashMap<String, String> = HashMap::new();
+        if let Some(path) = file {
+            layers.extend(read_yaml(path)?);
+        }
+        for spec in SETTINGS {
+            if let Ok(value) = std::env::var(spec.env) {
+                layers.insert(spec.env.to_string(), value);
+            }
+        }
+        for (key, value) in flags {
+            layers.insert((*key).to_string(), value.clone());
+        }
+        Self::from_map(&layers)
+    }
+
+    /// Builds settings from explicit values only (defaults fill the rest); used by tests and
+    /// by `load` after layering.
+    pub fn from_map(values: &HashMap<String, String>) -> Result<Self, ConfigError> {
+        let raw = Raw { values };
+        let mut defaulted = Vec::new();
+        let dsn = match raw.get("DATABASE_DSN") {
+            Some(v) => v,
+            None => {
+                defaulted.push("DATABASE_DSN");
+                DEFAULT_DATABASE_DSN.to_string()
+            }
+        };
+        let database = parse_dsn(&dsn).map_err(|reason| invalid("DATABASE_DSN", reason))?;
+        let rabbitmq_url = match raw.get("RABBITMQ_URL") {
+            Some(v) => v,
+            None => {
+                defaulted.push("RABBITMQ_URL");
+                DEFAULT_RABBITMQ_URL.to_string()
+            }
+        };
+        check_url("RABBITMQ_URL", &rabbitmq_url, &["amqp", "amqps"])?;
+        let redis_url = match raw.get("REDIS_URL") {
+            Some(v) => v,
+            None => {
+                defaulted.push("REDIS_URL");
+                DEFAULT_REDIS_URL.to_string()
+            }
+        };
+        check_url("REDIS_URL", &redis_url, &["redis", "rediss"])?;
+        let webhook_site_url = match raw.get("WEBHOOK_SITE_URL") {
+            Some(v) => {
+                check_url("WEBHOOK_SITE_URL", &v, &["http", "https"])?;
+                Some(url::Url::parse(&v).map_err(|e| invalid("WEBHOOK_SITE_URL", e.to_string()))?)
+            }
+            None => None,
+        };
+        let provider_timeout = raw.duration("PROVIDER_TIMEOUT")?;
+        let lease_timeout = raw.duration("LEASE_TIMEOUT")?;
+        if lease_timeout <= provider_timeout {
+            return Err(invalid(
+                "LEASE_TIMEOUT",
+                format!(
+                    "{} must be longer than PROVIDER_TIMEOUT ({}), or a slow send would lose its claim",
+                    humantime::format_duration(lease_timeout),
+                    humantime::format_duration(provider_timeout)
+                ),
+            ));
+        }
+        let mut tokens: Vec<SecretString> = raw
+            .get("API_TOKENS")
+            .map(|v| split_list(&v).into_iter().map(SecretString::from).collect())
+            .unwrap_or_default();
+        if let Some(path) = raw.get("API_TOKENS_FILE") {
+            let text = std::fs::read_to_string(&path).map_err(|e| {
+                invalid("API_TOKENS_FILE", format!("cannot read {path}: {e}"))
+            })?;
+            tokens.extend(
+                text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).map(|l| SecretString::from(l.to_string())),
+            );
+        }
+        let log_format = match raw.get("LOG_FORMAT").map(|v| v.to_ascii_lowercase()) {
+            None => None,
+            Some(v) if v == "json" => Some(LogFormat::Json),
+            Some(v) if v == "text" || v == "pretty" => Some(LogFormat::Text),
+            Some(v) => return Err(invalid("LOG_FORMAT", format!("\"{v}\" is not json or text"))),
+        };
+        let max_retries = raw.number::<i32>("DEFAULT_MAX_RETRIES")?;
+        if max_retries < 1 {
+            return Err(invalid("DEFAULT_MAX_RETRIES", "must be at least 1".into()));
+        }
+        let concurrency = raw.number::<u16>("WORKER_CONCURRENCY")?;
+        if concurrency == 0 {
+            return Err(invalid("WORKER_CONCURRENCY", "must be at least 1".into()));
+        }
+        Ok(Settings {
+            database,
+            database_max_connections: raw.positive("DATABASE_MAX_CONNECTIONS")?,
+            rabbitmq_url: SecretString::from(rabbitmq_url),
+            redis_url: SecretString::from(redis_url),
+            webhook_site_url,
+            webhook_secret: raw.get("WEBHOOK_SECRET").map(SecretString::from),
+            provider_timeout,
+            lease_timeout,
+            rate_limit_per_sec: raw.number("RATE_LIMIT_PER_SEC")?,
+            rate_limit_overrides: [
+                raw.optional_number("RATE_LIMIT_SMS_PER_SEC")?,
+                raw.optional_number("RATE_LIMIT_EMAIL_PER_SEC")?,
+                raw.optional_number("RATE_LIMIT_PUSH_PER_SEC")?,
+            ],
+            worker_concurrency: concurrency,
+            retry_backoff_base: raw.duration("RETRY_BACKOFF_BASE")?,
+            retry_backoff_max: raw.duration("RETRY_BACKOFF_MAX")?,
+            default_max_retries: max_retries,
+            retry_scan_interval: raw.duration("RETRY_SCAN_INTERVAL")?,
+            retry_scan_limit: raw.positive::<i64>("RETRY_SCAN_LIMIT")?,
+            scheduler_scan_interval: raw.duration("SCHEDULER_SCAN_INTERVAL")?,
+            scheduler_scan_limit: raw.positive::<i64>("SCHEDULER_SCAN_LIMIT")?,
+            unpublished_grace: raw.duration("UNPUBLISHED_GRACE")?,
+            api_host: raw.number("API_HOST")?,
+            api_port: raw.number("API_PORT")?,
+            api_tokens: tokens,
+            cors_allowed_origins: raw.get("CORS_ALLOWED_ORIGINS").map(|v| split_list(&v)).unwrap_or_default(),
+            max_body_bytes: raw.positive("MAX_BODY_BYTES")?,
+            max_batch_body_bytes: raw.positive("MAX_BATCH_BODY_BYTES")?,
+            request_timeout: raw.duration("REQUEST_TIMEOUT")?,
+            max_concurrent_requests: raw.positive("MAX_CONCURRENT_REQUESTS")?,
+            publish_timeout: raw.duration("PUBLISH_TIMEOUT")?,
+            shutdown_timeout: raw.duration("SHUTDOWN_TIMEOUT")?,
+            queue_prefix: raw.get("QUEUE_PREFIX").unwrap_or_default(),
+            redis_key_prefix: raw.get("REDIS_KEY_PREFIX").unwrap_or_default(),
+            log_level: raw.get("LOG_LEVEL").unwrap_or_else(|| "info".into()),
+            log_format,
+            defaulted,
+        })
+    }
+
+    /// The effective deliveries-per-second limit of one channel (0 = unlimited).
+    pub fn rate_limit_for(&self, channel: Channel) -> u32 {
+        self.rate_limit_overrides[channel.index()].unwrap_or(self.rate_limit_per_sec)
+    }
+
+    /// The database location without credentials, safe for logs.
+    pub fn database_display(&self) -> String {
+        format!(
+            "{}:{}/{}",
+            self.database.get_host(),
+            self.database.get_port(),
+            self.database.get_database().unwrap_or("(default)")
+        )
+    }
+
+    pub fn rabbitmq_display(&self) -> String {
+        redact_url(self.rabbitmq_url.expose_secret())
+    }
+
+    pub fn redis_display(&self) -> String {
+        redact_url(self.redis_url.expose_secret())
+    }
+}
+
+struct Raw<'a> {
+    values: &'a HashMap<String, String>,
+}
+
+impl Raw<'_> {
+    /// The value set for `key`, or its default; an empty string counts as unset.
+    fn get(&self, key: &'static str) -> Option<String> {
+        let set = self.values.get(key).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+        set.or_else(|| spec_of(key).default.map(str::to_string))
+    }
+
+    fn duration(&self, key: &'static str) -> Result<Duration, ConfigError> {
+        let value = self.get(key).unwrap_or_default();
+        let parsed = humantime::parse_duration(&value).map_err(|e| {
+            invalid(key, format!("\"{value}\" is not a duration ({e}); use a number with a unit such as 250ms, 5s or 1m"))
+        })?;
+        if parsed.is_zero() {
+            return Err(invalid(key, "must be longer than zero".into()));
+        }
+        Ok(parsed)
+    }
+
+    fn number<T: FromStr>(&self, key: &'static str) -> Result<T, ConfigError> {
+        let value = self.get(key).unwrap_or_default();
+        value.parse::<T>().map_err(|_| invalid(key, format!("\"{value}\" is not a valid value")))
+    }
+
+    fn positive<T: FromStr + PartialOrd + Default>(&self, key: &'static str) -> Result<T, ConfigError> {
+        let n: T = self.number(key)?;
+        if n <= T::default() {
+            return Err(invalid(key, "must be greater than zero".into()));
+        }
+        Ok(n)
+    }
+
+    fn optional_number<T: FromStr>(&self, key: &'static str) -> Result<Option<T>, ConfigError> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(_) => self.number(key).map(Some),
+        }
+    }
+}
+
+fn spec_of(key: &str) -> &'static SettingSpec {
+    SETTINGS.iter().find(|s| s.env == key).unwrap_or_else(|| panic!("setting {key} is not declared in SETTINGS"))
+}
+
+fn invalid(key: &'static str, reason: String) -> ConfigError {
+    ConfigError::Invalid { key, reason, example: spec_of(key).example }
+}
+
+fn split_list(value: &str) -> Vec<String> {
+    value.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect()
+}
+
+fn check_url(key: &'static str, value: &str, schemes: &[&str]) -> Result<(), ConfigError> {
+    let parsed = url::Url::parse(value).map_err(|e| invalid(key, format!("not a URL ({e})")))?;
+    if !schemes.contains(&parsed.scheme()) {
+        return Err(invalid(key, format!("scheme \"{}\" is not one of {}", parsed.scheme(), schemes.join(", "))));
+    }
+    if parsed.host_str().is_none_or(str::is_empty) {
+        return Err(invalid(key, "the URL has no host".into()));
+    }
+    Ok(())
+}
+
+/// Drops the password from a URL so it can be logged.
+pub fn redact_url(value: &str) -> String {
+    match url::Url::parse(value) {
+        Ok(mut u) => {
+            if u.password().is_some() {
+                let _ = u.set_password(Some("***"));
+            }
+            u.to_string()
+        }
+        Err(_) => "(unparseable URL)".into(),
+    }
+}
+
+/// Accepts a `postgres://` URL or the libpq `key=value` form of the Go service's `.env`.
+/// Errors never repeat the DSN, which may hold a password.
+pub fn parse_dsn(dsn: &str) -> Result<PgConnectOptions, String> {
+    let dsn = dsn.trim();
+    if dsn.starts_with("postgres://") || dsn.starts_with("postgresql://") {
+        return PgConnectOptions::from_str(dsn).map_err(|e| format!("not a valid PostgreSQL URL: {}", strip_secrets(&e.to_string())));
+    }
+    if !dsn.contains('=') {
+        return Err("expected a postgres:// URL or key=value pairs".into());
+    }
+    let mut options = PgConnectOptions::new_without_pgpass();
+    for pair in dsn.split_whitespace() {
+        let (key, value) = pair.split_once('=').ok_or_else(|| format!("\"{}\" is not key=value", pair.split('=').next().unwrap_or("")))?;
+        let value = value.trim_matches('\'');
+        options = match key {
+            "host" | "hostaddr" => options.host(value),
+            "port" => options.port(value.parse().map_err(|_| format!("port \"{value}\" is not a number"))?),
+            "user" => options.username(value),
+            "password" => options.password(value),
+            "dbname" => options.database(value),
+            "sslmode" => options.ssl_mode(PgSslMode::from_str(value).map_err(|_| {
+                format!("sslmode \"{value}\" is not one of disable, allow, prefer, require, verify-ca, verify-full")
+            })?),
+            "application_name" => options.application_name(value),
+            "connect_timeout" => options,
+            other => return Err(format!("unknown key \"{other}\"; accepted: host, port, user, password, dbname, sslmode, application_name")),
+        };
+    }
+    Ok(options)
+}
+
+fn strip_secrets(message: &str) -> String {
+    // sqlx's URL errors quote the input at times; never echo anything after "://".
+    match message.find("://") {
+        Some(i) => format!("{}://…", &message[..i]),
+        None => message.to_string(),
+    }
+}
+
+fn read_yaml(path: &Path) -> Result<HashMap<String, String>, ConfigError> {
+    let display = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError::File { path: display.clone(), reason: e.to_string() })?;
+    let value: serde_yaml::Value = serde_yaml::from_str(&text).map_err(|e| ConfigError::File { path: display.clone(), reason: e.to_string() })?;
+    let mut out = HashMap::new();
+    let serde_yaml::Value::Mapping(map) = value else {
+        if value.is_null() {
+            return Ok(out);
+        }
+        return Err(ConfigError::File { path: display, reason: "expected a mapping of setting names to values".into() });
+    };
+    for (k, v) in map {
+        let key = k.as_str().unwrap_or_default().to_ascii_uppercase();
+        if !SETTINGS.iter().any(|s| s.env == key) {
+            return Err(ConfigError::UnknownKey { key: k.as_str().unwrap_or("?").to_string(), path: display });
+        }
+        let text = match v {
+            serde_yaml::Value::String(s) => s,
+            serde_yaml::Value::Number(n) => n.to_string(),
+            serde_yaml::Value::Bool(b) => b.to_string(),
+            serde_yaml::Value::Sequence(items) => items.iter().filter_map(|i| i.as_str().map(str::to_string)).collect::<Vec<_>>().join(","),
+            _ => return Err(ConfigError::File { path: display, reason: format!("`{}` must be a string or a number", key.to_ascii_lowercase()) }),
+        };
+        out.insert(key, text);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        Settings::from_map(&pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect())
+    }
+
+    #[test]
+    fn defaults_match_the_go_service() {
+        let s = settings(&[]).expect("defaults are valid");
+        assert_eq!(s.rate_limit_per_sec, 100);
+        assert_eq!(s.worker_concurrency, 16);
+        assert_eq!(s.retry_scan_interval, Duration::from_secs(5));
+        assert_eq!(s.retry_scan_limit, 100);
+        assert_eq!(s.api_port, 8080);
+        assert_eq!(s.database_display(), "localhost:5432/dispatch_engine");
+        assert_eq!(s.defaulted, vec!["DATABASE_DSN", "RABBITMQ_URL", "REDIS_URL"]);
+        assert!(s.webhook_site_url.is_none());
+    }
+
+    #[test]
+    fn libpq_key_value_dsn_is_accepted() {
+        let s = settings(&[("DATABASE_DSN", "host=db user=dispatch password=hunter2 dbname=dispatch_engine port=5433 sslmode=disable")]).unwrap();
+        assert_eq!(s.database_display(), "db:5433/dispatch_engine");
+    }
+
+    #[test]
+    fn malformed_values_name_the_variable_and_an_example() {
+        let err = settings(&[("RETRY_SCAN_INTERVAL", "five")]).unwrap_err().to_string();
+        assert!(err.contains("RETRY_SCAN_INTERVAL") && err.contains("example: RETRY_SCAN_INTERVAL=5s"), "{err}");
+        let err = settings(&[("RATE_LIMIT_PER_SEC", "-3")]).unwrap_err().to_string();
+        assert!(err.contains("RATE_LIMIT_PER_SEC") && err.contains("\"-3\""), "{err}");
+        let err = settings(&[("WEBHOOK_SITE_URL", "ftp://x")]).unwrap_err().to_string();
+        assert!(err.contains("WEBHOOK_SITE_URL") && err.contains("http, https"), "{err}");
+    }
+
+    #[test]
+    fn a_bad_dsn_never_echoes_its_password() {
+        let err = settings(&[("DATABASE_DSN", "host=db password=hunter2 bogus=1")]).unwrap_err().to_string();
+        assert!(err.contains("DATABASE_DSN") && !err.contains("hunter2"), "{err}");
+        let err = settings(&[("DATABASE_DSN", "postgres://u:hunter2@db:notaport/x")]).unwrap_err().to_string();
+        assert!(!err.contains("hunter2"), "{err}");
+    }
+
+    #[test]
+    fn durations_accept_units() {
+        let s = settings(&[("RETRY_SCAN_INTERVAL", "250ms"), ("SCHEDULER_SCAN_INTERVAL", "1m")]).unwrap();
+        assert_eq!(s.retry_scan_interval, Duration::from_millis(250));
+        assert_eq!(s.scheduler_scan_interval, Duration::from_secs(60));
+    }
+
+    #[test]
+    fn per_channel_rate_overrides() {
+        let s = settings(&[("RATE_LIMIT_PER_SEC", "10"), ("RATE_LIMIT_SMS_PER_SEC", "3")]).unwrap();
+        assert_eq!(s.rate_limit_for(Channel::Sms), 3);
+        assert_eq!(s.rate_limit_for(Channel::Email), 10);
+    }
+
+    #[test]
+    fn redacts_passwords_in_urls() {
+        assert_eq!(redact_url("amqp://guest:guest@localhost:5672/%2f"), "amqp://guest:***@localhost:5672/%2f");
+    }
+
+    #[test]
+    fn yaml_file_layers_under_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.yaml");
+        std::fs::write(&path, "api_port: 9000\nworker_concurrency: 4\n").unwrap();
+        let mut map = read_yaml(&path).unwrap();
+        map.insert("API_PORT".into(), "9100".into());
+        let s = Settings::from_map(&map).unwrap();
+        assert_eq!(s.api_port, 9100);
+        assert_eq!(s.worker_concurrency, 4);
+        std::fs::write(&path, "api_prot: 9000\n").unwrap();
+        assert!(matches!(read_yaml(&path), Err(ConfigError::UnknownKey { .. })));
+    }
+}

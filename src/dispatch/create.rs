@@ -1,0 +1,116 @@
+//! Accepting notifications: persist first (that is what a 202 promises), then publish with a
+//! confirm and mark QUEUED. A broker outage leaves them ACCEPTED for the scanner, never FAILED.
+
+use uuid::Uuid;
+
+use crate::app::App;
+use crate::broker::WorkMessage;
+use crate::domain::{NewNotification, Notification, NotificationRequest, Status, ValidationError};
+use crate::store::StoreError;
+
+pub const MAX_BATCH: usize = 1000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CreateError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl CreateError {
+    fn item(index: usize, e: ValidationError) -> CreateError {
+        CreateError::Invalid(format!("notifications[{index}].{e}"))
+    }
+}
+
+pub struct BatchCreated {
+    pub batch_id: Uuid,
+    pub notifications: Vec<Notification>,
+    pub warning: Option<String>,
+}
+
+pub async fn create_one(app: &App, request: &NotificationRequest, request_id: Option<&str>) -> Result<Notification, CreateError> {
+    let new = request
+        .validate(request_id, app.settings.default_max_retries)
+        .map_err(|e| CreateError::Invalid(e.to_string()))?;
+    let (mut stored, created) = app.store.insert_notification(&new).await?;
+    if created {
+        enqueue(app, std::slice::from_mut(&mut stored)).await;
+    }
+    Ok(stored)
+}
+
+/// All-or-nothing validation: the first invalid item rejects the batch, naming its index.
+pub async fn create_batch(app: &App, requests: &[NotificationRequest], request_id: Option<&str>) -> Result<BatchCreated, CreateError> {
+    if requests.is_empty() || requests.len() > MAX_BATCH {
+        return Err(CreateError::Invalid(format!(
+            "notifications: {} items given; a batch holds 1 to {MAX_BATCH}",
+            requests.len()
+        )));
+    }
+    let items: Vec<NewNotification> = requests
+        .iter()
+        .enumerate()
+        .map(|(i, r)| r.validate(request_id, app.settings.default_max_retries).map_err(|e| CreateError::item(i, e)))
+        .collect::<Result<_, _>>()?;
+    let batch_id = Uuid::now_v7();
+    let stored = app.store.insert_batch(batch_id, &items).await?;
+    let (mut fresh, mut notifications) = (Vec::new(), Vec::with_capacity(stored.len()));
+    let mut fresh_positions = Vec::new();
+    for (i, (n, created)) in stored.into_iter().enumerate() {
+        if created {
+            fresh_positions.push(i);
+            fresh.push(n.clone());
+        }
+        notifications.push(n);
+    }
+    let unpublished = enqueue(app, &mut fresh).await;
+    for (pos, n) in fresh_positions.into_iter().zip(fresh) {
+        notifications[pos] = n;
+    }
+    let warning = (unpublished > 0).then(|| {
+        format!("{unpublished} of {} notifications could not be enqueued now; they are stored and the scanner will enqueue them", requests.len())
+    });
+    Ok(BatchCreated { batch_id, notifications, warning })
+}
+
+/// Publishes the due ones among freshly stored notifications and marks the confirmed ones
+/// QUEUED (in `stored` too). Returns how many stay ACCEPTED for the scanner.
+async fn enqueue(app: &App, stored: &mut [Notification]) -> usize {
+    let now = chrono::Utc::now();
+    let due: Vec<usize> = (0..stored.len()).filter(|&i| stored[i].scheduled_at.is_none_or(|at| at <= now)).collect();
+    if due.is_empty() {
+        return 0;
+    }
+    let messages: Vec<WorkMessage> = due
+        .iter()
+        .map(|&i| WorkMessage {
+            notification_id: stored[i].id,
+            correlation_id: stored[i].correlation_id.clone(),
+            channel: stored[i].channel,
+            priority: stored[i].priority,
+        })
+        .collect();
+    let results = app.broker.publish_work(&messages).await;
+    let mut confirmed = Vec::new();
+    let mut first_error = None;
+    for (&i, result) in due.iter().zip(results) {
+        match result {
+            Ok(()) => confirmed.push(i),
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    if let Some(e) = &first_error {
+        tracing::warn!(error = %e, unpublished = due.len() - confirmed.len(), "enqueue failed; left ACCEPTED for the scanner");
+    }
+    let ids: Vec<Uuid> = confirmed.iter().map(|&i| stored[i].id).collect();
+    match app.store.mark_queued(&ids).await {
+        Ok(()) => confirmed.iter().for_each(|&i| stored[i].status = Status::Queued),
+        // The messages are on the broker and the worker accepts ACCEPTED rows: nothing is lost.
+        Err(e) => tracing::warn!(error = %e, "could not mark notifications QUEUED"),
+    }
+    due.len() - confirmed.len()
+}

@@ -1,0 +1,354 @@
+//! Channels, priorities, statuses and the validation of a create request.
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+macro_rules! wire_enum {
+    ($(#[$m:meta])* $name:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
+        $(#[$m])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, sqlx::Type)]
+        #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+        #[sqlx(type_name = "text", rename_all = "SCREAMING_SNAKE_CASE")]
+        pub enum $name { $($variant),+ }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        /// Case-insensitive, as the Go service accepted `sms`, `SMS` and `Sms` alike.
+        impl FromStr for $name {
+            type Err = String;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                let upper = s.trim().to_ascii_uppercase();
+                $name::ALL.iter().copied().find(|v| v.as_str() == upper).ok_or_else(|| {
+                    let accepted: Vec<&str> = $name::ALL.iter().map(|v| v.as_str()).collect();
+                    format!("\"{}\" is not one of {}", s, accepted.join(", "))
+                })
+            }
+        }
+    };
+}
+
+wire_enum!(Channel { Sms = "SMS", Email = "EMAIL", Push = "PUSH" });
+wire_enum!(Priority { High = "HIGH", Normal = "NORMAL", Low = "LOW" });
+wire_enum!(
+    /// The life of a notification: ACCEPTED (durable) → QUEUED (on the broker, or waiting for
+    /// a retry) → SENDING (claimed under a lease) → SENT | FAILED, or CANCELED before SENDING.
+    Status {
+        Accepted = "ACCEPTED",
+        Queued = "QUEUED",
+        Sending = "SENDING",
+        Sent = "SENT",
+        Failed = "FAILED",
+        Canceled = "CANCELED",
+    }
+);
+wire_enum!(BatchStatus { Processing = "PROCESSING", Completed = "COMPLETED", PartialFailure = "PARTIAL_FAILURE" });
+
+impl Channel {
+    pub fn index(self) -> usize {
+        match self {
+            Channel::Sms => 0,
+            Channel::Email => 1,
+            Channel::Push => 2,
+        }
+    }
+
+    /// The lower-case name used for queues and in the provider payload.
+    pub fn lower(self) -> &'static str {
+        match self {
+            Channel::Sms => "sms",
+            Channel::Email => "email",
+            Channel::Push => "push",
+        }
+    }
+
+    /// Content limit in characters (Unicode scalar values), as the Go service counted them.
+    pub fn max_content_chars(self) -> usize {
+        match self {
+            Channel::Sms => 160,
+            Channel::Push => 240,
+            Channel::Email => 10_000,
+        }
+    }
+}
+
+impl Priority {
+    /// AMQP message priority; the work queues are declared with `x-max-priority=3`.
+    pub fn amqp_priority(self) -> u8 {
+        match self {
+            Priority::High => 3,
+            Priority::Normal => 2,
+            Priority::Low => 1,
+        }
+    }
+}
+
+impl Status {
+    pub fn is_terminal(self) -> bool {
+        matches!(self, Status::Sent | Status::Failed | Status::Canceled)
+    }
+
+    pub fn is_cancelable(self) -> bool {
+        matches!(self, Status::Accepted | Status::Queued)
+    }
+}
+
+impl BatchStatus {
+    /// PROCESSING while any item is not terminal; COMPLETED when all are terminal and none
+    /// FAILED; PARTIAL_FAILURE otherwise.
+    pub fn from_counts(counts: &[(Status, i64)]) -> BatchStatus {
+        let live = |s: Status| counts.iter().any(|(st, n)| *st == s && *n > 0);
+        if Status::ALL.iter().any(|s| !s.is_terminal() && live(*s)) {
+            BatchStatus::Processing
+        } else if live(Status::Failed) {
+            BatchStatus::PartialFailure
+        } else {
+            BatchStatus::Completed
+        }
+    }
+}
+
+/// A create request as clients send it; every field is checked by [`NotificationRequest::validate`].
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NotificationRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub correlation_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<String>,
+    #[serde(default)]
+    pub channel: Option<String>,
+    #[serde(default)]
+    pub priority: Option<String>,
+    #[serde(default)]
+    pub recipient: Option<String>,
+    #[serde(default)]
+    pub content: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_retries: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scheduled_at: Option<String>,
+}
+
+/// A validated notification, ready to be stored.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewNotification {
+    pub id: Uuid,
+    pub correlation_id: String,
+    pub idempotency_key: Option<String>,
+    pub channel: Channel,
+    pub priority: Priority,
+    pub recipient: String,
+    pub content: String,
+    pub max_retries: i32,
+    pub scheduled_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {reason}")]
+pub struct ValidationError {
+    pub field: &'static str,
+    pub reason: String,
+}
+
+/// Bounds that keep a request far from what a database row or a log line should carry.
+pub const MAX_RECIPIENT_CHARS: usize = 320;
+pub const MAX_KEY_CHARS: usize = 255;
+
+fn field_error(field: &'static str, reason: impl Into<String>) -> ValidationError {
+    ValidationError { field, reason: reason.into() }
+}
+
+impl NotificationRequest {
+    /// Applies the contract's rules. `fallback_correlation_id` is the request's X-Request-ID,
+    /// used when the body names none; a UUID is generated when neither exists.
+    pub fn validate(
+        &self,
+        fallback_correlation_id: Option<&str>,
+        default_max_retries: i32,
+    ) -> Result<NewNotification, ValidationError> {
+        let channel: Channel = required(&self.channel, "channel")?
+            .parse()
+            .map_err(|e: String| field_error("channel", e))?;
+        let priority: Priority = required(&self.priority, "priority")?
+            .parse()
+            .map_err(|e: String| field_error("priority", e))?;
+        let recipient = required(&self.recipient, "recipient")?.trim().to_string();
+        if recipient.is_empty() {
+            return Err(field_error("recipient", "must not be empty"));
+        }
+        if recipient.chars().count() > MAX_RECIPIENT_CHARS {
+            return Err(field_error("recipient", format!("is longer than {MAX_RECIPIENT_CHARS} characters")));
+        }
+        let content = required(&self.content, "content")?.trim().to_string();
+        if content.is_empty() {
+            return Err(field_error("content", "must not be empty"));
+        }
+        let chars = content.chars().count();
+        if chars > channel.max_content_chars() {
+            return Err(field_error(
+                "content",
+                format!("is {chars} characters; {channel} accepts at most {}", channel.max_content_chars()),
+            ));
+        }
+        let max_retries = match self.max_retries {
+            Some(n) if n > 0 => i32::try_from(n.min(100)).unwrap_or(100),
+            _ => default_max_retries,
+        };
+        let scheduled_at = match self.scheduled_at.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+            None => None,
+            Some(text) => Some(
+                DateTime::parse_from_rfc3339(text)
+                    .map_err(|_| field_error("scheduledAt", format!("\"{text}\" is not an RFC 3339 timestamp such as 2026-01-02T15:04:05Z")))?
+                    .with_timezone(&Utc),
+            ),
+        };
+        let correlation_id = bounded_key(self.correlation_id.as_deref(), "correlationId")?
+            .or_else(|| fallback_correlation_id.map(str::trim).filter(|s| !s.is_empty() && s.chars().count() <= MAX_KEY_CHARS).map(str::to_string))
+            .unwrap_or_else(|| Uuid::new_v4().to_string());
+        let idempotency_key = bounded_key(self.idempotency_key.as_deref(), "idempotencyKey")?;
+        Ok(NewNotification {
+            id: Uuid::now_v7(),
+            correlation_id,
+            idempotency_key,
+            channel,
+            priority,
+            recipient,
+            content,
+            max_retries,
+            scheduled_at,
+        })
+    }
+}
+
+fn required<'a>(value: &'a Option<String>, field: &'static str) -> Result<&'a str, ValidationError> {
+    value.as_deref().ok_or_else(|| field_error(field, "is required"))
+}
+
+fn bounded_key(value: Option<&str>, field: &'static str) -> Result<Option<String>, ValidationError> {
+    let Some(v) = value.map(str::trim).filter(|v| !v.is_empty()) else {
+        return Ok(None);
+    };
+    if v.chars().count() > MAX_KEY_CHARS {
+        return Err(field_error(field, format!("is longer than {MAX_KEY_CHARS} characters")));
+    }
+    Ok(Some(v.to_string()))
+}
+
+/// A stored notification, as the API returns it (camelCase on the wire).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
+#[serde(rename_all = "camelCase")]
+pub struct Notification {
+    pub id: Uuid,
+    pub correlation_id: String,
+    pub idempotency_key: Option<String>,
+    pub batch_id: Option<Uuid>,
+    pub channel: Channel,
+    pub priority: Priority,
+    pub recipient: String,
+    pub content: String,
+    pub status: Status,
+    pub provider_message_id: Option<String>,
+    pub attempt_count: i32,
+    pub max_retries: i32,
+    pub scheduled_at: Option<DateTime<Utc>>,
+    pub next_retry_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(channel: &str, content: &str) -> NotificationRequest {
+        NotificationRequest {
+            channel: Some(channel.into()),
+            priority: Some("normal".into()),
+            recipient: Some(" +905551234567 ".into()),
+            content: Some(content.into()),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn enums_parse_case_insensitively_and_print_upper_case() {
+        assert_eq!("Sms".parse::<Channel>().unwrap(), Channel::Sms);
+        assert_eq!("low".parse::<Priority>().unwrap().to_string(), "LOW");
+        let err = "fax".parse::<Channel>().unwrap_err();
+        assert!(err.contains("SMS, EMAIL, PUSH"), "{err}");
+    }
+
+    #[test]
+    fn content_limits_count_characters_not_bytes() {
+        let turkish = "ş".repeat(160); // 320 bytes, 160 characters
+        assert!(request("sms", &turkish).validate(None, 5).is_ok());
+        let err = request("sms", &"a".repeat(161)).validate(None, 5).unwrap_err();
+        assert_eq!(err.field, "content");
+        assert!(request("push", &"a".repeat(240)).validate(None, 5).is_ok());
+        assert!(request("push", &"a".repeat(241)).validate(None, 5).is_err());
+        assert!(request("email", &"a".repeat(10_000)).validate(None, 5).is_ok());
+        assert!(request("email", &"a".repeat(10_001)).validate(None, 5).is_err());
+    }
+
+    #[test]
+    fn trims_before_checking_emptiness() {
+        let v = request("sms", "  hi  ").validate(None, 5).unwrap();
+        assert_eq!((v.recipient.as_str(), v.content.as_str()), ("+905551234567", "hi"));
+        assert_eq!(request("sms", "   ").validate(None, 5).unwrap_err().field, "content");
+    }
+
+    #[test]
+    fn max_retries_zero_or_negative_means_default() {
+        let mut r = request("sms", "x");
+        r.max_retries = Some(0);
+        assert_eq!(r.validate(None, 5).unwrap().max_retries, 5);
+        r.max_retries = Some(-2);
+        assert_eq!(r.validate(None, 5).unwrap().max_retries, 5);
+        r.max_retries = Some(3);
+        assert_eq!(r.validate(None, 5).unwrap().max_retries, 3);
+    }
+
+    #[test]
+    fn correlation_id_falls_back_to_request_id_then_uuid() {
+        let r = request("sms", "x");
+        assert_eq!(r.validate(Some("req-1"), 5).unwrap().correlation_id, "req-1");
+        let generated = r.validate(None, 5).unwrap().correlation_id;
+        assert!(Uuid::parse_str(&generated).is_ok());
+        let mut r2 = r.clone();
+        r2.correlation_id = Some("mine".into());
+        assert_eq!(r2.validate(Some("req-1"), 5).unwrap().correlation_id, "mine");
+    }
+
+    #[test]
+    fn scheduled_at_must_be_rfc3339() {
+        let mut r = request("sms", "x");
+        r.scheduled_at = Some("tomorrow".into());
+        assert_eq!(r.validate(None, 5).unwrap_err().field, "scheduledAt");
+        r.scheduled_at = Some("2030-01-02T03:04:05+03:00".into());
+        assert!(r.validate(None, 5).unwrap().scheduled_at.is_some());
+    }
+
+    #[test]
+    fn batch_status_rules() {
+        use Status::*;
+        assert_eq!(BatchStatus::from_counts(&[(Sent, 2), (Queued, 1)]), BatchStatus::Processing);
+        assert_eq!(BatchStatus::from_counts(&[(Sent, 2), (Canceled, 1)]), BatchStatus::Completed);
+        assert_eq!(BatchStatus::from_counts(&[(Sent, 2), (Failed, 1)]), BatchStatus::PartialFailure);
+    }
+}

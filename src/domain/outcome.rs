@@ -1,0 +1,134 @@
+//! What one delivery attempt means for the notification: sent, retried later, or failed
+//! for good and dead-lettered.
+
+use std::time::Duration;
+
+use super::backoff::Backoff;
+
+/// The provider's answer to one attempt, already classified.
+#[derive(Clone, Debug, PartialEq)]
+pub enum DeliveryResult {
+    Success { status: u16, provider_message_id: Option<String>, body: String },
+    /// Connect errors, timeouts, 408, 429, 5xx: worth another attempt.
+    Transient { status: Option<u16>, error: String, body: String, retry_after: Option<Duration> },
+    /// Any other 4xx: the provider will never accept this notification.
+    Permanent { status: u16, error: String, body: String },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeadLetterReason {
+    PermanentError,
+    RetryExhausted,
+    InvalidMessage,
+    NotFound,
+}
+
+impl DeadLetterReason {
+    pub const ALL: &'static [DeadLetterReason] =
+        &[Self::PermanentError, Self::RetryExhausted, Self::InvalidMessage, Self::NotFound];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::PermanentError => "permanent_error",
+            Self::RetryExhausted => "retry_exhausted",
+            Self::InvalidMessage => "invalid_message",
+            Self::NotFound => "not_found",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|r| r.as_str() == text)
+    }
+}
+
+/// What the store must do after an attempt.
+#[derive(Clone, Debug, PartialEq)]
+pub enum NextStep {
+    Sent { provider_message_id: Option<String> },
+    RetryAfter(Duration),
+    Fail(DeadLetterReason),
+}
+
+impl DeliveryResult {
+    pub fn status_code(&self) -> Option<u16> {
+        match self {
+            Self::Success { status, .. } | Self::Permanent { status, .. } => Some(*status),
+            Self::Transient { status, .. } => *status,
+        }
+    }
+
+    pub fn error(&self) -> Option<&str> {
+        match self {
+            Self::Success { .. } => None,
+            Self::Transient { error, .. } | Self::Permanent { error, .. } => Some(error),
+        }
+    }
+
+    pub fn body(&self) -> &str {
+        match self {
+            Self::Success { body, .. } | Self::Transient { body, .. } | Self::Permanent { body, .. } => body,
+        }
+    }
+
+    /// `attempt` is the number of the attempt just made (1-based); `max_attempts` the budget.
+    pub fn next_step(&self, attempt: u32, max_attempts: u32, backoff: &Backoff, jitter: f64) -> NextStep {
+        match self {
+            Self::Success { provider_message_id, .. } => NextStep::Sent { provider_message_id: provider_message_id.clone() },
+            Self::Permanent { .. } => NextStep::Fail(DeadLetterReason::PermanentError),
+            Self::Transient { .. } if attempt >= max_attempts => NextStep::Fail(DeadLetterReason::RetryExhausted),
+            Self::Transient { retry_after, .. } => {
+                NextStep::RetryAfter(backoff.delay_honouring(attempt, jitter, *retry_after))
+            }
+        }
+    }
+}
+
+/// Classifies an HTTP status the provider answered with.
+pub fn classify_status(status: u16) -> StatusClass {
+    match status {
+        200..=299 => StatusClass::Success,
+        408 | 429 | 500..=599 => StatusClass::Transient,
+        _ => StatusClass::Permanent,
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StatusClass {
+    Success,
+    Transient,
+    Permanent,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const B: Backoff = Backoff { base: Duration::from_secs(1), max: Duration::from_secs(60) };
+
+    fn transient() -> DeliveryResult {
+        DeliveryResult::Transient { status: Some(500), error: "HTTP 500".into(), body: String::new(), retry_after: None }
+    }
+
+    #[test]
+    fn classification_follows_the_contract() {
+        assert_eq!(classify_status(204), StatusClass::Success);
+        for s in [408, 429, 500, 502, 503] {
+            assert_eq!(classify_status(s), StatusClass::Transient, "{s}");
+        }
+        for s in [300, 400, 401, 404, 422] {
+            assert_eq!(classify_status(s), StatusClass::Permanent, "{s}");
+        }
+    }
+
+    #[test]
+    fn transient_retries_until_the_budget_is_spent() {
+        assert_eq!(transient().next_step(1, 5, &B, 0.0), NextStep::RetryAfter(Duration::from_secs(1)));
+        assert_eq!(transient().next_step(5, 5, &B, 0.0), NextStep::Fail(DeadLetterReason::RetryExhausted));
+    }
+
+    #[test]
+    fn permanent_fails_at_once() {
+        let r = DeliveryResult::Permanent { status: 400, error: "HTTP 400".into(), body: String::new() };
+        assert_eq!(r.next_step(1, 5, &B, 0.0), NextStep::Fail(DeadLetterReason::PermanentError));
+    }
+}

@@ -1,0 +1,18 @@
+//! dispatchctl: a notification dispatch engine (HTTP API, worker, scanner) and the operator
+//! tools around it. See ARCHITECTURE.md for the map and the invariants.
+
+pub mod api;
+pub mod app;
+pub mod broker;
+pub mod cli;
+pub mod config;
+pub mod dispatch;
+pub mod domain;
+pub mod metrics;
+pub mod ops;
+pub mod provider;
+pub mod ratelimit;
+pub mod redis_client;
+pub mod shutdown;
+pub mod store;
+pub mod telemetry;

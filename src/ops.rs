@@ -1,0 +1,77 @@
+//! `/livez`, `/readyz` and `/metrics`: the same three endpoints on every daemon (the API's
+//! port, or `--listen` for the worker and scanner).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::{json, Map, Value};
+
+use crate::app::App;
+
+const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// How this process judges RabbitMQ.
+#[derive(Clone)]
+pub enum BrokerCheck {
+    /// The publisher can (re)connect; reported, but an API keeps accepting durably without it.
+    Publisher,
+    /// A worker's consumer is attached; the process is useless without it.
+    Consumer(Arc<AtomicBool>),
+}
+
+#[derive(Clone)]
+pub struct Readiness {
+    pub app: App,
+    pub broker: BrokerCheck,
+}
+
+pub fn router(readiness: Readiness) -> Router {
+    Router::new()
+        .route("/livez", get(livez))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .with_state(readiness)
+}
+
+async fn livez() -> Json<Value> {
+    Json(json!({"status": "ok"}))
+}
+
+async fn check<F, E>(f: F) -> bool
+where
+    F: std::future::Future<Output = Result<(), E>>,
+{
+    matches!(tokio::time::timeout(CHECK_TIMEOUT, f).await, Ok(Ok(())))
+}
+
+async fn readyz(State(r): State<Readiness>) -> Response {
+    let (postgres, redis, rabbitmq) = tokio::join!(
+        check(r.app.store.ping()),
+        check(r.app.redis.ping()),
+        async {
+            match &r.broker {
+                BrokerCheck::Publisher => check(async { r.app.broker.channel().await.map(|_| ()) }).await,
+                BrokerCheck::Consumer(alive) => alive.load(Ordering::SeqCst),
+            }
+        }
+    );
+    let required_broker = matches!(r.broker, BrokerCheck::Consumer(_));
+    let ready = postgres && redis && (rabbitmq || !required_broker);
+    let mut checks = Map::new();
+    for (name, ok) in [("postgres", postgres), ("redis", redis), ("rabbitmq", rabbitmq)] {
+        checks.insert(name.into(), Value::from(if ok { "ok" } else { "down" }));
+    }
+    let body = Json(json!({"status": if ready { "ready" } else { "not_ready" }, "checks": checks}));
+    let code = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (code, body).into_response()
+}
+
+async fn metrics(State(r): State<Readiness>) -> Response {
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], r.app.metrics.render()).into_response()
+}

@@ -1,0 +1,197 @@
+//! The HTTP provider adapter: builds the Go service's request (`{"to","channel","content"}`
+//! plus idempotency and tracing headers), signs it per Standard Webhooks when a secret is
+//! set, and classifies the answer into success, transient or permanent.
+
+use std::time::Duration;
+
+use base64::Engine;
+use hmac::{Hmac, Mac};
+use reqwest::header::{HeaderMap, RETRY_AFTER};
+use secrecy::{ExposeSecret, SecretString};
+use sha2::Sha256;
+
+use crate::broker::messages::truncate_chars;
+use crate::domain::outcome::{classify_status, StatusClass};
+use crate::domain::{DeliveryResult, Notification};
+
+/// Response bodies are recorded up to this many bytes.
+pub const MAX_RECORDED_BODY: usize = 4096;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProviderError {
+    #[error("invalid WEBHOOK_SECRET: {0}")]
+    Secret(String),
+    #[error("cannot build the HTTP client: {0}")]
+    Client(#[from] reqwest::Error),
+}
+
+#[derive(Clone)]
+pub struct Provider {
+    client: reqwest::Client,
+    url: url::Url,
+    signing_key: Option<Vec<u8>>,
+    timeout: Duration,
+}
+
+#[derive(serde::Serialize)]
+struct Payload<'a> {
+    to: &'a str,
+    channel: &'a str,
+    content: &'a str,
+}
+
+impl Provider {
+    pub fn new(url: url::Url, secret: Option<&SecretString>, timeout: Duration, pool_size: usize) -> Result<Self, ProviderError> {
+        let signing_key = secret.map(|s| signing_key(s.expose_secret())).transpose()?;
+        let client = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout.min(Duration::from_secs(5)))
+            .pool_max_idle_per_host(pool_size)
+            .user_agent(concat!("dispatchctl/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(Provider { client, url, signing_key, timeout })
+    }
+
+    /// One attempt. Never fails: every failure is classified into the result.
+    pub async fn deliver(&self, n: &Notification, attempt: i32) -> DeliveryResult {
+        let body = serde_json::to_vec(&Payload { to: &n.recipient, channel: n.channel.lower(), content: &n.content })
+            .unwrap_or_default();
+        let id = n.id.to_string();
+        let mut request = self
+            .client
+            .post(self.url.clone())
+            .header("content-type", "application/json")
+            .header("idempotency-key", &id)
+            .header("x-notification-id", &id)
+            .header("x-correlation-id", &n.correlation_id)
+            .header("x-attempt", attempt.to_string());
+        if let Some(key) = &self.signing_key {
+            let timestamp = chrono::Utc::now().timestamp();
+            request = request
+                .header("webhook-id", &id)
+                .header("webhook-timestamp", timestamp.to_string())
+                .header("webhook-signature", sign(key, &id, timestamp, &body));
+        }
+        let response = match request.body(body).send().await {
+            Ok(r) => r,
+            Err(e) => return self.transport_failure(e),
+        };
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let text = match response.bytes().await {
+            Ok(b) => String::from_utf8_lossy(&b[..b.len().min(MAX_RECORDED_BODY)]).into_owned(),
+            Err(e) => return self.transport_failure(e),
+        };
+        match classify_status(status) {
+            StatusClass::Success => {
+                DeliveryResult::Success { status, provider_message_id: provider_message_id(&headers, &text), body: text }
+            }
+            StatusClass::Transient => DeliveryResult::Transient {
+                status: Some(status),
+                error: format!("provider answered HTTP {status}"),
+                retry_after: if status == 429 || status == 503 { retry_after(&headers) } else { None },
+                body: text,
+            },
+            StatusClass::Permanent => {
+                DeliveryResult::Permanent { status, error: format!("provider answered HTTP {status}"), body: text }
+            }
+        }
+    }
+
+    fn transport_failure(&self, e: reqwest::Error) -> DeliveryResult {
+        let error = if e.is_timeout() {
+            format!("no answer within {}", humantime::format_duration(self.timeout))
+        } else if e.is_connect() {
+            format!("cannot connect to the provider: {}", root_cause(&e))
+        } else {
+            format!("request failed: {}", root_cause(&e))
+        };
+        DeliveryResult::Transient { status: None, error: truncate_chars(&error, 512), body: String::new(), retry_after: None }
+    }
+}
+
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause = e;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    cause.to_string()
+}
+
+/// Standard Webhooks keys are `whsec_<base64>`; any other secret is used as raw bytes.
+fn signing_key(secret: &str) -> Result<Vec<u8>, ProviderError> {
+    match secret.strip_prefix("whsec_") {
+        Some(b64) => base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .map_err(|_| ProviderError::Secret("the part after whsec_ is not base64".into())),
+        None => Ok(secret.as_bytes().to_vec()),
+    }
+}
+
+/// `v1,<base64 HMAC-SHA256 of "id.timestamp.body">`.
+pub fn sign(key: &[u8], id: &str, timestamp: i64, body: &[u8]) -> String {
+    // HMAC accepts keys of any length.
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes any key length");
+    mac.update(id.as_bytes());
+    mac.update(b".");
+    mac.update(timestamp.to_string().as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    format!("v1,{}", base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes()))
+}
+
+fn provider_message_id(headers: &HeaderMap, body: &str) -> Option<String> {
+    for name in ["x-request-id", "x-correlation-id"] {
+        if let Some(v) = headers.get(name).and_then(|v| v.to_str().ok()).filter(|v| !v.is_empty()) {
+            return Some(v.to_string());
+        }
+    }
+    let json: serde_json::Value = serde_json::from_str(body).ok()?;
+    ["id", "messageId"].iter().find_map(|k| match json.get(k)? {
+        serde_json::Value::String(s) if !s.is_empty() => Some(s.clone()),
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    })
+}
+
+/// `Retry-After` as seconds or an HTTP date.
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = chrono::DateTime::parse_from_rfc2822(value).ok()?;
+    (at.with_timezone(&chrono::Utc) - chrono::Utc::now()).to_std().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::HeaderValue;
+
+    #[test]
+    fn provider_message_id_prefers_headers_then_body() {
+        let mut h = HeaderMap::new();
+        assert_eq!(provider_message_id(&h, r#"{"messageId":"m-1"}"#).as_deref(), Some("m-1"));
+        assert_eq!(provider_message_id(&h, r#"{"id":7}"#).as_deref(), Some("7"));
+        assert_eq!(provider_message_id(&h, "not json"), None);
+        h.insert("x-request-id", HeaderValue::from_static("r-9"));
+        assert_eq!(provider_message_id(&h, r#"{"id":"x"}"#).as_deref(), Some("r-9"));
+    }
+
+    #[test]
+    fn retry_after_accepts_seconds_and_dates() {
+        let mut h = HeaderMap::new();
+        h.insert(RETRY_AFTER, HeaderValue::from_static("7"));
+        assert_eq!(retry_after(&h), Some(Duration::from_secs(7)));
+        h.insert(RETRY_AFTER, HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT"));
+        assert_eq!(retry_after(&h), None, "a date in the past means no extra wait");
+    }
+
+    #[test]
+    fn whsec_secrets_are_base64_keys() {
+        assert_eq!(signing_key("whsec_aGVsbG8=").unwrap(), b"hello");
+        assert!(signing_key("whsec_!!!").is_err());
+        assert_eq!(signing_key("plain").unwrap(), b"plain");
+    }
+}

@@ -1,0 +1,438 @@
+//! PostgreSQL adapter: every SQL statement of the program lives in this module. States are
+//! changed only by conditional updates, so two processes racing on one row cannot both win.
+
+pub mod scan;
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{Connection, PgConnection, PgPool, Postgres, Transaction};
+use uuid::Uuid;
+
+use crate::domain::{Channel, DeadLetterReason, NewNotification, Notification, Status};
+
+pub use scan::{DueRow, ExpiredLease, ScanKind};
+
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+const COLUMNS: &str = "id, correlation_id, idempotency_key, batch_id, channel, priority, recipient, content, \
+     status, provider_message_id, attempt_count, max_retries, scheduled_at, next_retry_at, created_at, updated_at";
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: PgPool,
+}
+
+/// The answer to a cancel request.
+#[derive(Debug, PartialEq)]
+pub enum CancelOutcome {
+    Canceled,
+    NotCancelable(Status),
+    NotFound,
+}
+
+/// Why a claim was refused.
+#[derive(Debug, PartialEq)]
+pub enum ClaimRefusal {
+    NotFound,
+    /// Terminal, canceled, leased by another worker, or not yet due.
+    NotClaimable(Status),
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct ListFilter {
+    pub status: Option<Status>,
+    pub channel: Option<Channel>,
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+    pub page: i64,
+    pub page_size: i64,
+}
+
+/// One delivery attempt as it is recorded.
+#[derive(Debug, Clone)]
+pub struct AttemptRecord {
+    pub attempt_number: i32,
+    pub outcome: &'static str,
+    pub status_code: Option<i32>,
+    pub response_body: Option<String>,
+    pub error: Option<String>,
+    pub duration_ms: i32,
+}
+
+/// The state a finished attempt moves the notification to.
+#[derive(Debug, Clone)]
+pub enum OutcomeUpdate {
+    Sent { provider_message_id: Option<String> },
+    Retry { after: Duration, error: String },
+    Failed { reason: DeadLetterReason, error: Option<String> },
+}
+
+/// A dead letter the replay tooling can join with the database.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct FailureDetails {
+    pub id: Uuid,
+    pub status: Status,
+    pub recipient: String,
+    pub attempt_count: i32,
+    pub last_error: Option<String>,
+    pub failure_reason: Option<String>,
+}
+
+impl Store {
+    /// Connects, creating the database first when it does not exist yet.
+    pub async fn connect(options: &PgConnectOptions, max_connections: u32) -> StoreResult<Store> {
+        ensure_database(options).await?;
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_with(options.clone())
+            .await?;
+        Ok(Store { pool })
+    }
+
+    pub fn from_pool(pool: PgPool) -> Store {
+        Store { pool }
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    pub async fn migrate(&self) -> StoreResult<()> {
+        MIGRATOR.run(&self.pool).await?;
+        Ok(())
+    }
+
+    pub async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    pub async fn begin(&self) -> StoreResult<Transaction<'static, Postgres>> {
+        Ok(self.pool.begin().await?)
+    }
+
+    /// Inserts a notification, or returns the one that already holds its idempotency key.
+    /// The unique index decides, so concurrent identical requests yield one row.
+    /// The boolean says whether this call created it.
+    pub async fn insert_notification(&self, n: &NewNotification) -> StoreResult<(Notification, bool)> {
+        let inserted: Option<Notification> = sqlx::query_as(&format!(
+            "INSERT INTO notifications (id, correlation_id, idempotency_key, channel, priority, recipient, content, \
+               status, max_retries, scheduled_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, 'ACCEPTED', $8, $9) \
+             ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING \
+             RETURNING {COLUMNS}"
+        ))
+        .bind(n.id)
+        .bind(&n.correlation_id)
+        .bind(&n.idempotency_key)
+        .bind(n.channel)
+        .bind(n.priority)
+        .bind(&n.recipient)
+        .bind(&n.content)
+        .bind(n.max_retries)
+        .bind(n.scheduled_at)
+        .fetch_optional(&self.pool)
+        .await?;
+        if let Some(row) = inserted {
+            return Ok((row, true));
+        }
+        let existing: Notification =
+            sqlx::query_as(&format!("SELECT {COLUMNS} FROM notifications WHERE idempotency_key = $1"))
+                .bind(&n.idempotency_key)
+                .fetch_one(&self.pool)
+                .await?;
+        Ok((existing, false))
+    }
+
+    /// Inserts a batch and its items in one transaction. Items whose idempotency key already
+    /// exists map to the existing notification; the result keeps the order of `items`.
+    pub async fn insert_batch(&self, batch_id: Uuid, items: &[NewNotification]) -> StoreResult<Vec<(Notification, bool)>> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("INSERT INTO batches (id, total_count) VALUES ($1, $2)")
+            .bind(batch_id)
+            .bind(items.len() as i32)
+            .execute(&mut *tx)
+            .await?;
+        let inserted: Vec<Notification> = sqlx::query_as(&format!(
+            "INSERT INTO notifications (id, correlation_id, idempotency_key, batch_id, channel, priority, recipient, \
+               content, status, max_retries, scheduled_at) \
+             SELECT t.id, t.correlation_id, t.idempotency_key, $1, t.channel, t.priority, t.recipient, t.content, \
+               'ACCEPTED', t.max_retries, t.scheduled_at \
+             FROM UNNEST($2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], \
+                         $9::int4[], $10::timestamptz[]) \
+               AS t(id, correlation_id, idempotency_key, channel, priority, recipient, content, max_retries, scheduled_at) \
+             ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING \
+             RETURNING {COLUMNS}"
+        ))
+        .bind(batch_id)
+        .bind(items.iter().map(|n| n.id).collect::<Vec<_>>())
+        .bind(items.iter().map(|n| n.correlation_id.as_str()).collect::<Vec<_>>())
+        .bind(items.iter().map(|n| n.idempotency_key.as_deref()).collect::<Vec<_>>())
+        .bind(items.iter().map(|n| n.channel.as_str()).collect::<Vec<_>>())
+        .bind(items.iter().map(|n| n.priority.as_str()).collect::<Vec<_>>())
+        .bind(items.iter().map(|n| n.recipient.as_str()).collect::<Vec<_>>())
+        .bind(items.iter().map(|n| n.content.as_str()).collect::<Vec<_>>())
+        .bind(items.iter().map(|n| n.max_retries).collect::<Vec<_>>())
+        .bind(items.iter().map(|n| n.scheduled_at).collect::<Vec<_>>())
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut existing: Vec<Notification> = Vec::new();
+        if inserted.len() < items.len() {
+            let keys: Vec<&str> = items.iter().filter_map(|n| n.idempotency_key.as_deref()).collect();
+            existing = sqlx::query_as(&format!("SELECT {COLUMNS} FROM notifications WHERE idempotency_key = ANY($1)"))
+                .bind(keys)
+                .fetch_all(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        let mut out = Vec::with_capacity(items.len());
+        for item in items {
+            if let Some(row) = inserted.iter().find(|r| r.id == item.id) {
+                out.push((row.clone(), true));
+            } else if let Some(row) = existing.iter().find(|r| r.idempotency_key.is_some() && r.idempotency_key == item.idempotency_key) {
+                out.push((row.clone(), false));
+            } else {
+                return Err(StoreError::Database(sqlx::Error::RowNotFound));
+            }
+        }
+        Ok(out)
+    }
+
+    /// ACCEPTED → QUEUED for notifications whose work message the broker confirmed. A worker
+    /// that already claimed one is not overruled.
+    pub async fn mark_queued(&self, ids: &[Uuid]) -> StoreResult<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        sqlx::query("UPDATE notifications SET status = 'QUEUED', updated_at = now() WHERE id = ANY($1) AND status = 'ACCEPTED'")
+            .bind(ids)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn get(&self, id: Uuid) -> StoreResult<Option<Notification>> {
+        Ok(sqlx::query_as(&format!("SELECT {COLUMNS} FROM notifications WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    pub async fn get_many(&self, ids: &[Uuid]) -> StoreResult<Vec<Notification>> {
+        Ok(sqlx::query_as(&format!("SELECT {COLUMNS} FROM notifications WHERE id = ANY($1)"))
+            .bind(ids)
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
+    pub async fn cancel(&self, id: Uuid) -> StoreResult<CancelOutcome> {
+        let done = sqlx::query(
+            "UPDATE notifications SET status = 'CANCELED', next_retry_at = NULL, updated_at = now() \
+             WHERE id = $1 AND status IN ('ACCEPTED', 'QUEUED')",
+        )
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        if done.rows_affected() == 1 {
+            return Ok(CancelOutcome::Canceled);
+        }
+        let status: Option<Status> = sqlx::query_scalar("SELECT status FROM notifications WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(status.map_or(CancelOutcome::NotFound, CancelOutcome::NotCancelable))
+    }
+
+    /// Newest first, with the total number of matches for pagination.
+    pub async fn list(&self, f: &ListFilter) -> StoreResult<(Vec<Notification>, i64)> {
+        const WHERE: &str = "WHERE ($1::text IS NULL OR status = $1) AND ($2::text IS NULL OR channel = $2) \
+             AND ($3::timestamptz IS NULL OR created_at >= $3) AND ($4::timestamptz IS NULL OR created_at <= $4)";
+        let rows: Vec<Notification> = sqlx::query_as(&format!(
+            "SELECT {COLUMNS} FROM notifications {WHERE} ORDER BY created_at DESC, id DESC LIMIT $5 OFFSET $6"
+        ))
+        .bind(f.status)
+        .bind(f.channel)
+        .bind(f.from)
+        .bind(f.to)
+        .bind(f.page_size)
+        .bind((f.page - 1).saturating_mul(f.page_size))
+        .fetch_all(&self.pool)
+        .await?;
+        let total: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM notifications {WHERE}"))
+            .bind(f.status)
+            .bind(f.channel)
+            .bind(f.from)
+            .bind(f.to)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok((rows, total))
+    }
+
+    /// The batch's declared size and its items counted per status, or None when unknown.
+    pub async fn batch_summary(&self, batch_id: Uuid) -> StoreResult<Option<(i32, Vec<(Status, i64)>)>> {
+        let total: Option<i32> = sqlx::query_scalar("SELECT total_count FROM batches WHERE id = $1")
+            .bind(batch_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        let Some(total) = total else { return Ok(None) };
+        let counts: Vec<(Status, i64)> =
+            sqlx::query_as("SELECT status, count(*) FROM notifications WHERE batch_id = $1 GROUP BY status")
+                .bind(batch_id)
+                .fetch_all(&self.pool)
+                .await?;
+        let ordered = Status::ALL
+            .iter()
+            .filter_map(|s| counts.iter().find(|(st, _)| st == s).copied())
+            .collect();
+        Ok(Some((total, ordered)))
+    }
+
+    /// Claims a notification for delivery: ACCEPTED|QUEUED (and due) → SENDING under a lease
+    /// identified by `token`. One statement, so two workers cannot both claim it.
+    pub async fn claim(&self, id: Uuid, token: Uuid, lease: Duration) -> StoreResult<Result<Notification, ClaimRefusal>> {
+        let claimed: Option<Notification> = sqlx::query_as(&format!(
+            "UPDATE notifications SET status = 'SENDING', lease_token = $2, \
+               lease_expires_at = now() + ($3::bigint * interval '1 millisecond'), updated_at = now() \
+             WHERE id = $1 AND status IN ('ACCEPTED', 'QUEUED') \
+               AND (next_retry_at IS NULL OR next_retry_at <= now()) \
+               AND (scheduled_at IS NULL OR scheduled_at <= now()) \
+             RETURNING {COLUMNS}"
+        ))
+        .bind(id)
+        .bind(token)
+        .bind(lease.as_millis() as i64)
+        .fetch_optional(&self.pool)
+        .await?;
+        if let Some(n) = claimed {
+            return Ok(Ok(n));
+        }
+        let status: Option<Status> = sqlx::query_scalar("SELECT status FROM notifications WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(Err(status.map_or(ClaimRefusal::NotFound, ClaimRefusal::NotClaimable)))
+    }
+
+    /// Records the attempt and applies its outcome in one transaction. Returns false when the
+    /// lease was lost meanwhile (the scanner recovered it): the attempt is still recorded, the
+    /// state is left to whoever holds the notification now.
+    pub async fn record_outcome(&self, id: Uuid, token: Uuid, attempt: &AttemptRecord, update: &OutcomeUpdate) -> StoreResult<bool> {
+        let mut tx = self.pool.begin().await?;
+        insert_attempt(&mut tx, id, attempt).await?;
+        let applied = apply_outcome(&mut tx, id, Some(token), update).await?;
+        tx.commit().await?;
+        Ok(applied)
+    }
+
+    pub async fn mark_dead_lettered(&self, id: Uuid) -> StoreResult<()> {
+        sqlx::query("UPDATE notifications SET dead_lettered_at = now() WHERE id = $1")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn failure_details(&self, ids: &[Uuid]) -> StoreResult<Vec<FailureDetails>> {
+        Ok(sqlx::query_as(
+            "SELECT id, status, recipient, attempt_count, last_error, failure_reason FROM notifications WHERE id = ANY($1)",
+        )
+        .bind(ids)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Number of attempts recorded for a notification (used by tests and the CLI).
+    pub async fn attempts(&self, id: Uuid) -> StoreResult<Vec<(i32, String, Option<i32>, Option<String>)>> {
+        Ok(sqlx::query_as(
+            "SELECT attempt_number, outcome, status_code, error FROM notification_attempts \
+             WHERE notification_id = $1 ORDER BY attempt_number, id",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+}
+
+pub(crate) async fn insert_attempt(conn: &mut PgConnection, id: Uuid, a: &AttemptRecord) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO notification_attempts (notification_id, attempt_number, outcome, status_code, response_body, error, duration_ms) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(id)
+    .bind(a.attempt_number)
+    .bind(a.outcome)
+    .bind(a.status_code)
+    .bind(&a.response_body)
+    .bind(&a.error)
+    .bind(a.duration_ms)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Moves a SENDING notification to the outcome's state. With a token, only the holder of
+/// that lease may; without one (scanner recovery), only while the lease is expired.
+pub(crate) async fn apply_outcome(conn: &mut PgConnection, id: Uuid, token: Option<Uuid>, update: &OutcomeUpdate) -> StoreResult<bool> {
+    const RELEASE: &str = "attempt_count = attempt_count + 1, lease_token = NULL, lease_expires_at = NULL, updated_at = now()";
+    const GUARD: &str = "WHERE id = $1 AND status = 'SENDING' \
+         AND (($2::uuid IS NOT NULL AND lease_token = $2) OR ($2::uuid IS NULL AND lease_expires_at < now()))";
+    let sql = match update {
+        OutcomeUpdate::Sent { .. } => format!(
+            "UPDATE notifications SET status = 'SENT', provider_message_id = $3, next_retry_at = NULL, last_error = NULL, {RELEASE} {GUARD}"
+        ),
+        OutcomeUpdate::Retry { .. } => format!(
+            "UPDATE notifications SET status = 'QUEUED', next_retry_at = now() + ($3::bigint * interval '1 millisecond'), \
+               last_error = $4, {RELEASE} {GUARD}"
+        ),
+        OutcomeUpdate::Failed { .. } => format!(
+            "UPDATE notifications SET status = 'FAILED', next_retry_at = NULL, failure_reason = $3, last_error = $4, {RELEASE} {GUARD}"
+        ),
+    };
+    let query = sqlx::query(&sql).bind(id).bind(token);
+    let query = match update {
+        OutcomeUpdate::Sent { provider_message_id } => query.bind(provider_message_id.clone()),
+        OutcomeUpdate::Retry { after, error } => query.bind(after.as_millis() as i64).bind(error.clone()),
+        OutcomeUpdate::Failed { reason, error } => query.bind(reason.as_str()).bind(error.clone()),
+    };
+    Ok(query.execute(conn).await?.rows_affected() == 1)
+}
+
+/// Creates the target database when it is missing (the Go service expected it to exist).
+async fn ensure_database(options: &PgConnectOptions) -> StoreResult<()> {
+    let Some(name) = options.get_database().map(str::to_string) else {
+        return Ok(());
+    };
+    match PgConnection::connect_with(options).await {
+        Ok(conn) => {
+            let _ = conn.close().await;
+            return Ok(());
+        }
+        Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("3D000") => {}
+        Err(e) => return Err(e.into()),
+    }
+    let mut admin = PgConnection::connect_with(&options.clone().database("postgres")).await?;
+    let create = sqlx::query(&format!("CREATE DATABASE \"{}\"", name.replace('"', "\"\""))).execute(&mut admin).await;
+    let _ = admin.close().await;
+    match create {
+        // Another process created it between our check and our create.
+        Err(sqlx::Error::Database(e)) if matches!(e.code().as_deref(), Some("42P04") | Some("23505")) => Ok(()),
+        Err(e) => Err(e.into()),
+        Ok(_) => {
+            tracing::info!(database = %name, "created database");
+            Ok(())
+        }
+    }
+}

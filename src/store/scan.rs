@@ -1,0 +1,147 @@
+//! The scanner's statements. Each pass locks its rows with `FOR UPDATE SKIP LOCKED` inside
+//! the caller's transaction, so concurrent scanners (cron on several hosts) split the work
+//! instead of both publishing it; the caller publishes, updates and commits.
+
+use std::time::Duration;
+
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use super::{apply_outcome, insert_attempt, AttemptRecord, OutcomeUpdate, Store, StoreResult};
+use crate::domain::{Channel, Priority};
+
+/// What a scan pass looks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ScanKind {
+    /// QUEUED with `next_retry_at` due.
+    Retry,
+    /// ACCEPTED with `scheduled_at` due.
+    Scheduled,
+    /// ACCEPTED, unscheduled, older than the grace period: the broker was down at create time.
+    Unpublished,
+    /// SENDING with an expired lease: the worker died mid-send.
+    ExpiredLease,
+    /// FAILED whose dead letter was never confirmed (a crash between commit and publish).
+    DeadLetterPending,
+}
+
+impl ScanKind {
+    pub const ALL: &'static [ScanKind] =
+        &[Self::Retry, Self::Scheduled, Self::Unpublished, Self::ExpiredLease, Self::DeadLetterPending];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Retry => "retry",
+            Self::Scheduled => "scheduled",
+            Self::Unpublished => "unpublished",
+            Self::ExpiredLease => "expired_lease",
+            Self::DeadLetterPending => "dead_letter",
+        }
+    }
+
+    /// `$1` is the grace period in milliseconds.
+    fn predicate(self) -> &'static str {
+        match self {
+            Self::Retry => "status = 'QUEUED' AND next_retry_at <= now()",
+            Self::Scheduled => "status = 'ACCEPTED' AND scheduled_at IS NOT NULL AND scheduled_at <= now()",
+            Self::Unpublished => {
+                "status = 'ACCEPTED' AND scheduled_at IS NULL AND created_at < now() - ($1::bigint * interval '1 millisecond')"
+            }
+            Self::ExpiredLease => "status = 'SENDING' AND lease_expires_at < now()",
+            Self::DeadLetterPending => {
+                "status = 'FAILED' AND dead_lettered_at IS NULL AND updated_at < now() - ($1::bigint * interval '1 millisecond')"
+            }
+        }
+    }
+
+    fn order(self) -> &'static str {
+        match self {
+            Self::Retry => "next_retry_at",
+            Self::Scheduled => "scheduled_at",
+            Self::Unpublished => "created_at",
+            Self::ExpiredLease => "lease_expires_at",
+            Self::DeadLetterPending => "updated_at",
+        }
+    }
+}
+
+/// A row a scan pass acts on.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct DueRow {
+    pub id: Uuid,
+    pub correlation_id: String,
+    pub channel: Channel,
+    pub priority: Priority,
+    pub attempt_count: i32,
+    pub max_retries: i32,
+    pub failure_reason: Option<String>,
+    pub last_error: Option<String>,
+}
+
+/// An expired lease after recovery: what became of it.
+#[derive(Clone, Debug)]
+pub struct ExpiredLease {
+    pub row: DueRow,
+    pub update: OutcomeUpdate,
+}
+
+/// Locks up to `limit` due rows of `kind` in the caller's transaction.
+pub async fn lock_due(conn: &mut PgConnection, kind: ScanKind, grace: Duration, limit: i64) -> StoreResult<Vec<DueRow>> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT id, correlation_id, channel, priority, attempt_count, max_retries, failure_reason, last_error \
+         FROM notifications WHERE {} AND $1::bigint IS NOT NULL ORDER BY {} LIMIT $2 FOR UPDATE SKIP LOCKED",
+        kind.predicate(),
+        kind.order()
+    ))
+    .bind(grace.as_millis() as i64)
+    .bind(limit)
+    .fetch_all(conn)
+    .await?)
+}
+
+/// After the broker confirmed their work messages: the rows are QUEUED and no longer due.
+pub async fn mark_enqueued(conn: &mut PgConnection, ids: &[Uuid]) -> StoreResult<()> {
+    sqlx::query("UPDATE notifications SET status = 'QUEUED', next_retry_at = NULL, updated_at = now() WHERE id = ANY($1)")
+        .bind(ids)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Records the lost attempt of an expired lease and applies `update` (a retry or a failure).
+pub async fn recover_lease(conn: &mut PgConnection, row: &DueRow, update: &OutcomeUpdate) -> StoreResult<bool> {
+    let attempt = AttemptRecord {
+        attempt_number: row.attempt_count + 1,
+        outcome: "TRANSIENT",
+        status_code: None,
+        response_body: None,
+        error: Some("lease expired".into()),
+        duration_ms: 0,
+    };
+    insert_attempt(conn, row.id, &attempt).await?;
+    apply_outcome(conn, row.id, None, update).await
+}
+
+pub async fn mark_dead_lettered(conn: &mut PgConnection, ids: &[Uuid]) -> StoreResult<()> {
+    sqlx::query("UPDATE notifications SET dead_lettered_at = now() WHERE id = ANY($1)")
+        .bind(ids)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+impl Store {
+    /// How many rows of each kind are due now (the backlog gauge), ignoring scan limits.
+    pub async fn due_backlog(&self, grace: Duration) -> StoreResult<Vec<(ScanKind, i64)>> {
+        let filters: Vec<String> =
+            ScanKind::ALL.iter().map(|k| format!("count(*) FILTER (WHERE {})", k.predicate())).collect();
+        let row: (i64, i64, i64, i64, i64) = sqlx::query_as(&format!(
+            "SELECT {} FROM notifications WHERE status IN ('ACCEPTED', 'QUEUED', 'SENDING', 'FAILED') AND $1::bigint IS NOT NULL",
+            filters.join(", ")
+        ))
+        .bind(grace.as_millis() as i64)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(ScanKind::ALL.iter().copied().zip([row.0, row.1, row.2, row.3, row.4]).collect())
+    }
+}
