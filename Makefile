@@ -1,0 +1,42 @@
+# Developer shortcuts. `make` or `make help` lists the targets.
+SHELL := /usr/bin/env bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+CARGO ?= cargo
+COMPOSE ?= docker compose
+BIN := target/release/dispatchctl
+COMPLETIONS_DIR ?= target/completions
+SHELLS ?= bash zsh fish
+
+.PHONY: help docker-up docker-down build test lint services completions bench
+
+help: ## List the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+docker-up: ## Build and start the full stack (docker-compose.yml) in the background
+	$(COMPOSE) up -d --build
+
+docker-down: ## Stop the stack (volumes are kept; add ARGS=-v to drop them)
+	$(COMPOSE) down $(ARGS)
+
+build: ## Build the release binary
+	$(CARGO) build --release --locked
+
+test: ## Run the test suite (starts local services unless DISPATCHCTL_SKIP_SERVICES=1)
+	bash scripts/test.sh
+
+lint: ## Check formatting and run clippy with warnings as errors
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --all-targets --locked -- -D warnings
+
+services: ## Start PostgreSQL, RabbitMQ and Redis locally, without Docker
+	bash scripts/start-services.sh
+
+completions: build ## Write bash/zsh/fish completions to target/completions (COMPLETIONS_DIR)
+	mkdir -p $(COMPLETIONS_DIR)
+	for sh in $(SHELLS); do $(BIN) completions $$sh > $(COMPLETIONS_DIR)/dispatchctl.$$sh; done
+	@echo "completions written to $(COMPLETIONS_DIR)"
+
+bench: ## Run the benchmark script
+	bash scripts/bench.sh
