@@ -31,9 +31,17 @@ impl App {
         }
         let store = Store::connect(&settings.database, settings.database_max_connections)
             .await
-            .with_context(|| format!("cannot connect to PostgreSQL at {}", settings.database_display()))?;
+            .with_context(|| {
+                format!(
+                    "cannot connect to PostgreSQL at {}",
+                    settings.database_display()
+                )
+            })?;
         if migrate {
-            store.migrate().await.context("cannot apply database migrations")?;
+            store
+                .migrate()
+                .await
+                .context("cannot apply database migrations")?;
         }
         tracing::info!(database = %settings.database_display(), "PostgreSQL ready");
         let app = App::from_store(settings, store);
@@ -51,12 +59,28 @@ impl App {
     /// Wires handles around an existing store without touching the network.
     pub fn from_store(settings: Settings, store: Store) -> App {
         let topology = Topology::new(settings.queue_prefix.clone());
-        let broker = Arc::new(Broker::new(settings.rabbitmq_url.clone(), topology, settings.publish_timeout));
-        let redis = Arc::new(RedisHandle::new(&settings.redis_url, settings.redis_key_prefix.clone()));
-        App { settings: Arc::new(settings), store, broker, redis, metrics: Arc::new(Metrics::new()) }
+        let broker = Arc::new(Broker::new(
+            settings.rabbitmq_url.clone(),
+            topology,
+            settings.publish_timeout,
+        ));
+        let redis = Arc::new(RedisHandle::new(
+            &settings.redis_url,
+            settings.redis_key_prefix.clone(),
+        ));
+        App {
+            settings: Arc::new(settings),
+            store,
+            broker,
+            redis,
+            metrics: Arc::new(Metrics::new()),
+        }
     }
 
     pub fn backoff(&self) -> Backoff {
-        Backoff { base: self.settings.retry_backoff_base, max: self.settings.retry_backoff_max }
+        Backoff {
+            base: self.settings.retry_backoff_base,
+            max: self.settings.retry_backoff_max,
+        }
     }
 }

@@ -27,11 +27,23 @@ const fn spec(
     example: &'static str,
     help: &'static str,
 ) -> SettingSpec {
-    SettingSpec { env, default, help, example, secret: false }
+    SettingSpec {
+        env,
+        default,
+        help,
+        example,
+        secret: false,
+    }
 }
 
 const fn secret(env: &'static str, example: &'static str, help: &'static str) -> SettingSpec {
-    SettingSpec { env, default: None, help, example, secret: true }
+    SettingSpec {
+        env,
+        default: None,
+        help,
+        example,
+        secret: true,
+    }
 }
 
 pub const DEFAULT_DATABASE_DSN: &str = "postgres://postgres@localhost:5432/dispatch_engine";
@@ -82,7 +94,11 @@ pub const SETTINGS: &[SettingSpec] = &[
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("invalid {key}: {reason} (example: {key}={example})")]
-    Invalid { key: &'static str, reason: String, example: &'static str },
+    Invalid {
+        key: &'static str,
+        reason: String,
+        example: &'static str,
+    },
     #[error("cannot read config file {path}: {reason}")]
     File { path: String, reason: String },
     #[error("unknown setting `{key}` in config file {path}; accepted keys are the lower-case names listed in docs/CONFIGURATION.md")]
@@ -137,7 +153,10 @@ pub struct Settings {
 
 impl Settings {
     /// Reads `.env`, the optional YAML file, the environment and `flags` (highest precedence).
-    pub fn load(file: Option<&Path>, flags: &[(&'static str, String)]) -> Result<Self, ConfigError> {
+    pub fn load(
+        file: Option<&Path>,
+        flags: &[(&'static str, String)],
+    ) -> Result<Self, ConfigError> {
         // A missing .env is the normal case in containers.
         let _ = dotenvy::dotenv();
         let mut layers: HashMap<String, String> = HashMap::new();
@@ -208,18 +227,25 @@ impl Settings {
             .map(|v| split_list(&v).into_iter().map(SecretString::from).collect())
             .unwrap_or_default();
         if let Some(path) = raw.get("API_TOKENS_FILE") {
-            let text = std::fs::read_to_string(&path).map_err(|e| {
-                invalid("API_TOKENS_FILE", format!("cannot read {path}: {e}"))
-            })?;
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| invalid("API_TOKENS_FILE", format!("cannot read {path}: {e}")))?;
             tokens.extend(
-                text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).map(|l| SecretString::from(l.to_string())),
+                text.lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                    .map(|l| SecretString::from(l.to_string())),
             );
         }
         let log_format = match raw.get("LOG_FORMAT").map(|v| v.to_ascii_lowercase()) {
             None => None,
             Some(v) if v == "json" => Some(LogFormat::Json),
             Some(v) if v == "text" || v == "pretty" => Some(LogFormat::Text),
-            Some(v) => return Err(invalid("LOG_FORMAT", format!("\"{v}\" is not json or text"))),
+            Some(v) => {
+                return Err(invalid(
+                    "LOG_FORMAT",
+                    format!("\"{v}\" is not json or text"),
+                ))
+            }
         };
         let max_retries = raw.number::<i32>("DEFAULT_MAX_RETRIES")?;
         if max_retries < 1 {
@@ -256,7 +282,10 @@ impl Settings {
             api_host: raw.number("API_HOST")?,
             api_port: raw.number("API_PORT")?,
             api_tokens: tokens,
-            cors_allowed_origins: raw.get("CORS_ALLOWED_ORIGINS").map(|v| split_list(&v)).unwrap_or_default(),
+            cors_allowed_origins: raw
+                .get("CORS_ALLOWED_ORIGINS")
+                .map(|v| split_list(&v))
+                .unwrap_or_default(),
             max_body_bytes: raw.positive("MAX_BODY_BYTES")?,
             max_batch_body_bytes: raw.positive("MAX_BATCH_BODY_BYTES")?,
             request_timeout: raw.duration("REQUEST_TIMEOUT")?,
@@ -302,7 +331,11 @@ struct Raw<'a> {
 impl Raw<'_> {
     /// The value set for `key`, or its default; an empty string counts as unset.
     fn get(&self, key: &'static str) -> Option<String> {
-        let set = self.values.get(key).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+        let set = self
+            .values
+            .get(key)
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty());
         set.or_else(|| spec_of(key).default.map(str::to_string))
     }
 
@@ -319,10 +352,15 @@ impl Raw<'_> {
 
     fn number<T: FromStr>(&self, key: &'static str) -> Result<T, ConfigError> {
         let value = self.get(key).unwrap_or_default();
-        value.parse::<T>().map_err(|_| invalid(key, format!("\"{value}\" is not a valid value")))
+        value
+            .parse::<T>()
+            .map_err(|_| invalid(key, format!("\"{value}\" is not a valid value")))
     }
 
-    fn positive<T: FromStr + PartialOrd + Default>(&self, key: &'static str) -> Result<T, ConfigError> {
+    fn positive<T: FromStr + PartialOrd + Default>(
+        &self,
+        key: &'static str,
+    ) -> Result<T, ConfigError> {
         let n: T = self.number(key)?;
         if n <= T::default() {
             return Err(invalid(key, "must be greater than zero".into()));
@@ -339,21 +377,40 @@ impl Raw<'_> {
 }
 
 fn spec_of(key: &str) -> &'static SettingSpec {
-    SETTINGS.iter().find(|s| s.env == key).unwrap_or_else(|| panic!("setting {key} is not declared in SETTINGS"))
+    SETTINGS
+        .iter()
+        .find(|s| s.env == key)
+        .unwrap_or_else(|| panic!("setting {key} is not declared in SETTINGS"))
 }
 
 fn invalid(key: &'static str, reason: String) -> ConfigError {
-    ConfigError::Invalid { key, reason, example: spec_of(key).example }
+    ConfigError::Invalid {
+        key,
+        reason,
+        example: spec_of(key).example,
+    }
 }
 
 fn split_list(value: &str) -> Vec<String> {
-    value.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect()
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
 }
 
 fn check_url(key: &'static str, value: &str, schemes: &[&str]) -> Result<(), ConfigError> {
     let parsed = url::Url::parse(value).map_err(|e| invalid(key, format!("not a URL ({e})")))?;
     if !schemes.contains(&parsed.scheme()) {
-        return Err(invalid(key, format!("scheme \"{}\" is not one of {}", parsed.scheme(), schemes.join(", "))));
+        return Err(invalid(
+            key,
+            format!(
+                "scheme \"{}\" is not one of {}",
+                parsed.scheme(),
+                schemes.join(", ")
+            ),
+        ));
     }
     if parsed.host_str().is_none_or(str::is_empty) {
         return Err(invalid(key, "the URL has no host".into()));
@@ -379,14 +436,24 @@ pub fn redact_url(value: &str) -> String {
 pub fn parse_dsn(dsn: &str) -> Result<PgConnectOptions, String> {
     let dsn = dsn.trim();
     if dsn.starts_with("postgres://") || dsn.starts_with("postgresql://") {
-        return PgConnectOptions::from_str(dsn).map_err(|e| format!("not a valid PostgreSQL URL: {}", strip_secrets(&e.to_string())));
+        return PgConnectOptions::from_str(dsn).map_err(|e| {
+            format!(
+                "not a valid PostgreSQL URL: {}",
+                strip_secrets(&e.to_string())
+            )
+        });
     }
     if !dsn.contains('=') {
         return Err("expected a postgres:// URL or key=value pairs".into());
     }
     let mut options = PgConnectOptions::new_without_pgpass();
     for pair in dsn.split_whitespace() {
-        let (key, value) = pair.split_once('=').ok_or_else(|| format!("\"{}\" is not key=value", pair.split('=').next().unwrap_or("")))?;
+        let (key, value) = pair.split_once('=').ok_or_else(|| {
+            format!(
+                "\"{}\" is not key=value",
+                pair.split('=').next().unwrap_or("")
+            )
+        })?;
         let value = value.trim_matches('\'');
         options = match key {
             "host" | "hostaddr" => options.host(value),
@@ -415,26 +482,50 @@ fn strip_secrets(message: &str) -> String {
 
 fn read_yaml(path: &Path) -> Result<HashMap<String, String>, ConfigError> {
     let display = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| ConfigError::File { path: display.clone(), reason: e.to_string() })?;
-    let value: serde_yaml::Value = serde_yaml::from_str(&text).map_err(|e| ConfigError::File { path: display.clone(), reason: e.to_string() })?;
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError::File {
+        path: display.clone(),
+        reason: e.to_string(),
+    })?;
+    let value: serde_yaml::Value = serde_yaml::from_str(&text).map_err(|e| ConfigError::File {
+        path: display.clone(),
+        reason: e.to_string(),
+    })?;
     let mut out = HashMap::new();
     let serde_yaml::Value::Mapping(map) = value else {
         if value.is_null() {
             return Ok(out);
         }
-        return Err(ConfigError::File { path: display, reason: "expected a mapping of setting names to values".into() });
+        return Err(ConfigError::File {
+            path: display,
+            reason: "expected a mapping of setting names to values".into(),
+        });
     };
     for (k, v) in map {
         let key = k.as_str().unwrap_or_default().to_ascii_uppercase();
         if !SETTINGS.iter().any(|s| s.env == key) {
-            return Err(ConfigError::UnknownKey { key: k.as_str().unwrap_or("?").to_string(), path: display });
+            return Err(ConfigError::UnknownKey {
+                key: k.as_str().unwrap_or("?").to_string(),
+                path: display,
+            });
         }
         let text = match v {
             serde_yaml::Value::String(s) => s,
             serde_yaml::Value::Number(n) => n.to_string(),
             serde_yaml::Value::Bool(b) => b.to_string(),
-            serde_yaml::Value::Sequence(items) => items.iter().filter_map(|i| i.as_str().map(str::to_string)).collect::<Vec<_>>().join(","),
-            _ => return Err(ConfigError::File { path: display, reason: format!("`{}` must be a string or a number", key.to_ascii_lowercase()) }),
+            serde_yaml::Value::Sequence(items) => items
+                .iter()
+                .filter_map(|i| i.as_str().map(str::to_string))
+                .collect::<Vec<_>>()
+                .join(","),
+            _ => {
+                return Err(ConfigError::File {
+                    path: display,
+                    reason: format!(
+                        "`{}` must be a string or a number",
+                        key.to_ascii_lowercase()
+                    ),
+                })
+            }
         };
         out.insert(key, text);
     }
@@ -446,7 +537,12 @@ mod tests {
     use super::*;
 
     fn settings(pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
-        Settings::from_map(&pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect())
+        Settings::from_map(
+            &pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        )
     }
 
     #[test]
@@ -458,7 +554,10 @@ mod tests {
         assert_eq!(s.retry_scan_limit, 100);
         assert_eq!(s.api_port, 8080);
         assert_eq!(s.database_display(), "localhost:5432/dispatch_engine");
-        assert_eq!(s.defaulted, vec!["DATABASE_DSN", "RABBITMQ_URL", "REDIS_URL"]);
+        assert_eq!(
+            s.defaulted,
+            vec!["DATABASE_DSN", "RABBITMQ_URL", "REDIS_URL"]
+        );
         assert!(s.webhook_site_url.is_none());
     }
 
@@ -470,39 +569,72 @@ mod tests {
 
     #[test]
     fn malformed_values_name_the_variable_and_an_example() {
-        let err = settings(&[("RETRY_SCAN_INTERVAL", "five")]).unwrap_err().to_string();
-        assert!(err.contains("RETRY_SCAN_INTERVAL") && err.contains("example: RETRY_SCAN_INTERVAL=5s"), "{err}");
-        let err = settings(&[("RATE_LIMIT_PER_SEC", "-3")]).unwrap_err().to_string();
-        assert!(err.contains("RATE_LIMIT_PER_SEC") && err.contains("\"-3\""), "{err}");
-        let err = settings(&[("WEBHOOK_SITE_URL", "ftp://x")]).unwrap_err().to_string();
-        assert!(err.contains("WEBHOOK_SITE_URL") && err.contains("http, https"), "{err}");
+        let err = settings(&[("RETRY_SCAN_INTERVAL", "five")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("RETRY_SCAN_INTERVAL") && err.contains("example: RETRY_SCAN_INTERVAL=5s"),
+            "{err}"
+        );
+        let err = settings(&[("RATE_LIMIT_PER_SEC", "-3")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("RATE_LIMIT_PER_SEC") && err.contains("\"-3\""),
+            "{err}"
+        );
+        let err = settings(&[("WEBHOOK_SITE_URL", "ftp://x")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("WEBHOOK_SITE_URL") && err.contains("http, https"),
+            "{err}"
+        );
     }
 
     #[test]
     fn a_bad_dsn_never_echoes_its_password() {
-        let err = settings(&[("DATABASE_DSN", "host=db password=hunter2 bogus=1")]).unwrap_err().to_string();
-        assert!(err.contains("DATABASE_DSN") && !err.contains("hunter2"), "{err}");
-        let err = settings(&[("DATABASE_DSN", "postgres://u:hunter2@db:notaport/x")]).unwrap_err().to_string();
+        let err = settings(&[("DATABASE_DSN", "host=db password=hunter2 bogus=1")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("DATABASE_DSN") && !err.contains("hunter2"),
+            "{err}"
+        );
+        let err = settings(&[("DATABASE_DSN", "postgres://u:hunter2@db:notaport/x")])
+            .unwrap_err()
+            .to_string();
         assert!(!err.contains("hunter2"), "{err}");
     }
 
     #[test]
     fn durations_accept_units() {
-        let s = settings(&[("RETRY_SCAN_INTERVAL", "250ms"), ("SCHEDULER_SCAN_INTERVAL", "1m")]).unwrap();
+        let s = settings(&[
+            ("RETRY_SCAN_INTERVAL", "250ms"),
+            ("SCHEDULER_SCAN_INTERVAL", "1m"),
+        ])
+        .unwrap();
         assert_eq!(s.retry_scan_interval, Duration::from_millis(250));
         assert_eq!(s.scheduler_scan_interval, Duration::from_secs(60));
     }
 
     #[test]
     fn per_channel_rate_overrides() {
-        let s = settings(&[("RATE_LIMIT_PER_SEC", "10"), ("RATE_LIMIT_SMS_PER_SEC", "3")]).unwrap();
+        let s = settings(&[
+            ("RATE_LIMIT_PER_SEC", "10"),
+            ("RATE_LIMIT_SMS_PER_SEC", "3"),
+        ])
+        .unwrap();
         assert_eq!(s.rate_limit_for(Channel::Sms), 3);
         assert_eq!(s.rate_limit_for(Channel::Email), 10);
     }
 
     #[test]
     fn redacts_passwords_in_urls() {
-        assert_eq!(redact_url("amqp://guest:guest@localhost:5672/%2f"), "amqp://guest:***@localhost:5672/%2f");
+        assert_eq!(
+            redact_url("amqp://guest:guest@localhost:5672/%2f"),
+            "amqp://guest:***@localhost:5672/%2f"
+        );
     }
 
     #[test]
@@ -516,6 +648,9 @@ mod tests {
         assert_eq!(s.api_port, 9100);
         assert_eq!(s.worker_concurrency, 4);
         std::fs::write(&path, "api_prot: 9000\n").unwrap();
-        assert!(matches!(read_yaml(&path), Err(ConfigError::UnknownKey { .. })));
+        assert!(matches!(
+            read_yaml(&path),
+            Err(ConfigError::UnknownKey { .. })
+        ));
     }
 }

@@ -31,28 +31,49 @@ pub struct Metrics {
 }
 
 fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
-    let c = IntCounterVec::new(Opts::new(name, help).namespace(NS), labels).expect("static metric definition");
-    registry.register(Box::new(c.clone())).expect("metric registered once");
+    let c = IntCounterVec::new(Opts::new(name, help).namespace(NS), labels)
+        .expect("static metric definition");
+    registry
+        .register(Box::new(c.clone()))
+        .expect("metric registered once");
     c
 }
 
 fn gauge(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
-    let g = IntGaugeVec::new(Opts::new(name, help).namespace(NS), labels).expect("static metric definition");
-    registry.register(Box::new(g.clone())).expect("metric registered once");
+    let g = IntGaugeVec::new(Opts::new(name, help).namespace(NS), labels)
+        .expect("static metric definition");
+    registry
+        .register(Box::new(g.clone()))
+        .expect("metric registered once");
     g
 }
 
-fn histogram(registry: &Registry, name: &str, help: &str, labels: &[&str], buckets: Vec<f64>) -> HistogramVec {
-    let h = HistogramVec::new(HistogramOpts::new(name, help).namespace(NS).buckets(buckets), labels)
-        .expect("static metric definition");
-    registry.register(Box::new(h.clone())).expect("metric registered once");
+fn histogram(
+    registry: &Registry,
+    name: &str,
+    help: &str,
+    labels: &[&str],
+    buckets: Vec<f64>,
+) -> HistogramVec {
+    let h = HistogramVec::new(
+        HistogramOpts::new(name, help)
+            .namespace(NS)
+            .buckets(buckets),
+        labels,
+    )
+    .expect("static metric definition");
+    registry
+        .register(Box::new(h.clone()))
+        .expect("metric registered once");
     h
 }
 
 impl Metrics {
     pub fn new() -> Metrics {
         let r = Registry::new();
-        let latency = vec![0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+        let latency = vec![
+            0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+        ];
         let m = Metrics {
             http_requests: counter(&r, "http_requests_total", "HTTP requests served.", &["method", "route", "status"]),
             http_duration: histogram(&r, "http_request_duration_seconds", "HTTP request latency.", &["method", "route", "status"], latency.clone()),

@@ -41,7 +41,12 @@ struct Payload<'a> {
 }
 
 impl Provider {
-    pub fn new(url: url::Url, secret: Option<&SecretString>, timeout: Duration, pool_size: usize) -> Result<Self, ProviderError> {
+    pub fn new(
+        url: url::Url,
+        secret: Option<&SecretString>,
+        timeout: Duration,
+        pool_size: usize,
+    ) -> Result<Self, ProviderError> {
         let signing_key = secret.map(|s| signing_key(s.expose_secret())).transpose()?;
         let client = reqwest::Client::builder()
             .timeout(timeout)
@@ -49,13 +54,22 @@ impl Provider {
             .pool_max_idle_per_host(pool_size)
             .user_agent(concat!("dispatchctl/", env!("CARGO_PKG_VERSION")))
             .build()?;
-        Ok(Provider { client, url, signing_key, timeout })
+        Ok(Provider {
+            client,
+            url,
+            signing_key,
+            timeout,
+        })
     }
 
     /// One attempt. Never fails: every failure is classified into the result.
     pub async fn deliver(&self, n: &Notification, attempt: i32) -> DeliveryResult {
-        let body = serde_json::to_vec(&Payload { to: &n.recipient, channel: n.channel.lower(), content: &n.content })
-            .unwrap_or_default();
+        let body = serde_json::to_vec(&Payload {
+            to: &n.recipient,
+            channel: n.channel.lower(),
+            content: &n.content,
+        })
+        .unwrap_or_default();
         let id = n.id.to_string();
         let mut request = self
             .client
@@ -83,30 +97,46 @@ impl Provider {
             Err(e) => return self.transport_failure(e),
         };
         match classify_status(status) {
-            StatusClass::Success => {
-                DeliveryResult::Success { status, provider_message_id: provider_message_id(&headers, &text), body: text }
-            }
+            StatusClass::Success => DeliveryResult::Success {
+                status,
+                provider_message_id: provider_message_id(&headers, &text),
+                body: text,
+            },
             StatusClass::Transient => DeliveryResult::Transient {
                 status: Some(status),
                 error: format!("provider answered HTTP {status}"),
-                retry_after: if status == 429 || status == 503 { retry_after(&headers) } else { None },
+                retry_after: if status == 429 || status == 503 {
+                    retry_after(&headers)
+                } else {
+                    None
+                },
                 body: text,
             },
-            StatusClass::Permanent => {
-                DeliveryResult::Permanent { status, error: format!("provider answered HTTP {status}"), body: text }
-            }
+            StatusClass::Permanent => DeliveryResult::Permanent {
+                status,
+                error: format!("provider answered HTTP {status}"),
+                body: text,
+            },
         }
     }
 
     fn transport_failure(&self, e: reqwest::Error) -> DeliveryResult {
         let error = if e.is_timeout() {
-            format!("no answer within {}", humantime::format_duration(self.timeout))
+            format!(
+                "no answer within {}",
+                humantime::format_duration(self.timeout)
+            )
         } else if e.is_connect() {
             format!("cannot connect to the provider: {}", root_cause(&e))
         } else {
             format!("request failed: {}", root_cause(&e))
         };
-        DeliveryResult::Transient { status: None, error: truncate_chars(&error, 512), body: String::new(), retry_after: None }
+        DeliveryResult::Transient {
+            status: None,
+            error: truncate_chars(&error, 512),
+            body: String::new(),
+            retry_after: None,
+        }
     }
 }
 
@@ -137,12 +167,19 @@ pub fn sign(key: &[u8], id: &str, timestamp: i64, body: &[u8]) -> String {
     mac.update(timestamp.to_string().as_bytes());
     mac.update(b".");
     mac.update(body);
-    format!("v1,{}", base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes()))
+    format!(
+        "v1,{}",
+        base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+    )
 }
 
 fn provider_message_id(headers: &HeaderMap, body: &str) -> Option<String> {
     for name in ["x-request-id", "x-correlation-id"] {
-        if let Some(v) = headers.get(name).and_then(|v| v.to_str().ok()).filter(|v| !v.is_empty()) {
+        if let Some(v) = headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .filter(|v| !v.is_empty())
+        {
             return Some(v.to_string());
         }
     }
@@ -161,7 +198,9 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
         return Some(Duration::from_secs(secs));
     }
     let at = chrono::DateTime::parse_from_rfc2822(value).ok()?;
-    (at.with_timezone(&chrono::Utc) - chrono::Utc::now()).to_std().ok()
+    (at.with_timezone(&chrono::Utc) - chrono::Utc::now())
+        .to_std()
+        .ok()
 }
 
 #[cfg(test)]
@@ -172,11 +211,17 @@ mod tests {
     #[test]
     fn provider_message_id_prefers_headers_then_body() {
         let mut h = HeaderMap::new();
-        assert_eq!(provider_message_id(&h, r#"{"messageId":"m-1"}"#).as_deref(), Some("m-1"));
+        assert_eq!(
+            provider_message_id(&h, r#"{"messageId":"m-1"}"#).as_deref(),
+            Some("m-1")
+        );
         assert_eq!(provider_message_id(&h, r#"{"id":7}"#).as_deref(), Some("7"));
         assert_eq!(provider_message_id(&h, "not json"), None);
         h.insert("x-request-id", HeaderValue::from_static("r-9"));
-        assert_eq!(provider_message_id(&h, r#"{"id":"x"}"#).as_deref(), Some("r-9"));
+        assert_eq!(
+            provider_message_id(&h, r#"{"id":"x"}"#).as_deref(),
+            Some("r-9")
+        );
     }
 
     #[test]
@@ -184,8 +229,15 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert(RETRY_AFTER, HeaderValue::from_static("7"));
         assert_eq!(retry_after(&h), Some(Duration::from_secs(7)));
-        h.insert(RETRY_AFTER, HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT"));
-        assert_eq!(retry_after(&h), None, "a date in the past means no extra wait");
+        h.insert(
+            RETRY_AFTER,
+            HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT"),
+        );
+        assert_eq!(
+            retry_after(&h),
+            None,
+            "a date in the past means no extra wait"
+        );
     }
 
     #[test]

@@ -69,7 +69,10 @@ impl RateLimiter {
                 if !self.fallback_announced.swap(true, Ordering::Relaxed) {
                     tracing::warn!(%reason, "Redis unreachable: rate limiting per process until it returns");
                 }
-                self.metrics.rate_limit_fallback.with_label_values(&[channel.lower()]).inc();
+                self.metrics
+                    .rate_limit_fallback
+                    .with_label_values(&[channel.lower()])
+                    .inc();
                 self.reserve_local(channel, interval_us)
             }
         };
@@ -77,7 +80,10 @@ impl RateLimiter {
         if !wait.is_zero() {
             tokio::time::sleep(wait).await;
         }
-        self.metrics.rate_limit_wait.with_label_values(&[channel.lower()]).observe(wait.as_secs_f64());
+        self.metrics
+            .rate_limit_wait
+            .with_label_values(&[channel.lower()])
+            .observe(wait.as_secs_f64());
         wait
     }
 

@@ -24,7 +24,12 @@ pub struct RedisDown(pub String);
 impl RedisHandle {
     pub fn new(url: &SecretString, prefix: String) -> RedisHandle {
         let client = redis::Client::open(url.expose_secret()).map_err(|e| e.to_string());
-        RedisHandle { client, conn: tokio::sync::Mutex::new(None), retry_after: Mutex::new(None), prefix }
+        RedisHandle {
+            client,
+            conn: tokio::sync::Mutex::new(None),
+            retry_after: Mutex::new(None),
+            prefix,
+        }
     }
 
     pub async fn connection(&self) -> Result<ConnectionManager, RedisDown> {
@@ -43,7 +48,12 @@ impl RedisHandle {
             .set_response_timeout(TIMEOUT)
             .set_number_of_retries(1)
             .set_max_delay(1000);
-        match tokio::time::timeout(TIMEOUT * 2, ConnectionManager::new_with_config(client, config)).await {
+        match tokio::time::timeout(
+            TIMEOUT * 2,
+            ConnectionManager::new_with_config(client, config),
+        )
+        .await
+        {
             Ok(Ok(c)) => {
                 *guard = Some(c.clone());
                 Ok(c)
@@ -53,7 +63,8 @@ impl RedisHandle {
                     Ok(Err(e)) => e.to_string(),
                     _ => "connection timed out".into(),
                 };
-                *self.retry_after.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now() + Duration::from_secs(1));
+                *self.retry_after.lock().unwrap_or_else(|p| p.into_inner()) =
+                    Some(Instant::now() + Duration::from_secs(1));
                 Err(RedisDown(reason))
             }
         }

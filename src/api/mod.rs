@@ -31,10 +31,16 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 pub fn router(app: App, readiness: Readiness) -> Router {
     let settings = app.settings.clone();
     let mut v1 = Router::new()
-        .route("/v1/notifications", post(handlers::create_notification).get(handlers::list_notifications))
+        .route(
+            "/v1/notifications",
+            post(handlers::create_notification).get(handlers::list_notifications),
+        )
         .route("/v1/notifications/batch", post(handlers::create_batch))
         .route("/v1/notifications/{id}", get(handlers::get_notification))
-        .route("/v1/notifications/{id}/cancel", post(handlers::cancel_notification))
+        .route(
+            "/v1/notifications/{id}/cancel",
+            post(handlers::cancel_notification),
+        )
         .route("/v1/batches/{batch_id}", get(handlers::batch_summary));
     if !settings.api_tokens.is_empty() {
         v1 = v1.route_layer(middleware::from_fn_with_state(app.clone(), require_token));
@@ -45,16 +51,28 @@ pub fn router(app: App, readiness: Readiness) -> Router {
         .fallback(handlers::not_found)
         .method_not_allowed_fallback(handlers::method_not_allowed)
         .route_layer(middleware::from_fn_with_state(app, track_metrics))
-        .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, settings.request_timeout))
-        .layer(GlobalConcurrencyLimitLayer::new(settings.max_concurrent_requests));
+        .layer(TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            settings.request_timeout,
+        ))
+        .layer(GlobalConcurrencyLimitLayer::new(
+            settings.max_concurrent_requests,
+        ));
     if !settings.cors_allowed_origins.is_empty() {
-        let origins: Vec<HeaderValue> =
-            settings.cors_allowed_origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()).collect();
+        let origins: Vec<HeaderValue> = settings
+            .cors_allowed_origins
+            .iter()
+            .filter_map(|o| HeaderValue::from_str(o).ok())
+            .collect();
         router = router.layer(
             CorsLayer::new()
                 .allow_origin(AllowOrigin::list(origins))
                 .allow_methods([Method::GET, Method::POST])
-                .allow_headers([axum::http::header::CONTENT_TYPE, axum::http::header::AUTHORIZATION, REQUEST_ID])
+                .allow_headers([
+                    axum::http::header::CONTENT_TYPE,
+                    axum::http::header::AUTHORIZATION,
+                    REQUEST_ID,
+                ])
                 .max_age(Duration::from_secs(600)),
         );
     }
@@ -70,12 +88,19 @@ pub fn router(app: App, readiness: Readiness) -> Router {
 async fn track_metrics(State(app): State<App>, req: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = req.method().to_string();
-    let route = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_string()).unwrap_or_else(|| "unmatched".into());
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".into());
     let response = next.run(req).await;
     let status = response.status().as_u16().to_string();
     let labels = [method.as_str(), route.as_str(), status.as_str()];
     app.metrics.http_requests.with_label_values(&labels).inc();
-    app.metrics.http_duration.with_label_values(&labels).observe(started.elapsed().as_secs_f64());
+    app.metrics
+        .http_duration
+        .with_label_values(&labels)
+        .observe(started.elapsed().as_secs_f64());
     response
 }
 
@@ -85,7 +110,10 @@ async fn require_token(State(app): State<App>, req: Request, next: Next) -> Resp
         .headers()
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
         .map(str::trim)
         .unwrap_or_default();
     let mut ok = subtle::Choice::from(0u8);
@@ -100,8 +128,14 @@ async fn require_token(State(app): State<App>, req: Request, next: Next) -> Resp
 
 /// Serves `router` on `listener` until `shutdown`, then lets in-flight requests finish for
 /// at most `grace`.
-pub async fn serve(listener: TcpListener, router: Router, shutdown: CancellationToken, grace: Duration) -> std::io::Result<()> {
-    let server = axum::serve(listener, router).with_graceful_shutdown(shutdown.clone().cancelled_owned());
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    shutdown: CancellationToken,
+    grace: Duration,
+) -> std::io::Result<()> {
+    let server =
+        axum::serve(listener, router).with_graceful_shutdown(shutdown.clone().cancelled_owned());
     tokio::select! {
         result = server => result,
         _ = async { shutdown.cancelled().await; tokio::time::sleep(grace).await } => {

@@ -36,9 +36,13 @@ impl WorkMessage {
         struct Loose {
             notification_id: Option<String>,
         }
-        let loose: Loose = serde_json::from_slice(body).map_err(|e| InvalidMessage(e.to_string()))?;
-        let id = loose.notification_id.ok_or_else(|| InvalidMessage("missing notificationId".into()))?;
-        Uuid::parse_str(&id).map_err(|_| InvalidMessage(format!("notificationId {id:?} is not a UUID")))
+        let loose: Loose =
+            serde_json::from_slice(body).map_err(|e| InvalidMessage(e.to_string()))?;
+        let id = loose
+            .notification_id
+            .ok_or_else(|| InvalidMessage("missing notificationId".into()))?;
+        Uuid::parse_str(&id)
+            .map_err(|_| InvalidMessage(format!("notificationId {id:?} is not a UUID")))
     }
 }
 
@@ -78,9 +82,15 @@ impl DeadLetter {
             t.insert(H_LAST_STATUS.into(), AMQPValue::LongInt(code));
         }
         if let Some(err) = &self.last_error {
-            t.insert(H_LAST_ERROR.into(), long_string(&truncate_chars(err, MAX_ERROR_CHARS)));
+            t.insert(
+                H_LAST_ERROR.into(),
+                long_string(&truncate_chars(err, MAX_ERROR_CHARS)),
+            );
         }
-        t.insert(H_FAILED_AT.into(), long_string(&self.failed_at.to_rfc3339()));
+        t.insert(
+            H_FAILED_AT.into(),
+            long_string(&self.failed_at.to_rfc3339()),
+        );
         t.insert(H_ORIGINAL_QUEUE.into(), long_string(&self.original_queue));
         t
     }
@@ -122,17 +132,34 @@ mod tests {
     #[test]
     fn work_message_matches_the_go_format() {
         let id = Uuid::nil();
-        let m = WorkMessage { notification_id: id, correlation_id: "c".into(), channel: Channel::Sms, priority: Priority::High };
+        let m = WorkMessage {
+            notification_id: id,
+            correlation_id: "c".into(),
+            channel: Channel::Sms,
+            priority: Priority::High,
+        };
         let json: serde_json::Value = serde_json::from_slice(&m.to_json()).unwrap();
-        assert_eq!(json, serde_json::json!({"notificationId": id.to_string(), "correlationId": "c", "channel": "SMS", "priority": "HIGH"}));
+        assert_eq!(
+            json,
+            serde_json::json!({"notificationId": id.to_string(), "correlationId": "c", "channel": "SMS", "priority": "HIGH"})
+        );
         assert_eq!(WorkMessage::parse(&m.to_json()).unwrap(), id);
     }
 
     #[test]
     fn poison_bodies_are_rejected_with_a_reason() {
-        assert!(WorkMessage::parse(b"not json").unwrap_err().0.contains("expected"));
-        assert!(WorkMessage::parse(b"{}").unwrap_err().0.contains("missing notificationId"));
-        assert!(WorkMessage::parse(br#"{"notificationId":"42"}"#).unwrap_err().0.contains("not a UUID"));
+        assert!(WorkMessage::parse(b"not json")
+            .unwrap_err()
+            .0
+            .contains("expected"));
+        assert!(WorkMessage::parse(b"{}")
+            .unwrap_err()
+            .0
+            .contains("missing notificationId"));
+        assert!(WorkMessage::parse(br#"{"notificationId":"42"}"#)
+            .unwrap_err()
+            .0
+            .contains("not a UUID"));
     }
 
     #[test]

@@ -11,11 +11,14 @@ use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
 use lapin::options::{
-    BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
+    BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions,
+    QueueDeclareOptions,
 };
 use lapin::publisher_confirm::Confirmation;
 use lapin::types::{AMQPValue, FieldTable, ShortString};
-use lapin::{BasicProperties, Channel as AmqpChannel, Connection, ConnectionProperties, ExchangeKind};
+use lapin::{
+    BasicProperties, Channel as AmqpChannel, Connection, ConnectionProperties, ExchangeKind,
+};
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::domain::{Channel, Priority};
@@ -45,7 +48,9 @@ pub struct Topology {
 
 impl Topology {
     pub fn new(prefix: impl Into<String>) -> Self {
-        Topology { prefix: prefix.into() }
+        Topology {
+            prefix: prefix.into(),
+        }
     }
 
     pub fn work_queue(&self, channel: Channel) -> String {
@@ -62,19 +67,46 @@ impl Topology {
 
     /// Declares the exchange and queues; idempotent, so every process does it at start-up.
     pub async fn declare(&self, ch: &AmqpChannel) -> Result<(), lapin::Error> {
-        let durable_exchange = ExchangeDeclareOptions { durable: true, ..Default::default() };
+        let durable_exchange = ExchangeDeclareOptions {
+            durable: true,
+            ..Default::default()
+        };
         let dlx = self.dead_letter_exchange();
-        ch.exchange_declare(&dlx, ExchangeKind::Direct, durable_exchange, FieldTable::default()).await?;
-        let durable = QueueDeclareOptions { durable: true, ..Default::default() };
+        ch.exchange_declare(
+            &dlx,
+            ExchangeKind::Direct,
+            durable_exchange,
+            FieldTable::default(),
+        )
+        .await?;
+        let durable = QueueDeclareOptions {
+            durable: true,
+            ..Default::default()
+        };
         for channel in Channel::ALL {
             let mut args = FieldTable::default();
             args.insert("x-max-priority".into(), AMQPValue::LongInt(3));
-            args.insert("x-dead-letter-exchange".into(), AMQPValue::LongString(dlx.as_str().into()));
-            args.insert("x-dead-letter-routing-key".into(), AMQPValue::LongString(channel.lower().into()));
-            ch.queue_declare(&self.work_queue(*channel), durable, args).await?;
+            args.insert(
+                "x-dead-letter-exchange".into(),
+                AMQPValue::LongString(dlx.as_str().into()),
+            );
+            args.insert(
+                "x-dead-letter-routing-key".into(),
+                AMQPValue::LongString(channel.lower().into()),
+            );
+            ch.queue_declare(&self.work_queue(*channel), durable, args)
+                .await?;
             let dlq = self.dead_letter_queue(*channel);
-            ch.queue_declare(&dlq, durable, FieldTable::default()).await?;
-            ch.queue_bind(&dlq, &dlx, channel.lower(), QueueBindOptions::default(), FieldTable::default()).await?;
+            ch.queue_declare(&dlq, durable, FieldTable::default())
+                .await?;
+            ch.queue_bind(
+                &dlq,
+                &dlx,
+                channel.lower(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
         }
         Ok(())
     }
@@ -85,11 +117,18 @@ pub async fn connect(url: &SecretString, name: &str) -> Result<Connection, Broke
         .with_connection_name(name.into())
         .with_executor(tokio_executor_trait::Tokio::current())
         .with_reactor(tokio_reactor_trait::Tokio);
-    match tokio::time::timeout(CONNECT_TIMEOUT, Connection::connect(url.expose_secret(), props)).await {
+    match tokio::time::timeout(
+        CONNECT_TIMEOUT,
+        Connection::connect(url.expose_secret(), props),
+    )
+    .await
+    {
         Ok(Ok(conn)) => Ok(conn),
         // lapin's errors do not carry the URL, so they are safe to show.
         Ok(Err(e)) => Err(BrokerError::Unavailable(e.to_string())),
-        Err(_) => Err(BrokerError::Unavailable(format!("no answer within {CONNECT_TIMEOUT:?}"))),
+        Err(_) => Err(BrokerError::Unavailable(format!(
+            "no answer within {CONNECT_TIMEOUT:?}"
+        ))),
     }
 }
 
@@ -124,7 +163,10 @@ impl Broker {
             publish_timeout,
             link: RwLock::new(None),
             connecting: tokio::sync::Mutex::new(()),
-            backoff: Mutex::new(Backoff { next_attempt: Instant::now(), delay: RECONNECT_MIN }),
+            backoff: Mutex::new(Backoff {
+                next_attempt: Instant::now(),
+                delay: RECONNECT_MIN,
+            }),
         }
     }
 
@@ -139,7 +181,10 @@ impl Broker {
 
     fn current(&self) -> Option<AmqpChannel> {
         let guard = self.link.read().unwrap_or_else(|p| p.into_inner());
-        guard.as_ref().filter(|l| l.channel.status().connected()).map(|l| l.channel.clone())
+        guard
+            .as_ref()
+            .filter(|l| l.channel.status().connected())
+            .map(|l| l.channel.clone())
     }
 
     /// The open channel, connecting (and declaring the topology) when needed. During an
@@ -155,7 +200,9 @@ impl Broker {
         {
             let backoff = self.backoff.lock().unwrap_or_else(|p| p.into_inner());
             if Instant::now() < backoff.next_attempt {
-                return Err(BrokerError::Unavailable("reconnecting after an earlier failure".into()));
+                return Err(BrokerError::Unavailable(
+                    "reconnecting after an earlier failure".into(),
+                ));
             }
         }
         match self.open().await {
@@ -180,9 +227,14 @@ impl Broker {
     async fn open(&self) -> Result<Link, BrokerError> {
         let connection = connect(&self.url, "dispatchctl-publisher").await?;
         let channel = connection.create_channel().await?;
-        channel.confirm_select(ConfirmSelectOptions::default()).await?;
+        channel
+            .confirm_select(ConfirmSelectOptions::default())
+            .await?;
         self.topology.declare(&channel).await?;
-        Ok(Link { _connection: connection, channel })
+        Ok(Link {
+            _connection: connection,
+            channel,
+        })
     }
 
     fn forget(&self) {
@@ -198,7 +250,12 @@ impl Broker {
                 .with_priority(m.priority.amqp_priority())
                 .with_message_id(ShortString::from(m.notification_id.to_string()))
                 .with_content_type("application/json".into());
-            (String::new(), self.topology.work_queue(m.channel), m.to_json(), props)
+            (
+                String::new(),
+                self.topology.work_queue(m.channel),
+                m.to_json(),
+                props,
+            )
         });
         self.publish_all(publishes.collect()).await
     }
@@ -216,34 +273,66 @@ impl Broker {
         };
         let exchange = self.topology.dead_letter_exchange();
         let key = letter.channel.lower().to_string();
-        let mut results = self.publish_all(vec![(exchange, key, letter.body.clone(), props)]).await;
+        let mut results = self
+            .publish_all(vec![(exchange, key, letter.body.clone(), props)])
+            .await;
         results.pop().unwrap_or(Ok(()))
     }
 
     /// Republishes a message with the given properties to a work queue (used by replay).
-    pub async fn republish(&self, channel: Channel, priority: Priority, body: Vec<u8>, headers: FieldTable, message_id: &str) -> Result<(), BrokerError> {
+    pub async fn republish(
+        &self,
+        channel: Channel,
+        priority: Priority,
+        body: Vec<u8>,
+        headers: FieldTable,
+        message_id: &str,
+    ) -> Result<(), BrokerError> {
         let props = BasicProperties::default()
             .with_delivery_mode(2)
             .with_priority(priority.amqp_priority())
             .with_message_id(message_id.into())
             .with_content_type("application/json".into())
             .with_headers(headers);
-        let mut results = self.publish_all(vec![(String::new(), self.topology.work_queue(channel), body, props)]).await;
+        let mut results = self
+            .publish_all(vec![(
+                String::new(),
+                self.topology.work_queue(channel),
+                body,
+                props,
+            )])
+            .await;
         results.pop().unwrap_or(Ok(()))
     }
 
-    async fn publish_all(&self, items: Vec<(String, String, Vec<u8>, BasicProperties)>) -> Vec<Result<(), BrokerError>> {
+    async fn publish_all(
+        &self,
+        items: Vec<(String, String, Vec<u8>, BasicProperties)>,
+    ) -> Vec<Result<(), BrokerError>> {
         let count = items.len();
         let channel = match self.channel().await {
             Ok(ch) => ch,
-            Err(e) => return (0..count).map(|_| Err(BrokerError::Unavailable(e.to_string()))).collect(),
+            Err(e) => {
+                return (0..count)
+                    .map(|_| Err(BrokerError::Unavailable(e.to_string())))
+                    .collect()
+            }
         };
         let timeout = self.publish_timeout;
         let work = async {
             let mut confirms = Vec::with_capacity(count);
             for (exchange, key, body, props) in items {
                 let sent = channel
-                    .basic_publish(&exchange, &key, BasicPublishOptions { mandatory: true, ..Default::default() }, &body, props)
+                    .basic_publish(
+                        &exchange,
+                        &key,
+                        BasicPublishOptions {
+                            mandatory: true,
+                            ..Default::default()
+                        },
+                        &body,
+                        props,
+                    )
                     .await;
                 confirms.push(sent);
             }
@@ -251,10 +340,12 @@ impl Broker {
                 match sent {
                     Ok(confirm) => match confirm.await {
                         Ok(Confirmation::Ack(None)) | Ok(Confirmation::NotRequested) => Ok(()),
-                        Ok(Confirmation::Ack(Some(returned))) => Err(BrokerError::Rejected(format!(
-                            "unroutable ({}); is the topology declared?",
-                            returned.reply_text
-                        ))),
+                        Ok(Confirmation::Ack(Some(returned))) => {
+                            Err(BrokerError::Rejected(format!(
+                                "unroutable ({}); is the topology declared?",
+                                returned.reply_text
+                            )))
+                        }
                         Ok(Confirmation::Nack(_)) => Err(BrokerError::Rejected("nack".into())),
                         Err(e) => Err(BrokerError::Amqp(e)),
                     },
@@ -265,9 +356,16 @@ impl Broker {
         };
         let results = match tokio::time::timeout(timeout, work).await {
             Ok(results) => results,
-            Err(_) => (0..count).map(|_| Err(BrokerError::ConfirmTimeout(timeout))).collect(),
+            Err(_) => (0..count)
+                .map(|_| Err(BrokerError::ConfirmTimeout(timeout)))
+                .collect(),
         };
-        if results.iter().any(|r| matches!(r, Err(BrokerError::Amqp(_)) | Err(BrokerError::ConfirmTimeout(_)))) {
+        if results.iter().any(|r| {
+            matches!(
+                r,
+                Err(BrokerError::Amqp(_)) | Err(BrokerError::ConfirmTimeout(_))
+            )
+        }) {
             // The channel may be closed or wedged: start afresh on the next publish.
             self.forget();
         }
@@ -278,7 +376,14 @@ impl Broker {
     pub async fn queue_depth(&self, queue: &str) -> Result<u32, BrokerError> {
         let ch = self.channel().await?;
         let q = ch
-            .queue_declare(queue, QueueDeclareOptions { passive: true, ..Default::default() }, FieldTable::default())
+            .queue_declare(
+                queue,
+                QueueDeclareOptions {
+                    passive: true,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
             .await;
         match q {
             Ok(q) => Ok(q.message_count()),

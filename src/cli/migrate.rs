@@ -37,11 +37,15 @@ pub struct MigrationState {
 
 /// Every known migration with when it was applied (None = pending).
 pub async fn status(store: &Store) -> anyhow::Result<Vec<MigrationState>> {
-    let exists: bool = sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations') IS NOT NULL").fetch_one(store.pool()).await?;
+    let exists: bool = sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations') IS NOT NULL")
+        .fetch_one(store.pool())
+        .await?;
     let applied: Vec<(i64, DateTime<Utc>)> = if exists {
-        sqlx::query_as("SELECT version, installed_on FROM _sqlx_migrations WHERE success ORDER BY version")
-            .fetch_all(store.pool())
-            .await?
+        sqlx::query_as(
+            "SELECT version, installed_on FROM _sqlx_migrations WHERE success ORDER BY version",
+        )
+        .fetch_all(store.pool())
+        .await?
     } else {
         Vec::new()
     };
@@ -51,13 +55,20 @@ pub async fn status(store: &Store) -> anyhow::Result<Vec<MigrationState>> {
         .map(|m| MigrationState {
             version: m.version,
             description: m.description.to_string(),
-            applied_at: applied.iter().find(|(v, _)| *v == m.version).map(|(_, at)| *at),
+            applied_at: applied
+                .iter()
+                .find(|(v, _)| *v == m.version)
+                .map(|(_, at)| *at),
         })
         .collect())
 }
 
 pub async fn pending(store: &Store) -> anyhow::Result<Vec<MigrationState>> {
-    Ok(status(store).await?.into_iter().filter(|m| m.applied_at.is_none()).collect())
+    Ok(status(store)
+        .await?
+        .into_iter()
+        .filter(|m| m.applied_at.is_none())
+        .collect())
 }
 
 pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
@@ -75,7 +86,9 @@ pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
                 Format::Table => {
                     let mut t = output::table(&["version", "description", "state"]);
                     for m in &states {
-                        let state = m.applied_at.map_or("pending".to_string(), |at| format!("applied {}", at.format("%Y-%m-%d %H:%M:%S")));
+                        let state = m.applied_at.map_or("pending".to_string(), |at| {
+                            format!("applied {}", at.format("%Y-%m-%d %H:%M:%S"))
+                        });
                         t.add_row(vec![m.version.to_string(), m.description.clone(), state]);
                     }
                     println!("{t}");
@@ -85,7 +98,8 @@ pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
         }
         Action::Revert => {
             let states = status(&store).await?;
-            let applied: Vec<&MigrationState> = states.iter().filter(|m| m.applied_at.is_some()).collect();
+            let applied: Vec<&MigrationState> =
+                states.iter().filter(|m| m.applied_at.is_some()).collect();
             let Some(last) = applied.last() else {
                 eprintln!("nothing to revert: no migration is applied");
                 return Ok(ExitCode::SUCCESS);

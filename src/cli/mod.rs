@@ -19,7 +19,11 @@ use clap::{Parser, Subcommand};
 use crate::config::{ConfigError, Settings};
 
 #[derive(Parser, Debug)]
-#[command(name = "dispatchctl", version, about = "Notification dispatch engine and its operations toolkit")]
+#[command(
+    name = "dispatchctl",
+    version,
+    about = "Notification dispatch engine and its operations toolkit"
+)]
 #[command(propagate_version = true)]
 pub struct Cli {
     #[command(flatten)]
@@ -73,7 +77,10 @@ pub struct Exit {
 
 impl Exit {
     pub fn new(code: u8, message: impl Into<String>) -> Exit {
-        Exit { code, message: message.into() }
+        Exit {
+            code,
+            message: message.into(),
+        }
     }
 }
 
@@ -105,7 +112,10 @@ pub fn exit_code(error: &anyhow::Error) -> u8 {
 }
 
 /// Loads settings with the subcommand's flags on top, then starts logging.
-pub fn load_settings(global: &GlobalArgs, flags: &[(&'static str, String)]) -> anyhow::Result<Settings> {
+pub fn load_settings(
+    global: &GlobalArgs,
+    flags: &[(&'static str, String)],
+) -> anyhow::Result<Settings> {
     let settings = Settings::load(global.config.as_deref(), flags)?;
     crate::telemetry::init(&settings);
     Ok(settings)

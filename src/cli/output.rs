@@ -18,12 +18,18 @@ pub enum Format {
 
 /// Table on a terminal, JSON otherwise, unless the user chose.
 pub fn resolve(chosen: Option<Format>) -> Format {
-    chosen.unwrap_or(if std::io::stdout().is_terminal() { Format::Table } else { Format::Json })
+    chosen.unwrap_or(if std::io::stdout().is_terminal() {
+        Format::Table
+    } else {
+        Format::Json
+    })
 }
 
 pub fn table(headers: &[&str]) -> Table {
     let mut t = Table::new();
-    t.load_preset(UTF8_FULL_CONDENSED).set_content_arrangement(ContentArrangement::Dynamic).set_header(headers.to_vec());
+    t.load_preset(UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Dynamic)
+        .set_header(headers.to_vec());
     t
 }
 

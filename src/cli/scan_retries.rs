@@ -18,7 +18,9 @@ use crate::domain::Channel;
 use crate::ops::{BrokerCheck, Readiness};
 
 #[derive(clap::Args, Debug, Clone)]
-#[command(after_help = "Exit status: 0 when the pass succeeded (also when nothing was due); 1 with a one-line reason when PostgreSQL or RabbitMQ is unreachable; 2 for invalid settings.")]
+#[command(
+    after_help = "Exit status: 0 when the pass succeeded (also when nothing was due); 1 with a one-line reason when PostgreSQL or RabbitMQ is unreachable; 2 for invalid settings."
+)]
 pub struct Args {
     /// Run as a daemon, scanning every RETRY_SCAN_INTERVAL / SCHEDULER_SCAN_INTERVAL.
     #[arg(long = "loop")]
@@ -44,7 +46,9 @@ pub struct Args {
 
 pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
     let settings = load_settings(global, &[])?;
-    let app = App::start(settings, false).await.map_err(|e| Exit::new(1, format!("{e:#}")))?;
+    let app = App::start(settings, false)
+        .await
+        .map_err(|e| Exit::new(1, format!("{e:#}")))?;
     require_schema(&app.store).await?;
     if args.daemon {
         return daemon(app, args).await;
@@ -52,7 +56,11 @@ pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
     let scanner = Scanner::new(app.clone());
     let format = output::resolve(args.output);
     let mut reports = Vec::new();
-    let passes = if args.drain { args.max_passes.max(1) } else { 1 };
+    let passes = if args.drain {
+        args.max_passes.max(1)
+    } else {
+        1
+    };
     let mut failure = None;
     for _ in 0..passes {
         match scanner.pass(ScanScope::ALL, args.dry_run).await {
@@ -78,14 +86,23 @@ pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
 
 fn render(format: Format, reports: &[PassReport]) -> anyhow::Result<()> {
     if format != Format::Table {
-        let value = if reports.len() == 1 { serde_json::to_value(&reports[0])? } else { serde_json::to_value(reports)? };
+        let value = if reports.len() == 1 {
+            serde_json::to_value(&reports[0])?
+        } else {
+            serde_json::to_value(reports)?
+        };
         return output::print_structured(format, &value);
     }
     let mut t = output::table(&["pass", "kind", "channel", "count"]);
     for (i, r) in reports.iter().enumerate() {
         for (kind, channels) in &r.handled {
             for (channel, n) in channels {
-                t.add_row(vec![(i + 1).to_string(), kind.clone(), channel.clone(), n.to_string()]);
+                t.add_row(vec![
+                    (i + 1).to_string(),
+                    kind.clone(),
+                    channel.clone(),
+                    n.to_string(),
+                ]);
             }
         }
     }
@@ -93,37 +110,83 @@ fn render(format: Format, reports: &[PassReport]) -> anyhow::Result<()> {
     let ms: u64 = reports.iter().map(|r| r.duration_ms).sum();
     let dry = reports.first().is_some_and(|r| r.dry_run);
     println!("{t}");
-    println!("{} {total} notifications in {} passes, {ms} ms", if dry { "would enqueue" } else { "enqueued" }, reports.len());
+    println!(
+        "{} {total} notifications in {} passes, {ms} ms",
+        if dry { "would enqueue" } else { "enqueued" },
+        reports.len()
+    );
     Ok(())
 }
 
 async fn daemon(app: App, args: Args) -> anyhow::Result<ExitCode> {
-    let listener = TcpListener::bind(args.listen).await.with_context(|| format!("cannot listen on {}", args.listen))?;
+    let listener = TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
     let shutdown = crate::shutdown::on_signal();
-    let readiness = Readiness { app: app.clone(), broker: BrokerCheck::Publisher };
+    let readiness = Readiness {
+        app: app.clone(),
+        broker: BrokerCheck::Publisher,
+    };
     let mut tasks = JoinSet::new();
     spawn_loops(&app, args.interval, &mut tasks, shutdown.clone());
     tracing::info!(listen = %args.listen, "scanner running");
-    crate::api::serve(listener, crate::ops::router(readiness), shutdown, app.settings.shutdown_timeout).await?;
+    crate::api::serve(
+        listener,
+        crate::ops::router(readiness),
+        shutdown,
+        app.settings.shutdown_timeout,
+    )
+    .await?;
     while tasks.join_next().await.is_some() {}
     Ok(ExitCode::SUCCESS)
 }
 
 /// The two scan loops `serve` and `scan-retries --loop` run: retries (with lease recovery
 /// and dead-letter sweep) and scheduled (with never-published) notifications.
-pub fn spawn_loops(app: &App, interval: Option<Duration>, tasks: &mut JoinSet<()>, shutdown: CancellationToken) {
+pub fn spawn_loops(
+    app: &App,
+    interval: Option<Duration>,
+    tasks: &mut JoinSet<()>,
+    shutdown: CancellationToken,
+) {
     let s = &app.settings;
     let retry_every = interval.unwrap_or(s.retry_scan_interval);
     let schedule_every = interval.unwrap_or(s.scheduler_scan_interval);
-    tasks.spawn(scan_loop(app.clone(), ScanScope { retries: true, scheduled: false }, retry_every, true, shutdown.clone()));
-    tasks.spawn(scan_loop(app.clone(), ScanScope { retries: false, scheduled: true }, schedule_every, false, shutdown));
+    tasks.spawn(scan_loop(
+        app.clone(),
+        ScanScope {
+            retries: true,
+            scheduled: false,
+        },
+        retry_every,
+        true,
+        shutdown.clone(),
+    ));
+    tasks.spawn(scan_loop(
+        app.clone(),
+        ScanScope {
+            retries: false,
+            scheduled: true,
+        },
+        schedule_every,
+        false,
+        shutdown,
+    ));
 }
 
-async fn scan_loop(app: App, scope: ScanScope, every: Duration, sample_queues: bool, shutdown: CancellationToken) {
+async fn scan_loop(
+    app: App,
+    scope: ScanScope,
+    every: Duration,
+    sample_queues: bool,
+    shutdown: CancellationToken,
+) {
     let scanner = Scanner::new(app.clone());
     loop {
         match scanner.pass(scope, false).await {
-            Ok(r) if r.total() > 0 => tracing::info!(handled = r.total(), duration_ms = r.duration_ms, detail = ?r.handled, "scan pass"),
+            Ok(r) if r.total() > 0 => {
+                tracing::info!(handled = r.total(), duration_ms = r.duration_ms, detail = ?r.handled, "scan pass")
+            }
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "scan pass incomplete; due rows stay due"),
         }
@@ -142,10 +205,20 @@ async fn sample_depths(app: &App) {
     let topology = app.broker.topology().clone();
     for channel in Channel::ALL {
         if let Ok(n) = app.broker.queue_depth(&topology.work_queue(*channel)).await {
-            app.metrics.queue_depth.with_label_values(&[channel.lower()]).set(i64::from(n));
+            app.metrics
+                .queue_depth
+                .with_label_values(&[channel.lower()])
+                .set(i64::from(n));
         }
-        if let Ok(n) = app.broker.queue_depth(&topology.dead_letter_queue(*channel)).await {
-            app.metrics.dlq_depth.with_label_values(&[channel.lower()]).set(i64::from(n));
+        if let Ok(n) = app
+            .broker
+            .queue_depth(&topology.dead_letter_queue(*channel))
+            .await
+        {
+            app.metrics
+                .dlq_depth
+                .with_label_values(&[channel.lower()])
+                .set(i64::from(n));
         }
     }
 }

@@ -41,14 +41,21 @@ pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
     let settings = load_settings(global, &flags)?;
     let addr = SocketAddr::new(settings.api_host, settings.api_port);
     let app = App::start(settings, !args.no_migrate).await?;
-    let listener = TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
+    let listener = TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))?;
     let shutdown = crate::shutdown::on_signal();
     run_with(app, listener, args.api_only, shutdown).await?;
     Ok(ExitCode::SUCCESS)
 }
 
 /// Runs everything `serve` runs on a listener it is given, until `shutdown`.
-pub async fn run_with(app: App, listener: TcpListener, api_only: bool, shutdown: CancellationToken) -> anyhow::Result<()> {
+pub async fn run_with(
+    app: App,
+    listener: TcpListener,
+    api_only: bool,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
     let mut background = JoinSet::new();
     let mut broker_check = BrokerCheck::Publisher;
     if !api_only {
@@ -56,7 +63,13 @@ pub async fn run_with(app: App, listener: TcpListener, api_only: bool, shutdown:
             Ok(deliverer) => {
                 let alive = Arc::new(AtomicBool::new(false));
                 broker_check = BrokerCheck::Consumer(alive.clone());
-                background.spawn(worker::consume(app.clone(), deliverer, crate::domain::Channel::ALL.to_vec(), alive, shutdown.clone()));
+                background.spawn(worker::consume(
+                    app.clone(),
+                    deliverer,
+                    crate::domain::Channel::ALL.to_vec(),
+                    alive,
+                    shutdown.clone(),
+                ));
             }
             Err(worker::NoProvider) => {
                 tracing::warn!("WEBHOOK_SITE_URL is not set: no worker runs in this process until it is; the API and scanners run");
@@ -64,11 +77,20 @@ pub async fn run_with(app: App, listener: TcpListener, api_only: bool, shutdown:
         }
         scan_retries::spawn_loops(&app, None, &mut background, shutdown.clone());
     }
-    let readiness = Readiness { app: app.clone(), broker: broker_check };
+    let readiness = Readiness {
+        app: app.clone(),
+        broker: broker_check,
+    };
     let router = crate::api::router(app.clone(), readiness);
     let local = listener.local_addr()?;
     tracing::info!(addr = %local, api_only, "API listening");
-    crate::api::serve(listener, router, shutdown.clone(), app.settings.shutdown_timeout).await?;
+    crate::api::serve(
+        listener,
+        router,
+        shutdown.clone(),
+        app.settings.shutdown_timeout,
+    )
+    .await?;
     while background.join_next().await.is_some() {}
     tracing::info!("stopped");
     Ok(())

@@ -38,7 +38,12 @@ pub struct NoProvider;
 pub fn build(app: &App) -> Result<Arc<Deliverer>, NoProvider> {
     let s = &app.settings;
     let url = s.webhook_site_url.clone().ok_or(NoProvider)?;
-    match Provider::new(url, s.webhook_secret.as_ref(), s.provider_timeout, usize::from(s.worker_concurrency)) {
+    match Provider::new(
+        url,
+        s.webhook_secret.as_ref(),
+        s.provider_timeout,
+        usize::from(s.worker_concurrency),
+    ) {
         Ok(provider) => Ok(Deliverer::new(app.clone(), provider)),
         Err(e) => {
             tracing::error!(error = %e, "cannot build the provider client");
@@ -48,7 +53,13 @@ pub fn build(app: &App) -> Result<Arc<Deliverer>, NoProvider> {
 }
 
 /// Consumes until `shutdown`, then lets in-flight deliveries finish within SHUTDOWN_TIMEOUT.
-pub async fn consume(app: App, deliverer: Arc<Deliverer>, channels: Vec<Channel>, alive: Arc<AtomicBool>, shutdown: CancellationToken) {
+pub async fn consume(
+    app: App,
+    deliverer: Arc<Deliverer>,
+    channels: Vec<Channel>,
+    alive: Arc<AtomicBool>,
+    shutdown: CancellationToken,
+) {
     let s = &app.settings;
     let opts = ConsumerOptions {
         url: s.rabbitmq_url.clone(),
@@ -57,7 +68,10 @@ pub async fn consume(app: App, deliverer: Arc<Deliverer>, channels: Vec<Channel>
         prefetch: s.worker_concurrency,
         shutdown_timeout: s.shutdown_timeout,
     };
-    consumer::run(opts, shutdown, alive, move |channel, delivery| deliverer.clone().handle(channel, delivery)).await;
+    consumer::run(opts, shutdown, alive, move |channel, delivery| {
+        deliverer.clone().handle(channel, delivery)
+    })
+    .await;
 }
 
 pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
@@ -77,11 +91,21 @@ pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
     let app = App::start(settings, false).await?;
     require_schema(&app.store).await?;
     let deliverer = build(&app).map_err(|_| anyhow::anyhow!("cannot build the provider client"))?;
-    let listener = TcpListener::bind(args.listen).await.with_context(|| format!("cannot listen on {}", args.listen))?;
+    let listener = TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
     let shutdown = crate::shutdown::on_signal();
     let alive = Arc::new(AtomicBool::new(false));
-    let readiness = Readiness { app: app.clone(), broker: BrokerCheck::Consumer(alive.clone()) };
-    let ops = tokio::spawn(crate::api::serve(listener, crate::ops::router(readiness), shutdown.clone(), app.settings.shutdown_timeout));
+    let readiness = Readiness {
+        app: app.clone(),
+        broker: BrokerCheck::Consumer(alive.clone()),
+    };
+    let ops = tokio::spawn(crate::api::serve(
+        listener,
+        crate::ops::router(readiness),
+        shutdown.clone(),
+        app.settings.shutdown_timeout,
+    ));
     tracing::info!(listen = %args.listen, "worker ops endpoints listening");
     consume(app, deliverer, channels, alive, shutdown.clone()).await;
     shutdown.cancel();
@@ -95,7 +119,9 @@ pub fn parse_channels(values: &[String]) -> anyhow::Result<Vec<Channel>> {
     }
     let mut out = Vec::new();
     for v in values {
-        let c: Channel = v.parse().map_err(|e: String| Exit::new(2, format!("--channels: {e}")))?;
+        let c: Channel = v
+            .parse()
+            .map_err(|e: String| Exit::new(2, format!("--channels: {e}")))?;
         if !out.contains(&c) {
             out.push(c);
         }

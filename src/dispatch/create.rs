@@ -30,7 +30,11 @@ pub struct BatchCreated {
     pub warning: Option<String>,
 }
 
-pub async fn create_one(app: &App, request: &NotificationRequest, request_id: Option<&str>) -> Result<Notification, CreateError> {
+pub async fn create_one(
+    app: &App,
+    request: &NotificationRequest,
+    request_id: Option<&str>,
+) -> Result<Notification, CreateError> {
     let new = request
         .validate(request_id, app.settings.default_max_retries)
         .map_err(|e| CreateError::Invalid(e.to_string()))?;
@@ -42,7 +46,11 @@ pub async fn create_one(app: &App, request: &NotificationRequest, request_id: Op
 }
 
 /// All-or-nothing validation: the first invalid item rejects the batch, naming its index.
-pub async fn create_batch(app: &App, requests: &[NotificationRequest], request_id: Option<&str>) -> Result<BatchCreated, CreateError> {
+pub async fn create_batch(
+    app: &App,
+    requests: &[NotificationRequest],
+    request_id: Option<&str>,
+) -> Result<BatchCreated, CreateError> {
     if requests.is_empty() || requests.len() > MAX_BATCH {
         return Err(CreateError::Invalid(format!(
             "notifications: {} items given; a batch holds 1 to {MAX_BATCH}",
@@ -52,7 +60,10 @@ pub async fn create_batch(app: &App, requests: &[NotificationRequest], request_i
     let items: Vec<NewNotification> = requests
         .iter()
         .enumerate()
-        .map(|(i, r)| r.validate(request_id, app.settings.default_max_retries).map_err(|e| CreateError::item(i, e)))
+        .map(|(i, r)| {
+            r.validate(request_id, app.settings.default_max_retries)
+                .map_err(|e| CreateError::item(i, e))
+        })
         .collect::<Result<_, _>>()?;
     let batch_id = Uuid::now_v7();
     let stored = app.store.insert_batch(batch_id, &items).await?;
@@ -72,14 +83,20 @@ pub async fn create_batch(app: &App, requests: &[NotificationRequest], request_i
     let warning = (unpublished > 0).then(|| {
         format!("{unpublished} of {} notifications could not be enqueued now; they are stored and the scanner will enqueue them", requests.len())
     });
-    Ok(BatchCreated { batch_id, notifications, warning })
+    Ok(BatchCreated {
+        batch_id,
+        notifications,
+        warning,
+    })
 }
 
 /// Publishes the due ones among freshly stored notifications and marks the confirmed ones
 /// QUEUED (in `stored` too). Returns how many stay ACCEPTED for the scanner.
 async fn enqueue(app: &App, stored: &mut [Notification]) -> usize {
     let now = chrono::Utc::now();
-    let due: Vec<usize> = (0..stored.len()).filter(|&i| stored[i].scheduled_at.is_none_or(|at| at <= now)).collect();
+    let due: Vec<usize> = (0..stored.len())
+        .filter(|&i| stored[i].scheduled_at.is_none_or(|at| at <= now))
+        .collect();
     if due.is_empty() {
         return 0;
     }
@@ -108,7 +125,9 @@ async fn enqueue(app: &App, stored: &mut [Notification]) -> usize {
     }
     let ids: Vec<Uuid> = confirmed.iter().map(|&i| stored[i].id).collect();
     match app.store.mark_queued(&ids).await {
-        Ok(()) => confirmed.iter().for_each(|&i| stored[i].status = Status::Queued),
+        Ok(()) => confirmed
+            .iter()
+            .for_each(|&i| stored[i].status = Status::Queued),
         // The messages are on the broker and the worker accepts ACCEPTED rows: nothing is lost.
         Err(e) => tracing::warn!(error = %e, "could not mark notifications QUEUED"),
     }

@@ -44,9 +44,17 @@ pub enum Handled {
 impl Deliverer {
     pub fn new(app: App, provider: Provider) -> Arc<Deliverer> {
         let s = &app.settings;
-        let limits = [s.rate_limit_for(Channel::Sms), s.rate_limit_for(Channel::Email), s.rate_limit_for(Channel::Push)];
+        let limits = [
+            s.rate_limit_for(Channel::Sms),
+            s.rate_limit_for(Channel::Email),
+            s.rate_limit_for(Channel::Push),
+        ];
         let limiter = RateLimiter::new(app.redis.clone(), limits, app.metrics.clone());
-        Arc::new(Deliverer { app, provider, limiter })
+        Arc::new(Deliverer {
+            app,
+            provider,
+            limiter,
+        })
     }
 
     /// Handles one delivery and acks or requeues it; never panics on bad input.
@@ -55,7 +63,12 @@ impl Deliverer {
         let acked = match handled {
             Handled::Requeued => {
                 tokio::time::sleep(REQUEUE_DELAY).await;
-                delivery.nack(BasicNackOptions { requeue: true, ..Default::default() }).await
+                delivery
+                    .nack(BasicNackOptions {
+                        requeue: true,
+                        ..Default::default()
+                    })
+                    .await
             }
             _ => delivery.ack(BasicAckOptions::default()).await,
         };
@@ -71,20 +84,38 @@ impl Deliverer {
             Ok(id) => id,
             Err(InvalidMessage(reason)) => {
                 tracing::warn!(channel = channel.lower(), %reason, "poison message");
-                return self.dead_letter_raw(channel, body, DeadLetterReason::InvalidMessage, reason).await;
+                return self
+                    .dead_letter_raw(channel, body, DeadLetterReason::InvalidMessage, reason)
+                    .await;
             }
         };
         self.limiter.acquire(channel).await;
         let token = Uuid::new_v4();
-        let n = match self.app.store.claim(id, token, self.app.settings.lease_timeout).await {
+        let n = match self
+            .app
+            .store
+            .claim(id, token, self.app.settings.lease_timeout)
+            .await
+        {
             Ok(Ok(n)) => n,
             Ok(Err(ClaimRefusal::NotFound)) => {
                 tracing::warn!(notification.id = %id, "work message for an unknown notification");
-                return self.dead_letter_raw(channel, body, DeadLetterReason::NotFound, format!("notification {id} does not exist")).await;
+                return self
+                    .dead_letter_raw(
+                        channel,
+                        body,
+                        DeadLetterReason::NotFound,
+                        format!("notification {id} does not exist"),
+                    )
+                    .await;
             }
             Ok(Err(ClaimRefusal::NotClaimable(status))) => {
                 tracing::debug!(notification.id = %id, %status, "not claimable; skipped");
-                self.app.metrics.skipped.with_label_values(&[channel.lower(), status.as_str()]).inc();
+                self.app
+                    .metrics
+                    .skipped
+                    .with_label_values(&[channel.lower(), status.as_str()])
+                    .inc();
                 return Handled::Skipped;
             }
             Err(e) => {
@@ -92,7 +123,11 @@ impl Deliverer {
                 return Handled::Requeued;
             }
         };
-        let gauge = self.app.metrics.inflight.with_label_values(&[n.channel.lower()]);
+        let gauge = self
+            .app
+            .metrics
+            .inflight
+            .with_label_values(&[n.channel.lower()]);
         gauge.inc();
         let handled = self.deliver_claimed(&n, token).await;
         gauge.dec();
@@ -106,16 +141,39 @@ impl Deliverer {
         let started = Instant::now();
         let result = self.provider.deliver(n, attempt).await;
         let elapsed = started.elapsed();
-        metrics.send_duration.with_label_values(&[ch]).observe(elapsed.as_secs_f64());
+        metrics
+            .send_duration
+            .with_label_values(&[ch])
+            .observe(elapsed.as_secs_f64());
         let jitter = rand::thread_rng().gen::<f64>();
-        let step = result.next_step(attempt as u32, n.max_retries.max(1) as u32, &self.app.backoff(), jitter);
+        let step = result.next_step(
+            attempt as u32,
+            n.max_retries.max(1) as u32,
+            &self.app.backoff(),
+            jitter,
+        );
         let record = attempt_record(attempt, &result, elapsed);
         let update = match &step {
-            NextStep::Sent { provider_message_id } => OutcomeUpdate::Sent { provider_message_id: provider_message_id.clone() },
-            NextStep::RetryAfter(after) => OutcomeUpdate::Retry { after: *after, error: result.error().unwrap_or_default().to_string() },
-            NextStep::Fail(reason) => OutcomeUpdate::Failed { reason: *reason, error: result.error().map(str::to_string) },
+            NextStep::Sent {
+                provider_message_id,
+            } => OutcomeUpdate::Sent {
+                provider_message_id: provider_message_id.clone(),
+            },
+            NextStep::RetryAfter(after) => OutcomeUpdate::Retry {
+                after: *after,
+                error: result.error().unwrap_or_default().to_string(),
+            },
+            NextStep::Fail(reason) => OutcomeUpdate::Failed {
+                reason: *reason,
+                error: result.error().map(str::to_string),
+            },
         };
-        match self.app.store.record_outcome(n.id, token, &record, &update).await {
+        match self
+            .app
+            .store
+            .record_outcome(n.id, token, &record, &update)
+            .await
+        {
             Ok(true) => {}
             Ok(false) => {
                 tracing::warn!(notification.id = %n.id, "lease lost during the attempt; outcome left to the scanner's recovery");
@@ -139,7 +197,10 @@ impl Deliverer {
                 Handled::Retrying
             }
             NextStep::Fail(reason) => {
-                metrics.failed.with_label_values(&[ch, reason.as_str()]).inc();
+                metrics
+                    .failed
+                    .with_label_values(&[ch, reason.as_str()])
+                    .inc();
                 tracing::warn!(notification.id = %n.id, attempt, reason = reason.as_str(), error = result.error().unwrap_or_default(), "failed");
                 let letter = DeadLetter {
                     notification_id: Some(n.id),
@@ -150,14 +211,26 @@ impl Deliverer {
                     last_error: result.error().map(str::to_string),
                     failed_at: Utc::now(),
                     original_queue: self.app.broker.topology().work_queue(n.channel),
-                    body: WorkMessage { notification_id: n.id, correlation_id: n.correlation_id.clone(), channel: n.channel, priority: n.priority }.to_json(),
+                    body: WorkMessage {
+                        notification_id: n.id,
+                        correlation_id: n.correlation_id.clone(),
+                        channel: n.channel,
+                        priority: n.priority,
+                    }
+                    .to_json(),
                 };
                 self.publish_dead_letter(&letter).await
             }
         }
     }
 
-    async fn dead_letter_raw(&self, channel: Channel, body: &[u8], reason: DeadLetterReason, error: String) -> Handled {
+    async fn dead_letter_raw(
+        &self,
+        channel: Channel,
+        body: &[u8],
+        reason: DeadLetterReason,
+        error: String,
+    ) -> Handled {
         let letter = DeadLetter {
             notification_id: None,
             channel,
@@ -169,7 +242,11 @@ impl Deliverer {
             original_queue: self.app.broker.topology().work_queue(channel),
             body: body.to_vec(),
         };
-        self.app.metrics.failed.with_label_values(&[channel.lower(), reason.as_str()]).inc();
+        self.app
+            .metrics
+            .failed
+            .with_label_values(&[channel.lower(), reason.as_str()])
+            .inc();
         self.publish_dead_letter(&letter).await
     }
 
@@ -179,7 +256,11 @@ impl Deliverer {
             tracing::error!(error = %e, reason = letter.reason.as_str(), "dead letter not confirmed; message requeued");
             return Handled::Requeued;
         }
-        self.app.metrics.dead_lettered.with_label_values(&[letter.channel.lower(), letter.reason.as_str()]).inc();
+        self.app
+            .metrics
+            .dead_lettered
+            .with_label_values(&[letter.channel.lower(), letter.reason.as_str()])
+            .inc();
         if let Some(id) = letter.notification_id {
             if let Err(e) = self.app.store.mark_dead_lettered(id).await {
                 // A second dead letter may follow from the sweep; replay skips duplicates.

@@ -21,7 +21,12 @@ impl Backoff {
     }
 
     /// A provider's `Retry-After` wins over a shorter backoff but never exceeds the cap.
-    pub fn delay_honouring(&self, attempt: u32, jitter: f64, retry_after: Option<Duration>) -> Duration {
+    pub fn delay_honouring(
+        &self,
+        attempt: u32,
+        jitter: f64,
+        retry_after: Option<Duration>,
+    ) -> Duration {
         let backoff = self.delay(attempt, jitter);
         match retry_after {
             Some(after) => backoff.max(after.min(self.max)),
@@ -34,7 +39,10 @@ impl Backoff {
 mod tests {
     use super::*;
 
-    const B: Backoff = Backoff { base: Duration::from_secs(1), max: Duration::from_secs(60) };
+    const B: Backoff = Backoff {
+        base: Duration::from_secs(1),
+        max: Duration::from_secs(60),
+    };
 
     #[test]
     fn doubles_per_attempt_and_caps() {
@@ -53,8 +61,17 @@ mod tests {
 
     #[test]
     fn retry_after_is_honoured_up_to_the_cap() {
-        assert_eq!(B.delay_honouring(1, 0.0, Some(Duration::from_secs(7))), Duration::from_secs(7));
-        assert_eq!(B.delay_honouring(1, 0.0, Some(Duration::from_secs(600))), Duration::from_secs(60));
-        assert_eq!(B.delay_honouring(3, 0.0, Some(Duration::from_millis(10))), Duration::from_secs(4));
+        assert_eq!(
+            B.delay_honouring(1, 0.0, Some(Duration::from_secs(7))),
+            Duration::from_secs(7)
+        );
+        assert_eq!(
+            B.delay_honouring(1, 0.0, Some(Duration::from_secs(600))),
+            Duration::from_secs(60)
+        );
+        assert_eq!(
+            B.delay_honouring(3, 0.0, Some(Duration::from_millis(10))),
+            Duration::from_secs(4)
+        );
     }
 }

@@ -171,7 +171,10 @@ pub const MAX_RECIPIENT_CHARS: usize = 320;
 pub const MAX_KEY_CHARS: usize = 255;
 
 fn field_error(field: &'static str, reason: impl Into<String>) -> ValidationError {
-    ValidationError { field, reason: reason.into() }
+    ValidationError {
+        field,
+        reason: reason.into(),
+    }
 }
 
 impl NotificationRequest {
@@ -193,7 +196,10 @@ impl NotificationRequest {
             return Err(field_error("recipient", "must not be empty"));
         }
         if recipient.chars().count() > MAX_RECIPIENT_CHARS {
-            return Err(field_error("recipient", format!("is longer than {MAX_RECIPIENT_CHARS} characters")));
+            return Err(field_error(
+                "recipient",
+                format!("is longer than {MAX_RECIPIENT_CHARS} characters"),
+            ));
         }
         let content = required(&self.content, "content")?.trim().to_string();
         if content.is_empty() {
@@ -203,7 +209,10 @@ impl NotificationRequest {
         if chars > channel.max_content_chars() {
             return Err(field_error(
                 "content",
-                format!("is {chars} characters; {channel} accepts at most {}", channel.max_content_chars()),
+                format!(
+                    "is {chars} characters; {channel} accepts at most {}",
+                    channel.max_content_chars()
+                ),
             ));
         }
         let max_retries = match self.max_retries {
@@ -219,7 +228,12 @@ impl NotificationRequest {
             ),
         };
         let correlation_id = bounded_key(self.correlation_id.as_deref(), "correlationId")?
-            .or_else(|| fallback_correlation_id.map(str::trim).filter(|s| !s.is_empty() && s.chars().count() <= MAX_KEY_CHARS).map(str::to_string))
+            .or_else(|| {
+                fallback_correlation_id
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty() && s.chars().count() <= MAX_KEY_CHARS)
+                    .map(str::to_string)
+            })
             .unwrap_or_else(|| Uuid::new_v4().to_string());
         let idempotency_key = bounded_key(self.idempotency_key.as_deref(), "idempotencyKey")?;
         Ok(NewNotification {
@@ -236,16 +250,27 @@ impl NotificationRequest {
     }
 }
 
-fn required<'a>(value: &'a Option<String>, field: &'static str) -> Result<&'a str, ValidationError> {
-    value.as_deref().ok_or_else(|| field_error(field, "is required"))
+fn required<'a>(
+    value: &'a Option<String>,
+    field: &'static str,
+) -> Result<&'a str, ValidationError> {
+    value
+        .as_deref()
+        .ok_or_else(|| field_error(field, "is required"))
 }
 
-fn bounded_key(value: Option<&str>, field: &'static str) -> Result<Option<String>, ValidationError> {
+fn bounded_key(
+    value: Option<&str>,
+    field: &'static str,
+) -> Result<Option<String>, ValidationError> {
     let Some(v) = value.map(str::trim).filter(|v| !v.is_empty()) else {
         return Ok(None);
     };
     if v.chars().count() > MAX_KEY_CHARS {
-        return Err(field_error(field, format!("is longer than {MAX_KEY_CHARS} characters")));
+        return Err(field_error(
+            field,
+            format!("is longer than {MAX_KEY_CHARS} characters"),
+        ));
     }
     Ok(Some(v.to_string()))
 }
@@ -298,19 +323,31 @@ mod tests {
     fn content_limits_count_characters_not_bytes() {
         let turkish = "ş".repeat(160); // 320 bytes, 160 characters
         assert!(request("sms", &turkish).validate(None, 5).is_ok());
-        let err = request("sms", &"a".repeat(161)).validate(None, 5).unwrap_err();
+        let err = request("sms", &"a".repeat(161))
+            .validate(None, 5)
+            .unwrap_err();
         assert_eq!(err.field, "content");
         assert!(request("push", &"a".repeat(240)).validate(None, 5).is_ok());
         assert!(request("push", &"a".repeat(241)).validate(None, 5).is_err());
-        assert!(request("email", &"a".repeat(10_000)).validate(None, 5).is_ok());
-        assert!(request("email", &"a".repeat(10_001)).validate(None, 5).is_err());
+        assert!(request("email", &"a".repeat(10_000))
+            .validate(None, 5)
+            .is_ok());
+        assert!(request("email", &"a".repeat(10_001))
+            .validate(None, 5)
+            .is_err());
     }
 
     #[test]
     fn trims_before_checking_emptiness() {
         let v = request("sms", "  hi  ").validate(None, 5).unwrap();
-        assert_eq!((v.recipient.as_str(), v.content.as_str()), ("+905551234567", "hi"));
-        assert_eq!(request("sms", "   ").validate(None, 5).unwrap_err().field, "content");
+        assert_eq!(
+            (v.recipient.as_str(), v.content.as_str()),
+            ("+905551234567", "hi")
+        );
+        assert_eq!(
+            request("sms", "   ").validate(None, 5).unwrap_err().field,
+            "content"
+        );
     }
 
     #[test]
@@ -327,12 +364,18 @@ mod tests {
     #[test]
     fn correlation_id_falls_back_to_request_id_then_uuid() {
         let r = request("sms", "x");
-        assert_eq!(r.validate(Some("req-1"), 5).unwrap().correlation_id, "req-1");
+        assert_eq!(
+            r.validate(Some("req-1"), 5).unwrap().correlation_id,
+            "req-1"
+        );
         let generated = r.validate(None, 5).unwrap().correlation_id;
         assert!(Uuid::parse_str(&generated).is_ok());
         let mut r2 = r.clone();
         r2.correlation_id = Some("mine".into());
-        assert_eq!(r2.validate(Some("req-1"), 5).unwrap().correlation_id, "mine");
+        assert_eq!(
+            r2.validate(Some("req-1"), 5).unwrap().correlation_id,
+            "mine"
+        );
     }
 
     #[test]
@@ -347,8 +390,17 @@ mod tests {
     #[test]
     fn batch_status_rules() {
         use Status::*;
-        assert_eq!(BatchStatus::from_counts(&[(Sent, 2), (Queued, 1)]), BatchStatus::Processing);
-        assert_eq!(BatchStatus::from_counts(&[(Sent, 2), (Canceled, 1)]), BatchStatus::Completed);
-        assert_eq!(BatchStatus::from_counts(&[(Sent, 2), (Failed, 1)]), BatchStatus::PartialFailure);
+        assert_eq!(
+            BatchStatus::from_counts(&[(Sent, 2), (Queued, 1)]),
+            BatchStatus::Processing
+        );
+        assert_eq!(
+            BatchStatus::from_counts(&[(Sent, 2), (Canceled, 1)]),
+            BatchStatus::Completed
+        );
+        assert_eq!(
+            BatchStatus::from_counts(&[(Sent, 2), (Failed, 1)]),
+            BatchStatus::PartialFailure
+        );
     }
 }

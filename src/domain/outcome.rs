@@ -8,11 +8,24 @@ use super::backoff::Backoff;
 /// The provider's answer to one attempt, already classified.
 #[derive(Clone, Debug, PartialEq)]
 pub enum DeliveryResult {
-    Success { status: u16, provider_message_id: Option<String>, body: String },
+    Success {
+        status: u16,
+        provider_message_id: Option<String>,
+        body: String,
+    },
     /// Connect errors, timeouts, 408, 429, 5xx: worth another attempt.
-    Transient { status: Option<u16>, error: String, body: String, retry_after: Option<Duration> },
+    Transient {
+        status: Option<u16>,
+        error: String,
+        body: String,
+        retry_after: Option<Duration>,
+    },
     /// Any other 4xx: the provider will never accept this notification.
-    Permanent { status: u16, error: String, body: String },
+    Permanent {
+        status: u16,
+        error: String,
+        body: String,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -24,8 +37,12 @@ pub enum DeadLetterReason {
 }
 
 impl DeadLetterReason {
-    pub const ALL: &'static [DeadLetterReason] =
-        &[Self::PermanentError, Self::RetryExhausted, Self::InvalidMessage, Self::NotFound];
+    pub const ALL: &'static [DeadLetterReason] = &[
+        Self::PermanentError,
+        Self::RetryExhausted,
+        Self::InvalidMessage,
+        Self::NotFound,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -66,16 +83,31 @@ impl DeliveryResult {
 
     pub fn body(&self) -> &str {
         match self {
-            Self::Success { body, .. } | Self::Transient { body, .. } | Self::Permanent { body, .. } => body,
+            Self::Success { body, .. }
+            | Self::Transient { body, .. }
+            | Self::Permanent { body, .. } => body,
         }
     }
 
     /// `attempt` is the number of the attempt just made (1-based); `max_attempts` the budget.
-    pub fn next_step(&self, attempt: u32, max_attempts: u32, backoff: &Backoff, jitter: f64) -> NextStep {
+    pub fn next_step(
+        &self,
+        attempt: u32,
+        max_attempts: u32,
+        backoff: &Backoff,
+        jitter: f64,
+    ) -> NextStep {
         match self {
-            Self::Success { provider_message_id, .. } => NextStep::Sent { provider_message_id: provider_message_id.clone() },
+            Self::Success {
+                provider_message_id,
+                ..
+            } => NextStep::Sent {
+                provider_message_id: provider_message_id.clone(),
+            },
             Self::Permanent { .. } => NextStep::Fail(DeadLetterReason::PermanentError),
-            Self::Transient { .. } if attempt >= max_attempts => NextStep::Fail(DeadLetterReason::RetryExhausted),
+            Self::Transient { .. } if attempt >= max_attempts => {
+                NextStep::Fail(DeadLetterReason::RetryExhausted)
+            }
             Self::Transient { retry_after, .. } => {
                 NextStep::RetryAfter(backoff.delay_honouring(attempt, jitter, *retry_after))
             }
@@ -103,10 +135,18 @@ pub enum StatusClass {
 mod tests {
     use super::*;
 
-    const B: Backoff = Backoff { base: Duration::from_secs(1), max: Duration::from_secs(60) };
+    const B: Backoff = Backoff {
+        base: Duration::from_secs(1),
+        max: Duration::from_secs(60),
+    };
 
     fn transient() -> DeliveryResult {
-        DeliveryResult::Transient { status: Some(500), error: "HTTP 500".into(), body: String::new(), retry_after: None }
+        DeliveryResult::Transient {
+            status: Some(500),
+            error: "HTTP 500".into(),
+            body: String::new(),
+            retry_after: None,
+        }
     }
 
     #[test]
@@ -122,13 +162,26 @@ mod tests {
 
     #[test]
     fn transient_retries_until_the_budget_is_spent() {
-        assert_eq!(transient().next_step(1, 5, &B, 0.0), NextStep::RetryAfter(Duration::from_secs(1)));
-        assert_eq!(transient().next_step(5, 5, &B, 0.0), NextStep::Fail(DeadLetterReason::RetryExhausted));
+        assert_eq!(
+            transient().next_step(1, 5, &B, 0.0),
+            NextStep::RetryAfter(Duration::from_secs(1))
+        );
+        assert_eq!(
+            transient().next_step(5, 5, &B, 0.0),
+            NextStep::Fail(DeadLetterReason::RetryExhausted)
+        );
     }
 
     #[test]
     fn permanent_fails_at_once() {
-        let r = DeliveryResult::Permanent { status: 400, error: "HTTP 400".into(), body: String::new() };
-        assert_eq!(r.next_step(1, 5, &B, 0.0), NextStep::Fail(DeadLetterReason::PermanentError));
+        let r = DeliveryResult::Permanent {
+            status: 400,
+            error: "HTTP 400".into(),
+            body: String::new(),
+        };
+        assert_eq!(
+            r.next_step(1, 5, &B, 0.0),
+            NextStep::Fail(DeadLetterReason::PermanentError)
+        );
     }
 }

@@ -74,9 +74,17 @@ pub struct AttemptRecord {
 /// The state a finished attempt moves the notification to.
 #[derive(Debug, Clone)]
 pub enum OutcomeUpdate {
-    Sent { provider_message_id: Option<String> },
-    Retry { after: Duration, error: String },
-    Failed { reason: DeadLetterReason, error: Option<String> },
+    Sent {
+        provider_message_id: Option<String>,
+    },
+    Retry {
+        after: Duration,
+        error: String,
+    },
+    Failed {
+        reason: DeadLetterReason,
+        error: Option<String>,
+    },
 }
 
 /// A dead letter the replay tooling can join with the database.
@@ -127,7 +135,10 @@ impl Store {
     /// Inserts a notification, or returns the one that already holds its idempotency key.
     /// The unique index decides, so concurrent identical requests yield one row.
     /// The boolean says whether this call created it.
-    pub async fn insert_notification(&self, n: &NewNotification) -> StoreResult<(Notification, bool)> {
+    pub async fn insert_notification(
+        &self,
+        n: &NewNotification,
+    ) -> StoreResult<(Notification, bool)> {
         let inserted: Option<Notification> = sqlx::query_as(&format!(
             "INSERT INTO notifications (id, correlation_id, idempotency_key, channel, priority, recipient, content, \
                status, max_retries, scheduled_at) \
@@ -149,17 +160,22 @@ impl Store {
         if let Some(row) = inserted {
             return Ok((row, true));
         }
-        let existing: Notification =
-            sqlx::query_as(&format!("SELECT {COLUMNS} FROM notifications WHERE idempotency_key = $1"))
-                .bind(&n.idempotency_key)
-                .fetch_one(&self.pool)
-                .await?;
+        let existing: Notification = sqlx::query_as(&format!(
+            "SELECT {COLUMNS} FROM notifications WHERE idempotency_key = $1"
+        ))
+        .bind(&n.idempotency_key)
+        .fetch_one(&self.pool)
+        .await?;
         Ok((existing, false))
     }
 
     /// Inserts a batch and its items in one transaction. Items whose idempotency key already
     /// exists map to the existing notification; the result keeps the order of `items`.
-    pub async fn insert_batch(&self, batch_id: Uuid, items: &[NewNotification]) -> StoreResult<Vec<(Notification, bool)>> {
+    pub async fn insert_batch(
+        &self,
+        batch_id: Uuid,
+        items: &[NewNotification],
+    ) -> StoreResult<Vec<(Notification, bool)>> {
         let mut tx = self.pool.begin().await?;
         sqlx::query("INSERT INTO batches (id, total_count) VALUES ($1, $2)")
             .bind(batch_id)
@@ -191,18 +207,26 @@ impl Store {
         .await?;
         let mut existing: Vec<Notification> = Vec::new();
         if inserted.len() < items.len() {
-            let keys: Vec<&str> = items.iter().filter_map(|n| n.idempotency_key.as_deref()).collect();
-            existing = sqlx::query_as(&format!("SELECT {COLUMNS} FROM notifications WHERE idempotency_key = ANY($1)"))
-                .bind(keys)
-                .fetch_all(&mut *tx)
-                .await?;
+            let keys: Vec<&str> = items
+                .iter()
+                .filter_map(|n| n.idempotency_key.as_deref())
+                .collect();
+            existing = sqlx::query_as(&format!(
+                "SELECT {COLUMNS} FROM notifications WHERE idempotency_key = ANY($1)"
+            ))
+            .bind(keys)
+            .fetch_all(&mut *tx)
+            .await?;
         }
         tx.commit().await?;
         let mut out = Vec::with_capacity(items.len());
         for item in items {
             if let Some(row) = inserted.iter().find(|r| r.id == item.id) {
                 out.push((row.clone(), true));
-            } else if let Some(row) = existing.iter().find(|r| r.idempotency_key.is_some() && r.idempotency_key == item.idempotency_key) {
+            } else if let Some(row) = existing
+                .iter()
+                .find(|r| r.idempotency_key.is_some() && r.idempotency_key == item.idempotency_key)
+            {
                 out.push((row.clone(), false));
             } else {
                 return Err(StoreError::Database(sqlx::Error::RowNotFound));
@@ -225,17 +249,21 @@ impl Store {
     }
 
     pub async fn get(&self, id: Uuid) -> StoreResult<Option<Notification>> {
-        Ok(sqlx::query_as(&format!("SELECT {COLUMNS} FROM notifications WHERE id = $1"))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?)
+        Ok(sqlx::query_as(&format!(
+            "SELECT {COLUMNS} FROM notifications WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?)
     }
 
     pub async fn get_many(&self, ids: &[Uuid]) -> StoreResult<Vec<Notification>> {
-        Ok(sqlx::query_as(&format!("SELECT {COLUMNS} FROM notifications WHERE id = ANY($1)"))
-            .bind(ids)
-            .fetch_all(&self.pool)
-            .await?)
+        Ok(sqlx::query_as(&format!(
+            "SELECT {COLUMNS} FROM notifications WHERE id = ANY($1)"
+        ))
+        .bind(ids)
+        .fetch_all(&self.pool)
+        .await?)
     }
 
     pub async fn cancel(&self, id: Uuid) -> StoreResult<CancelOutcome> {
@@ -249,10 +277,11 @@ impl Store {
         if done.rows_affected() == 1 {
             return Ok(CancelOutcome::Canceled);
         }
-        let status: Option<Status> = sqlx::query_scalar("SELECT status FROM notifications WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
+        let status: Option<Status> =
+            sqlx::query_scalar("SELECT status FROM notifications WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
         Ok(status.map_or(CancelOutcome::NotFound, CancelOutcome::NotCancelable))
     }
 
@@ -282,17 +311,22 @@ impl Store {
     }
 
     /// The batch's declared size and its items counted per status, or None when unknown.
-    pub async fn batch_summary(&self, batch_id: Uuid) -> StoreResult<Option<(i32, Vec<(Status, i64)>)>> {
-        let total: Option<i32> = sqlx::query_scalar("SELECT total_count FROM batches WHERE id = $1")
-            .bind(batch_id)
-            .fetch_optional(&self.pool)
-            .await?;
-        let Some(total) = total else { return Ok(None) };
-        let counts: Vec<(Status, i64)> =
-            sqlx::query_as("SELECT status, count(*) FROM notifications WHERE batch_id = $1 GROUP BY status")
+    pub async fn batch_summary(
+        &self,
+        batch_id: Uuid,
+    ) -> StoreResult<Option<(i32, Vec<(Status, i64)>)>> {
+        let total: Option<i32> =
+            sqlx::query_scalar("SELECT total_count FROM batches WHERE id = $1")
                 .bind(batch_id)
-                .fetch_all(&self.pool)
+                .fetch_optional(&self.pool)
                 .await?;
+        let Some(total) = total else { return Ok(None) };
+        let counts: Vec<(Status, i64)> = sqlx::query_as(
+            "SELECT status, count(*) FROM notifications WHERE batch_id = $1 GROUP BY status",
+        )
+        .bind(batch_id)
+        .fetch_all(&self.pool)
+        .await?;
         let ordered = Status::ALL
             .iter()
             .filter_map(|s| counts.iter().find(|(st, _)| st == s).copied())
@@ -302,7 +336,12 @@ impl Store {
 
     /// Claims a notification for delivery: ACCEPTED|QUEUED (and due) → SENDING under a lease
     /// identified by `token`. One statement, so two workers cannot both claim it.
-    pub async fn claim(&self, id: Uuid, token: Uuid, lease: Duration) -> StoreResult<Result<Notification, ClaimRefusal>> {
+    pub async fn claim(
+        &self,
+        id: Uuid,
+        token: Uuid,
+        lease: Duration,
+    ) -> StoreResult<Result<Notification, ClaimRefusal>> {
         let claimed: Option<Notification> = sqlx::query_as(&format!(
             "UPDATE notifications SET status = 'SENDING', lease_token = $2, \
                lease_expires_at = now() + ($3::bigint * interval '1 millisecond'), updated_at = now() \
@@ -319,17 +358,27 @@ impl Store {
         if let Some(n) = claimed {
             return Ok(Ok(n));
         }
-        let status: Option<Status> = sqlx::query_scalar("SELECT status FROM notifications WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(Err(status.map_or(ClaimRefusal::NotFound, ClaimRefusal::NotClaimable)))
+        let status: Option<Status> =
+            sqlx::query_scalar("SELECT status FROM notifications WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(Err(status.map_or(
+            ClaimRefusal::NotFound,
+            ClaimRefusal::NotClaimable,
+        )))
     }
 
     /// Records the attempt and applies its outcome in one transaction. Returns false when the
     /// lease was lost meanwhile (the scanner recovered it): the attempt is still recorded, the
     /// state is left to whoever holds the notification now.
-    pub async fn record_outcome(&self, id: Uuid, token: Uuid, attempt: &AttemptRecord, update: &OutcomeUpdate) -> StoreResult<bool> {
+    pub async fn record_outcome(
+        &self,
+        id: Uuid,
+        token: Uuid,
+        attempt: &AttemptRecord,
+        update: &OutcomeUpdate,
+    ) -> StoreResult<bool> {
         let mut tx = self.pool.begin().await?;
         insert_attempt(&mut tx, id, attempt).await?;
         let applied = apply_outcome(&mut tx, id, Some(token), update).await?;
@@ -355,7 +404,10 @@ impl Store {
     }
 
     /// Number of attempts recorded for a notification (used by tests and the CLI).
-    pub async fn attempts(&self, id: Uuid) -> StoreResult<Vec<(i32, String, Option<i32>, Option<String>)>> {
+    pub async fn attempts(
+        &self,
+        id: Uuid,
+    ) -> StoreResult<Vec<(i32, String, Option<i32>, Option<String>)>> {
         Ok(sqlx::query_as(
             "SELECT attempt_number, outcome, status_code, error FROM notification_attempts \
              WHERE notification_id = $1 ORDER BY attempt_number, id",
@@ -366,7 +418,11 @@ impl Store {
     }
 }
 
-pub(crate) async fn insert_attempt(conn: &mut PgConnection, id: Uuid, a: &AttemptRecord) -> StoreResult<()> {
+pub(crate) async fn insert_attempt(
+    conn: &mut PgConnection,
+    id: Uuid,
+    a: &AttemptRecord,
+) -> StoreResult<()> {
     sqlx::query(
         "INSERT INTO notification_attempts (notification_id, attempt_number, outcome, status_code, response_body, error, duration_ms) \
          VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -385,7 +441,12 @@ pub(crate) async fn insert_attempt(conn: &mut PgConnection, id: Uuid, a: &Attemp
 
 /// Moves a SENDING notification to the outcome's state. With a token, only the holder of
 /// that lease may; without one (scanner recovery), only while the lease is expired.
-pub(crate) async fn apply_outcome(conn: &mut PgConnection, id: Uuid, token: Option<Uuid>, update: &OutcomeUpdate) -> StoreResult<bool> {
+pub(crate) async fn apply_outcome(
+    conn: &mut PgConnection,
+    id: Uuid,
+    token: Option<Uuid>,
+    update: &OutcomeUpdate,
+) -> StoreResult<bool> {
     const RELEASE: &str = "attempt_count = attempt_count + 1, lease_token = NULL, lease_expires_at = NULL, updated_at = now()";
     const GUARD: &str = "WHERE id = $1 AND status = 'SENDING' \
          AND (($2::uuid IS NOT NULL AND lease_token = $2) OR ($2::uuid IS NULL AND lease_expires_at < now()))";
@@ -403,8 +464,12 @@ pub(crate) async fn apply_outcome(conn: &mut PgConnection, id: Uuid, token: Opti
     };
     let query = sqlx::query(&sql).bind(id).bind(token);
     let query = match update {
-        OutcomeUpdate::Sent { provider_message_id } => query.bind(provider_message_id.clone()),
-        OutcomeUpdate::Retry { after, error } => query.bind(after.as_millis() as i64).bind(error.clone()),
+        OutcomeUpdate::Sent {
+            provider_message_id,
+        } => query.bind(provider_message_id.clone()),
+        OutcomeUpdate::Retry { after, error } => {
+            query.bind(after.as_millis() as i64).bind(error.clone())
+        }
         OutcomeUpdate::Failed { reason, error } => query.bind(reason.as_str()).bind(error.clone()),
     };
     Ok(query.execute(conn).await?.rows_affected() == 1)
@@ -424,11 +489,20 @@ async fn ensure_database(options: &PgConnectOptions) -> StoreResult<()> {
         Err(e) => return Err(e.into()),
     }
     let mut admin = PgConnection::connect_with(&options.clone().database("postgres")).await?;
-    let create = sqlx::query(&format!("CREATE DATABASE \"{}\"", name.replace('"', "\"\""))).execute(&mut admin).await;
+    let create = sqlx::query(&format!(
+        "CREATE DATABASE \"{}\"",
+        name.replace('"', "\"\"")
+    ))
+    .execute(&mut admin)
+    .await;
     let _ = admin.close().await;
     match create {
         // Another process created it between our check and our create.
-        Err(sqlx::Error::Database(e)) if matches!(e.code().as_deref(), Some("42P04") | Some("23505")) => Ok(()),
+        Err(sqlx::Error::Database(e))
+            if matches!(e.code().as_deref(), Some("42P04") | Some("23505")) =>
+        {
+            Ok(())
+        }
         Err(e) => Err(e.into()),
         Ok(_) => {
             tracing::info!(database = %name, "created database");

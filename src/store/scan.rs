@@ -26,8 +26,13 @@ pub enum ScanKind {
 }
 
 impl ScanKind {
-    pub const ALL: &'static [ScanKind] =
-        &[Self::Retry, Self::Scheduled, Self::Unpublished, Self::ExpiredLease, Self::DeadLetterPending];
+    pub const ALL: &'static [ScanKind] = &[
+        Self::Retry,
+        Self::Scheduled,
+        Self::Unpublished,
+        Self::ExpiredLease,
+        Self::DeadLetterPending,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -86,7 +91,12 @@ pub struct ExpiredLease {
 }
 
 /// Locks up to `limit` due rows of `kind` in the caller's transaction.
-pub async fn lock_due(conn: &mut PgConnection, kind: ScanKind, grace: Duration, limit: i64) -> StoreResult<Vec<DueRow>> {
+pub async fn lock_due(
+    conn: &mut PgConnection,
+    kind: ScanKind,
+    grace: Duration,
+    limit: i64,
+) -> StoreResult<Vec<DueRow>> {
     Ok(sqlx::query_as(&format!(
         "SELECT id, correlation_id, channel, priority, attempt_count, max_retries, failure_reason, last_error \
          FROM notifications WHERE {} AND $1::bigint IS NOT NULL ORDER BY {} LIMIT $2 FOR UPDATE SKIP LOCKED",
@@ -109,7 +119,11 @@ pub async fn mark_enqueued(conn: &mut PgConnection, ids: &[Uuid]) -> StoreResult
 }
 
 /// Records the lost attempt of an expired lease and applies `update` (a retry or a failure).
-pub async fn recover_lease(conn: &mut PgConnection, row: &DueRow, update: &OutcomeUpdate) -> StoreResult<bool> {
+pub async fn recover_lease(
+    conn: &mut PgConnection,
+    row: &DueRow,
+    update: &OutcomeUpdate,
+) -> StoreResult<bool> {
     let attempt = AttemptRecord {
         attempt_number: row.attempt_count + 1,
         outcome: "TRANSIENT",
@@ -133,8 +147,10 @@ pub async fn mark_dead_lettered(conn: &mut PgConnection, ids: &[Uuid]) -> StoreR
 impl Store {
     /// How many rows of each kind are due now (the backlog gauge), ignoring scan limits.
     pub async fn due_backlog(&self, grace: Duration) -> StoreResult<Vec<(ScanKind, i64)>> {
-        let filters: Vec<String> =
-            ScanKind::ALL.iter().map(|k| format!("count(*) FILTER (WHERE {})", k.predicate())).collect();
+        let filters: Vec<String> = ScanKind::ALL
+            .iter()
+            .map(|k| format!("count(*) FILTER (WHERE {})", k.predicate()))
+            .collect();
         let row: (i64, i64, i64, i64, i64) = sqlx::query_as(&format!(
             "SELECT {} FROM notifications WHERE status IN ('ACCEPTED', 'QUEUED', 'SENDING', 'FAILED') AND $1::bigint IS NOT NULL",
             filters.join(", ")
@@ -142,6 +158,10 @@ impl Store {
         .bind(grace.as_millis() as i64)
         .fetch_one(&self.pool)
         .await?;
-        Ok(ScanKind::ALL.iter().copied().zip([row.0, row.1, row.2, row.3, row.4]).collect())
+        Ok(ScanKind::ALL
+            .iter()
+            .copied()
+            .zip([row.0, row.1, row.2, row.3, row.4])
+            .collect())
     }
 }

@@ -1,0 +1,543 @@
+//! The v1 contract, validation rules, idempotency and health endpoints.
+
+use std::time::Duration;
+
+use dispatchctl::app::App;
+use dispatchctl::store::Store;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use crate::helpers::{closed_port, Env, TestApp};
+
+fn sms(recipient: &str, content: &str) -> Value {
+    json!({"channel": "sms", "priority": "high", "recipient": recipient, "content": content})
+}
+
+#[tokio::test]
+async fn create_get_list_cancel_flow() {
+    let t = TestApp::spawn(Env::new(), true).await;
+    let (status, created) = t
+        .post("/v1/notifications", &sms(" +905551112233 ", " hello "))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{created}");
+    assert_eq!(
+        created["status"], "QUEUED",
+        "published and marked queued: {created}"
+    );
+    assert_eq!(created["channel"], "SMS");
+    assert_eq!(created["priority"], "HIGH");
+    assert_eq!(created["recipient"], "+905551112233");
+    assert_eq!(created["content"], "hello");
+    assert_eq!(created["maxRetries"], 5);
+    assert_eq!(created["attemptCount"], 0);
+    for field in ["id", "correlationId", "createdAt", "updatedAt"] {
+        assert!(created[field].is_string(), "{field} missing: {created}");
+    }
+    let id = created["id"].as_str().unwrap();
+
+    let fetched = t.notification(id).await;
+    assert_eq!(fetched["id"], created["id"]);
+
+    let (status, list) = t
+        .get("/v1/notifications?channel=sms&status=queued&page=1&pageSize=10")
+        .await;
+    assert_eq!(status, StatusCode::OK, "{list}");
+    assert_eq!(list["meta"], json!({"page": 1, "pageSize": 10, "total": 1}));
+    assert_eq!(list["data"][0]["id"], created["id"]);
+
+    let (status, canceled) = t
+        .post(&format!("/v1/notifications/{id}/cancel"), &json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        canceled,
+        json!({"notificationId": id, "status": "CANCELED"})
+    );
+    let (status, again) = t
+        .post(&format!("/v1/notifications/{id}/cancel"), &json!({}))
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{again}");
+    assert!(again["error"].as_str().unwrap().contains("CANCELED"));
+    let (status, _) = t
+        .post(
+            &format!("/v1/notifications/{}/cancel", uuid::Uuid::new_v4()),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn list_is_newest_first_paginated_and_filtered() {
+    let t = TestApp::spawn(Env::new(), true).await;
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let channel = if i % 2 == 0 { "SMS" } else { "EMAIL" };
+        ids.push(
+            t.create(channel, "someone@example.com", &format!("n{i}"))
+                .await["id"]
+                .clone(),
+        );
+    }
+    let (_, page1) = t.get("/v1/notifications?pageSize=2").await;
+    assert_eq!(page1["meta"]["total"], 5);
+    assert_eq!(page1["data"].as_array().unwrap().len(), 2);
+    assert_eq!(page1["data"][0]["id"], ids[4], "newest first");
+    let (_, page3) = t.get("/v1/notifications?pageSize=2&page=3").await;
+    assert_eq!(page3["data"][0]["id"], ids[0]);
+    let (_, emails) = t.get("/v1/notifications?channel=Email").await;
+    assert_eq!(emails["meta"]["total"], 2);
+    let now = chrono::Utc::now();
+    let from =
+        (now - chrono::Duration::hours(1)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let to = (now + chrono::Duration::hours(1)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let (status, window) = t
+        .get(&format!("/v1/notifications?from={from}&to={to}"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{window}");
+    assert_eq!(window["meta"]["total"], 5);
+    let (_, beyond) = t.get("/v1/notifications?page=9").await;
+    assert_eq!(
+        beyond["meta"]["total"], 5,
+        "total is known even past the last page"
+    );
+    assert_eq!(beyond["data"], json!([]));
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn validation_rules_of_the_contract() {
+    let t = TestApp::spawn(Env::new(), true).await;
+    let cases: Vec<(Value, &str)> = vec![
+        (
+            json!({"priority": "NORMAL", "recipient": "x", "content": "y"}),
+            "channel",
+        ),
+        (
+            json!({"channel": "fax", "priority": "NORMAL", "recipient": "x", "content": "y"}),
+            "SMS, EMAIL, PUSH",
+        ),
+        (
+            json!({"channel": "SMS", "priority": "urgent", "recipient": "x", "content": "y"}),
+            "HIGH, NORMAL, LOW",
+        ),
+        (
+            json!({"channel": "SMS", "priority": "LOW", "recipient": "   ", "content": "y"}),
+            "recipient",
+        ),
+        (
+            json!({"channel": "SMS", "priority": "LOW", "recipient": "x", "content": "  "}),
+            "content",
+        ),
+        (
+            json!({"channel": "SMS", "priority": "LOW", "recipient": "x", "content": "a".repeat(161)}),
+            "at most 160",
+        ),
+        (
+            json!({"channel": "PUSH", "priority": "LOW", "recipient": "x", "content": "a".repeat(241)}),
+            "at most 240",
+        ),
+        (
+            json!({"channel": "EMAIL", "priority": "LOW", "recipient": "x", "content": "a".repeat(10_001)}),
+            "at most 10000",
+        ),
+        (
+            json!({"channel": "SMS", "priority": "LOW", "recipient": "x", "content": "y", "scheduledAt": "soon"}),
+            "scheduledAt",
+        ),
+        (
+            json!({"channel": 5, "priority": "LOW", "recipient": "x", "content": "y"}),
+            "channel",
+        ),
+        (
+            json!({"channel": "SMS", "priority": "LOW", "recipient": "x", "content": "y", "maxRetries": "three"}),
+            "maxRetries",
+        ),
+        (json!([1, 2]), "invalid JSON body"),
+    ];
+    for (body, expected) in cases {
+        let (status, answer) = t.post("/v1/notifications", &body).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body} -> {answer}");
+        let message = answer["error"].as_str().unwrap_or_default();
+        assert!(
+            message.contains(expected),
+            "{body}: error {message:?} should mention {expected:?}"
+        );
+    }
+    // Characters, not bytes: 160 two-byte characters are a valid SMS.
+    t.create("SMS", "x", &"ş".repeat(160)).await;
+    t.create("sms", "x", &"ş".repeat(160)).await;
+    // maxRetries <= 0 means the default.
+    let (_, n) = t.post("/v1/notifications", &json!({"channel": "Sms", "priority": "Low", "recipient": "x", "content": "y", "maxRetries": 0})).await;
+    assert_eq!(n["maxRetries"], 5);
+
+    let raw = |body: &'static str, ct: &'static str| {
+        t.client
+            .post(t.url("/v1/notifications"))
+            .header("content-type", ct)
+            .body(body)
+            .send()
+    };
+    let r = raw("{not json", "application/json").await.unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let r = raw("{}", "text/plain").await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert!(r.text().await.unwrap().contains("application/json"));
+    let big = format!("{{\"content\": \"{}\"}}", "a".repeat(70_000));
+    let r = t
+        .client
+        .post(t.url("/v1/notifications"))
+        .header("content-type", "application/json")
+        .body(big)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(r.json::<Value>().await.unwrap()["error"].is_string());
+
+    let (status, body) = t.get("/v1/notifications/not-a-uuid").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body["error"].as_str().unwrap().contains("UUID"));
+    let (status, _) = t
+        .get(&format!("/v1/notifications/{}", uuid::Uuid::new_v4()))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = t.post("/v1/notifications/nope/cancel", &json!({})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _) = t.get("/v1/batches/nope").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    for (query, expected) in [
+        ("page=0", "page"),
+        ("pageSize=101", "pageSize"),
+        ("pageSize=abc", "pageSize"),
+        ("status=LOST", "status"),
+        ("channel=fax", "channel"),
+        ("from=yesterday", "from"),
+        (
+            "from=2026-02-01T00:00:00Z&to=2026-01-01T00:00:00Z",
+            "from must not be later than to",
+        ),
+    ] {
+        let (status, body) = t.get(&format!("/v1/notifications?{query}")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{query}");
+        assert!(
+            body["error"].as_str().unwrap().contains(expected),
+            "{query}: {body}"
+        );
+    }
+    let (status, body) = t.get("/v1/nothing-here").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(body["error"].is_string());
+    let r = t
+        .client
+        .delete(t.url("/v1/notifications"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED);
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn correlation_id_falls_back_to_the_request_id() {
+    let t = TestApp::spawn(Env::new(), true).await;
+    let r = t
+        .client
+        .post(t.url("/v1/notifications"))
+        .header("x-request-id", "req-42")
+        .json(&sms("x", "y"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["x-request-id"], "req-42", "request id echoed");
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["correlationId"], "req-42");
+    let mut with_own = sms("x", "y");
+    with_own["correlationId"] = json!("mine");
+    let (_, body) = t.post("/v1/notifications", &with_own).await;
+    assert_eq!(body["correlationId"], "mine");
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn twenty_concurrent_identical_creates_make_one_row() {
+    let t = TestApp::spawn(Env::new(), true).await;
+    let mut body = sms("x", "once");
+    body["idempotencyKey"] = json!("order-77");
+    let requests = (0..20).map(|_| t.post("/v1/notifications", &body));
+    let answers = futures_util::future::join_all(requests).await;
+    let ids: std::collections::HashSet<String> = answers
+        .iter()
+        .map(|(status, b)| {
+            assert_eq!(*status, StatusCode::ACCEPTED, "{b}");
+            b["id"].as_str().unwrap().to_string()
+        })
+        .collect();
+    assert_eq!(ids.len(), 1, "all answers name the same notification");
+    let rows: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM notifications WHERE idempotency_key = 'order-77'")
+            .fetch_one(t.app.store.pool())
+            .await
+            .unwrap();
+    assert_eq!(rows, 1);
+    let queued =
+        crate::helpers::queue_len(&t.app, &t.env.queue(dispatchctl::domain::Channel::Sms)).await;
+    assert_eq!(queued, 1, "published once");
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn broker_down_still_answers_202_accepted() {
+    let env = Env::new().set(
+        "RABBITMQ_URL",
+        format!("amqp://guest:guest@127.0.0.1:{}/%2f", closed_port()),
+    );
+    let t = TestApp::spawn(env, true).await;
+    let (status, body) = t.post("/v1/notifications", &sms("x", "durable")).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    assert_eq!(body["status"], "ACCEPTED");
+    let stored = t
+        .app
+        .store
+        .get(body["id"].as_str().unwrap().parse().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        stored.status.as_str(),
+        "ACCEPTED",
+        "durable in PostgreSQL, left for the scanner"
+    );
+    let (status, batch) = t
+        .post(
+            "/v1/notifications/batch",
+            &json!({"notifications": [sms("a", "1"), sms("b", "2")]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    assert!(
+        batch["warning"].as_str().unwrap().contains("2 of 2"),
+        "{batch}"
+    );
+    let (status, ready) = t.get("/readyz").await;
+    assert_eq!(ready["checks"]["rabbitmq"], "down");
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "an API-only process stays ready: it still accepts durably"
+    );
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn batch_create_and_summary() {
+    let t = TestApp::spawn(Env::new(), true).await;
+    let items: Vec<Value> = (0..3).map(|i| sms("x", &format!("item {i}"))).collect();
+    let (status, batch) = t
+        .post("/v1/notifications/batch", &json!({"notifications": items}))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{batch}");
+    assert_eq!(batch["totalCount"], 3);
+    assert_eq!(batch["status"], "PROCESSING");
+    assert!(batch.get("warning").is_none());
+    let notifications = batch["notifications"].as_array().unwrap();
+    assert!(notifications
+        .iter()
+        .all(|n| n["batchId"] == batch["batchId"] && n["status"] == "QUEUED"));
+    let batch_id = batch["batchId"].as_str().unwrap();
+    let (_, summary) = t.get(&format!("/v1/batches/{batch_id}")).await;
+    assert_eq!(
+        summary,
+        json!({"batchId": batch_id, "totalCount": 3, "status": "PROCESSING", "counts": [{"status": "QUEUED", "count": 3}]})
+    );
+
+    let pool = t.app.store.pool();
+    sqlx::query("UPDATE notifications SET status = 'SENT' WHERE batch_id = $1")
+        .bind(uuid::Uuid::parse_str(batch_id).unwrap())
+        .execute(pool)
+        .await
+        .unwrap();
+    let (_, summary) = t.get(&format!("/v1/batches/{batch_id}")).await;
+    assert_eq!(summary["status"], "COMPLETED");
+    sqlx::query("UPDATE notifications SET status = 'FAILED' WHERE id = $1")
+        .bind(uuid::Uuid::parse_str(notifications[0]["id"].as_str().unwrap()).unwrap())
+        .execute(pool)
+        .await
+        .unwrap();
+    let (_, summary) = t.get(&format!("/v1/batches/{batch_id}")).await;
+    assert_eq!(summary["status"], "PARTIAL_FAILURE");
+    assert_eq!(
+        summary["counts"],
+        json!([{"status": "SENT", "count": 2}, {"status": "FAILED", "count": 1}])
+    );
+    let (status, _) = t
+        .get(&format!("/v1/batches/{}", uuid::Uuid::new_v4()))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // All-or-nothing: one bad item rejects the batch and is named by index.
+    let (status, err) = t
+        .post(
+            "/v1/notifications/batch",
+            &json!({"notifications": [sms("a", "ok"), sms("b", "")]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        err["error"]
+            .as_str()
+            .unwrap()
+            .contains("notifications[1].content"),
+        "{err}"
+    );
+    let (status, err) = t
+        .post("/v1/notifications/batch", &json!({"notifications": []}))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{err}");
+    let many: Vec<Value> = (0..1001).map(|_| sms("x", "y")).collect();
+    let (status, err) = t
+        .post("/v1/notifications/batch", &json!({"notifications": many}))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(err["error"].as_str().unwrap().contains("1001"), "{err}");
+    let (status, _) = t.post("/v1/notifications/batch", &json!({})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let total: i64 = sqlx::query_scalar("SELECT count(*) FROM notifications")
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    assert_eq!(total, 3, "rejected batches stored nothing");
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn scheduled_in_the_future_stays_accepted() {
+    let t = TestApp::spawn(Env::new(), true).await;
+    let mut body = sms("x", "later");
+    body["scheduledAt"] = json!((chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339());
+    let (_, n) = t.post("/v1/notifications", &body).await;
+    assert_eq!(n["status"], "ACCEPTED");
+    assert!(n["scheduledAt"].is_string());
+    assert_eq!(
+        crate::helpers::queue_len(&t.app, &t.env.queue(dispatchctl::domain::Channel::Sms)).await,
+        0
+    );
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn health_endpoints_and_metrics() {
+    let t = TestApp::spawn(Env::new(), true).await;
+    let (status, live) = t.get("/livez").await;
+    assert_eq!((status, live), (StatusCode::OK, json!({"status": "ok"})));
+    let (status, ready) = t.get("/readyz").await;
+    assert_eq!(status, StatusCode::OK, "{ready}");
+    assert_eq!(
+        ready,
+        json!({"status": "ready", "checks": {"postgres": "ok", "redis": "ok", "rabbitmq": "ok"}})
+    );
+    let id = t.create("push", "device-1", "hi").await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    t.notification(&id).await;
+    let metrics = t
+        .client
+        .get(t.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for name in [
+        "dispatch_engine_http_requests_total",
+        "dispatch_engine_http_request_duration_seconds_bucket",
+        "dispatch_engine_notifications_sent_total",
+        "dispatch_engine_notifications_failed_total",
+        "dispatch_engine_worker_inflight",
+        "dispatch_engine_retry_scheduled_total",
+    ] {
+        assert!(metrics.contains(name), "{name} missing from /metrics");
+    }
+    assert!(
+        metrics.contains(r#"route="/v1/notifications/{id}""#),
+        "route template label"
+    );
+    assert!(!metrics.contains(&id), "raw ids never become labels");
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn readyz_is_503_when_redis_is_unreachable() {
+    let env = Env::new().set(
+        "REDIS_URL",
+        format!("redis://127.0.0.1:{}/0", closed_port()),
+    );
+    let t = TestApp::spawn(env, true).await;
+    let (status, ready) = t.get("/readyz").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(ready["status"], "not_ready");
+    assert_eq!(ready["checks"]["redis"], "down");
+    assert_eq!(ready["checks"]["postgres"], "ok");
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn readyz_is_503_when_postgres_is_unreachable() {
+    let env = Env::new().set(
+        "DATABASE_DSN",
+        format!("postgres://postgres@127.0.0.1:{}/x", closed_port()),
+    );
+    let settings = env.settings();
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .acquire_timeout(Duration::from_secs(1))
+        .connect_lazy_with(settings.database.clone());
+    let app = App::from_store(settings, Store::from_pool(pool));
+    let t = TestApp::spawn_with(app, env, true).await;
+    let (status, ready) = t.get("/readyz").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{ready}");
+    assert_eq!(ready["checks"]["postgres"], "down");
+    // A create cannot be made durable: an error, never a 202.
+    let (status, body) = t.post("/v1/notifications", &sms("x", "y")).await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(body, json!({"error": "internal error"}));
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn api_tokens_guard_v1_but_not_health() {
+    let env = Env::new().set("API_TOKENS", "alpha-token, beta-token");
+    let t = TestApp::spawn(env, true).await;
+    let r = t
+        .client
+        .get(t.url("/v1/notifications"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(r.headers()["www-authenticate"], "Bearer");
+    let r = t
+        .client
+        .get(t.url("/v1/notifications"))
+        .bearer_auth("wrong")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let r = t
+        .client
+        .get(t.url("/v1/notifications"))
+        .bearer_auth("beta-token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    for open in ["/livez", "/readyz", "/metrics"] {
+        let r = t.client.get(t.url(open)).send().await.unwrap();
+        assert_ne!(r.status(), StatusCode::UNAUTHORIZED, "{open}");
+    }
+    t.stop().await;
+}

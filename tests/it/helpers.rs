@@ -1,0 +1,397 @@
+//! Test harness: every test gets its own database, queue prefix and Redis key prefix, the
+//! app on port 0, and a scripted provider (a real HTTP server on port 0). Waits poll a
+//! condition under a deadline instead of sleeping.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use dispatchctl::app::App;
+use dispatchctl::config::Settings;
+use dispatchctl::domain::Channel;
+use lapin::options::BasicGetOptions;
+use lapin::types::FieldTable;
+use serde_json::{json, Value};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+pub fn pg_base() -> String {
+    std::env::var("TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+}
+
+pub fn amqp_url() -> String {
+    std::env::var("TEST_RABBITMQ_URL")
+        .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into())
+}
+
+pub fn redis_url() -> String {
+    std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379/0".into())
+}
+
+/// A port nothing listens on: bound, then released.
+pub fn closed_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    l.local_addr().expect("addr").port()
+}
+
+pub fn init_logs() {
+    if std::env::var("TEST_LOG").is_ok() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter("debug,sqlx=warn,lapin=info,hyper=info")
+            .with_test_writer()
+            .try_init();
+    }
+}
+
+/// Isolated names and the settings that point at them.
+#[derive(Clone)]
+pub struct Env {
+    pub id: String,
+    pub values: HashMap<String, String>,
+}
+
+impl Env {
+    pub fn new() -> Env {
+        let id = Uuid::new_v4().simple().to_string()[..12].to_string();
+        let mut values = HashMap::new();
+        let mut set = |k: &str, v: String| {
+            values.insert(k.to_string(), v);
+        };
+        set("DATABASE_DSN", format!("{}/dtest_{id}", pg_base()));
+        set("RABBITMQ_URL", amqp_url());
+        set("REDIS_URL", redis_url());
+        set("QUEUE_PREFIX", format!("t{id}."));
+        set("REDIS_KEY_PREFIX", format!("t{id}:"));
+        set("RATE_LIMIT_PER_SEC", "0".into());
+        set("RETRY_BACKOFF_BASE", "50ms".into());
+        set("RETRY_BACKOFF_MAX", "400ms".into());
+        set("RETRY_SCAN_INTERVAL", "100ms".into());
+        set("SCHEDULER_SCAN_INTERVAL", "100ms".into());
+        set("UNPUBLISHED_GRACE", "500ms".into());
+        set("PROVIDER_TIMEOUT", "2s".into());
+        set("LEASE_TIMEOUT", "5s".into());
+        set("SHUTDOWN_TIMEOUT", "5s".into());
+        set("WORKER_CONCURRENCY", "8".into());
+        Env { id, values }
+    }
+
+    pub fn set(mut self, key: &str, value: impl Into<String>) -> Env {
+        self.values.insert(key.to_string(), value.into());
+        self
+    }
+
+    pub fn settings(&self) -> Settings {
+        Settings::from_map(&self.values).expect("test settings are valid")
+    }
+
+    pub fn queue(&self, channel: Channel) -> String {
+        format!("t{}.{}", self.id, channel.lower())
+    }
+
+    pub fn dlq(&self, channel: Channel) -> String {
+        format!("t{}.dlq.{}", self.id, channel.lower())
+    }
+}
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub app: App,
+    pub env: Env,
+    pub client: reqwest::Client,
+    shutdown: CancellationToken,
+    handle: Option<JoinHandle<anyhow::Result<()>>>,
+}
+
+impl TestApp {
+    /// Starts `serve` in-process (API, and unless `api_only` the worker and scanners).
+    pub async fn spawn(env: Env, api_only: bool) -> TestApp {
+        init_logs();
+        let app = App::start(env.settings(), true).await.expect("app starts");
+        Self::spawn_with(app, env, api_only).await
+    }
+
+    pub async fn spawn_with(app: App, env: Env, api_only: bool) -> TestApp {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let shutdown = CancellationToken::new();
+        let handle = tokio::spawn(dispatchctl::cli::serve::run_with(
+            app.clone(),
+            listener,
+            api_only,
+            shutdown.clone(),
+        ));
+        TestApp {
+            addr,
+            app,
+            env,
+            client: reqwest::Client::new(),
+            shutdown,
+            handle: Some(handle),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> (StatusCode, Value) {
+        let r = self
+            .client
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .expect("request");
+        decode(r).await
+    }
+
+    pub async fn get(&self, path: &str) -> (StatusCode, Value) {
+        let r = self
+            .client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request");
+        decode(r).await
+    }
+
+    pub async fn create(&self, channel: &str, recipient: &str, content: &str) -> Value {
+        let (status, body) = self
+            .post("/v1/notifications", &json!({"channel": channel, "priority": "NORMAL", "recipient": recipient, "content": content}))
+            .await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+        body
+    }
+
+    pub async fn notification(&self, id: &str) -> Value {
+        let (status, body) = self.get(&format!("/v1/notifications/{id}")).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body
+    }
+
+    /// Waits until the notification reaches `status`, failing with its last state.
+    pub async fn wait_status(&self, id: &str, status: &str, within: Duration) -> Value {
+        let deadline = Instant::now() + within;
+        loop {
+            let last = self.notification(id).await;
+            if last["status"] == status {
+                return last;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "notification {id} did not reach {status} within {within:?}; last: {last}"
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    pub async fn stop(mut self) {
+        self.shutdown.cancel();
+        if let Some(h) = self.handle.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(10), h).await;
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+pub async fn decode(r: reqwest::Response) -> (StatusCode, Value) {
+    let status = StatusCode::from_u16(r.status().as_u16()).expect("status");
+    let text = r.text().await.expect("body");
+    let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    (status, value)
+}
+
+/// Polls `condition` every 25 ms until it holds or `within` passes.
+pub async fn wait_for<F, Fut>(within: Duration, mut condition: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = Instant::now() + within;
+    loop {
+        if condition().await {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// One request the scripted provider received.
+#[derive(Clone, Debug)]
+pub struct Received {
+    pub notification_id: String,
+    pub attempt: u32,
+    pub headers: HeaderMap,
+    pub raw: Bytes,
+    pub at: Instant,
+}
+
+/// A real HTTP server whose answer depends on the recipient:
+/// `reject…` 400; `flakyN…` 500 for the first N attempts; `limited…` 429 with
+/// `Retry-After: 1` on the first attempt; `down…` always 503; `hang…` answers after 30 s;
+/// `slow…` after 200 ms; anything else 200 with `{"id": "prov-<notification id>"}`.
+pub struct ScriptedProvider {
+    pub url: String,
+    received: Mutex<Vec<Received>>,
+}
+
+impl ScriptedProvider {
+    pub async fn start() -> Arc<ScriptedProvider> {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind provider");
+        let url = format!("http://{}/hook", listener.local_addr().expect("addr"));
+        let provider = Arc::new(ScriptedProvider {
+            url,
+            received: Mutex::new(Vec::new()),
+        });
+        let router = axum::Router::new()
+            .route("/hook", axum::routing::post(answer))
+            .with_state(provider.clone());
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, router).await;
+        });
+        provider
+    }
+
+    pub fn received(&self) -> Vec<Received> {
+        self.received.lock().expect("lock").clone()
+    }
+
+    pub fn for_notification(&self, id: &str) -> Vec<Received> {
+        self.received()
+            .into_iter()
+            .filter(|r| r.notification_id == id)
+            .collect()
+    }
+}
+
+async fn answer(
+    State(p): State<Arc<ScriptedProvider>>,
+    headers: HeaderMap,
+    raw: Bytes,
+) -> Response {
+    let body: Value = serde_json::from_slice(&raw).unwrap_or(Value::Null);
+    let to = body["to"].as_str().unwrap_or_default().to_string();
+    let id = headers
+        .get("x-notification-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    let attempt: u32 = headers
+        .get("x-attempt")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    p.received.lock().expect("lock").push(Received {
+        notification_id: id.clone(),
+        attempt,
+        headers: headers.clone(),
+        raw: raw.clone(),
+        at: Instant::now(),
+    });
+    if to.starts_with("reject") {
+        return (StatusCode::BAD_REQUEST, "invalid recipient").into_response();
+    }
+    if let Some(rest) = to.strip_prefix("flaky") {
+        let failures: u32 = rest
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect::<String>()
+            .parse()
+            .unwrap_or(1);
+        if attempt <= failures {
+            return (StatusCode::INTERNAL_SERVER_ERROR, "try later").into_response();
+        }
+    }
+    if to.starts_with("limited") && attempt <= 1 {
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            [("retry-after", "1")],
+            "slow down",
+        )
+            .into_response();
+    }
+    if to.starts_with("down") {
+        return (StatusCode::SERVICE_UNAVAILABLE, "down").into_response();
+    }
+    if to.starts_with("hang") {
+        tokio::time::sleep(Duration::from_secs(30)).await;
+    }
+    if to.starts_with("slow") {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    (
+        StatusCode::OK,
+        axum::Json(json!({"id": format!("prov-{id}")})),
+    )
+        .into_response()
+}
+
+/// Takes every message out of a queue (for assertions on dead letters and work queues).
+pub async fn drain_queue(queue: &str) -> Vec<(Option<FieldTable>, Vec<u8>)> {
+    let conn = lapin::Connection::connect(
+        &amqp_url(),
+        lapin::ConnectionProperties::default()
+            .with_executor(tokio_executor_trait::Tokio::current())
+            .with_reactor(tokio_reactor_trait::Tokio),
+    )
+    .await
+    .expect("amqp connect");
+    let ch = conn.create_channel().await.expect("channel");
+    let mut out = Vec::new();
+    while let Some(m) = ch
+        .basic_get(queue, BasicGetOptions { no_ack: true })
+        .await
+        .expect("basic_get")
+    {
+        out.push((
+            m.delivery.properties.headers().clone(),
+            m.delivery.data.clone(),
+        ));
+    }
+    let _ = conn.close(200, "bye").await;
+    out
+}
+
+/// Drains `queue` until at least `count` messages were taken or `within` passed.
+pub async fn drain_at_least(
+    queue: &str,
+    count: usize,
+    within: Duration,
+) -> Vec<(Option<FieldTable>, Vec<u8>)> {
+    let deadline = Instant::now() + within;
+    let mut taken = Vec::new();
+    loop {
+        taken.extend(drain_queue(queue).await);
+        if taken.len() >= count || Instant::now() >= deadline {
+            return taken;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+pub fn header(headers: &Option<FieldTable>, key: &str) -> Option<String> {
+    dispatchctl::broker::messages::header_text(headers.as_ref(), key)
+}
+
+pub async fn queue_len(app: &App, queue: &str) -> u32 {
+    app.broker.queue_depth(queue).await.expect("queue depth")
+}

@@ -1,0 +1,7 @@
+//! One integration binary against the real PostgreSQL, RabbitMQ and Redis.
+
+mod api;
+mod cli;
+mod helpers;
+mod scanner;
+mod worker;

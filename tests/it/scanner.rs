@@ -1,0 +1,265 @@
+//! The scanner: due retries, scheduled sends, never-published creates, expired leases, and
+//! concurrent passes.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use dispatchctl::app::App;
+use dispatchctl::broker::messages::H_REASON;
+use dispatchctl::dispatch::scan::{ScanScope, Scanner};
+use dispatchctl::domain::Channel;
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::helpers::{
+    closed_port, drain_queue, header, queue_len, wait_for, Env, ScriptedProvider, TestApp,
+};
+
+const WITHIN: Duration = Duration::from_secs(20);
+
+async fn exec(app: &App, sql: &str, id: Uuid) {
+    sqlx::query(sql)
+        .bind(id)
+        .execute(app.store.pool())
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_retry_is_enqueued_only_once_due() {
+    let t = TestApp::spawn(Env::new(), true).await;
+    let id: Uuid = t.create("sms", "x", "retry me").await["id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    drain_queue(&t.env.queue(Channel::Sms)).await;
+    exec(&t.app, "UPDATE notifications SET status = 'QUEUED', next_retry_at = now() + interval '1 hour' WHERE id = $1", id).await;
+    let scanner = Scanner::new(t.app.clone());
+    let report = scanner.pass(ScanScope::ALL, false).await.unwrap();
+    assert_eq!(report.total(), 0, "not due yet: {report:?}");
+    assert_eq!(queue_len(&t.app, &t.env.queue(Channel::Sms)).await, 0);
+    exec(
+        &t.app,
+        "UPDATE notifications SET next_retry_at = now() - interval '1 second' WHERE id = $1",
+        id,
+    )
+    .await;
+    let report = scanner.pass(ScanScope::ALL, false).await.unwrap();
+    assert_eq!(report.handled["retry"]["sms"], 1);
+    assert_eq!(queue_len(&t.app, &t.env.queue(Channel::Sms)).await, 1);
+    let n = t.app.store.get(id).await.unwrap().unwrap();
+    assert_eq!((n.status.as_str(), n.next_retry_at), ("QUEUED", None));
+    assert_eq!(
+        scanner.pass(ScanScope::ALL, false).await.unwrap().total(),
+        0,
+        "enqueued once"
+    );
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn a_scheduled_notification_waits_then_is_delivered() {
+    let provider = ScriptedProvider::start().await;
+    let t = TestApp::spawn(
+        Env::new().set("WEBHOOK_SITE_URL", provider.url.clone()),
+        false,
+    )
+    .await;
+    let at = chrono::Utc::now() + chrono::Duration::milliseconds(1500);
+    let (_, n) = t
+        .post("/v1/notifications", &json!({"channel": "EMAIL", "priority": "LOW", "recipient": "a@b.c", "content": "later", "scheduledAt": at.to_rfc3339()}))
+        .await;
+    let id = n["id"].as_str().unwrap().to_string();
+    assert_eq!(n["status"], "ACCEPTED");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        t.notification(&id).await["status"],
+        "ACCEPTED",
+        "still waiting for its time"
+    );
+    t.wait_status(&id, "SENT", WITHIN).await;
+    let delivered_at = provider.for_notification(&id)[0].at;
+    let _ = delivered_at;
+    let sent = t.notification(&id).await;
+    let updated: chrono::DateTime<chrono::Utc> =
+        sent["updatedAt"].as_str().unwrap().parse().unwrap();
+    assert!(
+        updated >= at,
+        "delivered at {updated}, before its schedule {at}"
+    );
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn a_create_made_while_the_broker_was_down_is_delivered_after_it_returns() {
+    let provider = ScriptedProvider::start().await;
+    let env = Env::new().set("WEBHOOK_SITE_URL", provider.url.clone());
+    let down = env.clone().set(
+        "RABBITMQ_URL",
+        format!("amqp://guest:guest@127.0.0.1:{}/%2f", closed_port()),
+    );
+    let outage = TestApp::spawn(down, true).await;
+    let id = outage.create("push", "device", "while down").await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(outage.notification(&id).await["status"], "ACCEPTED");
+    outage.stop().await;
+    // The broker is back: a serve with scanner and worker picks it up.
+    let back = TestApp::spawn(env, false).await;
+    back.wait_status(&id, "SENT", WITHIN).await;
+    assert_eq!(provider.for_notification(&id).len(), 1);
+    back.stop().await;
+}
+
+#[tokio::test]
+async fn an_expired_lease_is_recovered_as_a_transient_failure() {
+    let t = TestApp::spawn(Env::new(), true).await;
+    let scanner = Scanner::new(t.app.clone());
+    let retry: Uuid = t.create("sms", "x", "worker died").await["id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let last: Uuid = t.create("sms", "x", "last chance").await["id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    drain_queue(&t.env.queue(Channel::Sms)).await;
+    let claim = "UPDATE notifications SET status = 'SENDING', lease_token = gen_random_uuid(), lease_expires_at = now() - interval '1 second' WHERE id = $1";
+    exec(&t.app, claim, retry).await;
+    exec(&t.app, claim, last).await;
+    exec(
+        &t.app,
+        "UPDATE notifications SET attempt_count = 4 WHERE id = $1",
+        last,
+    )
+    .await;
+    let report = scanner
+        .pass(
+            ScanScope {
+                retries: true,
+                scheduled: false,
+            },
+            false,
+        )
+        .await
+        .unwrap();
+    assert_eq!(report.handled["expired_lease"]["sms"], 2, "{report:?}");
+    let n = t.app.store.get(retry).await.unwrap().unwrap();
+    assert_eq!(n.status.as_str(), "QUEUED");
+    assert_eq!(n.attempt_count, 1);
+    assert!(n.next_retry_at.is_some());
+    let rows = t.app.store.attempts(retry).await.unwrap();
+    assert_eq!(rows[0].3.as_deref(), Some("lease expired"));
+    let failed = t.app.store.get(last).await.unwrap().unwrap();
+    assert_eq!(
+        (failed.status.as_str(), failed.attempt_count),
+        ("FAILED", 5)
+    );
+    let letters = drain_queue(&t.env.dlq(Channel::Sms)).await;
+    assert_eq!(letters.len(), 1);
+    assert_eq!(
+        header(&letters[0].0, H_REASON).as_deref(),
+        Some("retry_exhausted")
+    );
+    // And the retry goes back on the queue once due.
+    assert!(
+        wait_for(WITHIN, || async {
+            scanner.pass(ScanScope::ALL, false).await.unwrap();
+            queue_len(&t.app, &t.env.queue(Channel::Sms)).await == 1
+        })
+        .await
+    );
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn two_scanners_over_1000_due_rows_publish_each_once() {
+    let env = Env::new().set("RETRY_SCAN_LIMIT", "150");
+    let t = TestApp::spawn(env.clone(), true).await;
+    sqlx::query(
+        "INSERT INTO notifications (id, correlation_id, channel, priority, recipient, content, status, max_retries, next_retry_at) \
+         SELECT gen_random_uuid(), 'c', 'SMS', 'NORMAL', 'x', 'y', 'QUEUED', 5, now() - interval '1 second' FROM generate_series(1, 1000)",
+    )
+    .execute(t.app.store.pool())
+    .await
+    .unwrap();
+    let other = App::start(env.settings(), false).await.unwrap();
+    let (a, b) = (Scanner::new(t.app.clone()), Scanner::new(other));
+    let drain = |s: Scanner| async move {
+        let mut total = 0;
+        loop {
+            let n = s
+                .pass(
+                    ScanScope {
+                        retries: true,
+                        scheduled: false,
+                    },
+                    false,
+                )
+                .await
+                .unwrap()
+                .total();
+            if n == 0 {
+                return total;
+            }
+            total += n;
+        }
+    };
+    let (na, nb) = tokio::join!(drain(a), drain(b));
+    assert_eq!(na + nb, 1000, "{na} + {nb}");
+    let messages = drain_queue(&t.env.queue(Channel::Sms)).await;
+    let ids: HashSet<String> = messages
+        .iter()
+        .map(|(_, body)| {
+            serde_json::from_slice::<serde_json::Value>(body).unwrap()["notificationId"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(messages.len(), 1000, "each row published exactly once");
+    assert_eq!(ids.len(), 1000);
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn a_broker_failure_leaves_rows_due_and_a_rerun_enqueues_them() {
+    let env = Env::new();
+    let t = TestApp::spawn(env.clone(), true).await;
+    let id: Uuid = t.create("email", "x", "y").await["id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    drain_queue(&t.env.queue(Channel::Email)).await;
+    exec(&t.app, "UPDATE notifications SET status = 'QUEUED', next_retry_at = now() - interval '1 second' WHERE id = $1", id).await;
+    let broken = App::start(
+        env.clone()
+            .set(
+                "RABBITMQ_URL",
+                format!("amqp://guest:guest@127.0.0.1:{}/%2f", closed_port()),
+            )
+            .settings(),
+        false,
+    )
+    .await
+    .unwrap();
+    let err = Scanner::new(broken)
+        .pass(ScanScope::ALL, false)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("RabbitMQ"), "{err}");
+    let n = t.app.store.get(id).await.unwrap().unwrap();
+    assert!(n.next_retry_at.is_some(), "still due after the failed pass");
+    let report = Scanner::new(t.app.clone())
+        .pass(ScanScope::ALL, false)
+        .await
+        .unwrap();
+    assert_eq!(report.handled["retry"]["email"], 1);
+    assert_eq!(queue_len(&t.app, &t.env.queue(Channel::Email)).await, 1);
+    t.stop().await;
+}
