@@ -6,8 +6,6 @@ SHELL := /usr/bin/env bash
 CARGO ?= cargo
 COMPOSE ?= docker compose
 BIN := target/release/dispatchctl
-COMPLETIONS_DIR ?= target/completions
-SHELLS ?= bash zsh fish
 
 .PHONY: help docker-up docker-down build test lint services completions bench
 
@@ -33,10 +31,8 @@ lint: ## Check formatting and run clippy with warnings as errors
 services: ## Start PostgreSQL, RabbitMQ and Redis locally, without Docker
 	bash scripts/start-services.sh
 
-completions: build ## Write bash/zsh/fish completions to target/completions (COMPLETIONS_DIR)
-	mkdir -p $(COMPLETIONS_DIR)
-	for sh in $(SHELLS); do $(BIN) completions $$sh > $(COMPLETIONS_DIR)/dispatchctl.$$sh; done
-	@echo "completions written to $(COMPLETIONS_DIR)"
+completions: ## Regenerate completions/ and man/ from the CLI definitions (a test checks they are fresh)
+	bash scripts/gen-completions.sh
 
 bench: ## Run the benchmark script
 	bash scripts/bench.sh

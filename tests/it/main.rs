@@ -3,5 +3,6 @@
 mod api;
 mod cli;
 mod helpers;
+mod packaging;
 mod scanner;
 mod worker;

@@ -1,0 +1,218 @@
+
+use builtin;
+use str;
+
+set edit:completion:arg-completer[dispatchctl] = {|@words|
+    fn spaces {|n|
+        builtin:repeat $n ' ' | str:join ''
+    }
+    fn cand {|text desc|
+        edit:complex-candidate $text &display=$text' '(spaces (- 14 (wcswidth $text)))$desc
+    }
+    var command = 'dispatchctl'
+    for word $words[1..-1] {
+        if (str:has-prefix $word '-') {
+            break
+        }
+        set command = $command';'$word
+    }
+    var completions = [
+        &'dispatchctl'= {
+            cand --config 'YAML file with settings (lower-case names of the environment variables); the environment and flags override it'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand serve 'Run the HTTP API; by default also the worker and the scanners in the same process'
+            cand worker 'Consume the channel queues and deliver notifications to the provider'
+            cand scan-retries 'Re-enqueue due retries, due scheduled notifications and abandoned work (one pass, or --loop)'
+            cand migrate 'Apply, list or revert database migrations'
+            cand send 'Send notifications through the HTTP API (for scripts and CI)'
+            cand inspect-dlq 'Look into the dead-letter queues without consuming them'
+            cand replay 'Put dead letters back on the work queues'
+            cand completions 'Print a shell completion script'
+            cand man 'Write man pages into a directory'
+            cand healthcheck 'Exit 0 when an HTTP endpoint answers 200 (container health checks; the image has no curl)'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'dispatchctl;serve'= {
+            cand --host 'Address to listen on [env: API_HOST; default 0.0.0.0]'
+            cand -p 'Port to listen on [env: API_PORT; default 8080]'
+            cand --port 'Port to listen on [env: API_PORT; default 8080]'
+            cand --config 'YAML file with settings (lower-case names of the environment variables); the environment and flags override it'
+            cand --api-only 'Run only the HTTP API (split deployments run `worker` and `scan-retries --loop` apart)'
+            cand --no-migrate 'Do not apply pending migrations at start-up'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'dispatchctl;worker'= {
+            cand --listen 'Address of the /livez, /readyz and /metrics endpoints'
+            cand --channels 'Channels to consume (comma-separated); all by default'
+            cand --concurrency 'Deliveries in flight [env: WORKER_CONCURRENCY; default 16]'
+            cand --config 'YAML file with settings (lower-case names of the environment variables); the environment and flags override it'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'dispatchctl;scan-retries'= {
+            cand --interval 'Interval of both scans in --loop mode (overrides the two settings), e.g. 5s'
+            cand --listen 'Address of /livez, /readyz and /metrics in --loop mode'
+            cand --max-passes 'max-passes'
+            cand -o 'Output format: table (default on a terminal) or json'
+            cand --output 'Output format: table (default on a terminal) or json'
+            cand --config 'YAML file with settings (lower-case names of the environment variables); the environment and flags override it'
+            cand --loop 'Run as a daemon, scanning every RETRY_SCAN_INTERVAL / SCHEDULER_SCAN_INTERVAL'
+            cand --dry-run 'Show what would be enqueued without changing anything'
+            cand --drain 'Repeat passes until nothing is due (at most --max-passes)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'dispatchctl;migrate'= {
+            cand -o 'Output format of `status`'
+            cand --output 'Output format of `status`'
+            cand --config 'YAML file with settings (lower-case names of the environment variables); the environment and flags override it'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand run 'Apply pending migrations (the default)'
+            cand status 'List applied and pending migrations'
+            cand revert 'Undo the most recently applied migration'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'dispatchctl;migrate;run'= {
+            cand -o 'Output format of `status`'
+            cand --output 'Output format of `status`'
+            cand --config 'YAML file with settings (lower-case names of the environment variables); the environment and flags override it'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'dispatchctl;migrate;status'= {
+            cand -o 'Output format of `status`'
+            cand --output 'Output format of `status`'
+            cand --config 'YAML file with settings (lower-case names of the environment variables); the environment and flags override it'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'dispatchctl;migrate;revert'= {
+            cand -o 'Output format of `status`'
+            cand --output 'Output format of `status`'
+            cand --config 'YAML file with settings (lower-case names of the environment variables); the environment and flags override it'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'dispatchctl;migrate;help'= {
+            cand run 'Apply pending migrations (the default)'
+            cand status 'List applied and pending migrations'
+            cand revert 'Undo the most recently applied migration'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'dispatchctl;migrate;help;run'= {
+        }
+        &'dispatchctl;migrate;help;status'= {
+        }
+        &'dispatchctl;migrate;help;revert'= {
+        }
+        &'dispatchctl;migrate;help;help'= {
+        }
+        &'dispatchctl;send'= {
+            cand --config 'YAML file with settings (lower-case names of the environment variables); the environment and flags override it'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'dispatchctl;inspect-dlq'= {
+            cand --config 'YAML file with settings (lower-case names of the environment variables); the environment and flags override it'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'dispatchctl;replay'= {
+            cand --config 'YAML file with settings (lower-case names of the environment variables); the environment and flags override it'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'dispatchctl;completions'= {
+            cand --config 'YAML file with settings (lower-case names of the environment variables); the environment and flags override it'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'dispatchctl;man'= {
+            cand --config 'YAML file with settings (lower-case names of the environment variables); the environment and flags override it'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'dispatchctl;healthcheck'= {
+            cand --url 'url'
+            cand --config 'YAML file with settings (lower-case names of the environment variables); the environment and flags override it'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'dispatchctl;help'= {
+            cand serve 'Run the HTTP API; by default also the worker and the scanners in the same process'
+            cand worker 'Consume the channel queues and deliver notifications to the provider'
+            cand scan-retries 'Re-enqueue due retries, due scheduled notifications and abandoned work (one pass, or --loop)'
+            cand migrate 'Apply, list or revert database migrations'
+            cand send 'Send notifications through the HTTP API (for scripts and CI)'
+            cand inspect-dlq 'Look into the dead-letter queues without consuming them'
+            cand replay 'Put dead letters back on the work queues'
+            cand completions 'Print a shell completion script'
+            cand man 'Write man pages into a directory'
+            cand healthcheck 'Exit 0 when an HTTP endpoint answers 200 (container health checks; the image has no curl)'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'dispatchctl;help;serve'= {
+        }
+        &'dispatchctl;help;worker'= {
+        }
+        &'dispatchctl;help;scan-retries'= {
+        }
+        &'dispatchctl;help;migrate'= {
+            cand run 'Apply pending migrations (the default)'
+            cand status 'List applied and pending migrations'
+            cand revert 'Undo the most recently applied migration'
+        }
+        &'dispatchctl;help;migrate;run'= {
+        }
+        &'dispatchctl;help;migrate;status'= {
+        }
+        &'dispatchctl;help;migrate;revert'= {
+        }
+        &'dispatchctl;help;send'= {
+        }
+        &'dispatchctl;help;inspect-dlq'= {
+        }
+        &'dispatchctl;help;replay'= {
+        }
+        &'dispatchctl;help;completions'= {
+        }
+        &'dispatchctl;help;man'= {
+        }
+        &'dispatchctl;help;healthcheck'= {
+        }
+        &'dispatchctl;help;help'= {
+        }
+    ]
+    $completions[$command]
+}
