@@ -1,6 +1,7 @@
 //! PostgreSQL adapter: every SQL statement of the program lives in this module. States are
 //! changed only by conditional updates, so two processes racing on one row cannot both win.
 
+pub mod replay;
 pub mod scan;
 
 use std::time::Duration;
@@ -135,10 +136,7 @@ impl Store {
     /// Inserts a notification, or returns the one that already holds its idempotency key.
     /// The unique index decides, so concurrent identical requests yield one row.
     /// The boolean says whether this call created it.
-    pub async fn insert_notification(
-        &self,
-        n: &NewNotification,
-    ) -> StoreResult<(Notification, bool)> {
+    pub async fn insert_notification(&self, n: &NewNotification) -> StoreResult<(Notification, bool)> {
         let inserted: Option<Notification> = sqlx::query_as(&format!(
             "INSERT INTO notifications (id, correlation_id, idempotency_key, channel, priority, recipient, content, \
                status, max_retries, scheduled_at) \
@@ -207,10 +205,7 @@ impl Store {
         .await?;
         let mut existing: Vec<Notification> = Vec::new();
         if inserted.len() < items.len() {
-            let keys: Vec<&str> = items
-                .iter()
-                .filter_map(|n| n.idempotency_key.as_deref())
-                .collect();
+            let keys: Vec<&str> = items.iter().filter_map(|n| n.idempotency_key.as_deref()).collect();
             existing = sqlx::query_as(&format!(
                 "SELECT {COLUMNS} FROM notifications WHERE idempotency_key = ANY($1)"
             ))
@@ -241,29 +236,31 @@ impl Store {
         if ids.is_empty() {
             return Ok(());
         }
-        sqlx::query("UPDATE notifications SET status = 'QUEUED', updated_at = now() WHERE id = ANY($1) AND status = 'ACCEPTED'")
-            .bind(ids)
-            .execute(&self.pool)
-            .await?;
+        sqlx::query(
+            "UPDATE notifications SET status = 'QUEUED', updated_at = now() WHERE id = ANY($1) AND status = 'ACCEPTED'",
+        )
+        .bind(ids)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 
     pub async fn get(&self, id: Uuid) -> StoreResult<Option<Notification>> {
-        Ok(sqlx::query_as(&format!(
-            "SELECT {COLUMNS} FROM notifications WHERE id = $1"
-        ))
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?)
+        Ok(
+            sqlx::query_as(&format!("SELECT {COLUMNS} FROM notifications WHERE id = $1"))
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
     }
 
     pub async fn get_many(&self, ids: &[Uuid]) -> StoreResult<Vec<Notification>> {
-        Ok(sqlx::query_as(&format!(
-            "SELECT {COLUMNS} FROM notifications WHERE id = ANY($1)"
-        ))
-        .bind(ids)
-        .fetch_all(&self.pool)
-        .await?)
+        Ok(
+            sqlx::query_as(&format!("SELECT {COLUMNS} FROM notifications WHERE id = ANY($1)"))
+                .bind(ids)
+                .fetch_all(&self.pool)
+                .await?,
+        )
     }
 
     pub async fn cancel(&self, id: Uuid) -> StoreResult<CancelOutcome> {
@@ -277,11 +274,10 @@ impl Store {
         if done.rows_affected() == 1 {
             return Ok(CancelOutcome::Canceled);
         }
-        let status: Option<Status> =
-            sqlx::query_scalar("SELECT status FROM notifications WHERE id = $1")
-                .bind(id)
-                .fetch_optional(&self.pool)
-                .await?;
+        let status: Option<Status> = sqlx::query_scalar("SELECT status FROM notifications WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
         Ok(status.map_or(CancelOutcome::NotFound, CancelOutcome::NotCancelable))
     }
 
@@ -311,22 +307,17 @@ impl Store {
     }
 
     /// The batch's declared size and its items counted per status, or None when unknown.
-    pub async fn batch_summary(
-        &self,
-        batch_id: Uuid,
-    ) -> StoreResult<Option<(i32, Vec<(Status, i64)>)>> {
-        let total: Option<i32> =
-            sqlx::query_scalar("SELECT total_count FROM batches WHERE id = $1")
-                .bind(batch_id)
-                .fetch_optional(&self.pool)
-                .await?;
+    pub async fn batch_summary(&self, batch_id: Uuid) -> StoreResult<Option<(i32, Vec<(Status, i64)>)>> {
+        let total: Option<i32> = sqlx::query_scalar("SELECT total_count FROM batches WHERE id = $1")
+            .bind(batch_id)
+            .fetch_optional(&self.pool)
+            .await?;
         let Some(total) = total else { return Ok(None) };
-        let counts: Vec<(Status, i64)> = sqlx::query_as(
-            "SELECT status, count(*) FROM notifications WHERE batch_id = $1 GROUP BY status",
-        )
-        .bind(batch_id)
-        .fetch_all(&self.pool)
-        .await?;
+        let counts: Vec<(Status, i64)> =
+            sqlx::query_as("SELECT status, count(*) FROM notifications WHERE batch_id = $1 GROUP BY status")
+                .bind(batch_id)
+                .fetch_all(&self.pool)
+                .await?;
         let ordered = Status::ALL
             .iter()
             .filter_map(|s| counts.iter().find(|(st, _)| st == s).copied())
@@ -335,38 +326,49 @@ impl Store {
     }
 
     /// Claims a notification for delivery: ACCEPTED|QUEUED (and due) → SENDING under a lease
-    /// identified by `token`. One statement, so two workers cannot both claim it.
+    /// identified by `token`. One statement, so two workers cannot both claim it. It matches
+    /// the row by id alone and decides inside SET, so a claim that meets a row locked by a
+    /// scanner or a replay waits for that transaction and judges the committed state (a
+    /// WHERE on the status would judge the old snapshot and refuse without waiting).
     pub async fn claim(
         &self,
         id: Uuid,
         token: Uuid,
         lease: Duration,
     ) -> StoreResult<Result<Notification, ClaimRefusal>> {
-        let claimed: Option<Notification> = sqlx::query_as(&format!(
-            "UPDATE notifications SET status = 'SENDING', lease_token = $2, \
-               lease_expires_at = now() + ($3::bigint * interval '1 millisecond'), updated_at = now() \
-             WHERE id = $1 AND status IN ('ACCEPTED', 'QUEUED') \
-               AND (next_retry_at IS NULL OR next_retry_at <= now()) \
-               AND (scheduled_at IS NULL OR scheduled_at <= now()) \
-             RETURNING {COLUMNS}"
+        const C: &str = "(status IN ('ACCEPTED', 'QUEUED') AND (next_retry_at IS NULL OR next_retry_at <= now()) \
+             AND (scheduled_at IS NULL OR scheduled_at <= now()))";
+        #[derive(sqlx::FromRow)]
+        struct Claimed {
+            #[sqlx(flatten)]
+            notification: Notification,
+            claimed: bool,
+        }
+        let row: Option<Claimed> = sqlx::query_as(&format!(
+            "UPDATE notifications SET \
+               status = CASE WHEN {C} THEN 'SENDING' ELSE status END, \
+               lease_token = CASE WHEN {C} THEN $2 ELSE lease_token END, \
+               lease_expires_at = CASE WHEN {C} THEN now() + ($3::bigint * interval '1 millisecond') ELSE lease_expires_at END, \
+               updated_at = CASE WHEN {C} THEN now() ELSE updated_at END \
+             WHERE id = $1 \
+             RETURNING {COLUMNS}, (status = 'SENDING' AND lease_token IS NOT DISTINCT FROM $2) AS claimed"
         ))
         .bind(id)
         .bind(token)
         .bind(lease.as_millis() as i64)
         .fetch_optional(&self.pool)
         .await?;
-        if let Some(n) = claimed {
-            return Ok(Ok(n));
-        }
-        let status: Option<Status> =
-            sqlx::query_scalar("SELECT status FROM notifications WHERE id = $1")
-                .bind(id)
-                .fetch_optional(&self.pool)
-                .await?;
-        Ok(Err(status.map_or(
-            ClaimRefusal::NotFound,
-            ClaimRefusal::NotClaimable,
-        )))
+        Ok(match row {
+            None => Err(ClaimRefusal::NotFound),
+            Some(Claimed {
+                notification,
+                claimed: true,
+            }) => Ok(notification),
+            Some(Claimed {
+                notification,
+                claimed: false,
+            }) => Err(ClaimRefusal::NotClaimable(notification.status)),
+        })
     }
 
     /// Records the attempt and applies its outcome in one transaction. Returns false when the
@@ -404,10 +406,7 @@ impl Store {
     }
 
     /// Number of attempts recorded for a notification (used by tests and the CLI).
-    pub async fn attempts(
-        &self,
-        id: Uuid,
-    ) -> StoreResult<Vec<(i32, String, Option<i32>, Option<String>)>> {
+    pub async fn attempts(&self, id: Uuid) -> StoreResult<Vec<(i32, String, Option<i32>, Option<String>)>> {
         Ok(sqlx::query_as(
             "SELECT attempt_number, outcome, status_code, error FROM notification_attempts \
              WHERE notification_id = $1 ORDER BY attempt_number, id",
@@ -418,11 +417,7 @@ impl Store {
     }
 }
 
-pub(crate) async fn insert_attempt(
-    conn: &mut PgConnection,
-    id: Uuid,
-    a: &AttemptRecord,
-) -> StoreResult<()> {
+pub(crate) async fn insert_attempt(conn: &mut PgConnection, id: Uuid, a: &AttemptRecord) -> StoreResult<()> {
     sqlx::query(
         "INSERT INTO notification_attempts (notification_id, attempt_number, outcome, status_code, response_body, error, duration_ms) \
          VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -447,7 +442,8 @@ pub(crate) async fn apply_outcome(
     token: Option<Uuid>,
     update: &OutcomeUpdate,
 ) -> StoreResult<bool> {
-    const RELEASE: &str = "attempt_count = attempt_count + 1, lease_token = NULL, lease_expires_at = NULL, updated_at = now()";
+    const RELEASE: &str =
+        "attempt_count = attempt_count + 1, lease_token = NULL, lease_expires_at = NULL, updated_at = now()";
     const GUARD: &str = "WHERE id = $1 AND status = 'SENDING' \
          AND (($2::uuid IS NOT NULL AND lease_token = $2) OR ($2::uuid IS NULL AND lease_expires_at < now()))";
     let sql = match update {
@@ -464,12 +460,8 @@ pub(crate) async fn apply_outcome(
     };
     let query = sqlx::query(&sql).bind(id).bind(token);
     let query = match update {
-        OutcomeUpdate::Sent {
-            provider_message_id,
-        } => query.bind(provider_message_id.clone()),
-        OutcomeUpdate::Retry { after, error } => {
-            query.bind(after.as_millis() as i64).bind(error.clone())
-        }
+        OutcomeUpdate::Sent { provider_message_id } => query.bind(provider_message_id.clone()),
+        OutcomeUpdate::Retry { after, error } => query.bind(after.as_millis() as i64).bind(error.clone()),
         OutcomeUpdate::Failed { reason, error } => query.bind(reason.as_str()).bind(error.clone()),
     };
     Ok(query.execute(conn).await?.rows_affected() == 1)
@@ -489,20 +481,13 @@ async fn ensure_database(options: &PgConnectOptions) -> StoreResult<()> {
         Err(e) => return Err(e.into()),
     }
     let mut admin = PgConnection::connect_with(&options.clone().database("postgres")).await?;
-    let create = sqlx::query(&format!(
-        "CREATE DATABASE \"{}\"",
-        name.replace('"', "\"\"")
-    ))
-    .execute(&mut admin)
-    .await;
+    let create = sqlx::query(&format!("CREATE DATABASE \"{}\"", name.replace('"', "\"\"")))
+        .execute(&mut admin)
+        .await;
     let _ = admin.close().await;
     match create {
         // Another process created it between our check and our create.
-        Err(sqlx::Error::Database(e))
-            if matches!(e.code().as_deref(), Some("42P04") | Some("23505")) =>
-        {
-            Ok(())
-        }
+        Err(sqlx::Error::Database(e)) if matches!(e.code().as_deref(), Some("42P04") | Some("23505")) => Ok(()),
         Err(e) => Err(e.into()),
         Ok(_) => {
             tracing::info!(database = %name, "created database");
