@@ -100,14 +100,63 @@ complete -c dispatchctl -n "__fish_dispatchctl_using_subcommand migrate; and __f
 complete -c dispatchctl -n "__fish_dispatchctl_using_subcommand migrate; and __fish_seen_subcommand_from help" -f -a "status" -d 'List applied and pending migrations'
 complete -c dispatchctl -n "__fish_dispatchctl_using_subcommand migrate; and __fish_seen_subcommand_from help" -f -a "revert" -d 'Undo the most recently applied migration'
 complete -c dispatchctl -n "__fish_dispatchctl_using_subcommand migrate; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c dispatchctl -n "__fish_dispatchctl_using_subcommand send" -l api-url -d 'Base URL of the dispatchctl API' -r
+complete -c dispatchctl -n "__fish_dispatchctl_using_subcommand send" -l token -d 'Bearer token, when the API requires one' -r
+complete -c dispatchctl -n "__fish_dispatchctl_using_subcommand send" -l channel -d 'sms, email or push' -r
+complete -c dispatchctl -n "__fish_dispatchctl_using_subcommand send" -l to -d 'Recipient: phone number, e-mail address or device token' -r
+complete -c dispatchctl -n "__fish_dispatchctl_using_subcommand send" -l content -r
+complete -c dispatchctl -n "__fish_dispatchctl_using_subcommand send" -l content-file -d 'Read the content from a file (- for stdin)' -r -F
+complete -c dispatchctl -n "__fish_dispatchctl_using_subcommand send" -l priority -d 'high, normal or low' -r
+complete -c dispatchctl -n "__fish_dispatchctl_using_subcommand send" -l idempotency-key -r
+complete -c dispatchctl -n "__fish_dispatchctl_using_subcommand send" -l correlation-id -r
+complete -c dispatchctl -n "__fish_dispatchctl_using_subcommand send" -l max-retries -r
+complete -c dispatchctl -n "__fish_dispatchctl_using_subcommand send" -l scheduled-at -d 'RFC 3339 time, or relative such as +10m' -r
+complete -c dispatchctl -n "__fish_dispatchctl_using_subcommand send" -s f -l file -d 'Many notifications from a YAML or JSON file (- for stdin): a list, or {notifications: [...]}, with the API\'s field names' -r -F
+complete -c dispatchctl -n "__fish_dispatchctl_using_subcommand send" -l timeout -d 'How long --wait waits' -r
+complete -c dispatchctl -n "__fish_dispatchctl_using_subcommand send" -s o -l output -d 'table (default on a terminal), json or yaml' -r -f -a "table\t''
+json\t''
+yaml\t''
+ndjson\t'One JSON object per line (exports)'"
 complete -c dispatchctl -n "__fish_dispatchctl_using_subcommand send" -l config -d 'YAML file with settings (lower-case names of the environment variables); the environment and flags override it' -r -F
-complete -c dispatchctl -n "__fish_dispatchctl_using_subcommand send" -s h -l help -d 'Print help'
+complete -c dispatchctl -n "__fish_dispatchctl_using_subcommand send" -l wait -d 'Wait until every notification is SENT, FAILED or CANCELED'
+complete -c dispatchctl -n "__fish_dispatchctl_using_subcommand send" -s q -l quiet -d 'No spinner'
+complete -c dispatchctl -n "__fish_dispatchctl_using_subcommand send" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dispatchctl -n "__fish_dispatchctl_using_subcommand send" -s V -l version -d 'Print version'
+complete -c dispatchctl -n "__fish_dispatchctl_using_subcommand inspect-dlq" -l id -d 'Notification id (repeatable)' -r
+complete -c dispatchctl -n "__fish_dispatchctl_using_subcommand inspect-dlq" -l channel -d 'Only this channel\'s DLQ (repeatable): sms, email, push' -r
+complete -c dispatchctl -n "__fish_dispatchctl_using_subcommand inspect-dlq" -l reason -d 'Only this reason: permanent_error, retry_exhausted, invalid_message, not_found' -r
+complete -c dispatchctl -n "__fish_dispatchctl_using_subcommand inspect-dlq" -l since -d 'Dead-lettered at or after: RFC 3339, or an age such as 2h (= 2 hours ago)' -r
+complete -c dispatchctl -n "__fish_dispatchctl_using_subcommand inspect-dlq" -l until -d 'Dead-lettered at or before: RFC 3339, or an age such as 30m' -r
+complete -c dispatchctl -n "__fish_dispatchctl_using_subcommand inspect-dlq" -l limit -d 'At most this many messages' -r
+complete -c dispatchctl -n "__fish_dispatchctl_using_subcommand inspect-dlq" -s o -l output -d 'table (default on a terminal), json, yaml, or ndjson (one dead letter per line, with headers and body: the archive format)' -r -f -a "table\t''
+json\t''
+yaml\t''
+ndjson\t'One JSON object per line (exports)'"
 complete -c dispatchctl -n "__fish_dispatchctl_using_subcommand inspect-dlq" -l config -d 'YAML file with settings (lower-case names of the environment variables); the environment and flags override it' -r -F
-complete -c dispatchctl -n "__fish_dispatchctl_using_subcommand inspect-dlq" -s h -l help -d 'Print help'
+complete -c dispatchctl -n "__fish_dispatchctl_using_subcommand inspect-dlq" -l list -d 'List messages instead of the per-channel summary'
+complete -c dispatchctl -n "__fish_dispatchctl_using_subcommand inspect-dlq" -l show-recipient -d 'Show recipients unmasked'
+complete -c dispatchctl -n "__fish_dispatchctl_using_subcommand inspect-dlq" -l history -d 'List past replays (the audit trail)'
+complete -c dispatchctl -n "__fish_dispatchctl_using_subcommand inspect-dlq" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dispatchctl -n "__fish_dispatchctl_using_subcommand inspect-dlq" -s V -l version -d 'Print version'
+complete -c dispatchctl -n "__fish_dispatchctl_using_subcommand replay" -l id -d 'Notification id (repeatable)' -r
+complete -c dispatchctl -n "__fish_dispatchctl_using_subcommand replay" -l channel -d 'Only this channel\'s DLQ (repeatable): sms, email, push' -r
+complete -c dispatchctl -n "__fish_dispatchctl_using_subcommand replay" -l reason -d 'Only this reason: permanent_error, retry_exhausted, invalid_message, not_found' -r
+complete -c dispatchctl -n "__fish_dispatchctl_using_subcommand replay" -l since -d 'Dead-lettered at or after: RFC 3339, or an age such as 2h (= 2 hours ago)' -r
+complete -c dispatchctl -n "__fish_dispatchctl_using_subcommand replay" -l until -d 'Dead-lettered at or before: RFC 3339, or an age such as 30m' -r
+complete -c dispatchctl -n "__fish_dispatchctl_using_subcommand replay" -l limit -d 'At most this many messages' -r
+complete -c dispatchctl -n "__fish_dispatchctl_using_subcommand replay" -l rate -d 'At most N replays per second, to spare a provider that just recovered' -r
+complete -c dispatchctl -n "__fish_dispatchctl_using_subcommand replay" -s o -l output -r -f -a "table\t''
+json\t''
+yaml\t''
+ndjson\t'One JSON object per line (exports)'"
 complete -c dispatchctl -n "__fish_dispatchctl_using_subcommand replay" -l config -d 'YAML file with settings (lower-case names of the environment variables); the environment and flags override it' -r -F
-complete -c dispatchctl -n "__fish_dispatchctl_using_subcommand replay" -s h -l help -d 'Print help'
+complete -c dispatchctl -n "__fish_dispatchctl_using_subcommand replay" -l all -d 'Replay every dead letter (asks for confirmation on a terminal unless --yes)'
+complete -c dispatchctl -n "__fish_dispatchctl_using_subcommand replay" -s y -l yes -d 'Do not ask for confirmation'
+complete -c dispatchctl -n "__fish_dispatchctl_using_subcommand replay" -l dry-run -d 'List what would be replayed; change nothing'
+complete -c dispatchctl -n "__fish_dispatchctl_using_subcommand replay" -l reset-attempts -d 'Give replayed notifications a fresh attempt budget (default: one more attempt)'
+complete -c dispatchctl -n "__fish_dispatchctl_using_subcommand replay" -l from-db -d 'Replay FAILED notifications from PostgreSQL (for dead letters that were purged)'
+complete -c dispatchctl -n "__fish_dispatchctl_using_subcommand replay" -s q -l quiet -d 'No progress bar'
+complete -c dispatchctl -n "__fish_dispatchctl_using_subcommand replay" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dispatchctl -n "__fish_dispatchctl_using_subcommand replay" -s V -l version -d 'Print version'
 complete -c dispatchctl -n "__fish_dispatchctl_using_subcommand completions" -l config -d 'YAML file with settings (lower-case names of the environment variables); the environment and flags override it' -r -F
 complete -c dispatchctl -n "__fish_dispatchctl_using_subcommand completions" -s h -l help -d 'Print help'

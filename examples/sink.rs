@@ -22,9 +22,15 @@ struct Sink {
 
 async fn hook(State(sink): State<Arc<Sink>>, headers: HeaderMap) -> Json<Value> {
     let n = sink.received.fetch_add(1, Ordering::Relaxed) + 1;
-    let id = headers.get("x-notification-id").and_then(|v| v.to_str().ok()).unwrap_or("unknown");
+    let id = headers
+        .get("x-notification-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("unknown");
     if let Some(log) = &sink.log {
-        let micros = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_micros()).unwrap_or(0);
+        let micros = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_micros())
+            .unwrap_or(0);
         let _ = log.send(format!("{id},{micros}\n"));
     }
     Json(json!({"id": format!("sink-{n}")}))
@@ -37,7 +43,12 @@ async fn stats(State(sink): State<Arc<Sink>>) -> Json<Value> {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
-    let flag = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned();
+    let flag = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+    };
     let listen = flag("--listen").unwrap_or_else(|| "127.0.0.1:9999".into());
     let log = flag("--log").map(|path| {
         let (tx, mut rx) = mpsc::unbounded_channel::<String>();
@@ -53,10 +64,20 @@ async fn main() -> anyhow::Result<()> {
         });
         tx
     });
-    let sink = Arc::new(Sink { received: AtomicU64::new(0), log });
-    let app = Router::new().route("/hook", post(hook)).route("/stats", get(stats)).fallback(post(hook)).with_state(sink);
+    let sink = Arc::new(Sink {
+        received: AtomicU64::new(0),
+        log,
+    });
+    let app = Router::new()
+        .route("/hook", post(hook))
+        .route("/stats", get(stats))
+        .fallback(post(hook))
+        .with_state(sink);
     let listener = tokio::net::TcpListener::bind(&listen).await?;
-    eprintln!("sink listening on http://{}/hook (GET /stats for counts)", listener.local_addr()?);
+    eprintln!(
+        "sink listening on http://{}/hook (GET /stats for counts)",
+        listener.local_addr()?
+    );
     axum::serve(listener, app).await?;
     Ok(())
 }

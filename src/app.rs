@@ -31,17 +31,9 @@ impl App {
         }
         let store = Store::connect(&settings.database, settings.database_max_connections)
             .await
-            .with_context(|| {
-                format!(
-                    "cannot connect to PostgreSQL at {}",
-                    settings.database_display()
-                )
-            })?;
+            .with_context(|| format!("cannot connect to PostgreSQL at {}", settings.database_display()))?;
         if migrate {
-            store
-                .migrate()
-                .await
-                .context("cannot apply database migrations")?;
+            store.migrate().await.context("cannot apply database migrations")?;
         }
         tracing::info!(database = %settings.database_display(), "PostgreSQL ready");
         let app = App::from_store(settings, store);
@@ -64,10 +56,7 @@ impl App {
             topology,
             settings.publish_timeout,
         ));
-        let redis = Arc::new(RedisHandle::new(
-            &settings.redis_url,
-            settings.redis_key_prefix.clone(),
-        ));
+        let redis = Arc::new(RedisHandle::new(&settings.redis_url, settings.redis_key_prefix.clone()));
         App {
             settings: Arc::new(settings),
             store,

@@ -147,16 +147,15 @@ pub struct Settings {
     pub redis_key_prefix: String,
     pub log_level: String,
     pub log_format: Option<LogFormat>,
+    /// Whether LOG_LEVEL was set: operator commands are quieter by default.
+    pub log_level_set: bool,
     /// Connection settings that fell back to a local default, to be logged once the logger runs.
     pub defaulted: Vec<&'static str>,
 }
 
 impl Settings {
     /// Reads `.env`, the optional YAML file, the environment and `flags` (highest precedence).
-    pub fn load(
-        file: Option<&Path>,
-        flags: &[(&'static str, String)],
-    ) -> Result<Self, ConfigError> {
+    pub fn load(file: Option<&Path>, flags: &[(&'static str, String)]) -> Result<Self, ConfigError> {
         // A missing .env is the normal case in containers.
         let _ = dotenvy::dotenv();
         let mut layers: HashMap<String, String> = HashMap::new();
@@ -240,12 +239,7 @@ impl Settings {
             None => None,
             Some(v) if v == "json" => Some(LogFormat::Json),
             Some(v) if v == "text" || v == "pretty" => Some(LogFormat::Text),
-            Some(v) => {
-                return Err(invalid(
-                    "LOG_FORMAT",
-                    format!("\"{v}\" is not json or text"),
-                ))
-            }
+            Some(v) => return Err(invalid("LOG_FORMAT", format!("\"{v}\" is not json or text"))),
         };
         let max_retries = raw.number::<i32>("DEFAULT_MAX_RETRIES")?;
         if max_retries < 1 {
@@ -296,6 +290,7 @@ impl Settings {
             redis_key_prefix: raw.get("REDIS_KEY_PREFIX").unwrap_or_default(),
             log_level: raw.get("LOG_LEVEL").unwrap_or_else(|| "info".into()),
             log_format,
+            log_level_set: values.get("LOG_LEVEL").is_some_and(|v| !v.trim().is_empty()),
             defaulted,
         })
     }
@@ -342,7 +337,10 @@ impl Raw<'_> {
     fn duration(&self, key: &'static str) -> Result<Duration, ConfigError> {
         let value = self.get(key).unwrap_or_default();
         let parsed = humantime::parse_duration(&value).map_err(|e| {
-            invalid(key, format!("\"{value}\" is not a duration ({e}); use a number with a unit such as 250ms, 5s or 1m"))
+            invalid(
+                key,
+                format!("\"{value}\" is not a duration ({e}); use a number with a unit such as 250ms, 5s or 1m"),
+            )
         })?;
         if parsed.is_zero() {
             return Err(invalid(key, "must be longer than zero".into()));
@@ -357,10 +355,7 @@ impl Raw<'_> {
             .map_err(|_| invalid(key, format!("\"{value}\" is not a valid value")))
     }
 
-    fn positive<T: FromStr + PartialOrd + Default>(
-        &self,
-        key: &'static str,
-    ) -> Result<T, ConfigError> {
+    fn positive<T: FromStr + PartialOrd + Default>(&self, key: &'static str) -> Result<T, ConfigError> {
         let n: T = self.number(key)?;
         if n <= T::default() {
             return Err(invalid(key, "must be greater than zero".into()));
@@ -405,17 +400,25 @@ fn check_url(key: &'static str, value: &str, schemes: &[&str]) -> Result<(), Con
     if !schemes.contains(&parsed.scheme()) {
         return Err(invalid(
             key,
-            format!(
-                "scheme \"{}\" is not one of {}",
-                parsed.scheme(),
-                schemes.join(", ")
-            ),
+            format!("scheme \"{}\" is not one of {}", parsed.scheme(), schemes.join(", ")),
         ));
     }
     if parsed.host_str().is_none_or(str::is_empty) {
         return Err(invalid(key, "the URL has no host".into()));
     }
     Ok(())
+}
+
+/// `user@host` of whoever runs an operator command, for audit records.
+pub fn operator_identity() -> String {
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| "unknown".into());
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "unknown".into());
+    format!("{user}@{host}")
 }
 
 /// Drops the password from a URL so it can be logged.
@@ -436,24 +439,17 @@ pub fn redact_url(value: &str) -> String {
 pub fn parse_dsn(dsn: &str) -> Result<PgConnectOptions, String> {
     let dsn = dsn.trim();
     if dsn.starts_with("postgres://") || dsn.starts_with("postgresql://") {
-        return PgConnectOptions::from_str(dsn).map_err(|e| {
-            format!(
-                "not a valid PostgreSQL URL: {}",
-                strip_secrets(&e.to_string())
-            )
-        });
+        return PgConnectOptions::from_str(dsn)
+            .map_err(|e| format!("not a valid PostgreSQL URL: {}", strip_secrets(&e.to_string())));
     }
     if !dsn.contains('=') {
         return Err("expected a postgres:// URL or key=value pairs".into());
     }
     let mut options = PgConnectOptions::new_without_pgpass();
     for pair in dsn.split_whitespace() {
-        let (key, value) = pair.split_once('=').ok_or_else(|| {
-            format!(
-                "\"{}\" is not key=value",
-                pair.split('=').next().unwrap_or("")
-            )
-        })?;
+        let (key, value) = pair
+            .split_once('=')
+            .ok_or_else(|| format!("\"{}\" is not key=value", pair.split('=').next().unwrap_or("")))?;
         let value = value.trim_matches('\'');
         options = match key {
             "host" | "hostaddr" => options.host(value),
@@ -466,7 +462,11 @@ pub fn parse_dsn(dsn: &str) -> Result<PgConnectOptions, String> {
             })?),
             "application_name" => options.application_name(value),
             "connect_timeout" => options,
-            other => return Err(format!("unknown key \"{other}\"; accepted: host, port, user, password, dbname, sslmode, application_name")),
+            other => {
+                return Err(format!(
+                    "unknown key \"{other}\"; accepted: host, port, user, password, dbname, sslmode, application_name"
+                ))
+            }
         };
     }
     Ok(options)
@@ -520,10 +520,7 @@ fn read_yaml(path: &Path) -> Result<HashMap<String, String>, ConfigError> {
             _ => {
                 return Err(ConfigError::File {
                     path: display,
-                    reason: format!(
-                        "`{}` must be a string or a number",
-                        key.to_ascii_lowercase()
-                    ),
+                    reason: format!("`{}` must be a string or a number", key.to_ascii_lowercase()),
                 })
             }
         };
@@ -537,12 +534,7 @@ mod tests {
     use super::*;
 
     fn settings(pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
-        Settings::from_map(
-            &pairs
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-        )
+        Settings::from_map(&pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect())
     }
 
     #[test]
@@ -554,42 +546,31 @@ mod tests {
         assert_eq!(s.retry_scan_limit, 100);
         assert_eq!(s.api_port, 8080);
         assert_eq!(s.database_display(), "localhost:5432/dispatch_engine");
-        assert_eq!(
-            s.defaulted,
-            vec!["DATABASE_DSN", "RABBITMQ_URL", "REDIS_URL"]
-        );
+        assert_eq!(s.defaulted, vec!["DATABASE_DSN", "RABBITMQ_URL", "REDIS_URL"]);
         assert!(s.webhook_site_url.is_none());
     }
 
     #[test]
     fn libpq_key_value_dsn_is_accepted() {
-        let s = settings(&[("DATABASE_DSN", "host=db user=dispatch password=hunter2 dbname=dispatch_engine port=5433 sslmode=disable")]).unwrap();
+        let s = settings(&[(
+            "DATABASE_DSN",
+            "host=db user=dispatch password=hunter2 dbname=dispatch_engine port=5433 sslmode=disable",
+        )])
+        .unwrap();
         assert_eq!(s.database_display(), "db:5433/dispatch_engine");
     }
 
     #[test]
     fn malformed_values_name_the_variable_and_an_example() {
-        let err = settings(&[("RETRY_SCAN_INTERVAL", "five")])
-            .unwrap_err()
-            .to_string();
+        let err = settings(&[("RETRY_SCAN_INTERVAL", "five")]).unwrap_err().to_string();
         assert!(
             err.contains("RETRY_SCAN_INTERVAL") && err.contains("example: RETRY_SCAN_INTERVAL=5s"),
             "{err}"
         );
-        let err = settings(&[("RATE_LIMIT_PER_SEC", "-3")])
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains("RATE_LIMIT_PER_SEC") && err.contains("\"-3\""),
-            "{err}"
-        );
-        let err = settings(&[("WEBHOOK_SITE_URL", "ftp://x")])
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains("WEBHOOK_SITE_URL") && err.contains("http, https"),
-            "{err}"
-        );
+        let err = settings(&[("RATE_LIMIT_PER_SEC", "-3")]).unwrap_err().to_string();
+        assert!(err.contains("RATE_LIMIT_PER_SEC") && err.contains("\"-3\""), "{err}");
+        let err = settings(&[("WEBHOOK_SITE_URL", "ftp://x")]).unwrap_err().to_string();
+        assert!(err.contains("WEBHOOK_SITE_URL") && err.contains("http, https"), "{err}");
     }
 
     #[test]
@@ -597,10 +578,7 @@ mod tests {
         let err = settings(&[("DATABASE_DSN", "host=db password=hunter2 bogus=1")])
             .unwrap_err()
             .to_string();
-        assert!(
-            err.contains("DATABASE_DSN") && !err.contains("hunter2"),
-            "{err}"
-        );
+        assert!(err.contains("DATABASE_DSN") && !err.contains("hunter2"), "{err}");
         let err = settings(&[("DATABASE_DSN", "postgres://u:hunter2@db:notaport/x")])
             .unwrap_err()
             .to_string();
@@ -609,22 +587,14 @@ mod tests {
 
     #[test]
     fn durations_accept_units() {
-        let s = settings(&[
-            ("RETRY_SCAN_INTERVAL", "250ms"),
-            ("SCHEDULER_SCAN_INTERVAL", "1m"),
-        ])
-        .unwrap();
+        let s = settings(&[("RETRY_SCAN_INTERVAL", "250ms"), ("SCHEDULER_SCAN_INTERVAL", "1m")]).unwrap();
         assert_eq!(s.retry_scan_interval, Duration::from_millis(250));
         assert_eq!(s.scheduler_scan_interval, Duration::from_secs(60));
     }
 
     #[test]
     fn per_channel_rate_overrides() {
-        let s = settings(&[
-            ("RATE_LIMIT_PER_SEC", "10"),
-            ("RATE_LIMIT_SMS_PER_SEC", "3"),
-        ])
-        .unwrap();
+        let s = settings(&[("RATE_LIMIT_PER_SEC", "10"), ("RATE_LIMIT_SMS_PER_SEC", "3")]).unwrap();
         assert_eq!(s.rate_limit_for(Channel::Sms), 3);
         assert_eq!(s.rate_limit_for(Channel::Email), 10);
     }
@@ -648,9 +618,6 @@ mod tests {
         assert_eq!(s.api_port, 9100);
         assert_eq!(s.worker_concurrency, 4);
         std::fs::write(&path, "api_prot: 9000\n").unwrap();
-        assert!(matches!(
-            read_yaml(&path),
-            Err(ConfigError::UnknownKey { .. })
-        ));
+        assert!(matches!(read_yaml(&path), Err(ConfigError::UnknownKey { .. })));
     }
 }

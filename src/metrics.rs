@@ -2,9 +2,7 @@
 //! that run several apps in one binary do not read each other's counters. Label sets that are
 //! known in advance are created at start, so every series exists from the first scrape.
 
-use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
-};
+use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder};
 
 use crate::domain::{Channel, DeadLetterReason};
 
@@ -31,40 +29,21 @@ pub struct Metrics {
 }
 
 fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
-    let c = IntCounterVec::new(Opts::new(name, help).namespace(NS), labels)
-        .expect("static metric definition");
-    registry
-        .register(Box::new(c.clone()))
-        .expect("metric registered once");
+    let c = IntCounterVec::new(Opts::new(name, help).namespace(NS), labels).expect("static metric definition");
+    registry.register(Box::new(c.clone())).expect("metric registered once");
     c
 }
 
 fn gauge(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
-    let g = IntGaugeVec::new(Opts::new(name, help).namespace(NS), labels)
-        .expect("static metric definition");
-    registry
-        .register(Box::new(g.clone()))
-        .expect("metric registered once");
+    let g = IntGaugeVec::new(Opts::new(name, help).namespace(NS), labels).expect("static metric definition");
+    registry.register(Box::new(g.clone())).expect("metric registered once");
     g
 }
 
-fn histogram(
-    registry: &Registry,
-    name: &str,
-    help: &str,
-    labels: &[&str],
-    buckets: Vec<f64>,
-) -> HistogramVec {
-    let h = HistogramVec::new(
-        HistogramOpts::new(name, help)
-            .namespace(NS)
-            .buckets(buckets),
-        labels,
-    )
-    .expect("static metric definition");
-    registry
-        .register(Box::new(h.clone()))
-        .expect("metric registered once");
+fn histogram(registry: &Registry, name: &str, help: &str, labels: &[&str], buckets: Vec<f64>) -> HistogramVec {
+    let h = HistogramVec::new(HistogramOpts::new(name, help).namespace(NS).buckets(buckets), labels)
+        .expect("static metric definition");
+    registry.register(Box::new(h.clone())).expect("metric registered once");
     h
 }
 
@@ -75,22 +54,96 @@ impl Metrics {
             0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
         ];
         let m = Metrics {
-            http_requests: counter(&r, "http_requests_total", "HTTP requests served.", &["method", "route", "status"]),
-            http_duration: histogram(&r, "http_request_duration_seconds", "HTTP request latency.", &["method", "route", "status"], latency.clone()),
-            sent: counter(&r, "notifications_sent_total", "Notifications delivered to the provider.", &["channel"]),
-            failed: counter(&r, "notifications_failed_total", "Notifications that failed for good.", &["channel", "reason"]),
+            http_requests: counter(
+                &r,
+                "http_requests_total",
+                "HTTP requests served.",
+                &["method", "route", "status"],
+            ),
+            http_duration: histogram(
+                &r,
+                "http_request_duration_seconds",
+                "HTTP request latency.",
+                &["method", "route", "status"],
+                latency.clone(),
+            ),
+            sent: counter(
+                &r,
+                "notifications_sent_total",
+                "Notifications delivered to the provider.",
+                &["channel"],
+            ),
+            failed: counter(
+                &r,
+                "notifications_failed_total",
+                "Notifications that failed for good.",
+                &["channel", "reason"],
+            ),
             inflight: gauge(&r, "worker_inflight", "Deliveries in progress.", &["channel"]),
-            retry_scheduled: counter(&r, "retry_scheduled_total", "Attempts that failed transiently and were scheduled for retry.", &["channel"]),
-            send_duration: histogram(&r, "notification_send_duration_seconds", "Duration of one provider request.", &["channel"], latency.clone()),
-            dead_lettered: counter(&r, "dead_lettered_total", "Dead letters confirmed by the broker.", &["channel", "reason"]),
-            skipped: counter(&r, "worker_skipped_total", "Work messages acked without delivery (terminal, canceled, leased elsewhere, not due).", &["channel", "status"]),
-            rate_limit_wait: histogram(&r, "rate_limit_wait_seconds", "Time a delivery waited for the rate limiter.", &["channel"], latency.clone()),
-            rate_limit_fallback: counter(&r, "rate_limit_local_fallback_total", "Rate-limit decisions taken locally because Redis was unreachable.", &["channel"]),
-            scanner_enqueued: counter(&r, "scanner_enqueued_total", "Notifications the scanner published or recovered.", &["kind", "channel"]),
-            scan_duration: histogram(&r, "scanner_duration_seconds", "Duration of one scan pass per kind.", &["kind"], latency),
-            due_backlog: gauge(&r, "scanner_due_backlog", "Rows due for the scanner, per kind.", &["kind"]),
+            retry_scheduled: counter(
+                &r,
+                "retry_scheduled_total",
+                "Attempts that failed transiently and were scheduled for retry.",
+                &["channel"],
+            ),
+            send_duration: histogram(
+                &r,
+                "notification_send_duration_seconds",
+                "Duration of one provider request.",
+                &["channel"],
+                latency.clone(),
+            ),
+            dead_lettered: counter(
+                &r,
+                "dead_lettered_total",
+                "Dead letters confirmed by the broker.",
+                &["channel", "reason"],
+            ),
+            skipped: counter(
+                &r,
+                "worker_skipped_total",
+                "Work messages acked without delivery (terminal, canceled, leased elsewhere, not due).",
+                &["channel", "status"],
+            ),
+            rate_limit_wait: histogram(
+                &r,
+                "rate_limit_wait_seconds",
+                "Time a delivery waited for the rate limiter.",
+                &["channel"],
+                latency.clone(),
+            ),
+            rate_limit_fallback: counter(
+                &r,
+                "rate_limit_local_fallback_total",
+                "Rate-limit decisions taken locally because Redis was unreachable.",
+                &["channel"],
+            ),
+            scanner_enqueued: counter(
+                &r,
+                "scanner_enqueued_total",
+                "Notifications the scanner published or recovered.",
+                &["kind", "channel"],
+            ),
+            scan_duration: histogram(
+                &r,
+                "scanner_duration_seconds",
+                "Duration of one scan pass per kind.",
+                &["kind"],
+                latency,
+            ),
+            due_backlog: gauge(
+                &r,
+                "scanner_due_backlog",
+                "Rows due for the scanner, per kind.",
+                &["kind"],
+            ),
             dlq_depth: gauge(&r, "dlq_depth", "Messages waiting in dlq.<channel>.", &["channel"]),
-            queue_depth: gauge(&r, "queue_depth", "Messages waiting in the work queue of a channel.", &["channel"]),
+            queue_depth: gauge(
+                &r,
+                "queue_depth",
+                "Messages waiting in the work queue of a channel.",
+                &["channel"],
+            ),
             registry: r,
         };
         for ch in Channel::ALL {

@@ -51,26 +51,16 @@ where
 }
 
 async fn readyz(State(r): State<Readiness>) -> Response {
-    let (postgres, redis, rabbitmq) = tokio::join!(
-        check(r.app.store.ping()),
-        check(r.app.redis.ping()),
-        async {
-            match &r.broker {
-                BrokerCheck::Publisher => {
-                    check(async { r.app.broker.channel().await.map(|_| ()) }).await
-                }
-                BrokerCheck::Consumer(alive) => alive.load(Ordering::SeqCst),
-            }
+    let (postgres, redis, rabbitmq) = tokio::join!(check(r.app.store.ping()), check(r.app.redis.ping()), async {
+        match &r.broker {
+            BrokerCheck::Publisher => check(async { r.app.broker.channel().await.map(|_| ()) }).await,
+            BrokerCheck::Consumer(alive) => alive.load(Ordering::SeqCst),
         }
-    );
+    });
     let required_broker = matches!(r.broker, BrokerCheck::Consumer(_));
     let ready = postgres && redis && (rabbitmq || !required_broker);
     let mut checks = Map::new();
-    for (name, ok) in [
-        ("postgres", postgres),
-        ("redis", redis),
-        ("rabbitmq", rabbitmq),
-    ] {
+    for (name, ok) in [("postgres", postgres), ("redis", redis), ("rabbitmq", rabbitmq)] {
         checks.insert(name.into(), Value::from(if ok { "ok" } else { "down" }));
     }
     let body = Json(json!({"status": if ready { "ready" } else { "not_ready" }, "checks": checks}));
@@ -84,10 +74,7 @@ async fn readyz(State(r): State<Readiness>) -> Response {
 
 async fn metrics(State(r): State<Readiness>) -> Response {
     (
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
         r.app.metrics.render(),
     )
         .into_response()

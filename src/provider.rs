@@ -122,10 +122,7 @@ impl Provider {
 
     fn transport_failure(&self, e: reqwest::Error) -> DeliveryResult {
         let error = if e.is_timeout() {
-            format!(
-                "no answer within {}",
-                humantime::format_duration(self.timeout)
-            )
+            format!("no answer within {}", humantime::format_duration(self.timeout))
         } else if e.is_connect() {
             format!("cannot connect to the provider: {}", root_cause(&e))
         } else {
@@ -198,9 +195,7 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
         return Some(Duration::from_secs(secs));
     }
     let at = chrono::DateTime::parse_from_rfc2822(value).ok()?;
-    (at.with_timezone(&chrono::Utc) - chrono::Utc::now())
-        .to_std()
-        .ok()
+    (at.with_timezone(&chrono::Utc) - chrono::Utc::now()).to_std().ok()
 }
 
 #[cfg(test)]
@@ -218,10 +213,7 @@ mod tests {
         assert_eq!(provider_message_id(&h, r#"{"id":7}"#).as_deref(), Some("7"));
         assert_eq!(provider_message_id(&h, "not json"), None);
         h.insert("x-request-id", HeaderValue::from_static("r-9"));
-        assert_eq!(
-            provider_message_id(&h, r#"{"id":"x"}"#).as_deref(),
-            Some("r-9")
-        );
+        assert_eq!(provider_message_id(&h, r#"{"id":"x"}"#).as_deref(), Some("r-9"));
     }
 
     #[test]
@@ -229,15 +221,8 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert(RETRY_AFTER, HeaderValue::from_static("7"));
         assert_eq!(retry_after(&h), Some(Duration::from_secs(7)));
-        h.insert(
-            RETRY_AFTER,
-            HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT"),
-        );
-        assert_eq!(
-            retry_after(&h),
-            None,
-            "a date in the past means no extra wait"
-        );
+        h.insert(RETRY_AFTER, HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT"));
+        assert_eq!(retry_after(&h), None, "a date in the past means no extra wait");
     }
 
     #[test]

@@ -48,12 +48,7 @@ impl RedisHandle {
             .set_response_timeout(TIMEOUT)
             .set_number_of_retries(1)
             .set_max_delay(1000);
-        match tokio::time::timeout(
-            TIMEOUT * 2,
-            ConnectionManager::new_with_config(client, config),
-        )
-        .await
-        {
+        match tokio::time::timeout(TIMEOUT * 2, ConnectionManager::new_with_config(client, config)).await {
             Ok(Ok(c)) => {
                 *guard = Some(c.clone());
                 Ok(c)

@@ -7,25 +7,34 @@ use tracing_subscriber::EnvFilter;
 
 use crate::config::{LogFormat, Settings};
 
+/// Daemons log at LOG_LEVEL (info by default).
 pub fn init(settings: &Settings) {
-    let filter = EnvFilter::try_new(&settings.log_level).unwrap_or_else(|_| EnvFilter::new("info"));
-    let format = settings
-        .log_format
-        .unwrap_or(if std::io::stderr().is_terminal() {
-            LogFormat::Text
-        } else {
-            LogFormat::Json
-        });
+    init_with(settings, &settings.log_level);
+}
+
+/// Operator commands print their own results; their logs default to warnings.
+pub fn init_quiet(settings: &Settings) {
+    let level = if settings.log_level_set {
+        settings.log_level.as_str()
+    } else {
+        "warn"
+    };
+    init_with(settings, level);
+}
+
+fn init_with(settings: &Settings, level: &str) {
+    let filter = EnvFilter::try_new(level).unwrap_or_else(|_| EnvFilter::new("info"));
+    let format = settings.log_format.unwrap_or(if std::io::stderr().is_terminal() {
+        LogFormat::Text
+    } else {
+        LogFormat::Json
+    });
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
     // A second init (tests, or a CLI that logs quietly) keeps the first subscriber.
     let _ = match format {
-        LogFormat::Json => builder
-            .json()
-            .flatten_event(true)
-            .with_current_span(true)
-            .try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).with_current_span(true).try_init(),
         LogFormat::Text => builder.try_init(),
     };
 }

@@ -58,10 +58,9 @@ impl IntoResponse for ApiError {
         };
         let mut response = (status, Json(json!({"error": self.to_string()}))).into_response();
         if matches!(self, ApiError::Unauthorized) {
-            response.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                header::HeaderValue::from_static("Bearer"),
-            );
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
         }
         response
     }

@@ -29,11 +29,7 @@ fn request_id(headers: &HeaderMap) -> Option<&str> {
 
 /// Reads a JSON body within `limit` bytes. A missing Content-Type is tolerated (the Go
 /// service never checked it); a different one is refused.
-async fn read_json<T: DeserializeOwned>(
-    headers: &HeaderMap,
-    body: Body,
-    limit: usize,
-) -> Result<T, ApiError> {
+async fn read_json<T: DeserializeOwned>(headers: &HeaderMap, body: Body, limit: usize) -> Result<T, ApiError> {
     if let Some(ct) = headers.get(header::CONTENT_TYPE) {
         let ct = ct.to_str().unwrap_or_default().to_ascii_lowercase();
         let essence = ct.split(';').next().unwrap_or_default().trim();
@@ -44,8 +40,7 @@ async fn read_json<T: DeserializeOwned>(
         }
     }
     let bytes = axum::body::to_bytes(body, limit).await.map_err(|e| {
-        let too_large = std::error::Error::source(&e)
-            .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
+        let too_large = std::error::Error::source(&e).is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
         if too_large {
             ApiError::PayloadTooLarge(limit)
         } else {
@@ -53,9 +48,7 @@ async fn read_json<T: DeserializeOwned>(
         }
     })?;
     if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(ApiError::BadRequest(
-            "request body is empty; send a JSON object".into(),
-        ));
+        return Err(ApiError::BadRequest("request body is empty; send a JSON object".into()));
     }
     let de = &mut serde_json::Deserializer::from_slice(&bytes);
     serde_path_to_error::deserialize(de).map_err(|e| {
@@ -70,17 +63,11 @@ async fn read_json<T: DeserializeOwned>(
 }
 
 fn parse_uuid(value: &str, what: &str) -> Result<Uuid, ApiError> {
-    Uuid::parse_str(value)
-        .map_err(|_| ApiError::BadRequest(format!("invalid {what} \"{value}\": expected a UUID")))
+    Uuid::parse_str(value).map_err(|_| ApiError::BadRequest(format!("invalid {what} \"{value}\": expected a UUID")))
 }
 
-pub async fn create_notification(
-    State(app): State<App>,
-    headers: HeaderMap,
-    body: Body,
-) -> Result<Response, ApiError> {
-    let request: NotificationRequest =
-        read_json(&headers, body, app.settings.max_body_bytes).await?;
+pub async fn create_notification(State(app): State<App>, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
+    let request: NotificationRequest = read_json(&headers, body, app.settings.max_body_bytes).await?;
     let n = create::create_one(&app, &request, request_id(&headers)).await?;
     Ok((StatusCode::ACCEPTED, Json(n)).into_response())
 }
@@ -101,22 +88,13 @@ struct BatchResponse {
     warning: Option<String>,
 }
 
-pub async fn create_batch(
-    State(app): State<App>,
-    headers: HeaderMap,
-    body: Body,
-) -> Result<Response, ApiError> {
-    let request: BatchRequest =
-        read_json(&headers, body, app.settings.max_batch_body_bytes).await?;
+pub async fn create_batch(State(app): State<App>, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
+    let request: BatchRequest = read_json(&headers, body, app.settings.max_batch_body_bytes).await?;
     let items = request
         .notifications
         .ok_or_else(|| ApiError::BadRequest("notifications: is required".into()))?;
     let created = create::create_batch(&app, &items, request_id(&headers)).await?;
-    let counts: Vec<(Status, i64)> = created
-        .notifications
-        .iter()
-        .map(|n| (n.status, 1))
-        .collect();
+    let counts: Vec<(Status, i64)> = created.notifications.iter().map(|n| (n.status, 1)).collect();
     let response = BatchResponse {
         batch_id: created.batch_id,
         status: BatchStatus::from_counts(&counts),
@@ -127,10 +105,7 @@ pub async fn create_batch(
     Ok((StatusCode::ACCEPTED, Json(response)).into_response())
 }
 
-pub async fn get_notification(
-    State(app): State<App>,
-    Path(id): Path<String>,
-) -> Result<Json<Notification>, ApiError> {
+pub async fn get_notification(State(app): State<App>, Path(id): Path<String>) -> Result<Json<Notification>, ApiError> {
     let id = parse_uuid(&id, "notification id")?;
     app.store
         .get(id)
@@ -139,15 +114,10 @@ pub async fn get_notification(
         .ok_or_else(|| ApiError::NotFound("notification not found".into()))
 }
 
-pub async fn cancel_notification(
-    State(app): State<App>,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
+pub async fn cancel_notification(State(app): State<App>, Path(id): Path<String>) -> Result<Response, ApiError> {
     let id = parse_uuid(&id, "notification id")?;
     match app.store.cancel(id).await? {
-        CancelOutcome::Canceled => {
-            Ok(Json(json!({"notificationId": id, "status": "CANCELED"})).into_response())
-        }
+        CancelOutcome::Canceled => Ok(Json(json!({"notificationId": id, "status": "CANCELED"})).into_response()),
         CancelOutcome::NotCancelable(status) => Err(ApiError::Conflict(format!(
             "notification cannot be canceled in status {status}; only ACCEPTED or QUEUED can"
         ))),
@@ -159,11 +129,13 @@ pub async fn list_notifications(
     State(app): State<App>,
     query: Result<Query<HashMap<String, String>>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let Query(params) =
-        query.map_err(|e| ApiError::BadRequest(format!("invalid query string: {e}")))?;
+    let Query(params) = query.map_err(|e| ApiError::BadRequest(format!("invalid query string: {e}")))?;
     let filter = parse_list_filter(&params)?;
     let (data, total) = app.store.list(&filter).await?;
-    Ok(Json(json!({"data": data, "meta": {"page": filter.page, "pageSize": filter.page_size, "total": total}})).into_response())
+    Ok(
+        Json(json!({"data": data, "meta": {"page": filter.page, "pageSize": filter.page_size, "total": total}}))
+            .into_response(),
+    )
 }
 
 fn parse_list_filter(params: &HashMap<String, String>) -> Result<ListFilter, ApiError> {
@@ -183,34 +155,31 @@ fn parse_list_filter(params: &HashMap<String, String>) -> Result<ListFilter, Api
     let time = |k: &'static str| -> Result<Option<DateTime<Utc>>, ApiError> {
         get(k)
             .map(|v| {
-                DateTime::parse_from_rfc3339(v).map(|t| t.with_timezone(&Utc)).map_err(|_| {
-                    ApiError::BadRequest(format!("{k}: \"{v}\" is not an RFC 3339 timestamp such as 2026-01-02T15:04:05Z"))
-                })
+                DateTime::parse_from_rfc3339(v)
+                    .map(|t| t.with_timezone(&Utc))
+                    .map_err(|_| {
+                        ApiError::BadRequest(format!(
+                            "{k}: \"{v}\" is not an RFC 3339 timestamp such as 2026-01-02T15:04:05Z"
+                        ))
+                    })
             })
             .transpose()
     };
     let (from, to) = (time("from")?, time("to")?);
     if let (Some(f), Some(t)) = (from, to) {
         if f > t {
-            return Err(ApiError::BadRequest(
-                "from must not be later than to".into(),
-            ));
+            return Err(ApiError::BadRequest("from must not be later than to".into()));
         }
     }
-    let number = |k: &'static str, default: i64, max: i64| -> Result<i64, ApiError> {
-        match get(k) {
-            None => Ok(default),
-            Some(v) => v
-                .parse::<i64>()
-                .ok()
-                .filter(|n| (1..=max).contains(n))
-                .ok_or_else(|| {
-                    ApiError::BadRequest(format!(
-                        "{k}: \"{v}\" must be a whole number from 1 to {max}"
-                    ))
+    let number =
+        |k: &'static str, default: i64, max: i64| -> Result<i64, ApiError> {
+            match get(k) {
+                None => Ok(default),
+                Some(v) => v.parse::<i64>().ok().filter(|n| (1..=max).contains(n)).ok_or_else(|| {
+                    ApiError::BadRequest(format!("{k}: \"{v}\" must be a whole number from 1 to {max}"))
                 }),
-        }
-    };
+            }
+        };
     Ok(ListFilter {
         status,
         channel,
@@ -221,20 +190,14 @@ fn parse_list_filter(params: &HashMap<String, String>) -> Result<ListFilter, Api
     })
 }
 
-pub async fn batch_summary(
-    State(app): State<App>,
-    Path(batch_id): Path<String>,
-) -> Result<Response, ApiError> {
+pub async fn batch_summary(State(app): State<App>, Path(batch_id): Path<String>) -> Result<Response, ApiError> {
     let id = parse_uuid(&batch_id, "batch id")?;
     let (total, counts) = app
         .store
         .batch_summary(id)
         .await?
         .ok_or_else(|| ApiError::NotFound("batch not found".into()))?;
-    let items: Vec<_> = counts
-        .iter()
-        .map(|(s, n)| json!({"status": s, "count": n}))
-        .collect();
+    let items: Vec<_> = counts.iter().map(|(s, n)| json!({"status": s, "count": n})).collect();
     Ok(Json(json!({
         "batchId": id,
         "totalCount": total,
@@ -245,9 +208,7 @@ pub async fn batch_summary(
 }
 
 pub async fn not_found() -> ApiError {
-    ApiError::NotFound(
-        "no such endpoint; see the v1 API (/v1/notifications, /v1/batches/{batchId})".into(),
-    )
+    ApiError::NotFound("no such endpoint; see the v1 API (/v1/notifications, /v1/batches/{batchId})".into())
 }
 
 pub async fn method_not_allowed() -> Response {

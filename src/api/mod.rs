@@ -37,10 +37,7 @@ pub fn router(app: App, readiness: Readiness) -> Router {
         )
         .route("/v1/notifications/batch", post(handlers::create_batch))
         .route("/v1/notifications/{id}", get(handlers::get_notification))
-        .route(
-            "/v1/notifications/{id}/cancel",
-            post(handlers::cancel_notification),
-        )
+        .route("/v1/notifications/{id}/cancel", post(handlers::cancel_notification))
         .route("/v1/batches/{batch_id}", get(handlers::batch_summary));
     if !settings.api_tokens.is_empty() {
         v1 = v1.route_layer(middleware::from_fn_with_state(app.clone(), require_token));
@@ -55,9 +52,7 @@ pub fn router(app: App, readiness: Readiness) -> Router {
             axum::http::StatusCode::REQUEST_TIMEOUT,
             settings.request_timeout,
         ))
-        .layer(GlobalConcurrencyLimitLayer::new(
-            settings.max_concurrent_requests,
-        ));
+        .layer(GlobalConcurrencyLimitLayer::new(settings.max_concurrent_requests));
     if !settings.cors_allowed_origins.is_empty() {
         let origins: Vec<HeaderValue> = settings
             .cors_allowed_origins
@@ -78,7 +73,11 @@ pub fn router(app: App, readiness: Readiness) -> Router {
     }
     router
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
-            let id = req.headers().get(&REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or_default();
+            let id = req
+                .headers()
+                .get(&REQUEST_ID)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default();
             tracing::info_span!("http", method = %req.method(), path = %req.uri().path(), request_id = %id)
         }))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
@@ -110,10 +109,7 @@ async fn require_token(State(app): State<App>, req: Request, next: Next) -> Resp
         .headers()
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
         .map(str::trim)
         .unwrap_or_default();
     let mut ok = subtle::Choice::from(0u8);
@@ -134,8 +130,7 @@ pub async fn serve(
     shutdown: CancellationToken,
     grace: Duration,
 ) -> std::io::Result<()> {
-    let server =
-        axum::serve(listener, router).with_graceful_shutdown(shutdown.clone().cancelled_owned());
+    let server = axum::serve(listener, router).with_graceful_shutdown(shutdown.clone().cancelled_owned());
     tokio::select! {
         result = server => result,
         _ = async { shutdown.cancelled().await; tokio::time::sleep(grace).await } => {

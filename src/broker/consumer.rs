@@ -29,12 +29,8 @@ pub struct ConsumerOptions {
 
 /// Consumes until `shutdown`; `alive` is true while a consumer is attached (for `/readyz`).
 /// Every delivery runs `handler` in its own task; the handler acks or nacks it.
-pub async fn run<H, F>(
-    opts: ConsumerOptions,
-    shutdown: CancellationToken,
-    alive: Arc<AtomicBool>,
-    handler: H,
-) where
+pub async fn run<H, F>(opts: ConsumerOptions, shutdown: CancellationToken, alive: Arc<AtomicBool>, handler: H)
+where
     H: Fn(Channel, Delivery) -> F + Clone + Send + Sync + 'static,
     F: Future<Output = ()> + Send + 'static,
 {
@@ -82,23 +78,13 @@ where
     let connection = connect(&opts.url, "dispatchctl-worker").await?;
     let ch = connection.create_channel().await?;
     opts.topology.declare(&ch).await?;
-    ch.basic_qos(opts.prefetch, BasicQosOptions { global: true })
-        .await?;
+    ch.basic_qos(opts.prefetch, BasicQosOptions { global: true }).await?;
     let mut streams = Vec::new();
     for channel in &opts.channels {
         let queue = opts.topology.work_queue(*channel);
-        let tag = format!(
-            "dispatchctl-{}-{}",
-            channel.lower(),
-            uuid::Uuid::new_v4().simple()
-        );
+        let tag = format!("dispatchctl-{}-{}", channel.lower(), uuid::Uuid::new_v4().simple());
         let consumer = ch
-            .basic_consume(
-                &queue,
-                &tag,
-                BasicConsumeOptions::default(),
-                FieldTable::default(),
-            )
+            .basic_consume(&queue, &tag, BasicConsumeOptions::default(), FieldTable::default())
             .await?;
         let channel = *channel;
         streams.push(consumer.map(move |d| (channel, d)).boxed());

@@ -36,13 +36,11 @@ impl WorkMessage {
         struct Loose {
             notification_id: Option<String>,
         }
-        let loose: Loose =
-            serde_json::from_slice(body).map_err(|e| InvalidMessage(e.to_string()))?;
+        let loose: Loose = serde_json::from_slice(body).map_err(|e| InvalidMessage(e.to_string()))?;
         let id = loose
             .notification_id
             .ok_or_else(|| InvalidMessage("missing notificationId".into()))?;
-        Uuid::parse_str(&id)
-            .map_err(|_| InvalidMessage(format!("notificationId {id:?} is not a UUID")))
+        Uuid::parse_str(&id).map_err(|_| InvalidMessage(format!("notificationId {id:?} is not a UUID")))
     }
 }
 
@@ -82,15 +80,9 @@ impl DeadLetter {
             t.insert(H_LAST_STATUS.into(), AMQPValue::LongInt(code));
         }
         if let Some(err) = &self.last_error {
-            t.insert(
-                H_LAST_ERROR.into(),
-                long_string(&truncate_chars(err, MAX_ERROR_CHARS)),
-            );
+            t.insert(H_LAST_ERROR.into(), long_string(&truncate_chars(err, MAX_ERROR_CHARS)));
         }
-        t.insert(
-            H_FAILED_AT.into(),
-            long_string(&self.failed_at.to_rfc3339()),
-        );
+        t.insert(H_FAILED_AT.into(), long_string(&self.failed_at.to_rfc3339()));
         t.insert(H_ORIGINAL_QUEUE.into(), long_string(&self.original_queue));
         t
     }
@@ -148,10 +140,7 @@ mod tests {
 
     #[test]
     fn poison_bodies_are_rejected_with_a_reason() {
-        assert!(WorkMessage::parse(b"not json")
-            .unwrap_err()
-            .0
-            .contains("expected"));
+        assert!(WorkMessage::parse(b"not json").unwrap_err().0.contains("expected"));
         assert!(WorkMessage::parse(b"{}")
             .unwrap_err()
             .0

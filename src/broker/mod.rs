@@ -4,6 +4,7 @@
 //! and fails fast meanwhile so that callers can fall back on PostgreSQL.
 
 pub mod consumer;
+pub mod dlq;
 pub mod messages;
 
 use std::sync::{Mutex, RwLock};
@@ -11,14 +12,11 @@ use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
 use lapin::options::{
-    BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions,
-    QueueDeclareOptions,
+    BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
 };
 use lapin::publisher_confirm::Confirmation;
 use lapin::types::{AMQPValue, FieldTable, ShortString};
-use lapin::{
-    BasicProperties, Channel as AmqpChannel, Connection, ConnectionProperties, ExchangeKind,
-};
+use lapin::{BasicProperties, Channel as AmqpChannel, Connection, ConnectionProperties, ExchangeKind};
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::domain::{Channel, Priority};
@@ -48,9 +46,7 @@ pub struct Topology {
 
 impl Topology {
     pub fn new(prefix: impl Into<String>) -> Self {
-        Topology {
-            prefix: prefix.into(),
-        }
+        Topology { prefix: prefix.into() }
     }
 
     pub fn work_queue(&self, channel: Channel) -> String {
@@ -72,13 +68,8 @@ impl Topology {
             ..Default::default()
         };
         let dlx = self.dead_letter_exchange();
-        ch.exchange_declare(
-            &dlx,
-            ExchangeKind::Direct,
-            durable_exchange,
-            FieldTable::default(),
-        )
-        .await?;
+        ch.exchange_declare(&dlx, ExchangeKind::Direct, durable_exchange, FieldTable::default())
+            .await?;
         let durable = QueueDeclareOptions {
             durable: true,
             ..Default::default()
@@ -94,11 +85,9 @@ impl Topology {
                 "x-dead-letter-routing-key".into(),
                 AMQPValue::LongString(channel.lower().into()),
             );
-            ch.queue_declare(&self.work_queue(*channel), durable, args)
-                .await?;
+            ch.queue_declare(&self.work_queue(*channel), durable, args).await?;
             let dlq = self.dead_letter_queue(*channel);
-            ch.queue_declare(&dlq, durable, FieldTable::default())
-                .await?;
+            ch.queue_declare(&dlq, durable, FieldTable::default()).await?;
             ch.queue_bind(
                 &dlq,
                 &dlx,
@@ -117,12 +106,7 @@ pub async fn connect(url: &SecretString, name: &str) -> Result<Connection, Broke
         .with_connection_name(name.into())
         .with_executor(tokio_executor_trait::Tokio::current())
         .with_reactor(tokio_reactor_trait::Tokio);
-    match tokio::time::timeout(
-        CONNECT_TIMEOUT,
-        Connection::connect(url.expose_secret(), props),
-    )
-    .await
-    {
+    match tokio::time::timeout(CONNECT_TIMEOUT, Connection::connect(url.expose_secret(), props)).await {
         Ok(Ok(conn)) => Ok(conn),
         // lapin's errors do not carry the URL, so they are safe to show.
         Ok(Err(e)) => Err(BrokerError::Unavailable(e.to_string())),
@@ -200,9 +184,7 @@ impl Broker {
         {
             let backoff = self.backoff.lock().unwrap_or_else(|p| p.into_inner());
             if Instant::now() < backoff.next_attempt {
-                return Err(BrokerError::Unavailable(
-                    "reconnecting after an earlier failure".into(),
-                ));
+                return Err(BrokerError::Unavailable("reconnecting after an earlier failure".into()));
             }
         }
         match self.open().await {
@@ -227,9 +209,7 @@ impl Broker {
     async fn open(&self) -> Result<Link, BrokerError> {
         let connection = connect(&self.url, "dispatchctl-publisher").await?;
         let channel = connection.create_channel().await?;
-        channel
-            .confirm_select(ConfirmSelectOptions::default())
-            .await?;
+        channel.confirm_select(ConfirmSelectOptions::default()).await?;
         self.topology.declare(&channel).await?;
         Ok(Link {
             _connection: connection,
@@ -250,12 +230,7 @@ impl Broker {
                 .with_priority(m.priority.amqp_priority())
                 .with_message_id(ShortString::from(m.notification_id.to_string()))
                 .with_content_type("application/json".into());
-            (
-                String::new(),
-                self.topology.work_queue(m.channel),
-                m.to_json(),
-                props,
-            )
+            (String::new(), self.topology.work_queue(m.channel), m.to_json(), props)
         });
         self.publish_all(publishes.collect()).await
     }
@@ -295,12 +270,7 @@ impl Broker {
             .with_content_type("application/json".into())
             .with_headers(headers);
         let mut results = self
-            .publish_all(vec![(
-                String::new(),
-                self.topology.work_queue(channel),
-                body,
-                props,
-            )])
+            .publish_all(vec![(String::new(), self.topology.work_queue(channel), body, props)])
             .await;
         results.pop().unwrap_or(Ok(()))
     }
@@ -340,12 +310,10 @@ impl Broker {
                 match sent {
                     Ok(confirm) => match confirm.await {
                         Ok(Confirmation::Ack(None)) | Ok(Confirmation::NotRequested) => Ok(()),
-                        Ok(Confirmation::Ack(Some(returned))) => {
-                            Err(BrokerError::Rejected(format!(
-                                "unroutable ({}); is the topology declared?",
-                                returned.reply_text
-                            )))
-                        }
+                        Ok(Confirmation::Ack(Some(returned))) => Err(BrokerError::Rejected(format!(
+                            "unroutable ({}); is the topology declared?",
+                            returned.reply_text
+                        ))),
                         Ok(Confirmation::Nack(_)) => Err(BrokerError::Rejected("nack".into())),
                         Err(e) => Err(BrokerError::Amqp(e)),
                     },
@@ -356,16 +324,12 @@ impl Broker {
         };
         let results = match tokio::time::timeout(timeout, work).await {
             Ok(results) => results,
-            Err(_) => (0..count)
-                .map(|_| Err(BrokerError::ConfirmTimeout(timeout)))
-                .collect(),
+            Err(_) => (0..count).map(|_| Err(BrokerError::ConfirmTimeout(timeout))).collect(),
         };
-        if results.iter().any(|r| {
-            matches!(
-                r,
-                Err(BrokerError::Amqp(_)) | Err(BrokerError::ConfirmTimeout(_))
-            )
-        }) {
+        if results
+            .iter()
+            .any(|r| matches!(r, Err(BrokerError::Amqp(_)) | Err(BrokerError::ConfirmTimeout(_))))
+        {
             // The channel may be closed or wedged: start afresh on the next publish.
             self.forget();
         }

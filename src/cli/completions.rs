@@ -56,9 +56,7 @@ pub fn write_man_pages(dir: &std::path::Path) -> anyhow::Result<()> {
 }
 
 pub async fn healthcheck(args: HealthcheckArgs) -> anyhow::Result<ExitCode> {
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(3))
-        .build()?;
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(3)).build()?;
     match client.get(&args.url).send().await {
         Ok(r) if r.status().is_success() => Ok(ExitCode::SUCCESS),
         Ok(r) => Err(Exit::new(1, format!("{} answered {}", args.url, r.status())).into()),

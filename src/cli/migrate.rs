@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::output::{self, Format};
-use super::{load_settings, GlobalArgs};
+use super::{load_settings_quiet, GlobalArgs};
 use crate::store::{Store, MIGRATOR};
 
 #[derive(clap::Args, Debug, Clone)]
@@ -41,11 +41,9 @@ pub async fn status(store: &Store) -> anyhow::Result<Vec<MigrationState>> {
         .fetch_one(store.pool())
         .await?;
     let applied: Vec<(i64, DateTime<Utc>)> = if exists {
-        sqlx::query_as(
-            "SELECT version, installed_on FROM _sqlx_migrations WHERE success ORDER BY version",
-        )
-        .fetch_all(store.pool())
-        .await?
+        sqlx::query_as("SELECT version, installed_on FROM _sqlx_migrations WHERE success ORDER BY version")
+            .fetch_all(store.pool())
+            .await?
     } else {
         Vec::new()
     };
@@ -55,10 +53,7 @@ pub async fn status(store: &Store) -> anyhow::Result<Vec<MigrationState>> {
         .map(|m| MigrationState {
             version: m.version,
             description: m.description.to_string(),
-            applied_at: applied
-                .iter()
-                .find(|(v, _)| *v == m.version)
-                .map(|(_, at)| *at),
+            applied_at: applied.iter().find(|(v, _)| *v == m.version).map(|(_, at)| *at),
         })
         .collect())
 }
@@ -72,7 +67,7 @@ pub async fn pending(store: &Store) -> anyhow::Result<Vec<MigrationState>> {
 }
 
 pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
-    let settings = load_settings(global, &[])?;
+    let settings = load_settings_quiet(global)?;
     let store = Store::connect(&settings.database, 2).await?;
     match args.action.unwrap_or(Action::Run) {
         Action::Run => {
@@ -98,8 +93,7 @@ pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
         }
         Action::Revert => {
             let states = status(&store).await?;
-            let applied: Vec<&MigrationState> =
-                states.iter().filter(|m| m.applied_at.is_some()).collect();
+            let applied: Vec<&MigrationState> = states.iter().filter(|m| m.applied_at.is_some()).collect();
             let Some(last) = applied.last() else {
                 eprintln!("nothing to revert: no migration is applied");
                 return Ok(ExitCode::SUCCESS);

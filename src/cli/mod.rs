@@ -112,12 +112,16 @@ pub fn exit_code(error: &anyhow::Error) -> u8 {
 }
 
 /// Loads settings with the subcommand's flags on top, then starts logging.
-pub fn load_settings(
-    global: &GlobalArgs,
-    flags: &[(&'static str, String)],
-) -> anyhow::Result<Settings> {
+pub fn load_settings(global: &GlobalArgs, flags: &[(&'static str, String)]) -> anyhow::Result<Settings> {
     let settings = Settings::load(global.config.as_deref(), flags)?;
     crate::telemetry::init(&settings);
+    Ok(settings)
+}
+
+/// Like `load_settings`, with warnings-only logs unless LOG_LEVEL is set.
+pub fn load_settings_quiet(global: &GlobalArgs) -> anyhow::Result<Settings> {
+    let settings = Settings::load(global.config.as_deref(), &[])?;
+    crate::telemetry::init_quiet(&settings);
     Ok(settings)
 }
 

@@ -1,12 +1,208 @@
-//! `dispatchctl replay`: put dead letters back on the work queues.
+//! `dispatchctl replay`: dead letters back to the work queues, safely (see
+//! `dispatch::replay`), with a progress bar, pacing and an audit record.
 
+use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
 
-use super::{Exit, GlobalArgs};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use uuid::Uuid;
+
+use super::inspect_dlq::SelectionArgs;
+use super::output::{self, Format};
+use super::{load_settings_quiet, require_schema, Exit, GlobalArgs};
+use crate::app::App;
+use crate::dispatch::replay::{self, ReplayOptions, ReplaySummary};
+use crate::store::replay::FailedFilter;
 
 #[derive(clap::Args, Debug, Clone)]
-pub struct Args {}
+#[command(
+    after_help = "Exit status: 0 when every selected letter was replayed or skipped; 1 when some failed (they stay in the DLQ); 2 for invalid flags or a refused selection.\n\nExamples:\n  dispatchctl replay --channel sms --dry-run\n  dispatchctl replay --channel sms --reason retry_exhausted --rate 20\n  dispatchctl replay --id 0193c0de-... --reset-attempts\n  dispatchctl replay --from-db --channel email --since 2h"
+)]
+pub struct Args {
+    #[command(flatten)]
+    pub selection: SelectionArgs,
+    /// Replay every dead letter (asks for confirmation on a terminal unless --yes).
+    #[arg(long)]
+    pub all: bool,
+    /// Do not ask for confirmation.
+    #[arg(long, short)]
+    pub yes: bool,
+    /// List what would be replayed; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Give replayed notifications a fresh attempt budget (default: one more attempt).
+    #[arg(long)]
+    pub reset_attempts: bool,
+    /// At most N replays per second, to spare a provider that just recovered.
+    #[arg(long, value_name = "N")]
+    pub rate: Option<f64>,
+    /// Replay FAILED notifications from PostgreSQL (for dead letters that were purged).
+    #[arg(long)]
+    pub from_db: bool,
+    /// No progress bar.
+    #[arg(long, short)]
+    pub quiet: bool,
+    #[arg(short, long, value_enum)]
+    pub output: Option<Format>,
+}
 
-pub async fn run(_global: &GlobalArgs, _args: Args) -> anyhow::Result<ExitCode> {
-    Err(Exit::new(1, "replay is not implemented yet (issue #5)").into())
+pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
+    let selection = args.selection.to_selection(args.all)?;
+    if selection.is_unbounded() {
+        return Err(Exit::new(
+            2,
+            "replay needs a selection: --id, --channel, --reason, --since/--until, or --all for everything (try --dry-run first)",
+        )
+        .into());
+    }
+    if let Some(rate) = args.rate {
+        if !(rate > 0.0 && rate.is_finite()) {
+            return Err(Exit::new(
+                2,
+                format!("--rate: {rate} must be a positive number of messages per second"),
+            )
+            .into());
+        }
+    }
+    let settings = load_settings_quiet(global)?;
+    let format = output::resolve(args.output);
+    let app = App::start(settings, false).await?;
+    require_schema(&app.store).await?;
+    if args.all && !args.yes && !args.dry_run && std::io::stdin().is_terminal() && !confirm(&app).await? {
+        eprintln!("nothing replayed");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let opts = ReplayOptions {
+        dry_run: args.dry_run,
+        reset_attempts: args.reset_attempts,
+        rate: args.rate,
+        replay_id: Uuid::now_v7(),
+        operator: crate::config::operator_identity(),
+    };
+    let source = if args.from_db { "db" } else { "dlq" };
+    app.store
+        .audit_start(
+            opts.replay_id,
+            &opts.operator,
+            source,
+            &serde_json::to_value(&selection)?,
+            opts.dry_run,
+        )
+        .await?;
+    let bar = progress_bar(
+        args.quiet,
+        if args.from_db {
+            0
+        } else {
+            total_depth(&app, &selection).await
+        },
+    );
+    let mut on_progress = |s: &ReplaySummary, examined: u64| {
+        bar.set_position(examined);
+        bar.set_message(format!(
+            "replayed {} skipped {} errors {}",
+            s.replayed, s.skipped, s.errors
+        ));
+    };
+    let result = if args.from_db {
+        let filter = FailedFilter {
+            ids: selection.ids.clone(),
+            channel: selection.channels.first().copied(),
+            reason: selection.reason.clone(),
+            since: selection.since,
+            until: selection.until,
+            limit: selection.limit.map(|l| l as i64),
+        };
+        replay::replay_failed_rows(&app, &filter, &opts, &mut on_progress).await
+    } else {
+        replay::replay_dlq(&app, &selection, &opts, &mut on_progress).await
+    };
+    bar.finish_and_clear();
+    let summary = result?;
+    app.store
+        .audit_progress(
+            opts.replay_id,
+            summary.replayed as i32,
+            summary.skipped as i32,
+            summary.errors as i32,
+            true,
+        )
+        .await?;
+    render(format, &summary)?;
+    Ok(if summary.errors > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+async fn total_depth(app: &App, selection: &replay::Selection) -> u64 {
+    let mut total = 0;
+    for channel in selection.channels() {
+        total += u64::from(
+            app.broker
+                .queue_depth(&app.broker.topology().dead_letter_queue(channel))
+                .await
+                .unwrap_or(0),
+        );
+    }
+    total
+}
+
+async fn confirm(app: &App) -> anyhow::Result<bool> {
+    let depth = total_depth(
+        app,
+        &replay::Selection {
+            all: true,
+            ..Default::default()
+        },
+    )
+    .await;
+    eprint!("Replay all {depth} dead letters of every channel? [y/N] ");
+    std::io::stderr().flush()?;
+    let line = tokio::task::spawn_blocking(|| {
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line).map(|_| line)
+    })
+    .await??;
+    Ok(matches!(line.trim(), "y" | "Y" | "yes"))
+}
+
+fn progress_bar(quiet: bool, total: u64) -> ProgressBar {
+    if quiet || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+    let style = ProgressStyle::with_template("{spinner} [{bar:30}] {pos}/{len} letters  {per_sec}  eta {eta}  {msg}")
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> ");
+    bar.set_style(style);
+    bar
+}
+
+fn render(format: Format, s: &ReplaySummary) -> anyhow::Result<()> {
+    if format != Format::Table {
+        return output::print_structured(format, s);
+    }
+    if s.dry_run {
+        let mut t = output::table(&["notification", "channel", "reason", "attempts", "dead-lettered"]);
+        for l in &s.would_replay {
+            t.add_row(vec![
+                l.notification_id.map_or("-".into(), |i| i.to_string()),
+                l.channel.lower().to_string(),
+                l.reason.clone().unwrap_or_default(),
+                l.attempts.map_or("-".into(), |a| a.to_string()),
+                l.failed_at
+                    .map_or("-".into(), |t| t.format("%Y-%m-%d %H:%M:%S").to_string()),
+            ]);
+        }
+        println!("{t}");
+        println!("dry run: {} would be replayed; nothing changed", s.would_replay_count);
+    } else {
+        println!(
+            "replay {}: replayed {}, skipped {} (already replayed or unknown), errors {}, left in the DLQ {}",
+            s.replay_id, s.replayed, s.skipped, s.errors, s.left
+        );
+    }
+    Ok(())
 }

@@ -11,7 +11,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::output::{self, Format};
-use super::{load_settings, require_schema, Exit, GlobalArgs};
+use super::{load_settings, load_settings_quiet, require_schema, Exit, GlobalArgs};
 use crate::app::App;
 use crate::dispatch::scan::{PassReport, ScanScope, Scanner};
 use crate::domain::Channel;
@@ -45,7 +45,11 @@ pub struct Args {
 }
 
 pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
-    let settings = load_settings(global, &[])?;
+    let settings = if args.daemon {
+        load_settings(global, &[])?
+    } else {
+        load_settings_quiet(global)?
+    };
     let app = App::start(settings, false)
         .await
         .map_err(|e| Exit::new(1, format!("{e:#}")))?;
@@ -56,11 +60,7 @@ pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
     let scanner = Scanner::new(app.clone());
     let format = output::resolve(args.output);
     let mut reports = Vec::new();
-    let passes = if args.drain {
-        args.max_passes.max(1)
-    } else {
-        1
-    };
+    let passes = if args.drain { args.max_passes.max(1) } else { 1 };
     let mut failure = None;
     for _ in 0..passes {
         match scanner.pass(ScanScope::ALL, args.dry_run).await {
@@ -97,12 +97,7 @@ fn render(format: Format, reports: &[PassReport]) -> anyhow::Result<()> {
     for (i, r) in reports.iter().enumerate() {
         for (kind, channels) in &r.handled {
             for (channel, n) in channels {
-                t.add_row(vec![
-                    (i + 1).to_string(),
-                    kind.clone(),
-                    channel.clone(),
-                    n.to_string(),
-                ]);
+                t.add_row(vec![(i + 1).to_string(), kind.clone(), channel.clone(), n.to_string()]);
             }
         }
     }
@@ -143,12 +138,7 @@ async fn daemon(app: App, args: Args) -> anyhow::Result<ExitCode> {
 
 /// The two scan loops `serve` and `scan-retries --loop` run: retries (with lease recovery
 /// and dead-letter sweep) and scheduled (with never-published) notifications.
-pub fn spawn_loops(
-    app: &App,
-    interval: Option<Duration>,
-    tasks: &mut JoinSet<()>,
-    shutdown: CancellationToken,
-) {
+pub fn spawn_loops(app: &App, interval: Option<Duration>, tasks: &mut JoinSet<()>, shutdown: CancellationToken) {
     let s = &app.settings;
     let retry_every = interval.unwrap_or(s.retry_scan_interval);
     let schedule_every = interval.unwrap_or(s.scheduler_scan_interval);
@@ -174,13 +164,7 @@ pub fn spawn_loops(
     ));
 }
 
-async fn scan_loop(
-    app: App,
-    scope: ScanScope,
-    every: Duration,
-    sample_queues: bool,
-    shutdown: CancellationToken,
-) {
+async fn scan_loop(app: App, scope: ScanScope, every: Duration, sample_queues: bool, shutdown: CancellationToken) {
     let scanner = Scanner::new(app.clone());
     loop {
         match scanner.pass(scope, false).await {
@@ -210,11 +194,7 @@ async fn sample_depths(app: &App) {
                 .with_label_values(&[channel.lower()])
                 .set(i64::from(n));
         }
-        if let Ok(n) = app
-            .broker
-            .queue_depth(&topology.dead_letter_queue(*channel))
-            .await
-        {
+        if let Ok(n) = app.broker.queue_depth(&topology.dead_letter_queue(*channel)).await {
             app.metrics
                 .dlq_depth
                 .with_label_values(&[channel.lower()])

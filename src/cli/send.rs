@@ -1,12 +1,431 @@
-//! `dispatchctl send`: scripted sends through the HTTP API.
+//! `dispatchctl send`: scripted sends through the HTTP API, one from flags or many from a
+//! file, optionally waiting until they are delivered. Exit codes are the contract with CI.
 
+use std::io::{IsTerminal, Read};
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::{Duration, Instant};
 
+use indicatif::{ProgressBar, ProgressDrawTarget};
+use serde_json::{json, Value};
+
+use super::output::{self, Format};
 use super::Exit;
+use crate::dispatch::create::MAX_BATCH;
+use crate::domain::NotificationRequest;
+
+const OK: u8 = 0;
+const SOME_FAILED: u8 = 1;
+const INVALID: u8 = 2;
+const TIMED_OUT: u8 = 3;
+const UNREACHABLE: u8 = 4;
 
 #[derive(clap::Args, Debug, Clone)]
-pub struct Args {}
+#[command(
+    after_help = "Exit status:\n  0  all accepted (with --wait: all SENT)\n  1  some FAILED or CANCELED (with --wait)\n  2  invalid input (the message names the field)\n  3  --wait timed out\n  4  API unreachable or answering 5xx\n\nExamples:\n  dispatchctl send --channel sms --to +905551234567 --content 'Your code is 1234' --wait\n  dispatchctl send --file batch.yaml -o json\n  echo 'Hello' | dispatchctl send --channel email --to ada@example.com --content-file -"
+)]
+pub struct Args {
+    /// Base URL of the dispatchctl API.
+    #[arg(long, env = "DISPATCH_API_URL", default_value = "http://localhost:8080")]
+    pub api_url: String,
+    /// Bearer token, when the API requires one.
+    #[arg(long, env = "DISPATCH_API_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// sms, email or push.
+    #[arg(long)]
+    pub channel: Option<String>,
+    /// Recipient: phone number, e-mail address or device token.
+    #[arg(long)]
+    pub to: Option<String>,
+    #[arg(long, conflicts_with = "content_file")]
+    pub content: Option<String>,
+    /// Read the content from a file (- for stdin).
+    #[arg(long, value_name = "FILE")]
+    pub content_file: Option<PathBuf>,
+    /// high, normal or low.
+    #[arg(long, default_value = "normal")]
+    pub priority: String,
+    #[arg(long)]
+    pub idempotency_key: Option<String>,
+    #[arg(long)]
+    pub correlation_id: Option<String>,
+    #[arg(long)]
+    pub max_retries: Option<i64>,
+    /// RFC 3339 time, or relative such as +10m.
+    #[arg(long, value_name = "TIME")]
+    pub scheduled_at: Option<String>,
+    /// Many notifications from a YAML or JSON file (- for stdin): a list, or
+    /// {notifications: [...]}, with the API's field names.
+    #[arg(long, short, value_name = "FILE", conflicts_with_all = ["channel", "to", "content", "content_file"])]
+    pub file: Option<PathBuf>,
+    /// Wait until every notification is SENT, FAILED or CANCELED.
+    #[arg(long)]
+    pub wait: bool,
+    /// How long --wait waits.
+    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+    pub timeout: Duration,
+    /// No spinner.
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// table (default on a terminal), json or yaml.
+    #[arg(short, long, value_enum)]
+    pub output: Option<Format>,
+}
 
-pub async fn run(_args: Args) -> anyhow::Result<ExitCode> {
-    Err(Exit::new(1, "send is not implemented yet (issue #5)").into())
+fn fail(code: u8, message: impl Into<String>) -> anyhow::Error {
+    Exit::new(code, message).into()
+}
+
+pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let items = collect_items(&args)?;
+    let client = Client::new(&args)?;
+    let format = output::resolve(args.output);
+    let spinner = spinner(args.quiet);
+    let mut result = SendResult::default();
+    if args.file.is_none() {
+        spinner.set_message("sending");
+        let n = client
+            .post("/v1/notifications", &serde_json::to_value(&items[0])?)
+            .await?;
+        result.notifications.push(n);
+    } else {
+        for (i, chunk) in items.chunks(MAX_BATCH).enumerate() {
+            spinner.set_message(format!("sending batch {}", i + 1));
+            let b = client
+                .post("/v1/notifications/batch", &json!({"notifications": chunk}))
+                .await?;
+            if let Some(list) = b["notifications"].as_array() {
+                result.notifications.extend(list.iter().cloned());
+            }
+            result.batches.push(json!({"batchId": b["batchId"], "totalCount": b["totalCount"], "status": b["status"], "warning": b.get("warning")}));
+        }
+    }
+    let mut code = OK;
+    if args.wait {
+        let deadline = Instant::now() + args.timeout;
+        code = wait(&client, &mut result, deadline, &spinner).await?;
+    }
+    spinner.finish_and_clear();
+    render(format, &result)?;
+    if code == TIMED_OUT {
+        eprintln!(
+            "timed out after {}: some notifications are not delivered yet",
+            humantime::format_duration(args.timeout)
+        );
+    }
+    Ok(ExitCode::from(code))
+}
+
+#[derive(Default, serde::Serialize)]
+struct SendResult {
+    notifications: Vec<Value>,
+    batches: Vec<Value>,
+}
+
+/// Builds and validates every item locally, reporting all errors at once.
+fn collect_items(args: &Args) -> anyhow::Result<Vec<NotificationRequest>> {
+    let mut items = match &args.file {
+        Some(path) => read_file(path)?,
+        None => {
+            let channel = args
+                .channel
+                .clone()
+                .ok_or_else(|| fail(INVALID, "--channel is required (or use --file)"))?;
+            let to = args
+                .to
+                .clone()
+                .ok_or_else(|| fail(INVALID, "--to is required (or use --file)"))?;
+            let content = match (&args.content, &args.content_file) {
+                (Some(c), _) => c.clone(),
+                (None, Some(path)) => read_text(path)?,
+                (None, None) => return Err(fail(INVALID, "--content or --content-file is required")),
+            };
+            vec![NotificationRequest {
+                channel: Some(channel),
+                recipient: Some(to),
+                content: Some(content),
+                priority: Some(args.priority.clone()),
+                idempotency_key: args.idempotency_key.clone(),
+                correlation_id: args.correlation_id.clone(),
+                max_retries: args.max_retries,
+                scheduled_at: args.scheduled_at.clone(),
+            }]
+        }
+    };
+    let mut errors = Vec::new();
+    for (i, item) in items.iter_mut().enumerate() {
+        if let Some(when) = item.scheduled_at.clone() {
+            match relative_time(&when) {
+                Ok(Some(t)) => item.scheduled_at = Some(t),
+                Ok(None) => {}
+                Err(e) => errors.push(prefix(args, i, &format!("scheduledAt: {e}"))),
+            }
+        }
+        if let Err(e) = item.validate(None, 5) {
+            errors.push(prefix(args, i, &e.to_string()));
+        }
+    }
+    if items.is_empty() {
+        errors.push("the file holds no notifications".into());
+    }
+    if !errors.is_empty() {
+        return Err(fail(INVALID, errors.join("\n")));
+    }
+    Ok(items)
+}
+
+fn prefix(args: &Args, index: usize, message: &str) -> String {
+    if args.file.is_some() {
+        format!("notifications[{index}].{message}")
+    } else {
+        // Name the flag the user typed.
+        let field = message.split(':').next().unwrap_or_default();
+        let flag = match field {
+            "recipient" => "--to",
+            "channel" => "--channel",
+            "content" => "--content",
+            "priority" => "--priority",
+            "scheduledAt" => "--scheduled-at",
+            _ => "",
+        };
+        if flag.is_empty() {
+            message.to_string()
+        } else {
+            format!("{flag} ({message})")
+        }
+    }
+}
+
+/// `+10m` becomes an RFC 3339 time; anything else is left for validation.
+fn relative_time(value: &str) -> Result<Option<String>, String> {
+    let Some(offset) = value.trim().strip_prefix('+') else {
+        return Ok(None);
+    };
+    let d = humantime::parse_duration(offset)
+        .map_err(|e| format!("\"{value}\" is not a relative time such as +10m ({e})"))?;
+    let at = chrono::Utc::now() + chrono::Duration::from_std(d).map_err(|e| e.to_string())?;
+    Ok(Some(at.to_rfc3339()))
+}
+
+fn read_text(path: &PathBuf) -> anyhow::Result<String> {
+    let mut text = String::new();
+    if path.as_os_str() == "-" {
+        std::io::stdin().read_to_string(&mut text)?;
+    } else {
+        text =
+            std::fs::read_to_string(path).map_err(|e| fail(INVALID, format!("cannot read {}: {e}", path.display())))?;
+    }
+    Ok(text)
+}
+
+fn read_file(path: &PathBuf) -> anyhow::Result<Vec<NotificationRequest>> {
+    let text = read_text(path)?;
+    let trimmed = text.trim_start();
+    let doc: Value = if trimmed.starts_with('{') || trimmed.starts_with('[') {
+        serde_json::from_str(&text).map_err(|e| fail(INVALID, format!("{}: invalid JSON: {e}", path.display())))?
+    } else {
+        let yaml: serde_yaml::Value =
+            serde_yaml::from_str(&text).map_err(|e| fail(INVALID, format!("{}: invalid YAML: {e}", path.display())))?;
+        serde_json::to_value(yaml).map_err(|e| fail(INVALID, format!("{}: {e}", path.display())))?
+    };
+    let list = match doc {
+        Value::Array(items) => items,
+        Value::Object(mut map) => match map.remove("notifications") {
+            Some(Value::Array(items)) => items,
+            _ => {
+                return Err(fail(
+                    INVALID,
+                    format!(
+                        "{}: expected a list, or an object with a `notifications` list",
+                        path.display()
+                    ),
+                ))
+            }
+        },
+        _ => {
+            return Err(fail(
+                INVALID,
+                format!(
+                    "{}: expected a list, or an object with a `notifications` list",
+                    path.display()
+                ),
+            ))
+        }
+    };
+    let mut errors = Vec::new();
+    let mut items = Vec::with_capacity(list.len());
+    for (i, item) in list.into_iter().enumerate() {
+        match serde_path_to_error::deserialize::<_, NotificationRequest>(item) {
+            Ok(r) => items.push(r),
+            Err(e) => errors.push(format!("notifications[{i}].{}: {}", e.path(), e.inner())),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(fail(INVALID, errors.join("\n")));
+    }
+    Ok(items)
+}
+
+struct Client {
+    http: reqwest::Client,
+    base: String,
+    token: Option<String>,
+}
+
+impl Client {
+    fn new(args: &Args) -> anyhow::Result<Client> {
+        let base = args.api_url.trim_end_matches('/').to_string();
+        url::Url::parse(&base).map_err(|e| fail(INVALID, format!("--api-url: \"{base}\" is not a URL ({e})")))?;
+        Ok(Client {
+            http: reqwest::Client::builder().timeout(Duration::from_secs(30)).build()?,
+            base,
+            token: args.token.clone(),
+        })
+    }
+
+    async fn send(&self, request: reqwest::RequestBuilder) -> anyhow::Result<Value> {
+        let request = match &self.token {
+            Some(t) => request.bearer_auth(t),
+            None => request,
+        };
+        let response = request.send().await.map_err(|e| {
+            fail(
+                UNREACHABLE,
+                format!("cannot reach the API at {}: {}", self.base, root(&e)),
+            )
+        })?;
+        let status = response.status();
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        let message = body["error"].as_str().unwrap_or("no error message").to_string();
+        if status.is_server_error() {
+            return Err(fail(UNREACHABLE, format!("the API answered {status}: {message}")));
+        }
+        if status.is_client_error() {
+            return Err(fail(
+                INVALID,
+                format!("the API refused the request ({status}): {message}"),
+            ));
+        }
+        Ok(body)
+    }
+
+    async fn post(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
+        self.send(self.http.post(format!("{}{path}", self.base)).json(body))
+            .await
+    }
+
+    async fn get(&self, path: &str) -> anyhow::Result<Value> {
+        self.send(self.http.get(format!("{}{path}", self.base))).await
+    }
+}
+
+fn root(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause = e;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    cause.to_string()
+}
+
+fn is_terminal(status: &Value) -> bool {
+    matches!(status.as_str(), Some("SENT" | "FAILED" | "CANCELED"))
+}
+
+/// Polls until all are terminal; batches through their summary (one call per batch).
+async fn wait(
+    client: &Client,
+    result: &mut SendResult,
+    deadline: Instant,
+    spinner: &ProgressBar,
+) -> anyhow::Result<u8> {
+    let mut delay = Duration::from_millis(100);
+    loop {
+        let mut pending = 0u64;
+        let mut failed = 0u64;
+        if result.batches.is_empty() {
+            for n in result.notifications.iter_mut() {
+                if !is_terminal(&n["status"]) {
+                    *n = client
+                        .get(&format!("/v1/notifications/{}", n["id"].as_str().unwrap_or_default()))
+                        .await?;
+                }
+                if !is_terminal(&n["status"]) {
+                    pending += 1;
+                } else if n["status"] != "SENT" {
+                    failed += 1;
+                }
+            }
+        } else {
+            for b in result.batches.iter_mut() {
+                if b["status"] == "PROCESSING" {
+                    let summary = client
+                        .get(&format!("/v1/batches/{}", b["batchId"].as_str().unwrap_or_default()))
+                        .await?;
+                    b["status"] = summary["status"].clone();
+                    b["counts"] = summary["counts"].clone();
+                }
+                for c in b["counts"].as_array().into_iter().flatten() {
+                    let n = c["count"].as_u64().unwrap_or(0);
+                    if !is_terminal(&c["status"]) {
+                        pending += n;
+                    } else if c["status"] != "SENT" {
+                        failed += n;
+                    }
+                }
+            }
+        }
+        if pending == 0 {
+            return Ok(if failed > 0 { SOME_FAILED } else { OK });
+        }
+        spinner.set_message(format!("waiting: {pending} not delivered yet"));
+        if Instant::now() + delay > deadline {
+            return Ok(TIMED_OUT);
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_secs(1));
+    }
+}
+
+fn spinner(quiet: bool) -> ProgressBar {
+    if quiet || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let s = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+    s.enable_steady_tick(Duration::from_millis(120));
+    s
+}
+
+fn render(format: Format, result: &SendResult) -> anyhow::Result<()> {
+    if format != Format::Table {
+        return output::print_structured(format, result);
+    }
+    if result.batches.is_empty() {
+        let mut t = output::table(&["id", "channel", "priority", "status"]);
+        for n in &result.notifications {
+            let s = |k: &str| n[k].as_str().unwrap_or("-").to_string();
+            t.add_row(vec![s("id"), s("channel"), s("priority"), s("status")]);
+        }
+        println!("{t}");
+    } else {
+        let mut t = output::table(&["batch", "items", "status", "counts"]);
+        for b in &result.batches {
+            let counts = b["counts"]
+                .as_array()
+                .map(|cs| {
+                    cs.iter()
+                        .map(|c| format!("{}: {}", c["status"].as_str().unwrap_or("?"), c["count"]))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                })
+                .unwrap_or_default();
+            t.add_row(vec![
+                b["batchId"].as_str().unwrap_or("-").to_string(),
+                b["totalCount"].to_string(),
+                b["status"].as_str().unwrap_or("-").to_string(),
+                counts,
+            ]);
+        }
+        println!("{t}");
+    }
+    Ok(())
 }

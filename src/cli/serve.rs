@@ -72,7 +72,9 @@ pub async fn run_with(
                 ));
             }
             Err(worker::NoProvider) => {
-                tracing::warn!("WEBHOOK_SITE_URL is not set: no worker runs in this process until it is; the API and scanners run");
+                tracing::warn!(
+                    "WEBHOOK_SITE_URL is not set: no worker runs in this process until it is; the API and scanners run"
+                );
             }
         }
         scan_retries::spawn_loops(&app, None, &mut background, shutdown.clone());
@@ -84,13 +86,7 @@ pub async fn run_with(
     let router = crate::api::router(app.clone(), readiness);
     let local = listener.local_addr()?;
     tracing::info!(addr = %local, api_only, "API listening");
-    crate::api::serve(
-        listener,
-        router,
-        shutdown.clone(),
-        app.settings.shutdown_timeout,
-    )
-    .await?;
+    crate::api::serve(listener, router, shutdown.clone(), app.settings.shutdown_timeout).await?;
     while background.join_next().await.is_some() {}
     tracing::info!("stopped");
     Ok(())

@@ -125,9 +125,7 @@ async fn enqueue(app: &App, stored: &mut [Notification]) -> usize {
     }
     let ids: Vec<Uuid> = confirmed.iter().map(|&i| stored[i].id).collect();
     match app.store.mark_queued(&ids).await {
-        Ok(()) => confirmed
-            .iter()
-            .for_each(|&i| stored[i].status = Status::Queued),
+        Ok(()) => confirmed.iter().for_each(|&i| stored[i].status = Status::Queued),
         // The messages are on the broker and the worker accepts ACCEPTED rows: nothing is lost.
         Err(e) => tracing::warn!(error = %e, "could not mark notifications QUEUED"),
     }

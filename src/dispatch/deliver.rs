@@ -50,11 +50,7 @@ impl Deliverer {
             s.rate_limit_for(Channel::Push),
         ];
         let limiter = RateLimiter::new(app.redis.clone(), limits, app.metrics.clone());
-        Arc::new(Deliverer {
-            app,
-            provider,
-            limiter,
-        })
+        Arc::new(Deliverer { app, provider, limiter })
     }
 
     /// Handles one delivery and acks or requeues it; never panics on bad input.
@@ -91,12 +87,7 @@ impl Deliverer {
         };
         self.limiter.acquire(channel).await;
         let token = Uuid::new_v4();
-        let n = match self
-            .app
-            .store
-            .claim(id, token, self.app.settings.lease_timeout)
-            .await
-        {
+        let n = match self.app.store.claim(id, token, self.app.settings.lease_timeout).await {
             Ok(Ok(n)) => n,
             Ok(Err(ClaimRefusal::NotFound)) => {
                 tracing::warn!(notification.id = %id, "work message for an unknown notification");
@@ -123,11 +114,7 @@ impl Deliverer {
                 return Handled::Requeued;
             }
         };
-        let gauge = self
-            .app
-            .metrics
-            .inflight
-            .with_label_values(&[n.channel.lower()]);
+        let gauge = self.app.metrics.inflight.with_label_values(&[n.channel.lower()]);
         gauge.inc();
         let handled = self.deliver_claimed(&n, token).await;
         gauge.dec();
@@ -146,17 +133,10 @@ impl Deliverer {
             .with_label_values(&[ch])
             .observe(elapsed.as_secs_f64());
         let jitter = rand::thread_rng().gen::<f64>();
-        let step = result.next_step(
-            attempt as u32,
-            n.max_retries.max(1) as u32,
-            &self.app.backoff(),
-            jitter,
-        );
+        let step = result.next_step(attempt as u32, n.max_retries.max(1) as u32, &self.app.backoff(), jitter);
         let record = attempt_record(attempt, &result, elapsed);
         let update = match &step {
-            NextStep::Sent {
-                provider_message_id,
-            } => OutcomeUpdate::Sent {
+            NextStep::Sent { provider_message_id } => OutcomeUpdate::Sent {
                 provider_message_id: provider_message_id.clone(),
             },
             NextStep::RetryAfter(after) => OutcomeUpdate::Retry {
@@ -168,12 +148,7 @@ impl Deliverer {
                 error: result.error().map(str::to_string),
             },
         };
-        match self
-            .app
-            .store
-            .record_outcome(n.id, token, &record, &update)
-            .await
-        {
+        match self.app.store.record_outcome(n.id, token, &record, &update).await {
             Ok(true) => {}
             Ok(false) => {
                 tracing::warn!(notification.id = %n.id, "lease lost during the attempt; outcome left to the scanner's recovery");
@@ -197,10 +172,7 @@ impl Deliverer {
                 Handled::Retrying
             }
             NextStep::Fail(reason) => {
-                metrics
-                    .failed
-                    .with_label_values(&[ch, reason.as_str()])
-                    .inc();
+                metrics.failed.with_label_values(&[ch, reason.as_str()]).inc();
                 tracing::warn!(notification.id = %n.id, attempt, reason = reason.as_str(), error = result.error().unwrap_or_default(), "failed");
                 let letter = DeadLetter {
                     notification_id: Some(n.id),
@@ -224,13 +196,7 @@ impl Deliverer {
         }
     }
 
-    async fn dead_letter_raw(
-        &self,
-        channel: Channel,
-        body: &[u8],
-        reason: DeadLetterReason,
-        error: String,
-    ) -> Handled {
+    async fn dead_letter_raw(&self, channel: Channel, body: &[u8], reason: DeadLetterReason, error: String) -> Handled {
         let letter = DeadLetter {
             notification_id: None,
             channel,

@@ -3,4 +3,5 @@
 
 pub mod create;
 pub mod deliver;
+pub mod replay;
 pub mod scan;

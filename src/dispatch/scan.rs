@@ -105,10 +105,7 @@ impl Scanner {
             let kind_started = Instant::now();
             let outcome = match kind {
                 ScanKind::ExpiredLease => self.recover_leases(limit, dry_run, &mut report).await,
-                ScanKind::DeadLetterPending => {
-                    self.republish_dead_letters(limit, dry_run, &mut report)
-                        .await
-                }
+                ScanKind::DeadLetterPending => self.republish_dead_letters(limit, dry_run, &mut report).await,
                 _ => self.enqueue_due(kind, limit, dry_run, &mut report).await,
             };
             self.app
@@ -128,11 +125,7 @@ impl Scanner {
         report.duration_ms = started.elapsed().as_millis() as u64;
         if let Ok(backlog) = self.app.store.due_backlog(s.unpublished_grace).await {
             for (kind, n) in backlog {
-                self.app
-                    .metrics
-                    .due_backlog
-                    .with_label_values(&[kind.as_str()])
-                    .set(n);
+                self.app.metrics.due_backlog.with_label_values(&[kind.as_str()]).set(n);
             }
         }
         match publish_error {
@@ -152,8 +145,7 @@ impl Scanner {
         report: &mut PassReport,
     ) -> Result<(), ScanError> {
         let mut tx = self.app.store.begin().await?;
-        let rows =
-            scanning::lock_due(&mut tx, kind, self.app.settings.unpublished_grace, limit).await?;
+        let rows = scanning::lock_due(&mut tx, kind, self.app.settings.unpublished_grace, limit).await?;
         if rows.is_empty() || dry_run {
             report.add(kind, &rows);
             tx.rollback().await.map_err(StoreError::from)?;
@@ -193,15 +185,9 @@ impl Scanner {
 
     /// A worker died mid-send: count the lost attempt as a transient failure, then retry it
     /// or, out of attempts, fail and dead-letter it like any other.
-    async fn recover_leases(
-        &self,
-        limit: i64,
-        dry_run: bool,
-        report: &mut PassReport,
-    ) -> Result<(), ScanError> {
+    async fn recover_leases(&self, limit: i64, dry_run: bool, report: &mut PassReport) -> Result<(), ScanError> {
         let mut tx = self.app.store.begin().await?;
-        let rows =
-            scanning::lock_due(&mut tx, ScanKind::ExpiredLease, Duration::ZERO, limit).await?;
+        let rows = scanning::lock_due(&mut tx, ScanKind::ExpiredLease, Duration::ZERO, limit).await?;
         if rows.is_empty() || dry_run {
             report.add(ScanKind::ExpiredLease, &rows);
             tx.rollback().await.map_err(StoreError::from)?;
@@ -217,12 +203,7 @@ impl Scanner {
         for row in &rows {
             let attempt = (row.attempt_count + 1) as u32;
             let jitter = rand::thread_rng().gen::<f64>();
-            let update = match lost.next_step(
-                attempt,
-                row.max_retries.max(1) as u32,
-                &self.app.backoff(),
-                jitter,
-            ) {
+            let update = match lost.next_step(attempt, row.max_retries.max(1) as u32, &self.app.backoff(), jitter) {
                 NextStep::RetryAfter(after) => OutcomeUpdate::Retry {
                     after,
                     error: "lease expired".into(),
@@ -232,9 +213,7 @@ impl Scanner {
                     error: Some("lease expired".into()),
                 },
             };
-            if scanning::recover_lease(&mut tx, row, &update).await?
-                && matches!(update, OutcomeUpdate::Failed { .. })
-            {
+            if scanning::recover_lease(&mut tx, row, &update).await? && matches!(update, OutcomeUpdate::Failed { .. }) {
                 failed.push(DueRow {
                     attempt_count: row.attempt_count + 1,
                     last_error: Some("lease expired".into()),
@@ -263,13 +242,7 @@ impl Scanner {
             .publish_dead_letters(&failed, DeadLetterReason::RetryExhausted)
             .await;
         if !confirmed.is_empty() {
-            let mut conn = self
-                .app
-                .store
-                .pool()
-                .acquire()
-                .await
-                .map_err(StoreError::from)?;
+            let mut conn = self.app.store.pool().acquire().await.map_err(StoreError::from)?;
             scanning::mark_dead_lettered(&mut conn, &confirmed).await?;
         }
         Ok(())
@@ -294,16 +267,10 @@ impl Scanner {
             tx.rollback().await.map_err(StoreError::from)?;
             return Ok(());
         }
-        let confirmed = self
-            .publish_dead_letters(&rows, DeadLetterReason::RetryExhausted)
-            .await;
+        let confirmed = self.publish_dead_letters(&rows, DeadLetterReason::RetryExhausted).await;
         scanning::mark_dead_lettered(&mut tx, &confirmed).await?;
         tx.commit().await.map_err(StoreError::from)?;
-        let done: Vec<DueRow> = rows
-            .iter()
-            .filter(|r| confirmed.contains(&r.id))
-            .cloned()
-            .collect();
+        let done: Vec<DueRow> = rows.iter().filter(|r| confirmed.contains(&r.id)).cloned().collect();
         report.add(ScanKind::DeadLetterPending, &done);
         if done.len() < rows.len() {
             return Err(ScanError::Publish {
@@ -315,11 +282,7 @@ impl Scanner {
     }
 
     /// Publishes one dead letter per row; returns the ids the broker confirmed.
-    async fn publish_dead_letters(
-        &self,
-        rows: &[DueRow],
-        default_reason: DeadLetterReason,
-    ) -> Vec<Uuid> {
+    async fn publish_dead_letters(&self, rows: &[DueRow], default_reason: DeadLetterReason) -> Vec<Uuid> {
         let mut confirmed = Vec::new();
         for row in rows {
             let reason = row
@@ -333,10 +296,7 @@ impl Scanner {
                 reason,
                 attempts: row.attempt_count.max(1),
                 last_status_code: None,
-                last_error: row
-                    .last_error
-                    .clone()
-                    .or_else(|| Some("lease expired".into())),
+                last_error: row.last_error.clone().or_else(|| Some("lease expired".into())),
                 failed_at: Utc::now(),
                 original_queue: self.app.broker.topology().work_queue(row.channel),
                 body: work_message(row).to_json(),

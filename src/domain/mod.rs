@@ -8,7 +8,6 @@ pub mod outcome;
 pub mod rate;
 
 pub use notification::{
-    BatchStatus, Channel, NewNotification, Notification, NotificationRequest, Priority, Status,
-    ValidationError,
+    BatchStatus, Channel, NewNotification, Notification, NotificationRequest, Priority, Status, ValidationError,
 };
 pub use outcome::{DeadLetterReason, DeliveryResult, NextStep};

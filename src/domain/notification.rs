@@ -223,7 +223,12 @@ impl NotificationRequest {
             None => None,
             Some(text) => Some(
                 DateTime::parse_from_rfc3339(text)
-                    .map_err(|_| field_error("scheduledAt", format!("\"{text}\" is not an RFC 3339 timestamp such as 2026-01-02T15:04:05Z")))?
+                    .map_err(|_| {
+                        field_error(
+                            "scheduledAt",
+                            format!("\"{text}\" is not an RFC 3339 timestamp such as 2026-01-02T15:04:05Z"),
+                        )
+                    })?
                     .with_timezone(&Utc),
             ),
         };
@@ -250,27 +255,16 @@ impl NotificationRequest {
     }
 }
 
-fn required<'a>(
-    value: &'a Option<String>,
-    field: &'static str,
-) -> Result<&'a str, ValidationError> {
-    value
-        .as_deref()
-        .ok_or_else(|| field_error(field, "is required"))
+fn required<'a>(value: &'a Option<String>, field: &'static str) -> Result<&'a str, ValidationError> {
+    value.as_deref().ok_or_else(|| field_error(field, "is required"))
 }
 
-fn bounded_key(
-    value: Option<&str>,
-    field: &'static str,
-) -> Result<Option<String>, ValidationError> {
+fn bounded_key(value: Option<&str>, field: &'static str) -> Result<Option<String>, ValidationError> {
     let Some(v) = value.map(str::trim).filter(|v| !v.is_empty()) else {
         return Ok(None);
     };
     if v.chars().count() > MAX_KEY_CHARS {
-        return Err(field_error(
-            field,
-            format!("is longer than {MAX_KEY_CHARS} characters"),
-        ));
+        return Err(field_error(field, format!("is longer than {MAX_KEY_CHARS} characters")));
     }
     Ok(Some(v.to_string()))
 }
@@ -323,31 +317,19 @@ mod tests {
     fn content_limits_count_characters_not_bytes() {
         let turkish = "ş".repeat(160); // 320 bytes, 160 characters
         assert!(request("sms", &turkish).validate(None, 5).is_ok());
-        let err = request("sms", &"a".repeat(161))
-            .validate(None, 5)
-            .unwrap_err();
+        let err = request("sms", &"a".repeat(161)).validate(None, 5).unwrap_err();
         assert_eq!(err.field, "content");
         assert!(request("push", &"a".repeat(240)).validate(None, 5).is_ok());
         assert!(request("push", &"a".repeat(241)).validate(None, 5).is_err());
-        assert!(request("email", &"a".repeat(10_000))
-            .validate(None, 5)
-            .is_ok());
-        assert!(request("email", &"a".repeat(10_001))
-            .validate(None, 5)
-            .is_err());
+        assert!(request("email", &"a".repeat(10_000)).validate(None, 5).is_ok());
+        assert!(request("email", &"a".repeat(10_001)).validate(None, 5).is_err());
     }
 
     #[test]
     fn trims_before_checking_emptiness() {
         let v = request("sms", "  hi  ").validate(None, 5).unwrap();
-        assert_eq!(
-            (v.recipient.as_str(), v.content.as_str()),
-            ("+905551234567", "hi")
-        );
-        assert_eq!(
-            request("sms", "   ").validate(None, 5).unwrap_err().field,
-            "content"
-        );
+        assert_eq!((v.recipient.as_str(), v.content.as_str()), ("+905551234567", "hi"));
+        assert_eq!(request("sms", "   ").validate(None, 5).unwrap_err().field, "content");
     }
 
     #[test]
@@ -364,18 +346,12 @@ mod tests {
     #[test]
     fn correlation_id_falls_back_to_request_id_then_uuid() {
         let r = request("sms", "x");
-        assert_eq!(
-            r.validate(Some("req-1"), 5).unwrap().correlation_id,
-            "req-1"
-        );
+        assert_eq!(r.validate(Some("req-1"), 5).unwrap().correlation_id, "req-1");
         let generated = r.validate(None, 5).unwrap().correlation_id;
         assert!(Uuid::parse_str(&generated).is_ok());
         let mut r2 = r.clone();
         r2.correlation_id = Some("mine".into());
-        assert_eq!(
-            r2.validate(Some("req-1"), 5).unwrap().correlation_id,
-            "mine"
-        );
+        assert_eq!(r2.validate(Some("req-1"), 5).unwrap().correlation_id, "mine");
     }
 
     #[test]

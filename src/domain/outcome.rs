@@ -21,11 +21,7 @@ pub enum DeliveryResult {
         retry_after: Option<Duration>,
     },
     /// Any other 4xx: the provider will never accept this notification.
-    Permanent {
-        status: u16,
-        error: String,
-        body: String,
-    },
+    Permanent { status: u16, error: String, body: String },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -83,31 +79,20 @@ impl DeliveryResult {
 
     pub fn body(&self) -> &str {
         match self {
-            Self::Success { body, .. }
-            | Self::Transient { body, .. }
-            | Self::Permanent { body, .. } => body,
+            Self::Success { body, .. } | Self::Transient { body, .. } | Self::Permanent { body, .. } => body,
         }
     }
 
     /// `attempt` is the number of the attempt just made (1-based); `max_attempts` the budget.
-    pub fn next_step(
-        &self,
-        attempt: u32,
-        max_attempts: u32,
-        backoff: &Backoff,
-        jitter: f64,
-    ) -> NextStep {
+    pub fn next_step(&self, attempt: u32, max_attempts: u32, backoff: &Backoff, jitter: f64) -> NextStep {
         match self {
             Self::Success {
-                provider_message_id,
-                ..
+                provider_message_id, ..
             } => NextStep::Sent {
                 provider_message_id: provider_message_id.clone(),
             },
             Self::Permanent { .. } => NextStep::Fail(DeadLetterReason::PermanentError),
-            Self::Transient { .. } if attempt >= max_attempts => {
-                NextStep::Fail(DeadLetterReason::RetryExhausted)
-            }
+            Self::Transient { .. } if attempt >= max_attempts => NextStep::Fail(DeadLetterReason::RetryExhausted),
             Self::Transient { retry_after, .. } => {
                 NextStep::RetryAfter(backoff.delay_honouring(attempt, jitter, *retry_after))
             }

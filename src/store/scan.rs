@@ -111,19 +111,17 @@ pub async fn lock_due(
 
 /// After the broker confirmed their work messages: the rows are QUEUED and no longer due.
 pub async fn mark_enqueued(conn: &mut PgConnection, ids: &[Uuid]) -> StoreResult<()> {
-    sqlx::query("UPDATE notifications SET status = 'QUEUED', next_retry_at = NULL, updated_at = now() WHERE id = ANY($1)")
-        .bind(ids)
-        .execute(conn)
-        .await?;
+    sqlx::query(
+        "UPDATE notifications SET status = 'QUEUED', next_retry_at = NULL, updated_at = now() WHERE id = ANY($1)",
+    )
+    .bind(ids)
+    .execute(conn)
+    .await?;
     Ok(())
 }
 
 /// Records the lost attempt of an expired lease and applies `update` (a retry or a failure).
-pub async fn recover_lease(
-    conn: &mut PgConnection,
-    row: &DueRow,
-    update: &OutcomeUpdate,
-) -> StoreResult<bool> {
+pub async fn recover_lease(conn: &mut PgConnection, row: &DueRow, update: &OutcomeUpdate) -> StoreResult<bool> {
     let attempt = AttemptRecord {
         attempt_number: row.attempt_count + 1,
         outcome: "TRANSIENT",

@@ -16,14 +16,9 @@ fn sms(recipient: &str, content: &str) -> Value {
 #[tokio::test]
 async fn create_get_list_cancel_flow() {
     let t = TestApp::spawn(Env::new(), true).await;
-    let (status, created) = t
-        .post("/v1/notifications", &sms(" +905551112233 ", " hello "))
-        .await;
+    let (status, created) = t.post("/v1/notifications", &sms(" +905551112233 ", " hello ")).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{created}");
-    assert_eq!(
-        created["status"], "QUEUED",
-        "published and marked queued: {created}"
-    );
+    assert_eq!(created["status"], "QUEUED", "published and marked queued: {created}");
     assert_eq!(created["channel"], "SMS");
     assert_eq!(created["priority"], "HIGH");
     assert_eq!(created["recipient"], "+905551112233");
@@ -45,17 +40,10 @@ async fn create_get_list_cancel_flow() {
     assert_eq!(list["meta"], json!({"page": 1, "pageSize": 10, "total": 1}));
     assert_eq!(list["data"][0]["id"], created["id"]);
 
-    let (status, canceled) = t
-        .post(&format!("/v1/notifications/{id}/cancel"), &json!({}))
-        .await;
+    let (status, canceled) = t.post(&format!("/v1/notifications/{id}/cancel"), &json!({})).await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(
-        canceled,
-        json!({"notificationId": id, "status": "CANCELED"})
-    );
-    let (status, again) = t
-        .post(&format!("/v1/notifications/{id}/cancel"), &json!({}))
-        .await;
+    assert_eq!(canceled, json!({"notificationId": id, "status": "CANCELED"}));
+    let (status, again) = t.post(&format!("/v1/notifications/{id}/cancel"), &json!({})).await;
     assert_eq!(status, StatusCode::CONFLICT, "{again}");
     assert!(again["error"].as_str().unwrap().contains("CANCELED"));
     let (status, _) = t
@@ -74,11 +62,7 @@ async fn list_is_newest_first_paginated_and_filtered() {
     let mut ids = Vec::new();
     for i in 0..5 {
         let channel = if i % 2 == 0 { "SMS" } else { "EMAIL" };
-        ids.push(
-            t.create(channel, "someone@example.com", &format!("n{i}"))
-                .await["id"]
-                .clone(),
-        );
+        ids.push(t.create(channel, "someone@example.com", &format!("n{i}")).await["id"].clone());
     }
     let (_, page1) = t.get("/v1/notifications?pageSize=2").await;
     assert_eq!(page1["meta"]["total"], 5);
@@ -89,19 +73,13 @@ async fn list_is_newest_first_paginated_and_filtered() {
     let (_, emails) = t.get("/v1/notifications?channel=Email").await;
     assert_eq!(emails["meta"]["total"], 2);
     let now = chrono::Utc::now();
-    let from =
-        (now - chrono::Duration::hours(1)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let from = (now - chrono::Duration::hours(1)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let to = (now + chrono::Duration::hours(1)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    let (status, window) = t
-        .get(&format!("/v1/notifications?from={from}&to={to}"))
-        .await;
+    let (status, window) = t.get(&format!("/v1/notifications?from={from}&to={to}")).await;
     assert_eq!(status, StatusCode::OK, "{window}");
     assert_eq!(window["meta"]["total"], 5);
     let (_, beyond) = t.get("/v1/notifications?page=9").await;
-    assert_eq!(
-        beyond["meta"]["total"], 5,
-        "total is known even past the last page"
-    );
+    assert_eq!(beyond["meta"]["total"], 5, "total is known even past the last page");
     assert_eq!(beyond["data"], json!([]));
     t.stop().await;
 }
@@ -169,7 +147,12 @@ async fn validation_rules_of_the_contract() {
     t.create("SMS", "x", &"ş".repeat(160)).await;
     t.create("sms", "x", &"ş".repeat(160)).await;
     // maxRetries <= 0 means the default.
-    let (_, n) = t.post("/v1/notifications", &json!({"channel": "Sms", "priority": "Low", "recipient": "x", "content": "y", "maxRetries": 0})).await;
+    let (_, n) = t
+        .post(
+            "/v1/notifications",
+            &json!({"channel": "Sms", "priority": "Low", "recipient": "x", "content": "y", "maxRetries": 0}),
+        )
+        .await;
     assert_eq!(n["maxRetries"], 5);
 
     let raw = |body: &'static str, ct: &'static str| {
@@ -199,9 +182,7 @@ async fn validation_rules_of_the_contract() {
     let (status, body) = t.get("/v1/notifications/not-a-uuid").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(body["error"].as_str().unwrap().contains("UUID"));
-    let (status, _) = t
-        .get(&format!("/v1/notifications/{}", uuid::Uuid::new_v4()))
-        .await;
+    let (status, _) = t.get(&format!("/v1/notifications/{}", uuid::Uuid::new_v4())).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     let (status, _) = t.post("/v1/notifications/nope/cancel", &json!({})).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
@@ -222,20 +203,12 @@ async fn validation_rules_of_the_contract() {
     ] {
         let (status, body) = t.get(&format!("/v1/notifications?{query}")).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{query}");
-        assert!(
-            body["error"].as_str().unwrap().contains(expected),
-            "{query}: {body}"
-        );
+        assert!(body["error"].as_str().unwrap().contains(expected), "{query}: {body}");
     }
     let (status, body) = t.get("/v1/nothing-here").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert!(body["error"].is_string());
-    let r = t
-        .client
-        .delete(t.url("/v1/notifications"))
-        .send()
-        .await
-        .unwrap();
+    let r = t.client.delete(t.url("/v1/notifications")).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED);
     t.stop().await;
 }
@@ -276,14 +249,12 @@ async fn twenty_concurrent_identical_creates_make_one_row() {
         })
         .collect();
     assert_eq!(ids.len(), 1, "all answers name the same notification");
-    let rows: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM notifications WHERE idempotency_key = 'order-77'")
-            .fetch_one(t.app.store.pool())
-            .await
-            .unwrap();
+    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM notifications WHERE idempotency_key = 'order-77'")
+        .fetch_one(t.app.store.pool())
+        .await
+        .unwrap();
     assert_eq!(rows, 1);
-    let queued =
-        crate::helpers::queue_len(&t.app, &t.env.queue(dispatchctl::domain::Channel::Sms)).await;
+    let queued = crate::helpers::queue_len(&t.app, &t.env.queue(dispatchctl::domain::Channel::Sms)).await;
     assert_eq!(queued, 1, "published once");
     t.stop().await;
 }
@@ -317,10 +288,7 @@ async fn broker_down_still_answers_202_accepted() {
         )
         .await;
     assert_eq!(status, StatusCode::ACCEPTED);
-    assert!(
-        batch["warning"].as_str().unwrap().contains("2 of 2"),
-        "{batch}"
-    );
+    assert!(batch["warning"].as_str().unwrap().contains("2 of 2"), "{batch}");
     let (status, ready) = t.get("/readyz").await;
     assert_eq!(ready["checks"]["rabbitmq"], "down");
     assert_eq!(
@@ -372,9 +340,7 @@ async fn batch_create_and_summary() {
         summary["counts"],
         json!([{"status": "SENT", "count": 2}, {"status": "FAILED", "count": 1}])
     );
-    let (status, _) = t
-        .get(&format!("/v1/batches/{}", uuid::Uuid::new_v4()))
-        .await;
+    let (status, _) = t.get(&format!("/v1/batches/{}", uuid::Uuid::new_v4())).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 
     // All-or-nothing: one bad item rejects the batch and is named by index.
@@ -386,20 +352,13 @@ async fn batch_create_and_summary() {
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(
-        err["error"]
-            .as_str()
-            .unwrap()
-            .contains("notifications[1].content"),
+        err["error"].as_str().unwrap().contains("notifications[1].content"),
         "{err}"
     );
-    let (status, err) = t
-        .post("/v1/notifications/batch", &json!({"notifications": []}))
-        .await;
+    let (status, err) = t.post("/v1/notifications/batch", &json!({"notifications": []})).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{err}");
     let many: Vec<Value> = (0..1001).map(|_| sms("x", "y")).collect();
-    let (status, err) = t
-        .post("/v1/notifications/batch", &json!({"notifications": many}))
-        .await;
+    let (status, err) = t.post("/v1/notifications/batch", &json!({"notifications": many})).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(err["error"].as_str().unwrap().contains("1001"), "{err}");
     let (status, _) = t.post("/v1/notifications/batch", &json!({})).await;
@@ -472,10 +431,7 @@ async fn health_endpoints_and_metrics() {
 
 #[tokio::test]
 async fn readyz_is_503_when_redis_is_unreachable() {
-    let env = Env::new().set(
-        "REDIS_URL",
-        format!("redis://127.0.0.1:{}/0", closed_port()),
-    );
+    let env = Env::new().set("REDIS_URL", format!("redis://127.0.0.1:{}/0", closed_port()));
     let t = TestApp::spawn(env, true).await;
     let (status, ready) = t.get("/readyz").await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
@@ -511,12 +467,7 @@ async fn readyz_is_503_when_postgres_is_unreachable() {
 async fn api_tokens_guard_v1_but_not_health() {
     let env = Env::new().set("API_TOKENS", "alpha-token, beta-token");
     let t = TestApp::spawn(env, true).await;
-    let r = t
-        .client
-        .get(t.url("/v1/notifications"))
-        .send()
-        .await
-        .unwrap();
+    let r = t.client.get(t.url("/v1/notifications")).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(r.headers()["www-authenticate"], "Bearer");
     let r = t

@@ -45,11 +45,7 @@ fn a_malformed_setting_stops_start_up_with_one_clear_line() {
 fn the_worker_refuses_to_start_without_a_provider() {
     let out = dispatchctl(&Env::new().values, &["worker"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(
-        stderr(&out).contains("WEBHOOK_SITE_URL"),
-        "{}",
-        stderr(&out)
-    );
+    assert!(stderr(&out).contains("WEBHOOK_SITE_URL"), "{}", stderr(&out));
 }
 
 #[test]
@@ -78,10 +74,7 @@ fn migrations_run_report_and_revert() {
     assert!(out.status.success(), "{}", stderr(&out));
     let applied = status(&env);
     assert!(applied.len() >= 2);
-    assert!(
-        applied.iter().all(|m| m["applied_at"].is_string()),
-        "{applied:?}"
-    );
+    assert!(applied.iter().all(|m| m["applied_at"].is_string()), "{applied:?}");
     let out = dispatchctl(&env.values, &["migrate", "revert"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let after = status(&env);
@@ -98,21 +91,18 @@ fn migrations_run_report_and_revert() {
 #[tokio::test]
 async fn scan_retries_dry_run_json_and_exit_codes() {
     let t = TestApp::spawn(Env::new(), true).await;
-    let id = t.create("sms", "x", "y").await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    sqlx::query("UPDATE notifications SET status = 'QUEUED', next_retry_at = now() - interval '1 second' WHERE id = $1::uuid")
-        .bind(&id)
-        .execute(t.app.store.pool())
-        .await
-        .unwrap();
-    let values = t.env.values.clone();
-    let out = tokio::task::spawn_blocking(move || {
-        dispatchctl(&values, &["scan-retries", "--dry-run", "-o", "json"])
-    })
+    let id = t.create("sms", "x", "y").await["id"].as_str().unwrap().to_string();
+    sqlx::query(
+        "UPDATE notifications SET status = 'QUEUED', next_retry_at = now() - interval '1 second' WHERE id = $1::uuid",
+    )
+    .bind(&id)
+    .execute(t.app.store.pool())
     .await
     .unwrap();
+    let values = t.env.values.clone();
+    let out = tokio::task::spawn_blocking(move || dispatchctl(&values, &["scan-retries", "--dry-run", "-o", "json"]))
+        .await
+        .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["handled"]["retry"]["sms"], 1, "{report}");
@@ -121,18 +111,16 @@ async fn scan_retries_dry_run_json_and_exit_codes() {
     assert!(n.next_retry_at.is_some(), "--dry-run changed nothing");
 
     let values = t.env.values.clone();
-    let out =
-        tokio::task::spawn_blocking(move || dispatchctl(&values, &["scan-retries", "-o", "json"]))
-            .await
-            .unwrap();
+    let out = tokio::task::spawn_blocking(move || dispatchctl(&values, &["scan-retries", "-o", "json"]))
+        .await
+        .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["handled"]["retry"]["sms"], 1);
     let values = t.env.values.clone();
-    let out =
-        tokio::task::spawn_blocking(move || dispatchctl(&values, &["scan-retries", "-o", "json"]))
-            .await
-            .unwrap();
+    let out = tokio::task::spawn_blocking(move || dispatchctl(&values, &["scan-retries", "-o", "json"]))
+        .await
+        .unwrap();
     assert!(out.status.success(), "nothing due is still a success");
     assert_eq!(
         serde_json::from_slice::<Value>(&out.stdout).unwrap()["handled"],
@@ -148,11 +136,7 @@ async fn scan_retries_dry_run_json_and_exit_codes() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(
-        stderr(&out)
-            .trim()
-            .lines()
-            .filter(|l| l.starts_with("error:"))
-            .count(),
+        stderr(&out).trim().lines().filter(|l| l.starts_with("error:")).count(),
         1,
         "{}",
         stderr(&out)
@@ -167,7 +151,9 @@ async fn sigterm_mid_load_loses_nothing() {
         .set("WEBHOOK_SITE_URL", provider.url.clone())
         .set("WORKER_CONCURRENCY", "4");
     let api = TestApp::spawn(env.clone(), true).await;
-    let items: Vec<Value> = (0..60).map(|i| json!({"channel": "SMS", "priority": "NORMAL", "recipient": "slow-x", "content": format!("n{i}")})).collect();
+    let items: Vec<Value> = (0..60)
+        .map(|i| json!({"channel": "SMS", "priority": "NORMAL", "recipient": "slow-x", "content": format!("n{i}")}))
+        .collect();
     let (_, batch) = api
         .post("/v1/notifications/batch", &json!({"notifications": items}))
         .await;
@@ -189,19 +175,12 @@ async fn sigterm_mid_load_loses_nothing() {
     };
     let mut first = spawn_worker();
     assert!(
-        wait_for(Duration::from_secs(20), || async {
-            provider.received().len() >= 10
-        })
-        .await,
+        wait_for(Duration::from_secs(20), || async { provider.received().len() >= 10 }).await,
         "worker started delivering"
     );
     // SIGTERM: stop consuming, finish in-flight deliveries, exit 0.
     let pid = first.id().to_string();
-    assert!(Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap()
-        .success());
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
     let status = tokio::task::spawn_blocking(move || first.wait())
         .await
         .unwrap()
@@ -209,11 +188,10 @@ async fn sigterm_mid_load_loses_nothing() {
     assert!(status.success(), "graceful exit, got {status:?}");
     let mut second = spawn_worker();
     let all_sent = wait_for(Duration::from_secs(40), || async {
-        let rows: i64 =
-            sqlx::query_scalar("SELECT count(*) FROM notifications WHERE status = 'SENT'")
-                .fetch_one(api.app.store.pool())
-                .await
-                .unwrap();
+        let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM notifications WHERE status = 'SENT'")
+            .fetch_one(api.app.store.pool())
+            .await
+            .unwrap();
         rows == 60
     })
     .await;

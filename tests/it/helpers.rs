@@ -24,13 +24,11 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 pub fn pg_base() -> String {
-    std::env::var("TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+    std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
 }
 
 pub fn amqp_url() -> String {
-    std::env::var("TEST_RABBITMQ_URL")
-        .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into())
+    std::env::var("TEST_RABBITMQ_URL").unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into())
 }
 
 pub fn redis_url() -> String {
@@ -155,18 +153,16 @@ impl TestApp {
     }
 
     pub async fn get(&self, path: &str) -> (StatusCode, Value) {
-        let r = self
-            .client
-            .get(self.url(path))
-            .send()
-            .await
-            .expect("request");
+        let r = self.client.get(self.url(path)).send().await.expect("request");
         decode(r).await
     }
 
     pub async fn create(&self, channel: &str, recipient: &str, content: &str) -> Value {
         let (status, body) = self
-            .post("/v1/notifications", &json!({"channel": channel, "priority": "NORMAL", "recipient": recipient, "content": content}))
+            .post(
+                "/v1/notifications",
+                &json!({"channel": channel, "priority": "NORMAL", "recipient": recipient, "content": content}),
+            )
             .await;
         assert_eq!(status, StatusCode::ACCEPTED, "{body}");
         body
@@ -241,6 +237,8 @@ pub struct Received {
     pub headers: HeaderMap,
     pub raw: Bytes,
     pub at: Instant,
+    /// The status the provider answered with.
+    pub status: u16,
 }
 
 /// A real HTTP server whose answer depends on the recipient:
@@ -250,17 +248,17 @@ pub struct Received {
 pub struct ScriptedProvider {
     pub url: String,
     received: Mutex<Vec<Received>>,
+    healthy: std::sync::atomic::AtomicBool,
 }
 
 impl ScriptedProvider {
     pub async fn start() -> Arc<ScriptedProvider> {
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind provider");
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind provider");
         let url = format!("http://{}/hook", listener.local_addr().expect("addr"));
         let provider = Arc::new(ScriptedProvider {
             url,
             received: Mutex::new(Vec::new()),
+            healthy: Default::default(),
         });
         let router = axum::Router::new()
             .route("/hook", axum::routing::post(answer))
@@ -275,6 +273,20 @@ impl ScriptedProvider {
         self.received.lock().expect("lock").clone()
     }
 
+    /// From now on every request succeeds at once, whatever the recipient.
+    pub fn set_healthy(&self) {
+        self.healthy.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Successful deliveries per notification id.
+    pub fn successes(&self) -> HashMap<String, usize> {
+        let mut out = HashMap::new();
+        for r in self.received().into_iter().filter(|r| r.status == 200) {
+            *out.entry(r.notification_id).or_default() += 1;
+        }
+        out
+    }
+
     pub fn for_notification(&self, id: &str) -> Vec<Received> {
         self.received()
             .into_iter()
@@ -283,11 +295,7 @@ impl ScriptedProvider {
     }
 }
 
-async fn answer(
-    State(p): State<Arc<ScriptedProvider>>,
-    headers: HeaderMap,
-    raw: Bytes,
-) -> Response {
+async fn answer(State(p): State<Arc<ScriptedProvider>>, headers: HeaderMap, raw: Bytes) -> Response {
     let body: Value = serde_json::from_slice(&raw).unwrap_or(Value::Null);
     let to = body["to"].as_str().unwrap_or_default().to_string();
     let id = headers
@@ -300,49 +308,44 @@ async fn answer(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse().ok())
         .unwrap_or(0);
-    p.received.lock().expect("lock").push(Received {
-        notification_id: id.clone(),
-        attempt,
-        headers: headers.clone(),
-        raw: raw.clone(),
-        at: Instant::now(),
-    });
-    if to.starts_with("reject") {
-        return (StatusCode::BAD_REQUEST, "invalid recipient").into_response();
-    }
-    if let Some(rest) = to.strip_prefix("flaky") {
-        let failures: u32 = rest
-            .chars()
+    let healthy = p.healthy.load(std::sync::atomic::Ordering::SeqCst);
+    let failures: u32 = to.strip_prefix("flaky").map_or(0, |rest| {
+        rest.chars()
             .take_while(char::is_ascii_digit)
             .collect::<String>()
             .parse()
-            .unwrap_or(1);
-        if attempt <= failures {
-            return (StatusCode::INTERNAL_SERVER_ERROR, "try later").into_response();
-        }
-    }
-    if to.starts_with("limited") && attempt <= 1 {
-        return (
-            StatusCode::TOO_MANY_REQUESTS,
-            [("retry-after", "1")],
-            "slow down",
-        )
-            .into_response();
-    }
-    if to.starts_with("down") {
-        return (StatusCode::SERVICE_UNAVAILABLE, "down").into_response();
-    }
-    if to.starts_with("hang") {
+            .unwrap_or(1)
+    });
+    let status = match () {
+        _ if healthy => StatusCode::OK,
+        _ if to.starts_with("reject") => StatusCode::BAD_REQUEST,
+        _ if attempt <= failures => StatusCode::INTERNAL_SERVER_ERROR,
+        _ if to.starts_with("limited") && attempt <= 1 => StatusCode::TOO_MANY_REQUESTS,
+        _ if to.starts_with("down") => StatusCode::SERVICE_UNAVAILABLE,
+        _ => StatusCode::OK,
+    };
+    let at = Instant::now();
+    if !healthy && to.starts_with("hang") {
         tokio::time::sleep(Duration::from_secs(30)).await;
     }
-    if to.starts_with("slow") {
+    if !healthy && to.starts_with("slow") {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    (
-        StatusCode::OK,
-        axum::Json(json!({"id": format!("prov-{id}")})),
-    )
-        .into_response()
+    // Recorded when answered, so `successes` never counts a request still in progress.
+    let record = Received {
+        notification_id: id.clone(),
+        attempt,
+        headers,
+        raw,
+        at,
+        status: status.as_u16(),
+    };
+    p.received.lock().expect("lock").push(record);
+    match status {
+        StatusCode::OK => (status, axum::Json(json!({"id": format!("prov-{id}")}))).into_response(),
+        StatusCode::TOO_MANY_REQUESTS => (status, [("retry-after", "1")], "slow down").into_response(),
+        _ => (status, "scripted failure").into_response(),
+    }
 }
 
 /// Takes every message out of a queue (for assertions on dead letters and work queues).
@@ -362,21 +365,14 @@ pub async fn drain_queue(queue: &str) -> Vec<(Option<FieldTable>, Vec<u8>)> {
         .await
         .expect("basic_get")
     {
-        out.push((
-            m.delivery.properties.headers().clone(),
-            m.delivery.data.clone(),
-        ));
+        out.push((m.delivery.properties.headers().clone(), m.delivery.data.clone()));
     }
     let _ = conn.close(200, "bye").await;
     out
 }
 
 /// Drains `queue` until at least `count` messages were taken or `within` passed.
-pub async fn drain_at_least(
-    queue: &str,
-    count: usize,
-    within: Duration,
-) -> Vec<(Option<FieldTable>, Vec<u8>)> {
+pub async fn drain_at_least(queue: &str, count: usize, within: Duration) -> Vec<(Option<FieldTable>, Vec<u8>)> {
     let deadline = Instant::now() + within;
     let mut taken = Vec::new();
     loop {

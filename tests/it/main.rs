@@ -3,6 +3,7 @@
 mod api;
 mod cli;
 mod helpers;
+mod operator;
 mod packaging;
 mod scanner;
 mod worker;

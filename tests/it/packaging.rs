@@ -21,7 +21,10 @@ fn completions_are_fresh() {
         let mut generated = Vec::new();
         clap_complete::generate(shell, &mut Cli::command(), "dispatchctl", &mut generated);
         let file = format!("completions/{}", shell.file_name("dispatchctl"));
-        assert!(read(&file).as_bytes() == generated.as_slice(), "{file} is stale: run scripts/gen-completions.sh");
+        assert!(
+            read(&file).as_bytes() == generated.as_slice(),
+            "{file} is stale: run scripts/gen-completions.sh"
+        );
     }
 }
 
@@ -34,26 +37,48 @@ fn man_pages_are_fresh() {
         let entry = entry.unwrap();
         let name = entry.file_name().to_string_lossy().into_owned();
         let committed = read(&format!("man/{name}"));
-        assert!(committed == std::fs::read_to_string(entry.path()).unwrap(), "man/{name} is stale: run scripts/gen-completions.sh");
+        assert!(
+            committed == std::fs::read_to_string(entry.path()).unwrap(),
+            "man/{name} is stale: run scripts/gen-completions.sh"
+        );
         count += 1;
     }
     assert!(count >= 8, "dispatchctl.1 and one page per subcommand");
-    assert_eq!(std::fs::read_dir(root().join("man")).unwrap().count(), count, "man/ holds a page no subcommand has");
+    assert_eq!(
+        std::fs::read_dir(root().join("man")).unwrap().count(),
+        count,
+        "man/ holds a page no subcommand has"
+    );
 }
 
 #[test]
 fn every_setting_is_documented() {
     let docs = read("docs/CONFIGURATION.md");
     for s in SETTINGS {
-        assert!(docs.contains(&format!("`{}`", s.env)), "{} is missing from docs/CONFIGURATION.md", s.env);
-        assert!(docs.contains(&format!("`{}`", s.env.to_ascii_lowercase())), "YAML key of {} is missing", s.env);
+        assert!(
+            docs.contains(&format!("`{}`", s.env)),
+            "{} is missing from docs/CONFIGURATION.md",
+            s.env
+        );
+        assert!(
+            docs.contains(&format!("`{}`", s.env.to_ascii_lowercase())),
+            "YAML key of {} is missing",
+            s.env
+        );
     }
 }
 
 #[test]
 fn env_example_names_only_known_settings() {
     // Names docker-compose.yml reads for itself, not dispatchctl settings.
-    const COMPOSE_ONLY: &[&str] = &["POSTGRES_USER", "POSTGRES_PASSWORD", "POSTGRES_DB", "RABBITMQ_USER", "RABBITMQ_PASSWORD", "DISPATCHCTL_IMAGE"];
+    const COMPOSE_ONLY: &[&str] = &[
+        "POSTGRES_USER",
+        "POSTGRES_PASSWORD",
+        "POSTGRES_DB",
+        "RABBITMQ_USER",
+        "RABBITMQ_PASSWORD",
+        "DISPATCHCTL_IMAGE",
+    ];
     for line in read(".env.example").lines() {
         let line = line.trim_start_matches('#').trim();
         let Some((key, _)) = line.split_once('=') else { continue };
@@ -67,10 +92,18 @@ fn env_example_names_only_known_settings() {
 
 #[test]
 fn deployment_files_parse() {
-    for file in ["docker-compose.yml", ".github/workflows/ci.yml", "docker/prometheus.yml", "docker/alerts.yml"] {
+    for file in [
+        "docker-compose.yml",
+        ".github/workflows/ci.yml",
+        "docker/prometheus.yml",
+        "docker/alerts.yml",
+    ] {
         let parsed: Result<serde_yaml::Value, _> = serde_yaml::from_str(&read(file));
         assert!(parsed.is_ok(), "{file}: {:?}", parsed.err());
     }
     let workflow: serde_yaml::Value = serde_yaml::from_str(&read(".github/workflows/ci.yml")).unwrap();
-    assert!(workflow["jobs"].as_mapping().is_some_and(|j| j.len() >= 3), "test, audit and image jobs");
+    assert!(
+        workflow["jobs"].as_mapping().is_some_and(|j| j.len() >= 3),
+        "test, audit and image jobs"
+    );
 }

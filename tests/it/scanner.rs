@@ -11,18 +11,12 @@ use dispatchctl::domain::Channel;
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::helpers::{
-    closed_port, drain_queue, header, queue_len, wait_for, Env, ScriptedProvider, TestApp,
-};
+use crate::helpers::{closed_port, drain_queue, header, queue_len, wait_for, Env, ScriptedProvider, TestApp};
 
 const WITHIN: Duration = Duration::from_secs(20);
 
 async fn exec(app: &App, sql: &str, id: Uuid) {
-    sqlx::query(sql)
-        .bind(id)
-        .execute(app.store.pool())
-        .await
-        .unwrap();
+    sqlx::query(sql).bind(id).execute(app.store.pool()).await.unwrap();
 }
 
 #[tokio::test]
@@ -34,7 +28,12 @@ async fn a_retry_is_enqueued_only_once_due() {
         .parse()
         .unwrap();
     drain_queue(&t.env.queue(Channel::Sms)).await;
-    exec(&t.app, "UPDATE notifications SET status = 'QUEUED', next_retry_at = now() + interval '1 hour' WHERE id = $1", id).await;
+    exec(
+        &t.app,
+        "UPDATE notifications SET status = 'QUEUED', next_retry_at = now() + interval '1 hour' WHERE id = $1",
+        id,
+    )
+    .await;
     let scanner = Scanner::new(t.app.clone());
     let report = scanner.pass(ScanScope::ALL, false).await.unwrap();
     assert_eq!(report.total(), 0, "not due yet: {report:?}");
@@ -61,11 +60,7 @@ async fn a_retry_is_enqueued_only_once_due() {
 #[tokio::test]
 async fn a_scheduled_notification_waits_then_is_delivered() {
     let provider = ScriptedProvider::start().await;
-    let t = TestApp::spawn(
-        Env::new().set("WEBHOOK_SITE_URL", provider.url.clone()),
-        false,
-    )
-    .await;
+    let t = TestApp::spawn(Env::new().set("WEBHOOK_SITE_URL", provider.url.clone()), false).await;
     let at = chrono::Utc::now() + chrono::Duration::milliseconds(1500);
     let (_, n) = t
         .post("/v1/notifications", &json!({"channel": "EMAIL", "priority": "LOW", "recipient": "a@b.c", "content": "later", "scheduledAt": at.to_rfc3339()}))
@@ -82,12 +77,8 @@ async fn a_scheduled_notification_waits_then_is_delivered() {
     let delivered_at = provider.for_notification(&id)[0].at;
     let _ = delivered_at;
     let sent = t.notification(&id).await;
-    let updated: chrono::DateTime<chrono::Utc> =
-        sent["updatedAt"].as_str().unwrap().parse().unwrap();
-    assert!(
-        updated >= at,
-        "delivered at {updated}, before its schedule {at}"
-    );
+    let updated: chrono::DateTime<chrono::Utc> = sent["updatedAt"].as_str().unwrap().parse().unwrap();
+    assert!(updated >= at, "delivered at {updated}, before its schedule {at}");
     t.stop().await;
 }
 
@@ -131,12 +122,7 @@ async fn an_expired_lease_is_recovered_as_a_transient_failure() {
     let claim = "UPDATE notifications SET status = 'SENDING', lease_token = gen_random_uuid(), lease_expires_at = now() - interval '1 second' WHERE id = $1";
     exec(&t.app, claim, retry).await;
     exec(&t.app, claim, last).await;
-    exec(
-        &t.app,
-        "UPDATE notifications SET attempt_count = 4 WHERE id = $1",
-        last,
-    )
-    .await;
+    exec(&t.app, "UPDATE notifications SET attempt_count = 4 WHERE id = $1", last).await;
     let report = scanner
         .pass(
             ScanScope {
@@ -155,16 +141,10 @@ async fn an_expired_lease_is_recovered_as_a_transient_failure() {
     let rows = t.app.store.attempts(retry).await.unwrap();
     assert_eq!(rows[0].3.as_deref(), Some("lease expired"));
     let failed = t.app.store.get(last).await.unwrap().unwrap();
-    assert_eq!(
-        (failed.status.as_str(), failed.attempt_count),
-        ("FAILED", 5)
-    );
+    assert_eq!((failed.status.as_str(), failed.attempt_count), ("FAILED", 5));
     let letters = drain_queue(&t.env.dlq(Channel::Sms)).await;
     assert_eq!(letters.len(), 1);
-    assert_eq!(
-        header(&letters[0].0, H_REASON).as_deref(),
-        Some("retry_exhausted")
-    );
+    assert_eq!(header(&letters[0].0, H_REASON).as_deref(), Some("retry_exhausted"));
     // And the retry goes back on the queue once due.
     assert!(
         wait_for(WITHIN, || async {
@@ -236,7 +216,12 @@ async fn a_broker_failure_leaves_rows_due_and_a_rerun_enqueues_them() {
         .parse()
         .unwrap();
     drain_queue(&t.env.queue(Channel::Email)).await;
-    exec(&t.app, "UPDATE notifications SET status = 'QUEUED', next_retry_at = now() - interval '1 second' WHERE id = $1", id).await;
+    exec(
+        &t.app,
+        "UPDATE notifications SET status = 'QUEUED', next_retry_at = now() - interval '1 second' WHERE id = $1",
+        id,
+    )
+    .await;
     let broken = App::start(
         env.clone()
             .set(
@@ -248,17 +233,11 @@ async fn a_broker_failure_leaves_rows_due_and_a_rerun_enqueues_them() {
     )
     .await
     .unwrap();
-    let err = Scanner::new(broken)
-        .pass(ScanScope::ALL, false)
-        .await
-        .unwrap_err();
+    let err = Scanner::new(broken).pass(ScanScope::ALL, false).await.unwrap_err();
     assert!(err.to_string().contains("RabbitMQ"), "{err}");
     let n = t.app.store.get(id).await.unwrap().unwrap();
     assert!(n.next_retry_at.is_some(), "still due after the failed pass");
-    let report = Scanner::new(t.app.clone())
-        .pass(ScanScope::ALL, false)
-        .await
-        .unwrap();
+    let report = Scanner::new(t.app.clone()).pass(ScanScope::ALL, false).await.unwrap();
     assert_eq!(report.handled["retry"]["email"], 1);
     assert_eq!(queue_len(&t.app, &t.env.queue(Channel::Email)).await, 1);
     t.stop().await;

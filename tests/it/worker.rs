@@ -5,16 +5,12 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
-use dispatchctl::broker::messages::{
-    H_ATTEMPTS, H_LAST_ERROR, H_LAST_STATUS, H_ORIGINAL_QUEUE, H_REASON,
-};
+use dispatchctl::broker::messages::{H_ATTEMPTS, H_LAST_ERROR, H_LAST_STATUS, H_ORIGINAL_QUEUE, H_REASON};
 use dispatchctl::domain::Channel;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
-use crate::helpers::{
-    closed_port, drain_at_least, header, wait_for, Env, ScriptedProvider, TestApp,
-};
+use crate::helpers::{closed_port, drain_at_least, header, wait_for, Env, ScriptedProvider, TestApp};
 
 const WITHIN: Duration = Duration::from_secs(20);
 const CHANNELS: [&str; 3] = ["SMS", "EMAIL", "PUSH"];
@@ -56,10 +52,7 @@ async fn success_on_first_try() {
     );
     assert_eq!(got[0].headers["idempotency-key"], id.as_str());
     assert_eq!(got[0].headers["x-notification-id"], id.as_str());
-    assert_eq!(
-        got[0].headers["x-correlation-id"],
-        n["correlationId"].as_str().unwrap()
-    );
+    assert_eq!(got[0].headers["x-correlation-id"], n["correlationId"].as_str().unwrap());
     assert_eq!(got[0].headers["x-attempt"], "1");
     assert!(
         got[0].headers.get("webhook-signature").is_none(),
@@ -135,16 +128,10 @@ async fn a_400_fails_at_once_and_is_dead_lettered() {
     let (headers, body) = &letters[0];
     let body: serde_json::Value = serde_json::from_slice(body).unwrap();
     assert_eq!(body["notificationId"], id.as_str());
-    assert_eq!(
-        header(headers, H_REASON).as_deref(),
-        Some("permanent_error")
-    );
+    assert_eq!(header(headers, H_REASON).as_deref(), Some("permanent_error"));
     assert_eq!(header(headers, H_ATTEMPTS).as_deref(), Some("1"));
     assert_eq!(header(headers, H_LAST_STATUS).as_deref(), Some("400"));
-    assert_eq!(
-        header(headers, H_ORIGINAL_QUEUE),
-        Some(t.env.queue(Channel::Sms))
-    );
+    assert_eq!(header(headers, H_ORIGINAL_QUEUE), Some(t.env.queue(Channel::Sms)));
     assert!(header(headers, H_LAST_ERROR).unwrap().contains("400"));
     t.stop().await;
 }
@@ -158,10 +145,7 @@ async fn exhausted_retries_fail_with_retry_exhausted() {
     assert_eq!(provider.for_notification(&id).len(), 3);
     let dlq = t.env.dlq(Channel::Sms);
     let letters = drain_at_least(&dlq, 1, WITHIN).await;
-    assert_eq!(
-        header(&letters[0].0, H_REASON).as_deref(),
-        Some("retry_exhausted")
-    );
+    assert_eq!(header(&letters[0].0, H_REASON).as_deref(), Some("retry_exhausted"));
     assert_eq!(header(&letters[0].0, H_ATTEMPTS).as_deref(), Some("3"));
     assert_eq!(header(&letters[0].0, H_LAST_STATUS).as_deref(), Some("503"));
     t.stop().await;
@@ -169,22 +153,14 @@ async fn exhausted_retries_fail_with_retry_exhausted() {
 
 #[tokio::test]
 async fn a_provider_that_hangs_past_the_timeout_is_transient() {
-    let (t, _provider) = with_provider(
-        Env::new()
-            .set("PROVIDER_TIMEOUT", "300ms")
-            .set("LEASE_TIMEOUT", "2s"),
-    )
-    .await;
+    let (t, _provider) = with_provider(Env::new().set("PROVIDER_TIMEOUT", "300ms").set("LEASE_TIMEOUT", "2s")).await;
     let id = create_with_retries(&t, "hang-user", 2).await;
     t.wait_status(&id, "FAILED", WITHIN).await;
     let rows = attempts(&t, &id).await;
     assert_eq!(rows.len(), 2, "retried once after the timeout: {rows:?}");
     assert!(
-        rows.iter().all(|r| r.1 == "TRANSIENT"
-            && r.3
-                .as_deref()
-                .unwrap_or_default()
-                .contains("no answer within")),
+        rows.iter()
+            .all(|r| r.1 == "TRANSIENT" && r.3.as_deref().unwrap_or_default().contains("no answer within")),
         "{rows:?}"
     );
     t.stop().await;
@@ -192,19 +168,13 @@ async fn a_provider_that_hangs_past_the_timeout_is_transient() {
 
 #[tokio::test]
 async fn connection_refused_is_transient() {
-    let env = Env::new().set(
-        "WEBHOOK_SITE_URL",
-        format!("http://127.0.0.1:{}/hook", closed_port()),
-    );
+    let env = Env::new().set("WEBHOOK_SITE_URL", format!("http://127.0.0.1:{}/hook", closed_port()));
     let t = TestApp::spawn(env, false).await;
     let id = create_with_retries(&t, "anyone", 2).await;
     t.wait_status(&id, "FAILED", WITHIN).await;
     let rows = attempts(&t, &id).await;
     assert_eq!(rows.len(), 2, "{rows:?}");
-    assert!(
-        rows[0].3.as_deref().unwrap().contains("cannot connect"),
-        "{rows:?}"
-    );
+    assert!(rows[0].3.as_deref().unwrap().contains("cannot connect"), "{rows:?}");
     t.stop().await;
 }
 
@@ -235,10 +205,7 @@ async fn poison_messages_and_unknown_ids_are_dead_lettered() {
     }
     let dlq = t.env.dlq(Channel::Email);
     let letters = drain_at_least(&dlq, 2, WITHIN).await;
-    let mut reasons: Vec<String> = letters
-        .iter()
-        .map(|(h, _)| header(h, H_REASON).unwrap())
-        .collect();
+    let mut reasons: Vec<String> = letters.iter().map(|(h, _)| header(h, H_REASON).unwrap()).collect();
     reasons.sort();
     assert_eq!(reasons, vec!["invalid_message", "not_found"]);
     let poison = letters
@@ -267,9 +234,7 @@ async fn canceled_notifications_are_never_delivered() {
         .as_str()
         .unwrap()
         .to_string();
-    let (status, _) = api
-        .post(&format!("/v1/notifications/{id}/cancel"), &json!({}))
-        .await;
+    let (status, _) = api.post(&format!("/v1/notifications/{id}/cancel"), &json!({})).await;
     assert_eq!(status.as_u16(), 200);
     let control = api.create("push", "device", "control").await["id"]
         .as_str()
@@ -291,7 +256,12 @@ async fn high_priority_overtakes_a_low_backlog() {
         .set("WORKER_CONCURRENCY", "1");
     let api = TestApp::spawn(env.clone(), true).await;
     for i in 0..15 {
-        let (s, _) = api.post("/v1/notifications", &json!({"channel": "SMS", "priority": "LOW", "recipient": "x", "content": format!("low {i}")})).await;
+        let (s, _) = api
+            .post(
+                "/v1/notifications",
+                &json!({"channel": "SMS", "priority": "LOW", "recipient": "x", "content": format!("low {i}")}),
+            )
+            .await;
         assert_eq!(s.as_u16(), 202);
     }
     let (_, high) = api
@@ -303,11 +273,7 @@ async fn high_priority_overtakes_a_low_backlog() {
     let high_id = high["id"].as_str().unwrap().to_string();
     let worker = TestApp::spawn_with(api.app.clone(), env, false).await;
     assert!(wait_for(WITHIN, || async { provider.received().len() >= 16 }).await);
-    let order: Vec<String> = provider
-        .received()
-        .iter()
-        .map(|r| r.notification_id.clone())
-        .collect();
+    let order: Vec<String> = provider.received().iter().map(|r| r.notification_id.clone()).collect();
     let position = order.iter().position(|id| *id == high_id).unwrap();
     assert!(
         position <= 1,
@@ -344,7 +310,9 @@ async fn two_workers_never_deliver_one_notification_twice() {
     let env = Env::new().set("WEBHOOK_SITE_URL", provider.url.clone());
     let api = TestApp::spawn(env, true).await;
     let items: Vec<serde_json::Value> = (0..200)
-        .map(|i| json!({"channel": CHANNELS[i % 3], "priority": "NORMAL", "recipient": "x", "content": format!("n{i}")}))
+        .map(
+            |i| json!({"channel": CHANNELS[i % 3], "priority": "NORMAL", "recipient": "x", "content": format!("n{i}")}),
+        )
         .collect();
     let (s, batch) = api
         .post("/v1/notifications/batch", &json!({"notifications": items}))
@@ -380,21 +348,16 @@ async fn the_rate_limit_holds_across_two_workers() {
         .set("RATE_LIMIT_PER_SEC", "20");
     let api = TestApp::spawn(env.clone(), true).await;
     // A second process's view of the same deployment: its own App, sharing only Redis.
-    let other = dispatchctl::app::App::start(env.settings(), false)
-        .await
-        .unwrap();
-    let items: Vec<serde_json::Value> = (0..50).map(|i| json!({"channel": "SMS", "priority": "NORMAL", "recipient": "x", "content": format!("n{i}")})).collect();
+    let other = dispatchctl::app::App::start(env.settings(), false).await.unwrap();
+    let items: Vec<serde_json::Value> = (0..50)
+        .map(|i| json!({"channel": "SMS", "priority": "NORMAL", "recipient": "x", "content": format!("n{i}")}))
+        .collect();
     api.post("/v1/notifications/batch", &json!({"notifications": items}))
         .await;
     let stop = CancellationToken::new();
     let mut workers = start_workers(&api.app, 1, &stop).await;
     workers.extend(start_workers(&other, 1, &stop).await);
-    assert!(
-        wait_for(Duration::from_secs(30), || async {
-            provider.received().len() >= 50
-        })
-        .await
-    );
+    assert!(wait_for(Duration::from_secs(30), || async { provider.received().len() >= 50 }).await);
     let times: Vec<std::time::Instant> = provider.received().iter().map(|r| r.at).collect();
     let worst = times
         .iter()
@@ -406,10 +369,7 @@ async fn the_rate_limit_holds_across_two_workers() {
         })
         .max()
         .unwrap();
-    assert!(
-        worst <= 21,
-        "{worst} deliveries within one second at a limit of 20/s"
-    );
+    assert!(worst <= 21, "{worst} deliveries within one second at a limit of 20/s");
     stop.cancel();
     for w in workers {
         let _ = w.await;
@@ -423,11 +383,7 @@ fn independent_hmac(key: &[u8], message: &[u8]) -> Vec<u8> {
     use sha2::{Digest, Sha256};
     let mut block = [0u8; 64];
     block[..key.len()].copy_from_slice(key);
-    let inner: Vec<u8> = block
-        .iter()
-        .map(|b| b ^ 0x36)
-        .chain(message.iter().copied())
-        .collect();
+    let inner: Vec<u8> = block.iter().map(|b| b ^ 0x36).chain(message.iter().copied()).collect();
     let inner_hash = Sha256::digest(&inner);
     let outer: Vec<u8> = block
         .iter()
@@ -441,10 +397,7 @@ fn independent_hmac(key: &[u8], message: &[u8]) -> Vec<u8> {
 async fn signatures_verify_independently() {
     use base64::Engine;
     let key = b"a-32-byte-secret-for-the-tests!!";
-    let secret = format!(
-        "whsec_{}",
-        base64::engine::general_purpose::STANDARD.encode(key)
-    );
+    let secret = format!("whsec_{}", base64::engine::general_purpose::STANDARD.encode(key));
     let (t, provider) = with_provider(Env::new().set("WEBHOOK_SECRET", secret.clone())).await;
     let id = t.create("email", "a@example.com", "signed").await["id"]
         .as_str()

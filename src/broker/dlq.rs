@@ -1,0 +1,170 @@
+//! Reading a dead-letter queue without consuming it: messages are fetched with `basic.get`
+//! and left unacknowledged, so the broker keeps them and, when the channel closes (or the
+//! process dies), puts every one back at its original position. Only the caller's explicit
+//! `ack` removes a message. Memory stays bounded: the broker holds the unacked messages, we
+//! hold one at a time.
+
+use chrono::{DateTime, Utc};
+use lapin::acker::Acker;
+use lapin::options::{BasicAckOptions, BasicGetOptions, QueueDeclareOptions};
+use lapin::types::FieldTable;
+use lapin::{Channel as AmqpChannel, Connection};
+use secrecy::SecretString;
+use serde::Serialize;
+use uuid::Uuid;
+
+use super::messages::{header_text, H_ATTEMPTS, H_FAILED_AT, H_LAST_ERROR, H_LAST_STATUS, H_ORIGINAL_QUEUE, H_REASON};
+use super::{connect, BrokerError, Topology};
+use crate::domain::{Channel, Priority};
+
+/// One dead letter as an operator sees it.
+#[derive(Clone, Debug, Serialize)]
+pub struct DeadLetterView {
+    pub queue: String,
+    pub channel: Channel,
+    /// Position in the queue when read (1 = head).
+    pub position: u64,
+    pub notification_id: Option<Uuid>,
+    pub priority: Option<Priority>,
+    pub reason: Option<String>,
+    pub attempts: Option<i64>,
+    pub last_status_code: Option<i64>,
+    pub last_error: Option<String>,
+    pub failed_at: Option<DateTime<Utc>>,
+    pub original_queue: Option<String>,
+    /// All headers as text, for exports.
+    pub headers: serde_json::Map<String, serde_json::Value>,
+    /// The body as text (lossy for binary poison messages).
+    pub body: String,
+}
+
+pub struct Fetched {
+    pub view: DeadLetterView,
+    acker: Acker,
+}
+
+impl Fetched {
+    /// Removes the message from the queue for good.
+    pub async fn ack(self) -> Result<(), BrokerError> {
+        self.acker.ack(BasicAckOptions::default()).await?;
+        Ok(())
+    }
+}
+
+pub struct DlqCursor {
+    connection: Connection,
+    ch: AmqpChannel,
+    queue: String,
+    channel: Channel,
+    position: u64,
+    pub depth: u32,
+}
+
+impl DlqCursor {
+    pub async fn open(url: &SecretString, topology: &Topology, channel: Channel) -> Result<DlqCursor, BrokerError> {
+        let connection = connect(url, "dispatchctl-dlq").await?;
+        let ch = connection.create_channel().await?;
+        let queue = topology.dead_letter_queue(channel);
+        let depth = ch
+            .queue_declare(
+                &queue,
+                QueueDeclareOptions {
+                    passive: true,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+            .map(|q| q.message_count())
+            .unwrap_or(0);
+        // A failed passive declare closes the channel; open a fresh one either way.
+        let ch = if ch.status().connected() {
+            ch
+        } else {
+            connection.create_channel().await?
+        };
+        Ok(DlqCursor {
+            connection,
+            ch,
+            queue,
+            channel,
+            position: 0,
+            depth,
+        })
+    }
+
+    /// The next message in queue order, or None at the end. It stays in the queue unless
+    /// the caller acks it.
+    pub async fn next(&mut self) -> Result<Option<Fetched>, BrokerError> {
+        if self.position >= u64::from(self.depth) {
+            // Stop at the depth seen when opening: later arrivals (and our own requeues) wait
+            // for the next run, which keeps one pass finite.
+            return Ok(None);
+        }
+        let Some(message) = self
+            .ch
+            .basic_get(&self.queue, BasicGetOptions { no_ack: false })
+            .await?
+        else {
+            return Ok(None);
+        };
+        self.position += 1;
+        let d = message.delivery;
+        let view = view(&self.queue, self.channel, self.position, &d.properties, &d.data);
+        Ok(Some(Fetched { view, acker: d.acker }))
+    }
+
+    /// Closes the channel: every message not acked returns to the queue, in order.
+    pub async fn close(self) {
+        let _ = self.ch.close(200, "done").await;
+        let _ = self.connection.close(200, "done").await;
+    }
+}
+
+fn view(queue: &str, channel: Channel, position: u64, props: &lapin::BasicProperties, data: &[u8]) -> DeadLetterView {
+    let headers = props.headers().as_ref();
+    let text = |k: &str| header_text(headers, k);
+    let number = |k: &str| text(k).and_then(|v| v.parse::<i64>().ok());
+    let body: Option<serde_json::Value> = serde_json::from_slice(data).ok();
+    let notification_id = body
+        .as_ref()
+        .and_then(|b| b.get("notificationId"))
+        .and_then(|v| v.as_str())
+        .and_then(|s| Uuid::parse_str(s).ok())
+        .or_else(|| {
+            props
+                .message_id()
+                .as_ref()
+                .and_then(|m| Uuid::parse_str(m.as_str()).ok())
+        });
+    let priority = body
+        .as_ref()
+        .and_then(|b| b.get("priority"))
+        .and_then(|v| v.as_str())
+        .and_then(|s| s.parse().ok());
+    let mut all = serde_json::Map::new();
+    if let Some(h) = headers {
+        for k in h.inner().keys() {
+            if let Some(v) = header_text(headers, k.as_str()) {
+                all.insert(k.as_str().to_string(), serde_json::Value::String(v));
+            }
+        }
+    }
+    DeadLetterView {
+        queue: queue.to_string(),
+        channel,
+        position,
+        notification_id,
+        priority,
+        reason: text(H_REASON),
+        attempts: number(H_ATTEMPTS),
+        last_status_code: number(H_LAST_STATUS),
+        last_error: text(H_LAST_ERROR),
+        failed_at: text(H_FAILED_AT)
+            .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
+            .map(|t| t.with_timezone(&Utc)),
+        original_queue: text(H_ORIGINAL_QUEUE),
+        headers: all,
+        body: String::from_utf8_lossy(data).into_owned(),
+    }
+}

@@ -1,0 +1,274 @@
+//! Replaying dead letters. For each selected message: in one transaction, reset the
+//! notification FAILED → QUEUED and publish its work message with a confirm, commit, and only
+//! then ack the dead letter. A crash before the commit leaves the notification FAILED and the
+//! letter in the DLQ (a work message that got out is refused by the claim); a crash after it
+//! leaves a stale letter that the next run recognises (the notification is no longer FAILED)
+//! and acks. So an interrupted replay loses nothing, never makes our workers send twice, and
+//! running it again is harmless.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use futures_util::StreamExt;
+use lapin::types::FieldTable;
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::app::App;
+use crate::broker::dlq::{DeadLetterView, DlqCursor};
+use crate::broker::messages::{long_string, H_REPLAYED_AT, H_REPLAYED_BY, H_REPLAY_ID};
+use crate::broker::{BrokerError, WorkMessage};
+use crate::domain::{Channel, Status};
+use crate::store::replay::{reset_failed, FailedFilter};
+use crate::store::StoreError;
+
+/// Which dead letters to act on. Every criterion given must match.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Selection {
+    pub ids: Vec<Uuid>,
+    pub channels: Vec<Channel>,
+    pub reason: Option<String>,
+    pub since: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
+    pub limit: Option<usize>,
+    pub all: bool,
+}
+
+impl Selection {
+    /// True when nothing narrows the selection and `--all` was not given.
+    pub fn is_unbounded(&self) -> bool {
+        !self.all
+            && self.ids.is_empty()
+            && self.channels.is_empty()
+            && self.reason.is_none()
+            && self.since.is_none()
+            && self.until.is_none()
+    }
+
+    pub fn channels(&self) -> Vec<Channel> {
+        if self.channels.is_empty() {
+            Channel::ALL.to_vec()
+        } else {
+            self.channels.clone()
+        }
+    }
+
+    pub fn matches(&self, v: &DeadLetterView) -> bool {
+        (self.ids.is_empty() || v.notification_id.is_some_and(|id| self.ids.contains(&id)))
+            && self
+                .reason
+                .as_ref()
+                .is_none_or(|r| v.reason.as_deref() == Some(r.as_str()))
+            && self.since.is_none_or(|s| v.failed_at.is_some_and(|at| at >= s))
+            && self.until.is_none_or(|u| v.failed_at.is_some_and(|at| at <= u))
+    }
+}
+
+/// A dry run lists at most this many letters (and counts all), to keep memory bounded.
+pub const MAX_LISTED: usize = 1000;
+
+#[derive(Clone, Debug)]
+pub struct ReplayOptions {
+    pub dry_run: bool,
+    pub reset_attempts: bool,
+    /// Replays per second; None = as fast as confirms allow.
+    pub rate: Option<f64>,
+    pub replay_id: Uuid,
+    pub operator: String,
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct ReplaySummary {
+    pub replay_id: Uuid,
+    pub dry_run: bool,
+    pub replayed: u64,
+    /// Letters whose notification was already replayed or is unknown.
+    pub skipped: u64,
+    /// Letters not selected; they stay in the DLQ in their order.
+    pub left: u64,
+    pub errors: u64,
+    /// With --dry-run: how many would be replayed, and the first of them.
+    pub would_replay_count: u64,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub would_replay: Vec<DeadLetterView>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReplayError {
+    #[error("PostgreSQL: {0}")]
+    Store(#[from] StoreError),
+    #[error("RabbitMQ: {0}")]
+    Broker(#[from] BrokerError),
+}
+
+/// Progress callbacks for the terminal: (letters examined, total in the queues).
+pub type OnProgress<'a> = &'a mut (dyn FnMut(&ReplaySummary, u64) + Send);
+
+enum One {
+    Replayed,
+    AlreadyDone(Status),
+    Unknown,
+}
+
+pub async fn replay_dlq(
+    app: &App,
+    sel: &Selection,
+    opts: &ReplayOptions,
+    on_progress: OnProgress<'_>,
+) -> Result<ReplaySummary, ReplayError> {
+    let mut summary = ReplaySummary {
+        replay_id: opts.replay_id,
+        dry_run: opts.dry_run,
+        ..Default::default()
+    };
+    let mut pacer = Pacer::new(opts.rate);
+    let mut examined = 0u64;
+    let mut selected = 0usize;
+    'channels: for channel in sel.channels() {
+        let mut cursor = DlqCursor::open(&app.settings.rabbitmq_url, app.broker.topology(), channel).await?;
+        loop {
+            let fetched = match cursor.next().await {
+                Ok(Some(f)) => f,
+                Ok(None) => break,
+                Err(e) => {
+                    cursor.close().await;
+                    return Err(e.into());
+                }
+            };
+            examined += 1;
+            if sel.limit.is_some_and(|l| selected >= l) {
+                summary.left += 1;
+                cursor.close().await;
+                break 'channels;
+            }
+            if !sel.matches(&fetched.view) {
+                summary.left += 1;
+                continue;
+            }
+            selected += 1;
+            if opts.dry_run {
+                summary.would_replay_count += 1;
+                if summary.would_replay.len() < MAX_LISTED {
+                    summary.would_replay.push(fetched.view);
+                }
+                on_progress(&summary, examined);
+                continue;
+            }
+            let Some(id) = fetched.view.notification_id else {
+                // A poison message has no notification to replay; it stays for an operator.
+                summary.skipped += 1;
+                continue;
+            };
+            pacer.wait().await;
+            match replay_one(app, id, opts).await {
+                Ok(One::Replayed) => {
+                    summary.replayed += 1;
+                    if let Err(e) = fetched.ack().await {
+                        // The notification is replayed; the stale letter is acked next run.
+                        tracing::warn!(notification.id = %id, error = %e, "replayed but the dead letter was not acked");
+                    }
+                }
+                Ok(One::AlreadyDone(status)) => {
+                    tracing::info!(notification.id = %id, %status, "dead letter of a notification already replayed; removed");
+                    summary.skipped += 1;
+                    let _ = fetched.ack().await;
+                }
+                Ok(One::Unknown) => summary.skipped += 1,
+                Err(e) => {
+                    tracing::error!(notification.id = %id, error = %e, "replay failed; the dead letter stays");
+                    summary.errors += 1;
+                }
+            }
+            on_progress(&summary, examined);
+        }
+        cursor.close().await;
+    }
+    Ok(summary)
+}
+
+/// `replay --from-db`: FAILED notifications whose dead letter may be gone.
+pub async fn replay_failed_rows(
+    app: &App,
+    filter: &FailedFilter,
+    opts: &ReplayOptions,
+    on_progress: OnProgress<'_>,
+) -> Result<ReplaySummary, ReplayError> {
+    let mut summary = ReplaySummary {
+        replay_id: opts.replay_id,
+        dry_run: opts.dry_run,
+        ..Default::default()
+    };
+    let mut pacer = Pacer::new(opts.rate);
+    let mut ids = app.store.failed_ids(filter);
+    let mut examined = 0;
+    while let Some(id) = ids.next().await {
+        let id = id.map_err(StoreError::from)?;
+        examined += 1;
+        if opts.dry_run {
+            summary.would_replay_count += 1;
+            continue;
+        }
+        pacer.wait().await;
+        match replay_one(app, id, opts).await {
+            Ok(One::Replayed) => summary.replayed += 1,
+            Ok(_) => summary.skipped += 1,
+            Err(e) => {
+                tracing::error!(notification.id = %id, error = %e, "replay failed");
+                summary.errors += 1;
+            }
+        }
+        on_progress(&summary, examined);
+    }
+    Ok(summary)
+}
+
+async fn replay_one(app: &App, id: Uuid, opts: &ReplayOptions) -> Result<One, ReplayError> {
+    let mut tx = app.store.begin().await?;
+    let Some(target) = reset_failed(&mut tx, id, opts.reset_attempts).await? else {
+        tx.rollback().await.map_err(StoreError::from)?;
+        return Ok(match app.store.status_of(id).await? {
+            Some(status) => One::AlreadyDone(status),
+            None => One::Unknown,
+        });
+    };
+    let mut headers = FieldTable::default();
+    headers.insert(H_REPLAY_ID.into(), long_string(&opts.replay_id.to_string()));
+    headers.insert(H_REPLAYED_AT.into(), long_string(&Utc::now().to_rfc3339()));
+    headers.insert(H_REPLAYED_BY.into(), long_string(&opts.operator));
+    let body = WorkMessage {
+        notification_id: target.id,
+        correlation_id: target.correlation_id,
+        channel: target.channel,
+        priority: target.priority,
+    }
+    .to_json();
+    // Published while the row is locked: a worker that gets the message first waits for
+    // the commit; if the commit never comes, its claim is refused.
+    app.broker
+        .republish(target.channel, target.priority, body, headers, &id.to_string())
+        .await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    Ok(One::Replayed)
+}
+
+/// Spaces replays to at most `rate` per second.
+struct Pacer {
+    interval: Option<tokio::time::Interval>,
+}
+
+impl Pacer {
+    fn new(rate: Option<f64>) -> Pacer {
+        let interval = rate.filter(|r| *r > 0.0).map(|r| {
+            let mut i = tokio::time::interval(Duration::from_secs_f64(1.0 / r));
+            i.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            i
+        });
+        Pacer { interval }
+    }
+
+    async fn wait(&mut self) {
+        if let Some(i) = self.interval.as_mut() {
+            i.tick().await;
+        }
+    }
+}

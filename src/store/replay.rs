@@ -1,0 +1,145 @@
+//! Statements of the replay tooling: the FAILED → QUEUED reset (inside the caller's
+//! transaction, so a crash before the publish is confirmed rolls it back), the stream of
+//! FAILED rows for `--from-db`, and the audit trail.
+
+use chrono::{DateTime, Utc};
+use futures_util::stream::BoxStream;
+use serde::Serialize;
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use super::{Store, StoreResult};
+use crate::domain::{Channel, Priority, Status};
+
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct ReplayTarget {
+    pub id: Uuid,
+    pub correlation_id: String,
+    pub channel: Channel,
+    pub priority: Priority,
+}
+
+/// FAILED → QUEUED with a fresh budget (`reset_attempts`) or one more attempt. Returns None
+/// when the notification is not FAILED (already replayed, or unknown).
+pub async fn reset_failed(
+    conn: &mut PgConnection,
+    id: Uuid,
+    reset_attempts: bool,
+) -> StoreResult<Option<ReplayTarget>> {
+    Ok(sqlx::query_as(
+        "UPDATE notifications SET status = 'QUEUED', next_retry_at = NULL, lease_token = NULL, lease_expires_at = NULL, \
+           failure_reason = NULL, dead_lettered_at = NULL, \
+           attempt_count = CASE WHEN $2 THEN 0 ELSE attempt_count END, \
+           max_retries = CASE WHEN $2 THEN max_retries ELSE GREATEST(max_retries, attempt_count + 1) END, \
+           updated_at = now() \
+         WHERE id = $1 AND status = 'FAILED' \
+         RETURNING id, correlation_id, channel, priority",
+    )
+    .bind(id)
+    .bind(reset_attempts)
+    .fetch_optional(conn)
+    .await?)
+}
+
+/// Filters of `replay --from-db`.
+#[derive(Clone, Debug, Default)]
+pub struct FailedFilter {
+    pub ids: Vec<Uuid>,
+    pub channel: Option<Channel>,
+    pub reason: Option<String>,
+    pub since: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
+    pub limit: Option<i64>,
+}
+
+#[derive(Clone, Debug, Serialize, sqlx::FromRow)]
+pub struct AuditRow {
+    pub id: Uuid,
+    pub operator: String,
+    pub source: String,
+    pub selection: serde_json::Value,
+    pub dry_run: bool,
+    pub replayed: i32,
+    pub skipped: i32,
+    pub errors: i32,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+impl Store {
+    /// FAILED notifications matching `f`, streamed oldest failure first (bounded memory).
+    pub fn failed_ids<'a>(&'a self, f: &'a FailedFilter) -> BoxStream<'a, Result<Uuid, sqlx::Error>> {
+        sqlx::query_scalar(
+            "SELECT id FROM notifications WHERE status = 'FAILED' \
+               AND (cardinality($1::uuid[]) = 0 OR id = ANY($1)) \
+               AND ($2::text IS NULL OR channel = $2) AND ($3::text IS NULL OR failure_reason = $3) \
+               AND ($4::timestamptz IS NULL OR updated_at >= $4) AND ($5::timestamptz IS NULL OR updated_at <= $5) \
+             ORDER BY updated_at, id LIMIT $6",
+        )
+        .bind(&f.ids)
+        .bind(f.channel)
+        .bind(&f.reason)
+        .bind(f.since)
+        .bind(f.until)
+        .bind(f.limit.unwrap_or(i64::MAX))
+        .fetch(&self.pool)
+    }
+
+    pub async fn status_of(&self, id: Uuid) -> StoreResult<Option<Status>> {
+        Ok(sqlx::query_scalar("SELECT status FROM notifications WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    pub async fn audit_start(
+        &self,
+        id: Uuid,
+        operator: &str,
+        source: &str,
+        selection: &serde_json::Value,
+        dry_run: bool,
+    ) -> StoreResult<()> {
+        sqlx::query("INSERT INTO replay_audit (id, operator, source, selection, dry_run) VALUES ($1, $2, $3, $4, $5)")
+            .bind(id)
+            .bind(operator)
+            .bind(source)
+            .bind(selection)
+            .bind(dry_run)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Records progress; `finished` marks the run complete (an interrupted run keeps NULL).
+    pub async fn audit_progress(
+        &self,
+        id: Uuid,
+        replayed: i32,
+        skipped: i32,
+        errors: i32,
+        finished: bool,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE replay_audit SET replayed = $2, skipped = $3, errors = $4, \
+               finished_at = CASE WHEN $5 THEN now() ELSE finished_at END WHERE id = $1",
+        )
+        .bind(id)
+        .bind(replayed)
+        .bind(skipped)
+        .bind(errors)
+        .bind(finished)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn audit_history(&self, limit: i64) -> StoreResult<Vec<AuditRow>> {
+        Ok(
+            sqlx::query_as("SELECT * FROM replay_audit ORDER BY started_at DESC LIMIT $1")
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?,
+        )
+    }
+}

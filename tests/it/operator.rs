@@ -1,0 +1,321 @@
+//! The operator CLI end to end, through the real binary: send, inspect-dlq, replay.
+
+use std::collections::{HashMap, HashSet};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use dispatchctl::domain::Channel;
+use serde_json::{json, Value};
+
+use crate::helpers::{closed_port, queue_len, wait_for, Env, ScriptedProvider, TestApp};
+
+const WITHIN: Duration = Duration::from_secs(30);
+
+fn command(env: &HashMap<String, String>, args: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_dispatchctl"));
+    c.args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .envs(env)
+        .current_dir(std::env::temp_dir());
+    c
+}
+
+async fn run(env: &HashMap<String, String>, args: &[&str]) -> Output {
+    let mut c = command(env, args);
+    tokio::task::spawn_blocking(move || c.output().expect("run dispatchctl"))
+        .await
+        .expect("join")
+}
+
+fn json_out(o: &Output) -> Value {
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not JSON ({e}): {}\nstderr: {}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        )
+    })
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Serve with a provider that rejects `reject…` recipients, and `count` of them per channel
+/// failed and dead-lettered.
+async fn failed_setup(counts: &[(&str, usize)]) -> (TestApp, std::sync::Arc<ScriptedProvider>, Vec<(String, String)>) {
+    let provider = ScriptedProvider::start().await;
+    let t = TestApp::spawn(Env::new().set("WEBHOOK_SITE_URL", provider.url.clone()), false).await;
+    let mut ids = Vec::new();
+    for (channel, n) in counts {
+        for i in 0..*n {
+            let id = t
+                .create(channel, &format!("reject-{channel}-{i}@example.com"), "x")
+                .await["id"]
+                .as_str()
+                .unwrap()
+                .to_string();
+            ids.push((channel.to_string(), id));
+        }
+    }
+    for (_, id) in &ids {
+        t.wait_status(id, "FAILED", WITHIN).await;
+    }
+    for (channel, n) in counts {
+        let dlq = t.env.dlq(channel.parse::<Channel>().unwrap());
+        let app = t.app.clone();
+        assert!(
+            wait_for(WITHIN, || async { queue_len(&app, &dlq).await as usize == *n }).await,
+            "{dlq} holds {n}"
+        );
+    }
+    (t, provider, ids)
+}
+
+#[tokio::test]
+async fn inspect_lists_dead_letters_without_consuming_and_replay_sends_them() {
+    let (t, provider, ids) = failed_setup(&[("sms", 3), ("email", 2)]).await;
+    let env = &t.env.values;
+    let (sms_q, email_q) = (t.env.dlq(Channel::Sms), t.env.dlq(Channel::Email));
+
+    let out = run(env, &["inspect-dlq", "--list", "-o", "json"]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let listed = json_out(&out);
+    let listed = listed.as_array().unwrap();
+    let listed_ids: HashSet<&str> = listed.iter().map(|l| l["notification_id"].as_str().unwrap()).collect();
+    let expected: HashSet<&str> = ids.iter().map(|(_, id)| id.as_str()).collect();
+    assert_eq!(listed_ids, expected, "exactly the failed notifications");
+    for l in listed {
+        assert_eq!(l["reason"], "permanent_error");
+        assert_eq!(l["last_status_code"], 400);
+        assert_eq!(l["status"], "FAILED");
+        let recipient = l["recipient"].as_str().unwrap();
+        assert!(
+            recipient.contains('*') && recipient.ends_with("@example.com"),
+            "masked: {recipient}"
+        );
+    }
+    assert_eq!(queue_len(&t.app, &sms_q).await, 3, "inspection consumed nothing");
+    assert_eq!(queue_len(&t.app, &email_q).await, 2);
+
+    let out = run(
+        env,
+        &[
+            "inspect-dlq",
+            "--list",
+            "--channel",
+            "sms",
+            "--show-recipient",
+            "--limit",
+            "2",
+            "-o",
+            "json",
+        ],
+    )
+    .await;
+    let limited = json_out(&out);
+    assert_eq!(limited.as_array().unwrap().len(), 2);
+    assert!(limited[0]["recipient"].as_str().unwrap().starts_with("reject-sms-"));
+
+    let out = run(env, &["inspect-dlq", "-o", "json"]).await;
+    let summary = json_out(&out);
+    let sms = summary
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["channel"] == "sms")
+        .unwrap();
+    assert_eq!(sms["depth"], 3);
+    assert_eq!(sms["reasons"], json!({"permanent_error": 3}));
+    assert!(sms["oldest_age_seconds"].as_i64().unwrap() >= 0);
+
+    let out = run(env, &["inspect-dlq", "-o", "ndjson"]).await;
+    let lines: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 5, "the archive export has one line per dead letter");
+    assert!(lines
+        .iter()
+        .all(|l| l["headers"]["x-dispatch-reason"] == "permanent_error" && l["body"].is_string()));
+
+    let out = run(env, &["replay"]).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("--all"), "{}", stderr(&out));
+
+    let out = run(env, &["replay", "--channel", "sms", "--dry-run", "-o", "json"]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(json_out(&out)["would_replay_count"], 3);
+    assert_eq!(queue_len(&t.app, &sms_q).await, 3, "--dry-run changed nothing");
+    for (_, id) in &ids {
+        assert_eq!(t.notification(id).await["status"], "FAILED");
+    }
+
+    provider.set_healthy();
+    let out = run(env, &["replay", "--channel", "sms", "-o", "json"]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let summary = json_out(&out);
+    assert_eq!(
+        (summary["replayed"].as_u64(), summary["errors"].as_u64()),
+        (Some(3), Some(0)),
+        "{summary}"
+    );
+    for (channel, id) in &ids {
+        if channel == "sms" {
+            let n = t.wait_status(id, "SENT", WITHIN).await;
+            assert_eq!(n["attemptCount"], 2, "one more attempt");
+        }
+    }
+    assert_eq!(queue_len(&t.app, &sms_q).await, 0, "dlq.sms emptied");
+    assert_eq!(queue_len(&t.app, &email_q).await, 2, "dlq.email untouched");
+
+    let out = run(env, &["inspect-dlq", "--history", "-o", "json"]).await;
+    let history = json_out(&out);
+    let real = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["dry_run"] == false)
+        .unwrap();
+    assert_eq!(real["replayed"], 3);
+    assert!(real["operator"].as_str().unwrap().contains('@'));
+    assert!(real["finished_at"].is_string());
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn a_replay_killed_halfway_and_run_again_sends_each_once() {
+    let (t, provider, ids) = failed_setup(&[("push", 12)]).await;
+    provider.set_healthy();
+    let env = &t.env.values;
+    let mut slow = command(env, &["replay", "--channel", "push", "--rate", "4", "-q", "-o", "json"]);
+    let mut child = slow.stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    assert!(
+        wait_for(WITHIN, || async { provider.successes().len() >= 3 }).await,
+        "replay started"
+    );
+    child.kill().unwrap();
+    let _ = child.wait();
+    let partial = provider.successes().len();
+    assert!(partial < 12, "killed halfway ({partial} sent)");
+
+    let out = run(env, &["replay", "--channel", "push", "-o", "json"]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    for (_, id) in &ids {
+        t.wait_status(id, "SENT", WITHIN).await;
+    }
+    // Settle, then count: each delivered exactly once.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let successes = provider.successes();
+    for (_, id) in &ids {
+        assert_eq!(
+            successes.get(id),
+            Some(&1),
+            "{id} delivered {:?} times",
+            successes.get(id)
+        );
+    }
+    assert_eq!(queue_len(&t.app, &t.env.dlq(Channel::Push)).await, 0);
+    let again = run(env, &["replay", "--channel", "push", "-o", "json"]).await;
+    assert_eq!(json_out(&again)["replayed"], 0, "running it again is harmless");
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn send_exit_codes() {
+    let provider = ScriptedProvider::start().await;
+    let env = Env::new()
+        .set("WEBHOOK_SITE_URL", provider.url.clone())
+        .set("PROVIDER_TIMEOUT", "5s")
+        .set("LEASE_TIMEOUT", "10s");
+    let t = TestApp::spawn(env, false).await;
+    let api = t.url("");
+    let mut env = HashMap::new();
+    env.insert("DISPATCH_API_URL".to_string(), api.clone());
+    let send = |to: &str| {
+        vec![
+            "send".to_string(),
+            "--channel".into(),
+            "sms".into(),
+            "--to".into(),
+            to.into(),
+            "--content".into(),
+            "hi".into(),
+        ]
+    };
+    let args = |v: Vec<String>| v;
+
+    let ok = args([send("+905551"), vec!["--wait".into(), "-o".into(), "json".into()]].concat());
+    let out = run(&env, &ok.iter().map(String::as_str).collect::<Vec<_>>()).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(json_out(&out)["notifications"][0]["status"], "SENT");
+
+    let rejected = [send("reject-1"), vec!["--wait".into()]].concat();
+    let out = run(&env, &rejected.iter().map(String::as_str).collect::<Vec<_>>()).await;
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+
+    let hanging = [send("hang-1"), vec!["--wait".into(), "--timeout".into(), "1s".into()]].concat();
+    let out = run(&env, &hanging.iter().map(String::as_str).collect::<Vec<_>>()).await;
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+
+    let out = run(&env, &["send", "--channel", "fax", "--to", "x", "--content", "hi"]).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("--channel"), "{}", stderr(&out));
+    let long = "a".repeat(161);
+    let out = run(&env, &["send", "--channel", "sms", "--to", "x", "--content", &long]).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("--content") && stderr(&out).contains("160"),
+        "{}",
+        stderr(&out)
+    );
+
+    let mut unreachable = env.clone();
+    unreachable.insert("DISPATCH_API_URL".into(), format!("http://127.0.0.1:{}", closed_port()));
+    let out = run(
+        &unreachable,
+        &["send", "--channel", "sms", "--to", "x", "--content", "hi"],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn send_file_splits_2500_items_into_three_batches() {
+    let t = TestApp::spawn(Env::new(), true).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("batch.yaml");
+    let mut yaml = String::from("notifications:\n");
+    for i in 0..2500 {
+        yaml.push_str(&format!(
+            "  - channel: push\n    priority: low\n    recipient: device-{i}\n    content: item {i}\n"
+        ));
+    }
+    std::fs::write(&path, yaml).unwrap();
+    let mut env = HashMap::new();
+    env.insert("DISPATCH_API_URL".to_string(), t.url(""));
+    let out = run(&env, &["send", "--file", path.to_str().unwrap(), "-o", "json"]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let result = json_out(&out);
+    assert_eq!(result["batches"].as_array().unwrap().len(), 3);
+    assert_eq!(result["notifications"].as_array().unwrap().len(), 2500);
+    let rows: i64 = sqlx::query_scalar("SELECT count(DISTINCT batch_id) FROM notifications")
+        .fetch_one(t.app.store.pool())
+        .await
+        .unwrap();
+    assert_eq!(rows, 3);
+
+    // Local validation names every bad item before anything is sent.
+    let bad = dir.path().join("bad.json");
+    std::fs::write(&bad, r#"[{"channel":"sms","priority":"low","recipient":"x","content":"ok"},{"channel":"fax","priority":"low","recipient":"x","content":"y"},{"channel":"sms","priority":"low","recipient":"","content":"y"}]"#).unwrap();
+    let out = run(&env, &["send", "--file", bad.to_str().unwrap()]).await;
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.contains("notifications[1].channel") && err.contains("notifications[2].recipient"),
+        "{err}"
+    );
+    t.stop().await;
+}
