@@ -26,8 +26,8 @@ impl App {
     /// Redis and RabbitMQ. Only PostgreSQL is required to start: it is what makes a 202
     /// durable. Redis and RabbitMQ outages are reported by `/readyz` and retried.
     pub async fn start(settings: Settings, migrate: bool) -> anyhow::Result<App> {
-        for key in &settings.defaulted {
-            tracing::info!(setting = key, "not set; using the local default");
+        if !settings.defaulted.is_empty() {
+            tracing::info!(settings = ?settings.defaulted, "not set; using the local defaults");
         }
         let store = Store::connect(&settings.database, settings.database_max_connections)
             .await

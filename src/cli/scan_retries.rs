@@ -125,13 +125,7 @@ async fn daemon(app: App, args: Args) -> anyhow::Result<ExitCode> {
     let mut tasks = JoinSet::new();
     spawn_loops(&app, args.interval, &mut tasks, shutdown.clone());
     tracing::info!(listen = %args.listen, "scanner running");
-    crate::api::serve(
-        listener,
-        crate::ops::router(readiness),
-        shutdown,
-        app.settings.shutdown_timeout,
-    )
-    .await?;
+    crate::api::serve(listener, crate::ops::router(readiness), shutdown, &app.settings).await?;
     while tasks.join_next().await.is_some() {}
     Ok(ExitCode::SUCCESS)
 }

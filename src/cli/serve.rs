@@ -86,7 +86,7 @@ pub async fn run_with(
     let router = crate::api::router(app.clone(), readiness);
     let local = listener.local_addr()?;
     tracing::info!(addr = %local, api_only, "API listening");
-    crate::api::serve(listener, router, shutdown.clone(), app.settings.shutdown_timeout).await?;
+    crate::api::serve(listener, router, shutdown.clone(), &app.settings).await?;
     while background.join_next().await.is_some() {}
     tracing::info!("stopped");
     Ok(())

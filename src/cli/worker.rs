@@ -100,12 +100,10 @@ pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
         app: app.clone(),
         broker: BrokerCheck::Consumer(alive.clone()),
     };
-    let ops = tokio::spawn(crate::api::serve(
-        listener,
-        crate::ops::router(readiness),
-        shutdown.clone(),
-        app.settings.shutdown_timeout,
-    ));
+    let (settings, ops_shutdown) = (app.settings.clone(), shutdown.clone());
+    let ops = tokio::spawn(async move {
+        crate::api::serve(listener, crate::ops::router(readiness), ops_shutdown, &settings).await
+    });
     tracing::info!(listen = %args.listen, "worker ops endpoints listening");
     consume(app, deliverer, channels, alive, shutdown.clone()).await;
     shutdown.cancel();

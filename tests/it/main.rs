@@ -6,4 +6,5 @@ mod helpers;
 mod operator;
 mod packaging;
 mod scanner;
+mod security;
 mod worker;
