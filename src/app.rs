@@ -66,6 +66,12 @@ impl App {
         }
     }
 
+    /// Closes network connections that would otherwise be cut when the runtime stops.
+    pub async fn close(&self) {
+        self.broker.close().await;
+        self.store.pool().close().await;
+    }
+
     pub fn backoff(&self) -> Backoff {
         Backoff {
             base: self.settings.retry_backoff_base,

@@ -23,7 +23,14 @@ pub fn init_quiet(settings: &Settings) {
 }
 
 fn init_with(settings: &Settings, level: &str) {
-    let filter = EnvFilter::try_new(level).unwrap_or_else(|_| EnvFilter::new("info"));
+    // lapin logs connection trouble at ERROR from its own I/O thread, including a benign
+    // race when the process exits; our adapters report every lost connection themselves.
+    let level = if level.contains("lapin") {
+        level.to_string()
+    } else {
+        format!("{level},lapin=off")
+    };
+    let filter = EnvFilter::try_new(&level).unwrap_or_else(|_| EnvFilter::new("info,lapin=off"));
     let format = settings.log_format.unwrap_or(if std::io::stderr().is_terminal() {
         LogFormat::Text
     } else {

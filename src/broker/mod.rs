@@ -117,8 +117,7 @@ pub async fn connect(url: &SecretString, name: &str) -> Result<Connection, Broke
 }
 
 struct Link {
-    // Kept so the connection lives as long as its channel.
-    _connection: Connection,
+    connection: Connection,
     channel: AmqpChannel,
 }
 
@@ -212,9 +211,18 @@ impl Broker {
         channel.confirm_select(ConfirmSelectOptions::default()).await?;
         self.topology.declare(&channel).await?;
         Ok(Link {
-            _connection: connection,
+            connection: connection,
             channel,
         })
+    }
+
+    /// Closes the publisher connection (at exit, so the runtime does not stop under it).
+    pub async fn close(&self) {
+        let link = self.link.write().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(link) = link {
+            let _ = link.channel.close(200, "bye").await;
+            let _ = link.connection.close(200, "bye").await;
+        }
     }
 
     fn forget(&self) {

@@ -129,6 +129,12 @@ pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
     let settings = load_settings_quiet(global)?;
     let format = output::resolve(args.output);
     let app = App::start(settings, false).await?;
+    let outcome = inspect(&app, args, format).await;
+    app.close().await;
+    outcome
+}
+
+async fn inspect(app: &App, args: Args, format: Format) -> anyhow::Result<ExitCode> {
     if args.history {
         let rows = app
             .store
@@ -170,9 +176,9 @@ pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
     }
     let selection = args.selection.to_selection(true)?;
     if !args.list && format != Format::Ndjson {
-        return summary(&app, &selection, format).await;
+        return summary(app, &selection, format).await;
     }
-    list(&app, &selection, format, args.show_recipient).await
+    list(app, &selection, format, args.show_recipient).await
 }
 
 fn print_rows<T: Serialize>(format: Format, rows: &[T]) -> anyhow::Result<()> {

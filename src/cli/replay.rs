@@ -67,6 +67,13 @@ pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
     let settings = load_settings_quiet(global)?;
     let format = output::resolve(args.output);
     let app = App::start(settings, false).await?;
+    let outcome = replay(&app, args, selection, format).await;
+    app.close().await;
+    outcome
+}
+
+async fn replay(app: &App, args: Args, selection: replay::Selection, format: Format) -> anyhow::Result<ExitCode> {
+    let app = app.clone();
     require_schema(&app.store).await?;
     if args.all && !args.yes && !args.dry_run && std::io::stdin().is_terminal() && !confirm(&app).await? {
         eprintln!("nothing replayed");

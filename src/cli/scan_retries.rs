@@ -54,9 +54,16 @@ pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
         .await
         .map_err(|e| Exit::new(1, format!("{e:#}")))?;
     require_schema(&app.store).await?;
-    if args.daemon {
-        return daemon(app, args).await;
-    }
+    let outcome = if args.daemon {
+        daemon(app.clone(), args).await
+    } else {
+        one_shot(&app, args).await
+    };
+    app.close().await;
+    outcome
+}
+
+async fn one_shot(app: &App, args: Args) -> anyhow::Result<ExitCode> {
     let scanner = Scanner::new(app.clone());
     let format = output::resolve(args.output);
     let mut reports = Vec::new();

@@ -45,7 +45,8 @@ pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
     let shutdown = crate::shutdown::on_signal();
-    run_with(app, listener, args.api_only, shutdown).await?;
+    run_with(app.clone(), listener, args.api_only, shutdown).await?;
+    app.close().await;
     Ok(ExitCode::SUCCESS)
 }
 

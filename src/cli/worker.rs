@@ -105,9 +105,10 @@ pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
         crate::api::serve(listener, crate::ops::router(readiness), ops_shutdown, &settings).await
     });
     tracing::info!(listen = %args.listen, "worker ops endpoints listening");
-    consume(app, deliverer, channels, alive, shutdown.clone()).await;
+    consume(app.clone(), deliverer, channels, alive, shutdown.clone()).await;
     shutdown.cancel();
     let _ = ops.await;
+    app.close().await;
     Ok(ExitCode::SUCCESS)
 }
 
