@@ -211,7 +211,7 @@ impl Broker {
         channel.confirm_select(ConfirmSelectOptions::default()).await?;
         self.topology.declare(&channel).await?;
         Ok(Link {
-            connection: connection,
+            connection,
             channel,
         })
     }
