@@ -47,10 +47,16 @@ async fn read_json<T: DeserializeOwned>(headers: &HeaderMap, body: Body, limit: 
             ApiError::BadRequest(format!("cannot read request body: {e}"))
         }
     })?;
+    decode_json(&bytes)
+}
+
+/// Decodes a request body into `T`, naming the offending field on error. Pure, so the
+/// fuzz targets and property tests drive it directly.
+pub fn decode_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::BadRequest("request body is empty; send a JSON object".into()));
     }
-    let de = &mut serde_json::Deserializer::from_slice(&bytes);
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
@@ -73,8 +79,8 @@ pub async fn create_notification(State(app): State<App>, headers: HeaderMap, bod
 }
 
 #[derive(Deserialize)]
-struct BatchRequest {
-    notifications: Option<Vec<NotificationRequest>>,
+pub struct BatchRequest {
+    pub notifications: Option<Vec<NotificationRequest>>,
 }
 
 #[derive(Serialize)]
