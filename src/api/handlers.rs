@@ -224,3 +224,27 @@ pub async fn method_not_allowed() -> Response {
     )
         .into_response()
 }
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #[test]
+        fn decoding_arbitrary_bytes_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let _ = decode_json::<NotificationRequest>(&bytes);
+            let _ = decode_json::<BatchRequest>(&bytes);
+        }
+
+        #[test]
+        fn wrong_types_are_bad_requests_naming_the_field(n in any::<i64>()) {
+            let body = format!(r#"{{"channel": {n}, "priority": "LOW", "recipient": "x", "content": "y"}}"#);
+            match decode_json::<NotificationRequest>(body.as_bytes()) {
+                Err(ApiError::BadRequest(message)) => prop_assert!(message.contains("channel"), "{}", message),
+                other => prop_assert!(false, "expected a 400, got {:?}", other.map(|_| ())),
+            }
+        }
+    }
+}

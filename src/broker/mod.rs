@@ -210,10 +210,7 @@ impl Broker {
         let channel = connection.create_channel().await?;
         channel.confirm_select(ConfirmSelectOptions::default()).await?;
         self.topology.declare(&channel).await?;
-        Ok(Link {
-            connection,
-            channel,
-        })
+        Ok(Link { connection, channel })
     }
 
     /// Closes the publisher connection (at exit, so the runtime does not stop under it).

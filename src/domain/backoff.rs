@@ -70,3 +70,20 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #[test]
+        fn delay_grows_and_stays_bounded(base_ms in 1u64..5_000, max_ms in 1u64..120_000, attempt in 1u32..200, jitter in 0.0f64..1.0) {
+            let b = Backoff { base: Duration::from_millis(base_ms), max: Duration::from_millis(max_ms) };
+            let d = b.delay(attempt, jitter);
+            prop_assert!(d <= b.max + MAX_JITTER);
+            prop_assert!(b.delay(attempt + 1, 0.0) >= b.delay(attempt, 0.0));
+        }
+    }
+}

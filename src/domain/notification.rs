@@ -380,3 +380,65 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn channel() -> impl Strategy<Value = Channel> {
+        prop_oneof![Just(Channel::Sms), Just(Channel::Email), Just(Channel::Push)]
+    }
+
+    proptest! {
+        #[test]
+        fn validation_never_panics(
+            channel in proptest::option::of(".{0,8}"),
+            priority in proptest::option::of(".{0,8}"),
+            recipient in proptest::option::of(".{0,40}"),
+            content in proptest::option::of(".{0,300}"),
+            max_retries in proptest::option::of(any::<i64>()),
+            scheduled_at in proptest::option::of(".{0,30}"),
+        ) {
+            let r = NotificationRequest { channel, priority, recipient, content, max_retries, scheduled_at, ..Default::default() };
+            let _ = r.validate(None, 5);
+        }
+
+        #[test]
+        fn content_limit_counts_characters(c in channel(), text in "\\PC{1,300}") {
+            let r = NotificationRequest {
+                channel: Some(c.lower().to_string()),
+                priority: Some("low".into()),
+                recipient: Some("r".into()),
+                content: Some(text.clone()),
+                ..Default::default()
+            };
+            let trimmed = text.trim();
+            let result = r.validate(None, 5);
+            if trimmed.is_empty() || trimmed.chars().count() > c.max_content_chars() {
+                prop_assert_eq!(result.unwrap_err().field, "content");
+            } else {
+                prop_assert_eq!(result.unwrap().content, trimmed);
+            }
+        }
+
+        #[test]
+        fn enums_parse_in_any_case(c in channel(), flips in proptest::collection::vec(any::<bool>(), 5)) {
+            let mixed: String = c.as_str().chars().zip(flips.iter().cycle())
+                .map(|(ch, up)| if *up { ch.to_ascii_uppercase() } else { ch.to_ascii_lowercase() })
+                .collect();
+            prop_assert_eq!(mixed.parse::<Channel>().unwrap(), c);
+        }
+
+        #[test]
+        fn max_retries_is_always_positive(n in any::<i64>()) {
+            let r = NotificationRequest {
+                channel: Some("sms".into()), priority: Some("high".into()), recipient: Some("x".into()),
+                content: Some("y".into()), max_retries: Some(n), ..Default::default()
+            };
+            let v = r.validate(None, 5).unwrap();
+            prop_assert!(v.max_retries >= 1 && v.max_retries <= 100);
+        }
+    }
+}
