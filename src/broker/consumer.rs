@@ -75,7 +75,7 @@ where
     H: Fn(Channel, Delivery) -> F + Clone + Send + Sync + 'static,
     F: Future<Output = ()> + Send + 'static,
 {
-    let connection = connect(&opts.url, "dispatchctl-worker").await?;
+    let connection = connect(&opts.url, &opts.topology.connection_name("worker")).await?;
     let ch = connection.create_channel().await?;
     opts.topology.declare(&ch).await?;
     ch.basic_qos(opts.prefetch, BasicQosOptions { global: true }).await?;

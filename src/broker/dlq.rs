@@ -62,7 +62,7 @@ pub struct DlqCursor {
 
 impl DlqCursor {
     pub async fn open(url: &SecretString, topology: &Topology, channel: Channel) -> Result<DlqCursor, BrokerError> {
-        let connection = connect(url, "dispatchctl-dlq").await?;
+        let connection = connect(url, &topology.connection_name("dlq")).await?;
         let ch = connection.create_channel().await?;
         let queue = topology.dead_letter_queue(channel);
         let depth = ch

@@ -57,6 +57,15 @@ impl Topology {
         format!("{}dlq.{}", self.prefix, channel.lower())
     }
 
+    /// Shown in the broker's connection list: the role, and the prefix when there is one.
+    pub fn connection_name(&self, role: &str) -> String {
+        if self.prefix.is_empty() {
+            format!("dispatchctl-{role}")
+        } else {
+            format!("dispatchctl-{role} {}", self.prefix)
+        }
+    }
+
     pub fn dead_letter_exchange(&self) -> String {
         format!("{}dispatch.dlx", self.prefix)
     }
@@ -206,7 +215,7 @@ impl Broker {
     }
 
     async fn open(&self) -> Result<Link, BrokerError> {
-        let connection = connect(&self.url, "dispatchctl-publisher").await?;
+        let connection = connect(&self.url, &self.topology.connection_name("publisher")).await?;
         let channel = connection.create_channel().await?;
         channel.confirm_select(ConfirmSelectOptions::default()).await?;
         self.topology.declare(&channel).await?;

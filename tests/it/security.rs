@@ -100,7 +100,7 @@ async fn secrets_never_reach_the_logs() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()
     };
-    let mut child = Command::new(env!("CARGO_BIN_EXE_dispatchctl"))
+    let child = Command::new(env!("CARGO_BIN_EXE_dispatchctl"))
         .args(["serve", "--host", "127.0.0.1", "--port", &port.to_string()])
         .env_clear()
         .envs(&env.values)
@@ -150,13 +150,11 @@ async fn secrets_never_reach_the_logs() {
         .status()
         .unwrap()
         .success());
-    let output = tokio::task::spawn_blocking(move || {
-        let _ = child.wait();
-        child.wait_with_output()
-    })
-    .await
-    .unwrap()
-    .unwrap();
+    let output = tokio::task::spawn_blocking(move || child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(output.status.success(), "serve exits 0 on SIGTERM: {:?}", output.status);
     let logs = format!(
         "{}{}",
         String::from_utf8_lossy(&output.stdout),

@@ -418,3 +418,53 @@ async fn signatures_verify_independently() {
     assert!((0..60).contains(&age));
     t.stop().await;
 }
+
+/// Closes this test's broker connections from the broker side (as a broker restart or a
+/// network cut would) and returns how many it closed.
+fn close_broker_connections(prefix: &str) -> usize {
+    let out = std::process::Command::new("rabbitmqctl")
+        .args([
+            "list_connections",
+            "pid",
+            "client_properties",
+            "-q",
+            "--no-table-headers",
+        ])
+        .output()
+        .expect("rabbitmqctl");
+    let mut closed = 0;
+    for line in String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.contains(prefix))
+    {
+        let pid = line.split('\t').next().unwrap();
+        let ok = std::process::Command::new("rabbitmqctl")
+            .args(["close_connection", pid, "test: simulated broker failure"])
+            .status()
+            .unwrap();
+        assert!(ok.success(), "close {pid}");
+        closed += 1;
+    }
+    closed
+}
+
+#[tokio::test]
+async fn worker_and_publisher_reconnect_after_the_broker_drops_them() {
+    let (t, _provider) = with_provider(Env::new()).await;
+    let first = t.create("sms", "x", "before").await["id"].as_str().unwrap().to_string();
+    t.wait_status(&first, "SENT", WITHIN).await;
+    let prefix = format!("t{}.", t.env.id);
+    let closed = tokio::task::spawn_blocking(move || close_broker_connections(&prefix))
+        .await
+        .unwrap();
+    assert!(closed >= 2, "publisher and worker connections closed ({closed})");
+    // Created while the publisher reconnects: 202 either way, delivered either way.
+    let after = t.create("sms", "x", "after").await["id"].as_str().unwrap().to_string();
+    t.wait_status(&after, "SENT", WITHIN).await;
+    let again = t.create("email", "x", "later still").await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    t.wait_status(&again, "SENT", WITHIN).await;
+    t.stop().await;
+}
