@@ -140,6 +140,10 @@ async fn daemon(app: App, args: Args) -> anyhow::Result<ExitCode> {
 /// The two scan loops `serve` and `scan-retries --loop` run: retries (with lease recovery
 /// and dead-letter sweep) and scheduled (with never-published) notifications.
 pub fn spawn_loops(app: &App, interval: Option<Duration>, tasks: &mut JoinSet<()>, shutdown: CancellationToken) {
+    // Present from the first scrape, before the first pass has measured anything.
+    for kind in crate::store::ScanKind::ALL {
+        app.metrics.due_backlog.with_label_values(&[kind.as_str()]);
+    }
     let s = &app.settings;
     let retry_every = interval.unwrap_or(s.retry_scan_interval);
     let schedule_every = interval.unwrap_or(s.scheduler_scan_interval);

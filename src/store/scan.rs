@@ -150,7 +150,9 @@ impl Store {
             .map(|k| format!("count(*) FILTER (WHERE {})", k.predicate()))
             .collect();
         let row: (i64, i64, i64, i64, i64) = sqlx::query_as(&format!(
-            "SELECT {} FROM notifications WHERE status IN ('ACCEPTED', 'QUEUED', 'SENDING', 'FAILED') AND $1::bigint IS NOT NULL",
+            // Only live rows and unconfirmed failures: never a scan of every FAILED row.
+            "SELECT {} FROM notifications WHERE (status IN ('ACCEPTED', 'QUEUED', 'SENDING') \
+               OR (status = 'FAILED' AND dead_lettered_at IS NULL)) AND $1::bigint IS NOT NULL",
             filters.join(", ")
         ))
         .bind(grace.as_millis() as i64)

@@ -207,3 +207,73 @@ async fn sigterm_mid_load_loses_nothing() {
     }
     api.stop().await;
 }
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[tokio::test]
+async fn worker_and_scanner_daemons_serve_the_ops_endpoints() {
+    let provider = ScriptedProvider::start().await;
+    let env = Env::new().set("WEBHOOK_SITE_URL", provider.url.clone());
+    // Creates the database and schema the daemons expect.
+    let api = TestApp::spawn(env.clone(), true).await;
+    let client = reqwest::Client::new();
+    for (args, metric) in [
+        (vec!["worker".to_string()], "dispatch_engine_worker_inflight"),
+        (
+            vec!["scan-retries".to_string(), "--loop".to_string()],
+            "dispatch_engine_scanner_due_backlog",
+        ),
+    ] {
+        let listen = format!("127.0.0.1:{}", free_port());
+        let mut child = Command::new(env!("CARGO_BIN_EXE_dispatchctl"))
+            .args(&args)
+            .args(["--listen", &listen])
+            .env_clear()
+            .envs(&env.values)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let base = format!("http://{listen}");
+        let ready = wait_for(Duration::from_secs(20), || async {
+            matches!(client.get(format!("{base}/readyz")).send().await, Ok(r) if r.status() == 200)
+        })
+        .await;
+        assert!(ready, "{args:?} never became ready");
+        let live: Value = client
+            .get(format!("{base}/livez"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(live, json!({"status": "ok"}));
+        let text = client
+            .get(format!("{base}/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(text.contains(metric), "{args:?}: {metric} missing");
+        assert!(Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap()
+            .success());
+        let status = tokio::task::spawn_blocking(move || child.wait())
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(status.success(), "{args:?} exits 0 on SIGTERM");
+    }
+    api.stop().await;
+}

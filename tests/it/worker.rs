@@ -374,7 +374,10 @@ async fn the_rate_limit_holds_across_two_workers() {
     // would show about 40 in a second and a span near half of the expected one.
     assert!(worst <= 25, "{worst} deliveries within one second at a limit of 20/s");
     let span = *times.iter().max().unwrap() - *times.iter().min().unwrap();
-    assert!(span >= Duration::from_millis(2_150), "50 deliveries at 20/s took only {span:?}");
+    assert!(
+        span >= Duration::from_millis(2_150),
+        "50 deliveries at 20/s took only {span:?}"
+    );
     stop.cancel();
     for w in workers {
         let _ = w.await;
