@@ -93,6 +93,16 @@ pub struct ReplaySummary {
     pub would_replay: Vec<DeadLetterView>,
 }
 
+impl ReplaySummary {
+    fn starting(opts: &ReplayOptions) -> ReplaySummary {
+        ReplaySummary {
+            replay_id: opts.replay_id,
+            dry_run: opts.dry_run,
+            ..Default::default()
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ReplayError {
     #[error("PostgreSQL: {0}")]
@@ -116,11 +126,7 @@ pub async fn replay_dlq(
     opts: &ReplayOptions,
     on_progress: OnProgress<'_>,
 ) -> Result<ReplaySummary, ReplayError> {
-    let mut summary = ReplaySummary {
-        replay_id: opts.replay_id,
-        dry_run: opts.dry_run,
-        ..Default::default()
-    };
+    let mut summary = ReplaySummary::starting(opts);
     let mut pacer = Pacer::new(opts.rate);
     let mut examined = 0u64;
     let mut selected = 0usize;
@@ -193,11 +199,7 @@ pub async fn replay_failed_rows(
     opts: &ReplayOptions,
     on_progress: OnProgress<'_>,
 ) -> Result<ReplaySummary, ReplayError> {
-    let mut summary = ReplaySummary {
-        replay_id: opts.replay_id,
-        dry_run: opts.dry_run,
-        ..Default::default()
-    };
+    let mut summary = ReplaySummary::starting(opts);
     let mut pacer = Pacer::new(opts.rate);
     let mut ids = app.store.failed_ids(filter);
     let mut examined = 0;

@@ -15,6 +15,22 @@ use crate::helpers::{closed_port, drain_queue, header, queue_len, wait_for, Env,
 
 const WITHIN: Duration = Duration::from_secs(20);
 
+/// A notification of `channel` whose first attempt failed: QUEUED, its message gone from
+/// the queue, next retry at now() + `due_in` (an SQL interval, negative when already due).
+async fn pending_retry(t: &TestApp, channel: Channel, due_in: &str) -> Uuid {
+    let id: Uuid = t.create(channel.lower(), "x", "retry me").await["id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    drain_queue(&t.env.queue(channel)).await;
+    let sql = format!(
+        "UPDATE notifications SET status = 'QUEUED', next_retry_at = now() + interval '{due_in}' WHERE id = $1"
+    );
+    exec(&t.app, &sql, id).await;
+    id
+}
+
 async fn exec(app: &App, sql: &str, id: Uuid) {
     sqlx::query(sql).bind(id).execute(app.store.pool()).await.unwrap();
 }
@@ -22,18 +38,7 @@ async fn exec(app: &App, sql: &str, id: Uuid) {
 #[tokio::test]
 async fn a_retry_is_enqueued_only_once_due() {
     let t = TestApp::spawn(Env::new(), true).await;
-    let id: Uuid = t.create("sms", "x", "retry me").await["id"]
-        .as_str()
-        .unwrap()
-        .parse()
-        .unwrap();
-    drain_queue(&t.env.queue(Channel::Sms)).await;
-    exec(
-        &t.app,
-        "UPDATE notifications SET status = 'QUEUED', next_retry_at = now() + interval '1 hour' WHERE id = $1",
-        id,
-    )
-    .await;
+    let id = pending_retry(&t, Channel::Sms, "1 hour").await;
     let scanner = Scanner::new(t.app.clone());
     let report = scanner.pass(ScanScope::ALL, false).await.unwrap();
     assert_eq!(report.total(), 0, "not due yet: {report:?}");
@@ -210,18 +215,7 @@ async fn two_scanners_over_1000_due_rows_publish_each_once() {
 async fn a_broker_failure_leaves_rows_due_and_a_rerun_enqueues_them() {
     let env = Env::new();
     let t = TestApp::spawn(env.clone(), true).await;
-    let id: Uuid = t.create("email", "x", "y").await["id"]
-        .as_str()
-        .unwrap()
-        .parse()
-        .unwrap();
-    drain_queue(&t.env.queue(Channel::Email)).await;
-    exec(
-        &t.app,
-        "UPDATE notifications SET status = 'QUEUED', next_retry_at = now() - interval '1 second' WHERE id = $1",
-        id,
-    )
-    .await;
+    let id = pending_retry(&t, Channel::Email, "-1 second").await;
     let broken = App::start(
         env.clone()
             .set(
