@@ -1,0 +1,295 @@
+#!/usr/bin/env bash
+# Private PostgreSQL, Redis and RabbitMQ for scripts/chaos.sh: started inside one run
+# directory, on free ports picked at start-up, listening on 127.0.0.1 only. The shared
+# services of the machine (5432, 5672, 6379 and their epmd) are never touched: nothing
+# here stops, signals or connects to anything it did not start itself.
+#
+# Usage: scripts/chaos/services.sh RUN_DIR ACTION
+#   start              pick ports, write RUN_DIR/services.env, start all three, wait for them
+#   stop               stop all three (what is running of them); never fails
+#   pg-restart         pg_ctl restart -m fast
+#   pg-stop, pg-start  pg_ctl stop -m fast; pg_ctl start
+#   redis-stop         SHUTDOWN NOSAVE the private Redis
+#   redis-start        start it again on the same port
+#   rabbit-stop-app    rabbitmqctl stop_app on the private node
+#   rabbit-start-app   rabbitmqctl start_app, then wait until it serves again
+#   rabbitmqctl ARGS   any rabbitmqctl command against the private node
+#
+# The file can also be sourced (chaos.sh does): it then only defines functions.
+# shellcheck disable=SC2317
+
+chaos_log() { printf 'chaos: %s\n' "$*" >&2; }
+
+# ---- ports ------------------------------------------------------------------------------
+# Prints N free TCP ports of 127.0.0.1, below the ephemeral range so that outgoing
+# connections do not take them while a service is down; then, when K is given, the first
+# of K+1 contiguous free ports (rabbitmqctl's distribution range and the private epmd).
+chaos_free_ports() {
+    python3 - "$1" "${2:-0}" <<'PY'
+import random, socket, sys
+count, contiguous = int(sys.argv[1]), int(sys.argv[2])
+held, ports = [], []
+def grab(port):
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        s.bind(("127.0.0.1", port))
+    except OSError:
+        s.close()
+        return False
+    held.append(s)
+    return True
+rng = random.SystemRandom()
+while len(ports) < count:
+    p = rng.randrange(20000, 32000)
+    if p not in ports and grab(p):
+        ports.append(p)
+if contiguous:
+    while True:
+        base = rng.randrange(20000, 32000 - contiguous)
+        if all(grab(base + i) for i in range(contiguous + 1)):
+            ports.append(base)
+            break
+print(" ".join(map(str, ports)))
+PY
+}
+
+# ---- binaries ---------------------------------------------------------------------------
+chaos_pg_bindir() {
+    local d
+    if command -v pg_ctl >/dev/null 2>&1 && command -v initdb >/dev/null 2>&1; then
+        d="$(dirname "$(readlink -f "$(command -v pg_ctl)")")"
+        [[ -x "$d/initdb" ]] && { printf '%s\n' "$d"; return 0; }
+    fi
+    d="$(find /usr/lib/postgresql -mindepth 2 -maxdepth 2 -type d -name bin 2>/dev/null | sort -V | tail -n 1)"
+    [[ -n "$d" && -x "$d/pg_ctl" ]] || return 1
+    printf '%s\n' "$d"
+}
+
+# The real RabbitMQ scripts, not Debian's wrapper (which switches to the rabbitmq user and
+# its home, where the shared node's cookie lives).
+chaos_rabbit_script() {
+    local name="$1"
+    if [[ -x "/usr/lib/rabbitmq/bin/$name" ]]; then
+        printf '%s\n' "/usr/lib/rabbitmq/bin/$name"
+    else
+        command -v "$name"
+    fi
+}
+
+# PostgreSQL refuses to run as root: run its tools as the postgres user.
+chaos_as_pg() {
+    if [[ "$(id -u)" -eq 0 ]]; then
+        runuser -u postgres -- "$@"
+    else
+        "$@"
+    fi
+}
+
+chaos_load_env() {
+    local run="$1"
+    [[ -f "$run/services.env" ]] || { chaos_log "no $run/services.env"; return 1; }
+    # shellcheck disable=SC1091
+    . "$run/services.env"
+}
+
+# Environment of every RabbitMQ command (server and CLI) of the private node.
+chaos_rabbit_env() {
+    local r="$CHAOS_RUN/rabbit"
+    export HOME="$r/home"
+    export RABBITMQ_NODENAME="$CHAOS_RABBIT_NODE"
+    export RABBITMQ_NODE_IP_ADDRESS=127.0.0.1
+    export RABBITMQ_NODE_PORT="$CHAOS_AMQP_PORT"
+    export RABBITMQ_DIST_PORT="$CHAOS_RABBIT_DIST_PORT"
+    export RABBITMQ_CTL_DIST_PORT_MIN="$CHAOS_RABBIT_CTL_MIN"
+    export RABBITMQ_CTL_DIST_PORT_MAX="$CHAOS_RABBIT_CTL_MAX"
+    export RABBITMQ_MNESIA_BASE="$r/mnesia"
+    export RABBITMQ_LOG_BASE="$r/log"
+    export RABBITMQ_PID_FILE="$r/rabbit.pid"
+    export RABBITMQ_ENABLED_PLUGINS_FILE="$r/enabled_plugins"
+    export RABBITMQ_CONFIG_FILE="$r/rabbitmq.conf"
+    export RABBITMQ_ADVANCED_CONFIG_FILE="$r/advanced.config"
+    export RABBITMQ_CONF_ENV_FILE="$r/rabbitmq-env.conf"
+    export ERL_EPMD_PORT="$CHAOS_EPMD_PORT"
+    export ERL_EPMD_ADDRESS=127.0.0.1
+    export ERL_FLAGS="-kernel inet_dist_use_interface {127,0,0,1}"
+}
+
+chaos_rabbitmqctl() {
+    (
+        chaos_rabbit_env
+        "$(chaos_rabbit_script rabbitmqctl)" -n "$CHAOS_RABBIT_NODE" "$@"
+    )
+}
+
+# ---- PostgreSQL -------------------------------------------------------------------------
+chaos_pg_start() {
+    local bin d="$CHAOS_RUN/pg"
+    bin="$(chaos_pg_bindir)" || { chaos_log "no PostgreSQL binaries (initdb, pg_ctl) found"; return 1; }
+    mkdir -p "$d"
+    if [[ "$(id -u)" -eq 0 ]]; then chown postgres: "$d"; fi
+    if [[ ! -f "$d/data/PG_VERSION" ]]; then
+        chaos_as_pg "$bin/initdb" -D "$d/data" -U postgres --auth=trust -E UTF8 >"$d/initdb.log" 2>&1 \
+            || { chaos_log "initdb failed:"; tail -n 20 "$d/initdb.log" >&2; return 1; }
+        cat >>"$d/data/postgresql.conf" <<EOF
+# chaos.sh: private instance
+port = $CHAOS_PG_PORT
+listen_addresses = '127.0.0.1'
+unix_socket_directories = '$d'
+max_connections = 100
+shared_buffers = 64MB
+EOF
+    fi
+    chaos_as_pg "$bin/pg_ctl" -D "$d/data" -l "$d/postgres.log" -w -t 60 start >/dev/null \
+        || { chaos_log "PostgreSQL did not start:"; tail -n 20 "$d/postgres.log" >&2; return 1; }
+}
+
+chaos_pg_restart() {
+    local bin d="$CHAOS_RUN/pg"
+    bin="$(chaos_pg_bindir)"
+    chaos_as_pg "$bin/pg_ctl" -D "$d/data" -l "$d/postgres.log" -m fast -w -t 60 restart >/dev/null
+}
+
+# A plain outage: stop now, start again later with chaos_pg_start.
+chaos_pg_down() {
+    local bin d="$CHAOS_RUN/pg"
+    bin="$(chaos_pg_bindir)"
+    chaos_as_pg "$bin/pg_ctl" -D "$d/data" -m fast -w -t 60 stop >/dev/null
+}
+
+chaos_pg_stop() {
+    local bin d="$CHAOS_RUN/pg"
+    [[ -f "$d/data/postmaster.pid" ]] || return 0
+    bin="$(chaos_pg_bindir)" || return 0
+    chaos_as_pg "$bin/pg_ctl" -D "$d/data" -m fast -w -t 30 stop >/dev/null 2>&1 \
+        || chaos_as_pg "$bin/pg_ctl" -D "$d/data" -m immediate -w -t 30 stop >/dev/null 2>&1 \
+        || true
+}
+
+# ---- Redis ------------------------------------------------------------------------------
+chaos_redis_start() {
+    local d="$CHAOS_RUN/redis" i
+    mkdir -p "$d"
+    redis-server --port "$CHAOS_REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no \
+        --daemonize yes --dir "$d" --pidfile "$d/redis.pid" --logfile "$d/redis.log" || return 1
+    for ((i = 0; i < 100; i++)); do
+        [[ "$(redis-cli -h 127.0.0.1 -p "$CHAOS_REDIS_PORT" ping 2>/dev/null)" == PONG ]] && return 0
+        sleep 0.1
+    done
+    chaos_log "Redis did not answer on $CHAOS_REDIS_PORT"
+    return 1
+}
+
+chaos_redis_stop() {
+    local d="$CHAOS_RUN/redis" pid i
+    [[ -f "$d/redis.pid" ]] || return 0
+    pid="$(cat "$d/redis.pid" 2>/dev/null)"
+    redis-cli -h 127.0.0.1 -p "$CHAOS_REDIS_PORT" shutdown nosave >/dev/null 2>&1 || true
+    for ((i = 0; i < 50; i++)); do
+        if [[ -z "$pid" ]] || ! kill -0 "$pid" 2>/dev/null; then break; fi
+        sleep 0.1
+    done
+    if [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null; then kill -KILL "$pid" 2>/dev/null || true; fi
+    rm -f "$d/redis.pid"
+}
+
+# ---- RabbitMQ ---------------------------------------------------------------------------
+chaos_rabbit_wait() {
+    local i
+    for ((i = 0; i < 90; i++)); do
+        chaos_rabbitmqctl -q await_startup >/dev/null 2>&1 && return 0
+        sleep 1
+    done
+    chaos_log "RabbitMQ node $CHAOS_RABBIT_NODE did not start; see $CHAOS_RUN/rabbit/log"
+    return 1
+}
+
+chaos_rabbit_start() {
+    local r="$CHAOS_RUN/rabbit"
+    mkdir -p "$r/home" "$r/mnesia" "$r/log"
+    : >"$r/enabled_plugins"
+    : >"$r/rabbitmq-env.conf"
+    cat >"$r/rabbitmq.conf" <<EOF
+listeners.tcp.default = 127.0.0.1:$CHAOS_AMQP_PORT
+loopback_users.guest = true
+log.console = false
+log.file.level = info
+EOF
+    (
+        chaos_rabbit_env
+        "$(chaos_rabbit_script rabbitmq-server)" -detached >"$r/log/startup.log" 2>&1
+    ) || { chaos_log "rabbitmq-server -detached failed"; return 1; }
+    chaos_rabbit_wait
+}
+
+chaos_rabbit_stop() {
+    local r="$CHAOS_RUN/rabbit" pid i
+    [[ -d "$r/home" ]] || return 0
+    pid="$(cat "$r/rabbit.pid" 2>/dev/null || true)"
+    chaos_rabbitmqctl -q stop >/dev/null 2>&1 || true
+    for ((i = 0; i < 20; i++)); do
+        if [[ -z "$pid" ]] || ! kill -0 "$pid" 2>/dev/null; then break; fi
+        sleep 0.25
+    done
+    if [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null; then kill -KILL "$pid" 2>/dev/null || true; fi
+    # The private epmd that the node started on its own port.
+    ERL_EPMD_PORT="$CHAOS_EPMD_PORT" epmd -port "$CHAOS_EPMD_PORT" -kill >/dev/null 2>&1 || true
+}
+
+# ---- all --------------------------------------------------------------------------------
+chaos_services_start() {
+    local run="$1" ports ctl
+    read -r -a ports <<<"$(chaos_free_ports 4 10)"
+    ctl="${ports[4]}"
+    cat >"$run/services.env" <<EOF
+CHAOS_RUN='$run'
+CHAOS_PG_PORT=${ports[0]}
+CHAOS_REDIS_PORT=${ports[1]}
+CHAOS_AMQP_PORT=${ports[2]}
+CHAOS_RABBIT_DIST_PORT=${ports[3]}
+CHAOS_RABBIT_CTL_MIN=$ctl
+CHAOS_RABBIT_CTL_MAX=$((ctl + 9))
+CHAOS_EPMD_PORT=$((ctl + 10))
+CHAOS_RABBIT_NODE='chaos-$$@localhost'
+EOF
+    chaos_load_env "$run" || return 1
+    chaos_log "private services: postgres 127.0.0.1:$CHAOS_PG_PORT, redis 127.0.0.1:$CHAOS_REDIS_PORT, rabbitmq 127.0.0.1:$CHAOS_AMQP_PORT ($CHAOS_RABBIT_NODE)"
+    chaos_pg_start || return 1
+    chaos_redis_start || return 1
+    chaos_rabbit_start || return 1
+}
+
+chaos_services_stop() {
+    local run="$1"
+    chaos_load_env "$run" 2>/dev/null || return 0
+    chaos_rabbit_stop
+    chaos_redis_stop
+    chaos_pg_stop
+}
+
+chaos_services_main() {
+    local run="${1:?usage: services.sh RUN_DIR ACTION}" action="${2:?usage: services.sh RUN_DIR ACTION}"
+    shift 2
+    case "$action" in
+        start) chaos_services_start "$run" ;;
+        stop) chaos_services_stop "$run" ;;
+        *)
+            chaos_load_env "$run" || return 1
+            case "$action" in
+                pg-restart) chaos_pg_restart ;;
+                pg-stop) chaos_pg_down ;;
+                pg-start) chaos_pg_start ;;
+                redis-stop) chaos_redis_stop ;;
+                redis-start) chaos_redis_start ;;
+                rabbit-stop-app) chaos_rabbitmqctl -q stop_app ;;
+                rabbit-start-app) chaos_rabbitmqctl -q start_app && chaos_rabbit_wait ;;
+                rabbitmqctl) chaos_rabbitmqctl "$@" ;;
+                *) chaos_log "unknown action: $action"; return 2 ;;
+            esac
+            ;;
+    esac
+}
+
+if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
+    set -uo pipefail
+    chaos_services_main "$@"
+fi
