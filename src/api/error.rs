@@ -22,13 +22,20 @@ pub enum ApiError {
     UnsupportedMediaType(String),
     #[error("missing or invalid bearer token")]
     Unauthorized,
+    /// PostgreSQL cannot be reached: nothing was stored, and a retry may succeed.
+    #[error("the database is unavailable; nothing was stored, retry later")]
+    Unavailable(#[source] StoreError),
     #[error("internal error")]
     Internal(#[source] StoreError),
 }
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
-        ApiError::Internal(e)
+        if e.is_unavailable() {
+            ApiError::Unavailable(e)
+        } else {
+            ApiError::Internal(e)
+        }
     }
 }
 
@@ -36,7 +43,7 @@ impl From<CreateError> for ApiError {
     fn from(e: CreateError) -> Self {
         match e {
             CreateError::Invalid(msg) => ApiError::BadRequest(msg),
-            CreateError::Store(e) => ApiError::Internal(e),
+            CreateError::Store(e) => e.into(),
         }
     }
 }
@@ -50,6 +57,10 @@ impl IntoResponse for ApiError {
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::Unavailable(e) => {
+                tracing::warn!(error = %e, "request refused: database unavailable");
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ApiError::Internal(e) => {
                 // Logged once here, where it is handled; the client gets no internals.
                 tracing::error!(error = %e, "request failed");
@@ -61,6 +72,11 @@ impl IntoResponse for ApiError {
             response
                 .headers_mut()
                 .insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
+        }
+        if matches!(self, ApiError::Unavailable(_)) {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
         }
         response
     }
