@@ -10,6 +10,7 @@ use crate::config::Settings;
 use crate::domain::backoff::Backoff;
 use crate::metrics::Metrics;
 use crate::redis_client::RedisHandle;
+use crate::store::batched::BatchedWrites;
 use crate::store::Store;
 
 #[derive(Clone)]
@@ -19,6 +20,8 @@ pub struct App {
     pub broker: Arc<Broker>,
     pub redis: Arc<RedisHandle>,
     pub metrics: Arc<Metrics>,
+    /// Group-committed writes of the hot paths (creates, claims, outcomes).
+    pub writes: BatchedWrites,
 }
 
 impl App {
@@ -48,7 +51,8 @@ impl App {
         Ok(app)
     }
 
-    /// Wires handles around an existing store without touching the network.
+    /// Wires handles around an existing store without touching the network (within a tokio
+    /// runtime: it starts the batching lanes).
     pub fn from_store(settings: Settings, store: Store) -> App {
         let topology = Topology::new(settings.queue_prefix.clone());
         let broker = Arc::new(Broker::new(
@@ -57,12 +61,14 @@ impl App {
             settings.publish_timeout,
         ));
         let redis = Arc::new(RedisHandle::new(&settings.redis_url, settings.redis_key_prefix.clone()));
+        let writes = BatchedWrites::spawn(&store);
         App {
             settings: Arc::new(settings),
             store,
             broker,
             redis,
             metrics: Arc::new(Metrics::new()),
+            writes,
         }
     }
 

@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod app;
+pub mod batch;
 pub mod broker;
 pub mod cli;
 pub mod config;

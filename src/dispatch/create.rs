@@ -38,7 +38,7 @@ pub async fn create_one(
     let new = request
         .validate(request_id, app.settings.default_max_retries)
         .map_err(|e| CreateError::Invalid(e.to_string()))?;
-    let (mut stored, created) = app.store.insert_notification(&new).await?;
+    let (mut stored, created) = app.writes.insert_notification(new).await?;
     if created {
         enqueue(app, std::slice::from_mut(&mut stored)).await;
     }
@@ -124,7 +124,12 @@ async fn enqueue(app: &App, stored: &mut [Notification]) -> usize {
         tracing::warn!(error = %e, unpublished = due.len() - confirmed.len(), "enqueue failed; left ACCEPTED for the scanner");
     }
     let ids: Vec<Uuid> = confirmed.iter().map(|&i| stored[i].id).collect();
-    match app.store.mark_queued(&ids).await {
+    // A single create shares its commit with concurrent ones; a batch is one statement.
+    let marked = match ids.as_slice() {
+        [one] => app.writes.mark_queued(*one).await,
+        many => app.store.mark_queued(many).await,
+    };
+    match marked {
         Ok(()) => confirmed.iter().for_each(|&i| stored[i].status = Status::Queued),
         // The messages are on the broker and the worker accepts ACCEPTED rows: nothing is lost.
         Err(e) => tracing::warn!(error = %e, "could not mark notifications QUEUED"),

@@ -19,6 +19,7 @@ use crate::domain::outcome::NextStep;
 use crate::domain::{Channel, DeadLetterReason, DeliveryResult, Notification};
 use crate::provider::Provider;
 use crate::ratelimit::RateLimiter;
+use crate::store::batched::OutcomeJob;
 use crate::store::{AttemptRecord, ClaimRefusal, OutcomeUpdate};
 
 /// How long a message waits before going back to the queue when PostgreSQL or RabbitMQ
@@ -87,7 +88,7 @@ impl Deliverer {
         };
         self.limiter.acquire(channel).await;
         let token = Uuid::new_v4();
-        let n = match self.app.store.claim(id, token, self.app.settings.lease_timeout).await {
+        let n = match self.app.writes.claim(id, token, self.app.settings.lease_timeout).await {
             Ok(Ok(n)) => n,
             Ok(Err(ClaimRefusal::NotFound)) => {
                 tracing::warn!(notification.id = %id, "work message for an unknown notification");
@@ -148,7 +149,13 @@ impl Deliverer {
                 error: result.error().map(str::to_string),
             },
         };
-        match self.app.store.record_outcome(n.id, token, &record, &update).await {
+        let job = OutcomeJob {
+            id: n.id,
+            token,
+            attempt: record,
+            update,
+        };
+        match self.app.writes.record_outcome(job).await {
             Ok(true) => {}
             Ok(false) => {
                 tracing::warn!(notification.id = %n.id, "lease lost during the attempt; outcome left to the scanner's recovery");

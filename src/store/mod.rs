@@ -1,6 +1,7 @@
 //! PostgreSQL adapter: every SQL statement of the program lives in this module. States are
 //! changed only by conditional updates, so two processes racing on one row cannot both win.
 
+pub mod batched;
 pub mod replay;
 pub mod scan;
 
@@ -26,6 +27,9 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The failure of a shared (batched) transaction, handed to each of its items.
+    #[error("{0}")]
+    Shared(std::sync::Arc<StoreError>),
 }
 
 impl StoreError {
@@ -39,6 +43,7 @@ impl StoreError {
             StoreError::Database(sqlx::Error::Database(e)) => {
                 e.code().is_some_and(|c| c.starts_with("57P") || c.starts_with("08"))
             }
+            StoreError::Shared(inner) => inner.is_unavailable(),
             _ => false,
         }
     }
@@ -149,40 +154,6 @@ impl Store {
         Ok(self.pool.begin().await?)
     }
 
-    /// Inserts a notification, or returns the one that already holds its idempotency key.
-    /// The unique index decides, so concurrent identical requests yield one row.
-    /// The boolean says whether this call created it.
-    pub async fn insert_notification(&self, n: &NewNotification) -> StoreResult<(Notification, bool)> {
-        let inserted: Option<Notification> = sqlx::query_as(&format!(
-            "INSERT INTO notifications (id, correlation_id, idempotency_key, channel, priority, recipient, content, \
-               status, max_retries, scheduled_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, 'ACCEPTED', $8, $9) \
-             ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING \
-             RETURNING {COLUMNS}"
-        ))
-        .bind(n.id)
-        .bind(&n.correlation_id)
-        .bind(&n.idempotency_key)
-        .bind(n.channel)
-        .bind(n.priority)
-        .bind(&n.recipient)
-        .bind(&n.content)
-        .bind(n.max_retries)
-        .bind(n.scheduled_at)
-        .fetch_optional(&self.pool)
-        .await?;
-        if let Some(row) = inserted {
-            return Ok((row, true));
-        }
-        let existing: Notification = sqlx::query_as(&format!(
-            "SELECT {COLUMNS} FROM notifications WHERE idempotency_key = $1"
-        ))
-        .bind(&n.idempotency_key)
-        .fetch_one(&self.pool)
-        .await?;
-        Ok((existing, false))
-    }
-
     /// Inserts a batch and its items in one transaction. Items whose idempotency key already
     /// exists map to the existing notification; the result keeps the order of `items`.
     pub async fn insert_batch(
@@ -249,16 +220,7 @@ impl Store {
     /// ACCEPTED → QUEUED for notifications whose work message the broker confirmed. A worker
     /// that already claimed one is not overruled.
     pub async fn mark_queued(&self, ids: &[Uuid]) -> StoreResult<()> {
-        if ids.is_empty() {
-            return Ok(());
-        }
-        sqlx::query(
-            "UPDATE notifications SET status = 'QUEUED', updated_at = now() WHERE id = ANY($1) AND status = 'ACCEPTED'",
-        )
-        .bind(ids)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        mark_queued_on(&mut *self.pool.acquire().await?, ids).await
     }
 
     pub async fn get(&self, id: Uuid) -> StoreResult<Option<Notification>> {
@@ -341,69 +303,6 @@ impl Store {
         Ok(Some((total, ordered)))
     }
 
-    /// Claims a notification for delivery: ACCEPTED|QUEUED (and due) → SENDING under a lease
-    /// identified by `token`. One statement, so two workers cannot both claim it. It matches
-    /// the row by id alone and decides inside SET, so a claim that meets a row locked by a
-    /// scanner or a replay waits for that transaction and judges the committed state (a
-    /// WHERE on the status would judge the old snapshot and refuse without waiting).
-    pub async fn claim(
-        &self,
-        id: Uuid,
-        token: Uuid,
-        lease: Duration,
-    ) -> StoreResult<Result<Notification, ClaimRefusal>> {
-        const C: &str = "(status IN ('ACCEPTED', 'QUEUED') AND (next_retry_at IS NULL OR next_retry_at <= now()) \
-             AND (scheduled_at IS NULL OR scheduled_at <= now()))";
-        #[derive(sqlx::FromRow)]
-        struct Claimed {
-            #[sqlx(flatten)]
-            notification: Notification,
-            claimed: bool,
-        }
-        let row: Option<Claimed> = sqlx::query_as(&format!(
-            "UPDATE notifications SET \
-               status = CASE WHEN {C} THEN 'SENDING' ELSE status END, \
-               lease_token = CASE WHEN {C} THEN $2 ELSE lease_token END, \
-               lease_expires_at = CASE WHEN {C} THEN now() + ($3::bigint * interval '1 millisecond') ELSE lease_expires_at END, \
-               updated_at = CASE WHEN {C} THEN now() ELSE updated_at END \
-             WHERE id = $1 \
-             RETURNING {COLUMNS}, (status = 'SENDING' AND lease_token IS NOT DISTINCT FROM $2) AS claimed"
-        ))
-        .bind(id)
-        .bind(token)
-        .bind(lease.as_millis() as i64)
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(match row {
-            None => Err(ClaimRefusal::NotFound),
-            Some(Claimed {
-                notification,
-                claimed: true,
-            }) => Ok(notification),
-            Some(Claimed {
-                notification,
-                claimed: false,
-            }) => Err(ClaimRefusal::NotClaimable(notification.status)),
-        })
-    }
-
-    /// Records the attempt and applies its outcome in one transaction. Returns false when the
-    /// lease was lost meanwhile (the scanner recovered it): the attempt is still recorded, the
-    /// state is left to whoever holds the notification now.
-    pub async fn record_outcome(
-        &self,
-        id: Uuid,
-        token: Uuid,
-        attempt: &AttemptRecord,
-        update: &OutcomeUpdate,
-    ) -> StoreResult<bool> {
-        let mut tx = self.pool.begin().await?;
-        insert_attempt(&mut tx, id, attempt).await?;
-        let applied = apply_outcome(&mut tx, id, Some(token), update).await?;
-        tx.commit().await?;
-        Ok(applied)
-    }
-
     pub async fn mark_dead_lettered(&self, id: Uuid) -> StoreResult<()> {
         sqlx::query("UPDATE notifications SET dead_lettered_at = now() WHERE id = $1")
             .bind(id)
@@ -433,6 +332,105 @@ impl Store {
     }
 }
 
+/// Inserts a notification, or returns the one that already holds its idempotency key.
+/// The unique index decides, so concurrent identical requests yield one row.
+/// The boolean says whether this call created it.
+pub(crate) async fn insert_notification_on(
+    conn: &mut PgConnection,
+    n: &NewNotification,
+) -> StoreResult<(Notification, bool)> {
+    let inserted: Option<Notification> = sqlx::query_as(&format!(
+        "INSERT INTO notifications (id, correlation_id, idempotency_key, channel, priority, recipient, content, \
+           status, max_retries, scheduled_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, 'ACCEPTED', $8, $9) \
+         ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING \
+         RETURNING {COLUMNS}"
+    ))
+    .bind(n.id)
+    .bind(&n.correlation_id)
+    .bind(&n.idempotency_key)
+    .bind(n.channel)
+    .bind(n.priority)
+    .bind(&n.recipient)
+    .bind(&n.content)
+    .bind(n.max_retries)
+    .bind(n.scheduled_at)
+    .fetch_optional(&mut *conn)
+    .await?;
+    if let Some(row) = inserted {
+        return Ok((row, true));
+    }
+    let existing: Notification = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM notifications WHERE idempotency_key = $1"
+    ))
+    .bind(&n.idempotency_key)
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok((existing, false))
+}
+
+pub(crate) async fn mark_queued_on(conn: &mut PgConnection, ids: &[Uuid]) -> StoreResult<()> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "UPDATE notifications SET status = 'QUEUED', updated_at = now() WHERE id = ANY($1) AND status = 'ACCEPTED'",
+    )
+    .bind(ids)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Claims a notification for delivery: ACCEPTED|QUEUED (and due) → SENDING under a lease
+/// identified by `token`. One statement, so two workers cannot both claim it. It matches
+/// the row by id alone and decides inside SET, so a claim that meets a row locked by a
+/// scanner or a replay waits for that transaction and judges the committed state (a
+/// WHERE on the status would judge the old snapshot and refuse without waiting).
+pub(crate) async fn claim_on(
+    conn: &mut PgConnection,
+    id: Uuid,
+    token: Uuid,
+    lease: Duration,
+) -> StoreResult<Result<Notification, ClaimRefusal>> {
+    const C: &str = "(status IN ('ACCEPTED', 'QUEUED') AND (next_retry_at IS NULL OR next_retry_at <= now()) \
+         AND (scheduled_at IS NULL OR scheduled_at <= now()))";
+    #[derive(sqlx::FromRow)]
+    struct Claimed {
+        #[sqlx(flatten)]
+        notification: Notification,
+        claimed: bool,
+    }
+    let row: Option<Claimed> = sqlx::query_as(&format!(
+        "UPDATE notifications SET \
+           status = CASE WHEN {C} THEN 'SENDING' ELSE status END, \
+           lease_token = CASE WHEN {C} THEN $2 ELSE lease_token END, \
+           lease_expires_at = CASE WHEN {C} THEN now() + ($3::bigint * interval '1 millisecond') ELSE lease_expires_at END, \
+           updated_at = CASE WHEN {C} THEN now() ELSE updated_at END \
+         WHERE id = $1 \
+         RETURNING {COLUMNS}, (status = 'SENDING' AND lease_token IS NOT DISTINCT FROM $2) AS claimed"
+    ))
+    .bind(id)
+    .bind(token)
+    .bind(lease.as_millis() as i64)
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(match row {
+        None => Err(ClaimRefusal::NotFound),
+        Some(Claimed {
+            notification,
+            claimed: true,
+        }) => Ok(notification),
+        Some(Claimed {
+            notification,
+            claimed: false,
+        }) => Err(ClaimRefusal::NotClaimable(notification.status)),
+    })
+}
+
+/// Records one delivery attempt. With `apply_outcome` in the same transaction it is the
+/// outcome of an attempt; apply_outcome returns false when the lease was lost meanwhile
+/// (the scanner recovered it): the attempt is still recorded, the state left to its holder.
 pub(crate) async fn insert_attempt(conn: &mut PgConnection, id: Uuid, a: &AttemptRecord) -> StoreResult<()> {
     sqlx::query(
         "INSERT INTO notification_attempts (notification_id, attempt_number, outcome, status_code, response_body, error, duration_ms) \
