@@ -192,6 +192,7 @@ impl NotificationRequest {
             .parse()
             .map_err(|e: String| field_error("priority", e))?;
         let recipient = required(&self.recipient, "recipient")?.trim().to_string();
+        no_nul(&recipient, "recipient")?;
         if recipient.is_empty() {
             return Err(field_error("recipient", "must not be empty"));
         }
@@ -202,6 +203,7 @@ impl NotificationRequest {
             ));
         }
         let content = required(&self.content, "content")?.trim().to_string();
+        no_nul(&content, "content")?;
         if content.is_empty() {
             return Err(field_error("content", "must not be empty"));
         }
@@ -236,7 +238,7 @@ impl NotificationRequest {
             .or_else(|| {
                 fallback_correlation_id
                     .map(str::trim)
-                    .filter(|s| !s.is_empty() && s.chars().count() <= MAX_KEY_CHARS)
+                    .filter(|s| !s.is_empty() && !s.contains('\0') && s.chars().count() <= MAX_KEY_CHARS)
                     .map(str::to_string)
             })
             .unwrap_or_else(|| Uuid::new_v4().to_string());
@@ -259,10 +261,19 @@ fn required<'a>(value: &'a Option<String>, field: &'static str) -> Result<&'a st
     value.as_deref().ok_or_else(|| field_error(field, "is required"))
 }
 
+/// PostgreSQL text cannot hold NUL; refusing it here makes it a 400, not a failed insert.
+fn no_nul(value: &str, field: &'static str) -> Result<(), ValidationError> {
+    if value.contains('\0') {
+        return Err(field_error(field, "must not contain the NUL character (\\u0000)"));
+    }
+    Ok(())
+}
+
 fn bounded_key(value: Option<&str>, field: &'static str) -> Result<Option<String>, ValidationError> {
     let Some(v) = value.map(str::trim).filter(|v| !v.is_empty()) else {
         return Ok(None);
     };
+    no_nul(v, field)?;
     if v.chars().count() > MAX_KEY_CHARS {
         return Err(field_error(field, format!("is longer than {MAX_KEY_CHARS} characters")));
     }
@@ -355,6 +366,25 @@ mod tests {
     }
 
     #[test]
+    fn nul_characters_are_refused_by_field() {
+        for field in ["recipient", "content", "correlationId", "idempotencyKey"] {
+            let mut r = request("sms", "x");
+            match field {
+                "recipient" => r.recipient = Some("a\0b".into()),
+                "content" => r.content = Some("a\0b".into()),
+                "correlationId" => r.correlation_id = Some("a\0b".into()),
+                _ => r.idempotency_key = Some("a\0b".into()),
+            }
+            assert_eq!(r.validate(None, 5).unwrap_err().field, field);
+        }
+        let generated = request("sms", "x").validate(Some("req\0id"), 5).unwrap().correlation_id;
+        assert!(
+            !generated.contains('\0'),
+            "a NUL request id is not used as the correlation id"
+        );
+    }
+
+    #[test]
     fn scheduled_at_must_be_rfc3339() {
         let mut r = request("sms", "x");
         r.scheduled_at = Some("tomorrow".into());
@@ -402,7 +432,9 @@ mod properties {
             scheduled_at in proptest::option::of(".{0,30}"),
         ) {
             let r = NotificationRequest { channel, priority, recipient, content, max_retries, scheduled_at, ..Default::default() };
-            let _ = r.validate(None, 5);
+            if let Ok(v) = r.validate(None, 5) {
+                prop_assert!(!v.recipient.contains('\0') && !v.content.contains('\0'));
+            }
         }
 
         #[test]

@@ -37,29 +37,43 @@ pub struct BatchedWrites {
     outcomes: Batcher<OutcomeJob, StoreResult<bool>>,
 }
 
-/// Runs `each` for every item inside one transaction; on any failure every item gets it.
+/// Runs `each` for every item inside one transaction. If a statement fails for a reason
+/// other than an unreachable database, the batch is rerun one item per transaction, so one
+/// bad item fails alone instead of taking the commits of its neighbours with it.
 async fn in_one_transaction<I, T, F>(store: &Store, items: Vec<I>, each: F) -> Vec<StoreResult<T>>
 where
     F: for<'c> AsyncEach<'c, I, T>,
 {
-    let count = items.len();
-    let result: StoreResult<Vec<T>> = async {
-        let mut tx = store.begin().await?;
-        let mut out = Vec::with_capacity(count);
-        for item in &items {
-            out.push(each.call(&mut tx, item).await?);
-        }
-        tx.commit().await?;
-        Ok(out)
-    }
-    .await;
-    match result {
+    match run_together(store, &items, &each).await {
         Ok(out) => out.into_iter().map(Ok).collect(),
+        Err(e) if items.len() > 1 && !e.is_unavailable() => {
+            let mut out = Vec::with_capacity(items.len());
+            for item in &items {
+                let alone = run_together(store, std::slice::from_ref(item), &each).await;
+                out.push(alone.map(|mut v| v.remove(0)));
+            }
+            out
+        }
         Err(e) => {
             let shared = Arc::new(e);
-            (0..count).map(|_| Err(StoreError::Shared(shared.clone()))).collect()
+            (0..items.len())
+                .map(|_| Err(StoreError::Shared(shared.clone())))
+                .collect()
         }
     }
+}
+
+async fn run_together<I, T, F>(store: &Store, items: &[I], each: &F) -> StoreResult<Vec<T>>
+where
+    F: for<'c> AsyncEach<'c, I, T>,
+{
+    let mut tx = store.begin().await?;
+    let mut out = Vec::with_capacity(items.len());
+    for item in items {
+        out.push(each.call(&mut tx, item).await?);
+    }
+    tx.commit().await?;
+    Ok(out)
 }
 
 /// An async closure over one item and the batch's connection.

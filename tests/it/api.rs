@@ -133,6 +133,14 @@ async fn validation_rules_of_the_contract() {
             "maxRetries",
         ),
         (json!([1, 2]), "invalid JSON body"),
+        (
+            json!({"channel": "SMS", "priority": "LOW", "recipient": "a\u{0}b", "content": "y"}),
+            "recipient",
+        ),
+        (
+            json!({"channel": "SMS", "priority": "LOW", "recipient": "x", "content": "y\u{0}"}),
+            "NUL",
+        ),
     ];
     for (body, expected) in cases {
         let (status, answer) = t.post("/v1/notifications", &body).await;
@@ -498,5 +506,32 @@ async fn api_tokens_guard_v1_but_not_health() {
         let r = t.client.get(t.url(open)).send().await.unwrap();
         assert_ne!(r.status(), StatusCode::UNAUTHORIZED, "{open}");
     }
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn one_bad_write_does_not_fail_its_batch_neighbours() {
+    use dispatchctl::domain::NotificationRequest;
+    let t = TestApp::spawn(Env::new(), true).await;
+    let good = |i: usize| {
+        NotificationRequest {
+            channel: Some("sms".into()),
+            priority: Some("low".into()),
+            recipient: Some(format!("r{i}")),
+            content: Some("ok".into()),
+            ..Default::default()
+        }
+        .validate(None, 5)
+        .unwrap()
+    };
+    // Bypasses validation on purpose: PostgreSQL refuses NUL in text.
+    let mut bad = good(999);
+    bad.content = "bad\0".into();
+    let mut writes: Vec<_> = (0..40).map(|i| t.app.writes.insert_notification(good(i))).collect();
+    writes.insert(20, t.app.writes.insert_notification(bad));
+    let results = futures_util::future::join_all(writes).await;
+    assert!(results[20].is_err(), "the bad item fails");
+    let ok = results.iter().filter(|r| r.is_ok()).count();
+    assert_eq!(ok, 40, "its neighbours are stored anyway");
     t.stop().await;
 }
