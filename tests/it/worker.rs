@@ -369,10 +369,11 @@ async fn the_rate_limit_holds_across_two_workers() {
         })
         .max()
         .unwrap();
-    // Spacing is enforced when a send starts; arrival times at the provider carry the
-    // scheduling jitter of a busy machine, hence a small allowance. Two unshared limits
-    // would show about 40 in a second and a span near half of the expected one.
-    assert!(worst <= 25, "{worst} deliveries within one second at a limit of 20/s");
+    // Slots are reserved 50 ms apart before the claim; what happens between the slot and
+    // the provider (a claim commit, scheduling on a loaded machine) shifts arrivals, so a
+    // one-second window gets an allowance. The span is the sharp check: two unshared
+    // limits would deliver the 50 in about half the time.
+    assert!(worst <= 30, "{worst} deliveries within one second at a limit of 20/s");
     let span = *times.iter().max().unwrap() - *times.iter().min().unwrap();
     assert!(
         span >= Duration::from_millis(2_150),
