@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::helpers::{closed_port, wait_for, Env, ScriptedProvider, TestApp};
+use crate::helpers::{closed_port, wait_for, Env, KillOnDrop, ScriptedProvider, TestApp};
 
 fn dispatchctl(env: &HashMap<String, String>, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_dispatchctl"))
@@ -231,15 +231,17 @@ async fn worker_and_scanner_daemons_serve_the_ops_endpoints() {
         ),
     ] {
         let listen = format!("127.0.0.1:{}", free_port());
-        let mut child = Command::new(env!("CARGO_BIN_EXE_dispatchctl"))
-            .args(&args)
-            .args(["--listen", &listen])
-            .env_clear()
-            .envs(&env.values)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
+        let mut guard = KillOnDrop(Some(
+            Command::new(env!("CARGO_BIN_EXE_dispatchctl"))
+                .args(&args)
+                .args(["--listen", &listen])
+                .env_clear()
+                .envs(&env.values)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+        ));
         let base = format!("http://{listen}");
         let ready = wait_for(Duration::from_secs(20), || async {
             matches!(client.get(format!("{base}/readyz")).send().await, Ok(r) if r.status() == 200)
@@ -265,10 +267,11 @@ async fn worker_and_scanner_daemons_serve_the_ops_endpoints() {
             .unwrap();
         assert!(text.contains(metric), "{args:?}: {metric} missing");
         assert!(Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
+            .args(["-TERM", &guard.0.as_ref().unwrap().id().to_string()])
             .status()
             .unwrap()
             .success());
+        let mut child = guard.take();
         let status = tokio::task::spawn_blocking(move || child.wait())
             .await
             .unwrap()

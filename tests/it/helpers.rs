@@ -391,3 +391,22 @@ pub fn header(headers: &Option<FieldTable>, key: &str) -> Option<String> {
 pub async fn queue_len(app: &App, queue: &str) -> u32 {
     app.broker.queue_depth(queue).await.expect("queue depth")
 }
+
+/// A child process that is killed if the test fails before it is waited for, so a failed
+/// test never leaves a daemon running.
+pub struct KillOnDrop(pub Option<std::process::Child>);
+
+impl KillOnDrop {
+    pub fn take(&mut self) -> std::process::Child {
+        self.0.take().expect("child taken once")
+    }
+}
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
