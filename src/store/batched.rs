@@ -40,16 +40,23 @@ pub struct BatchedWrites {
 /// Runs `each` for every item inside one transaction. If a statement fails for a reason
 /// other than an unreachable database, the batch is rerun one item per transaction, so one
 /// bad item fails alone instead of taking the commits of its neighbours with it.
-async fn in_one_transaction<I, T, F>(store: &Store, items: Vec<I>, each: F) -> Vec<StoreResult<T>>
+///
+/// `single_statement` says that an item runs one statement, which alone may autocommit.
+async fn in_one_transaction<I, T, F>(
+    store: &Store,
+    items: Vec<I>,
+    each: F,
+    single_statement: bool,
+) -> Vec<StoreResult<T>>
 where
     F: for<'c> AsyncEach<'c, I, T>,
 {
-    match run_together(store, &items, &each).await {
+    match run_together(store, &items, &each, single_statement).await {
         Ok(out) => out.into_iter().map(Ok).collect(),
         Err(e) if items.len() > 1 && !e.is_unavailable() => {
             let mut out = Vec::with_capacity(items.len());
             for item in &items {
-                let alone = run_together(store, std::slice::from_ref(item), &each).await;
+                let alone = run_together(store, std::slice::from_ref(item), &each, single_statement).await;
                 out.push(alone.map(|mut v| v.remove(0)));
             }
             out
@@ -63,10 +70,15 @@ where
     }
 }
 
-async fn run_together<I, T, F>(store: &Store, items: &[I], each: &F) -> StoreResult<Vec<T>>
+async fn run_together<I, T, F>(store: &Store, items: &[I], each: &F, single_statement: bool) -> StoreResult<Vec<T>>
 where
     F: for<'c> AsyncEach<'c, I, T>,
 {
+    if let ([item], true) = (items, single_statement) {
+        // Alone and one statement: autocommit saves the BEGIN and COMMIT round-trips.
+        let mut conn = store.pool().acquire().await?;
+        return Ok(vec![each.call(&mut conn, item).await?]);
+    }
     let mut tx = store.begin().await?;
     let mut out = Vec::with_capacity(items.len());
     for item in items {
@@ -123,12 +135,12 @@ impl BatchedWrites {
         let s = store.clone();
         let inserts = Batcher::spawn(MAX_BATCH, LANES, move |items| {
             let s = s.clone();
-            async move { in_one_transaction(&s, items, Insert).await }
+            async move { in_one_transaction(&s, items, Insert, true).await }
         });
         let s = store.clone();
         let marks = Batcher::spawn(MAX_BATCH, LANES, move |items| {
             let s = s.clone();
-            async move { in_one_transaction(&s, items, Mark).await }
+            async move { in_one_transaction(&s, items, Mark, true).await }
         });
         let s = store.clone();
         // Claims lock rows until the batch commits: sorted by id, two batches that share
@@ -139,7 +151,7 @@ impl BatchedWrites {
                 let mut order: Vec<usize> = (0..items.len()).collect();
                 order.sort_by_key(|&i| items[i].0);
                 let sorted: Vec<_> = order.iter().map(|&i| items[i]).collect();
-                let results = in_one_transaction(&s, sorted, Claim).await;
+                let results = in_one_transaction(&s, sorted, Claim, true).await;
                 let mut out: Vec<Option<StoreResult<Claimed>>> = (0..items.len()).map(|_| None).collect();
                 for (slot, result) in order.into_iter().zip(results) {
                     out[slot] = Some(result);
@@ -152,7 +164,7 @@ impl BatchedWrites {
         let s = store.clone();
         let outcomes = Batcher::spawn(MAX_BATCH, LANES, move |items| {
             let s = s.clone();
-            async move { in_one_transaction(&s, items, Outcome).await }
+            async move { in_one_transaction(&s, items, Outcome, false).await }
         });
         BatchedWrites {
             inserts,
