@@ -19,8 +19,7 @@ use crate::domain::outcome::NextStep;
 use crate::domain::{Channel, DeadLetterReason, DeliveryResult, Notification};
 use crate::provider::Provider;
 use crate::ratelimit::RateLimiter;
-use crate::store::batched::OutcomeJob;
-use crate::store::{AttemptRecord, ClaimRefusal, OutcomeUpdate};
+use crate::store::{AttemptRecord, ClaimRefusal, OutcomeRecord, OutcomeUpdate};
 
 /// How long a message waits before going back to the queue when PostgreSQL or RabbitMQ
 /// failed under it, so an outage does not spin redeliveries.
@@ -149,13 +148,13 @@ impl Deliverer {
                 error: result.error().map(str::to_string),
             },
         };
-        let job = OutcomeJob {
+        let outcome = OutcomeRecord {
             id: n.id,
             token,
             attempt: record,
             update,
         };
-        match self.app.writes.record_outcome(job).await {
+        match self.app.writes.record_outcome(outcome).await {
             Ok(true) => {}
             Ok(false) => {
                 tracing::warn!(notification.id = %n.id, "lease lost during the attempt; outcome left to the scanner's recovery");

@@ -5,6 +5,7 @@ pub mod batched;
 pub mod replay;
 pub mod scan;
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -167,53 +168,8 @@ impl Store {
             .bind(items.len() as i32)
             .execute(&mut *tx)
             .await?;
-        let inserted: Vec<Notification> = sqlx::query_as(&format!(
-            "INSERT INTO notifications (id, correlation_id, idempotency_key, batch_id, channel, priority, recipient, \
-               content, status, max_retries, scheduled_at) \
-             SELECT t.id, t.correlation_id, t.idempotency_key, $1, t.channel, t.priority, t.recipient, t.content, \
-               'ACCEPTED', t.max_retries, t.scheduled_at \
-             FROM UNNEST($2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], \
-                         $9::int4[], $10::timestamptz[]) \
-               AS t(id, correlation_id, idempotency_key, channel, priority, recipient, content, max_retries, scheduled_at) \
-             ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING \
-             RETURNING {COLUMNS}"
-        ))
-        .bind(batch_id)
-        .bind(items.iter().map(|n| n.id).collect::<Vec<_>>())
-        .bind(items.iter().map(|n| n.correlation_id.as_str()).collect::<Vec<_>>())
-        .bind(items.iter().map(|n| n.idempotency_key.as_deref()).collect::<Vec<_>>())
-        .bind(items.iter().map(|n| n.channel.as_str()).collect::<Vec<_>>())
-        .bind(items.iter().map(|n| n.priority.as_str()).collect::<Vec<_>>())
-        .bind(items.iter().map(|n| n.recipient.as_str()).collect::<Vec<_>>())
-        .bind(items.iter().map(|n| n.content.as_str()).collect::<Vec<_>>())
-        .bind(items.iter().map(|n| n.max_retries).collect::<Vec<_>>())
-        .bind(items.iter().map(|n| n.scheduled_at).collect::<Vec<_>>())
-        .fetch_all(&mut *tx)
-        .await?;
-        let mut existing: Vec<Notification> = Vec::new();
-        if inserted.len() < items.len() {
-            let keys: Vec<&str> = items.iter().filter_map(|n| n.idempotency_key.as_deref()).collect();
-            existing = sqlx::query_as(&format!(
-                "SELECT {COLUMNS} FROM notifications WHERE idempotency_key = ANY($1)"
-            ))
-            .bind(keys)
-            .fetch_all(&mut *tx)
-            .await?;
-        }
+        let out = insert_notifications_on(&mut tx, Some(batch_id), items).await?;
         tx.commit().await?;
-        let mut out = Vec::with_capacity(items.len());
-        for item in items {
-            if let Some(row) = inserted.iter().find(|r| r.id == item.id) {
-                out.push((row.clone(), true));
-            } else if let Some(row) = existing
-                .iter()
-                .find(|r| r.idempotency_key.is_some() && r.idempotency_key == item.idempotency_key)
-            {
-                out.push((row.clone(), false));
-            } else {
-                return Err(StoreError::Database(sqlx::Error::RowNotFound));
-            }
-        }
         Ok(out)
     }
 
@@ -332,49 +288,85 @@ impl Store {
     }
 }
 
-/// Inserts a notification, or returns the one that already holds its idempotency key.
-/// The unique index decides, so concurrent identical requests yield one row.
-/// The boolean says whether this call created it.
-pub(crate) async fn insert_notification_on(
+/// Inserts notifications in one statement; an item whose idempotency key is already taken
+/// (by an earlier row or an earlier item of the same call) maps to the row that holds it.
+/// The unique index decides, so concurrent identical requests yield one row. The result
+/// keeps the order of `items`; the boolean says whether this call created the row.
+pub(crate) async fn insert_notifications_on(
     conn: &mut PgConnection,
-    n: &NewNotification,
-) -> StoreResult<(Notification, bool)> {
-    let inserted: Option<Notification> = sqlx::query_as(&format!(
-        "INSERT INTO notifications (id, correlation_id, idempotency_key, channel, priority, recipient, content, \
-           status, max_retries, scheduled_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, 'ACCEPTED', $8, $9) \
+    batch_id: Option<Uuid>,
+    items: &[NewNotification],
+) -> StoreResult<Vec<(Notification, bool)>> {
+    // Two calls that insert the same keys take the index's locks in the same order, so
+    // they wait for each other instead of deadlocking.
+    let mut order: Vec<&NewNotification> = items.iter().collect();
+    order.sort_by(|a, b| a.idempotency_key.cmp(&b.idempotency_key));
+    let inserted: Vec<Notification> = sqlx::query_as(&format!(
+        "INSERT INTO notifications (id, correlation_id, idempotency_key, batch_id, channel, priority, recipient, \
+           content, status, max_retries, scheduled_at) \
+         SELECT t.id, t.correlation_id, t.idempotency_key, $1, t.channel, t.priority, t.recipient, t.content, \
+           'ACCEPTED', t.max_retries, t.scheduled_at \
+         FROM UNNEST($2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], \
+                     $9::int4[], $10::timestamptz[]) WITH ORDINALITY \
+           AS t(id, correlation_id, idempotency_key, channel, priority, recipient, content, max_retries, scheduled_at, n) \
+         ORDER BY t.n \
          ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING \
          RETURNING {COLUMNS}"
     ))
-    .bind(n.id)
-    .bind(&n.correlation_id)
-    .bind(&n.idempotency_key)
-    .bind(n.channel)
-    .bind(n.priority)
-    .bind(&n.recipient)
-    .bind(&n.content)
-    .bind(n.max_retries)
-    .bind(n.scheduled_at)
-    .fetch_optional(&mut *conn)
+    .bind(batch_id)
+    .bind(order.iter().map(|n| n.id).collect::<Vec<_>>())
+    .bind(order.iter().map(|n| n.correlation_id.as_str()).collect::<Vec<_>>())
+    .bind(order.iter().map(|n| n.idempotency_key.as_deref()).collect::<Vec<_>>())
+    .bind(order.iter().map(|n| n.channel.as_str()).collect::<Vec<_>>())
+    .bind(order.iter().map(|n| n.priority.as_str()).collect::<Vec<_>>())
+    .bind(order.iter().map(|n| n.recipient.as_str()).collect::<Vec<_>>())
+    .bind(order.iter().map(|n| n.content.as_str()).collect::<Vec<_>>())
+    .bind(order.iter().map(|n| n.max_retries).collect::<Vec<_>>())
+    .bind(order.iter().map(|n| n.scheduled_at).collect::<Vec<_>>())
+    .fetch_all(&mut *conn)
     .await?;
-    if let Some(row) = inserted {
-        return Ok((row, true));
+    let mut existing: Vec<Notification> = Vec::new();
+    if inserted.len() < items.len() {
+        let keys: Vec<&str> = items.iter().filter_map(|n| n.idempotency_key.as_deref()).collect();
+        existing = sqlx::query_as(&format!(
+            "SELECT {COLUMNS} FROM notifications WHERE idempotency_key = ANY($1)"
+        ))
+        .bind(keys)
+        .fetch_all(&mut *conn)
+        .await?;
     }
-    let existing: Notification = sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM notifications WHERE idempotency_key = $1"
-    ))
-    .bind(&n.idempotency_key)
-    .fetch_one(&mut *conn)
-    .await?;
-    Ok((existing, false))
+    let by_id: HashMap<Uuid, Notification> = inserted.into_iter().map(|r| (r.id, r)).collect();
+    let by_key: HashMap<&str, &Notification> = existing
+        .iter()
+        .filter_map(|r| r.idempotency_key.as_deref().map(|k| (k, r)))
+        .collect();
+    items
+        .iter()
+        .map(|item| {
+            if let Some(row) = by_id.get(&item.id) {
+                return Ok((row.clone(), true));
+            }
+            match item.idempotency_key.as_deref().and_then(|k| by_key.get(k)) {
+                Some(row) => Ok(((*row).clone(), false)),
+                // Not inserted and no key to explain it: cannot happen short of a bug.
+                None => Err(StoreError::Database(sqlx::Error::RowNotFound)),
+            }
+        })
+        .collect()
 }
 
+/// ACCEPTED → QUEUED for notifications whose work message is on the broker. A row locked
+/// by someone else is skipped rather than waited for: whoever holds it (a worker's claim, a
+/// cancel, the scanner's republish) moves it on anyway, and a mark that waited could
+/// deadlock with a multi-row claim locking the same rows in another order. A row left
+/// ACCEPTED by a skipped mark costs at most one extra message from the scanner.
 pub(crate) async fn mark_queued_on(conn: &mut PgConnection, ids: &[Uuid]) -> StoreResult<()> {
     if ids.is_empty() {
         return Ok(());
     }
     sqlx::query(
-        "UPDATE notifications SET status = 'QUEUED', updated_at = now() WHERE id = ANY($1) AND status = 'ACCEPTED'",
+        "UPDATE notifications SET status = 'QUEUED', updated_at = now() \
+         WHERE id IN (SELECT id FROM notifications WHERE id = ANY($1) AND status = 'ACCEPTED' FOR UPDATE SKIP LOCKED)",
     )
     .bind(ids)
     .execute(&mut *conn)
@@ -382,50 +374,149 @@ pub(crate) async fn mark_queued_on(conn: &mut PgConnection, ids: &[Uuid]) -> Sto
     Ok(())
 }
 
-/// Claims a notification for delivery: ACCEPTED|QUEUED (and due) → SENDING under a lease
-/// identified by `token`. One statement, so two workers cannot both claim it. It matches
-/// the row by id alone and decides inside SET, so a claim that meets a row locked by a
-/// scanner or a replay waits for that transaction and judges the committed state (a
-/// WHERE on the status would judge the old snapshot and refuse without waiting).
+/// One claim request: the notification, the caller's lease token and the lease length.
+#[derive(Debug, Clone, Copy)]
+pub struct ClaimRequest {
+    pub id: Uuid,
+    pub token: Uuid,
+    pub lease: Duration,
+}
+
+/// Claims notifications for delivery: ACCEPTED|QUEUED (and due) → SENDING under a lease
+/// identified by each request's token. One statement for all, so two workers cannot both
+/// claim a row. It matches rows by id alone and decides inside SET, so a claim that meets
+/// a row locked by a scanner or a replay waits for that transaction and judges the
+/// committed state (a WHERE on the status would judge the old snapshot and refuse without
+/// waiting). Two requests for one row (a duplicated message) in one call: one wins, the
+/// other sees the row SENDING under another token.
 pub(crate) async fn claim_on(
     conn: &mut PgConnection,
-    id: Uuid,
-    token: Uuid,
-    lease: Duration,
-) -> StoreResult<Result<Notification, ClaimRefusal>> {
+    requests: &[ClaimRequest],
+) -> StoreResult<Vec<Result<Notification, ClaimRefusal>>> {
     const C: &str = "(status IN ('ACCEPTED', 'QUEUED') AND (next_retry_at IS NULL OR next_retry_at <= now()) \
          AND (scheduled_at IS NULL OR scheduled_at <= now()))";
     #[derive(sqlx::FromRow)]
     struct Claimed {
         #[sqlx(flatten)]
         notification: Notification,
+        claim_token: Uuid,
         claimed: bool,
     }
-    let row: Option<Claimed> = sqlx::query_as(&format!(
+    // Rows are locked in id order, the same order as every other multi-row write, so two
+    // statements that share rows wait for each other instead of deadlocking. `id = ANY($1)`
+    // beside the join keeps the plan on the primary key: without it, while the table is
+    // small or its statistics stale, PostgreSQL hashes a sequential scan of the whole table.
+    let mut sorted: Vec<&ClaimRequest> = requests.iter().collect();
+    sorted.sort_by_key(|r| r.id);
+    let rows: Vec<Claimed> = sqlx::query_as(&format!(
         "UPDATE notifications SET \
            status = CASE WHEN {C} THEN 'SENDING' ELSE status END, \
-           lease_token = CASE WHEN {C} THEN $2 ELSE lease_token END, \
-           lease_expires_at = CASE WHEN {C} THEN now() + ($3::bigint * interval '1 millisecond') ELSE lease_expires_at END, \
+           lease_token = CASE WHEN {C} THEN j.claim_token ELSE lease_token END, \
+           lease_expires_at = CASE WHEN {C} THEN now() + (j.lease_ms * interval '1 millisecond') ELSE lease_expires_at END, \
            updated_at = CASE WHEN {C} THEN now() ELSE updated_at END \
-         WHERE id = $1 \
-         RETURNING {COLUMNS}, (status = 'SENDING' AND lease_token IS NOT DISTINCT FROM $2) AS claimed"
+         FROM (SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::int8[]) WITH ORDINALITY \
+                 AS u(claim_id, claim_token, lease_ms, n) ORDER BY n) AS j \
+         WHERE id = j.claim_id AND id = ANY($1) \
+         RETURNING {COLUMNS}, j.claim_token, (status = 'SENDING' AND lease_token IS NOT DISTINCT FROM j.claim_token) AS claimed"
     ))
-    .bind(id)
-    .bind(token)
-    .bind(lease.as_millis() as i64)
-    .fetch_optional(&mut *conn)
+    .bind(sorted.iter().map(|r| r.id).collect::<Vec<_>>())
+    .bind(sorted.iter().map(|r| r.token).collect::<Vec<_>>())
+    .bind(sorted.iter().map(|r| r.lease.as_millis() as i64).collect::<Vec<_>>())
+    .fetch_all(&mut *conn)
     .await?;
-    Ok(match row {
-        None => Err(ClaimRefusal::NotFound),
-        Some(Claimed {
-            notification,
-            claimed: true,
-        }) => Ok(notification),
-        Some(Claimed {
-            notification,
-            claimed: false,
-        }) => Err(ClaimRefusal::NotClaimable(notification.status)),
-    })
+    Ok(requests
+        .iter()
+        .map(|r| {
+            let Some(row) = rows.iter().find(|row| row.notification.id == r.id) else {
+                return Err(ClaimRefusal::NotFound);
+            };
+            if row.claimed && row.claim_token == r.token {
+                Ok(row.notification.clone())
+            } else {
+                Err(ClaimRefusal::NotClaimable(row.notification.status))
+            }
+        })
+        .collect())
+}
+
+/// The outcome of one finished attempt, recorded by the holder of its lease.
+#[derive(Debug, Clone)]
+pub struct OutcomeRecord {
+    pub id: Uuid,
+    pub token: Uuid,
+    pub attempt: AttemptRecord,
+    pub update: OutcomeUpdate,
+}
+
+/// Records attempts and moves each notification to its outcome's state, in one statement
+/// (so one commit, and one round trip when it autocommits). The attempt is recorded in
+/// every case; the state changes only while the caller still holds the lease (the scanner
+/// may have recovered it meanwhile). Returns, per record, whether the state changed.
+///
+/// The guard is the lease token alone: the schema allows a token only on a SENDING row
+/// (constraint `notifications_lease_only_while_sending`). A `status = 'SENDING'` condition
+/// would say the same, but it lets the planner scan the partial indexes on status, which
+/// hold an entry for every notification that ever passed through SENDING until vacuum.
+pub(crate) async fn record_outcomes_on(conn: &mut PgConnection, records: &[OutcomeRecord]) -> StoreResult<Vec<bool>> {
+    let mut sorted: Vec<&OutcomeRecord> = records.iter().collect();
+    sorted.sort_by_key(|r| r.id);
+    let (mut status, mut provider_id, mut retry_ms, mut last_error, mut reason) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for r in &sorted {
+        let (s, p, ms, e, why): (&str, Option<&str>, Option<i64>, Option<&str>, Option<&str>) = match &r.update {
+            OutcomeUpdate::Sent { provider_message_id } => ("SENT", provider_message_id.as_deref(), None, None, None),
+            OutcomeUpdate::Retry { after, error } => (
+                "QUEUED",
+                None,
+                Some(after.as_millis() as i64),
+                Some(error.as_str()),
+                None,
+            ),
+            OutcomeUpdate::Failed { reason, error } => ("FAILED", None, None, error.as_deref(), Some(reason.as_str())),
+        };
+        status.push(s);
+        provider_id.push(p);
+        retry_ms.push(ms);
+        last_error.push(e);
+        reason.push(why);
+    }
+    let applied: Vec<(Uuid, Uuid)> = sqlx::query_as(
+        "WITH attempts AS ( \
+           INSERT INTO notification_attempts \
+             (notification_id, attempt_number, outcome, status_code, response_body, error, duration_ms) \
+           SELECT * FROM UNNEST($1::uuid[], $3::int4[], $4::text[], $5::int4[], $6::text[], $7::text[], $8::int4[])) \
+         UPDATE notifications SET \
+           status = j.new_status, \
+           provider_message_id = CASE WHEN j.new_status = 'SENT' THEN j.provider_id ELSE provider_message_id END, \
+           next_retry_at = now() + (j.retry_ms * interval '1 millisecond'), \
+           last_error = j.last_error, \
+           failure_reason = CASE WHEN j.new_status = 'FAILED' THEN j.reason ELSE failure_reason END, \
+           attempt_count = attempt_count + 1, lease_token = NULL, lease_expires_at = NULL, updated_at = now() \
+         FROM (SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $9::text[], $10::text[], $11::int8[], $12::text[], $13::text[]) \
+                 WITH ORDINALITY AS u(outcome_id, outcome_token, new_status, provider_id, retry_ms, last_error, reason, n) \
+               ORDER BY n) AS j \
+         WHERE id = j.outcome_id AND id = ANY($1) AND lease_token = j.outcome_token \
+         RETURNING id, j.outcome_token",
+    )
+    .bind(sorted.iter().map(|r| r.id).collect::<Vec<_>>())
+    .bind(sorted.iter().map(|r| r.token).collect::<Vec<_>>())
+    .bind(sorted.iter().map(|r| r.attempt.attempt_number).collect::<Vec<_>>())
+    .bind(sorted.iter().map(|r| r.attempt.outcome).collect::<Vec<_>>())
+    .bind(sorted.iter().map(|r| r.attempt.status_code).collect::<Vec<_>>())
+    .bind(sorted.iter().map(|r| r.attempt.response_body.as_deref()).collect::<Vec<_>>())
+    .bind(sorted.iter().map(|r| r.attempt.error.as_deref()).collect::<Vec<_>>())
+    .bind(sorted.iter().map(|r| r.attempt.duration_ms).collect::<Vec<_>>())
+    .bind(status)
+    .bind(provider_id)
+    .bind(retry_ms)
+    .bind(last_error)
+    .bind(reason)
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(records
+        .iter()
+        .map(|r| applied.iter().any(|&(id, token)| id == r.id && token == r.token))
+        .collect())
 }
 
 /// Records one delivery attempt. With `apply_outcome` in the same transaction it is the

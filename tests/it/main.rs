@@ -7,4 +7,5 @@ mod operator;
 mod packaging;
 mod scanner;
 mod security;
+mod store;
 mod worker;

@@ -1,0 +1,1 @@
+ALTER TABLE notifications DROP CONSTRAINT IF EXISTS notifications_lease_only_while_sending;
