@@ -55,7 +55,7 @@ Register-ArgumentCompleter -Native -CommandName 'dispatchctl' -ScriptBlock {
         'dispatchctl;worker' {
             [CompletionResult]::new('--listen', '--listen', [CompletionResultType]::ParameterName, 'Address of the /livez, /readyz and /metrics endpoints')
             [CompletionResult]::new('--channels', '--channels', [CompletionResultType]::ParameterName, 'Channels to consume (comma-separated); all by default')
-            [CompletionResult]::new('--concurrency', '--concurrency', [CompletionResultType]::ParameterName, 'Deliveries in flight [env: WORKER_CONCURRENCY; default 16]')
+            [CompletionResult]::new('--concurrency', '--concurrency', [CompletionResultType]::ParameterName, 'Deliveries in flight [env: WORKER_CONCURRENCY; default 64]')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'YAML file with settings (lower-case names of the environment variables); the environment and flags override it')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')

@@ -50,7 +50,7 @@ set edit:completion:arg-completer[dispatchctl] = {|@words|
         &'dispatchctl;worker'= {
             cand --listen 'Address of the /livez, /readyz and /metrics endpoints'
             cand --channels 'Channels to consume (comma-separated); all by default'
-            cand --concurrency 'Deliveries in flight [env: WORKER_CONCURRENCY; default 16]'
+            cand --concurrency 'Deliveries in flight [env: WORKER_CONCURRENCY; default 64]'
             cand --config 'YAML file with settings (lower-case names of the environment variables); the environment and flags override it'
             cand -h 'Print help'
             cand --help 'Print help'

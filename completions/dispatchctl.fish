@@ -47,7 +47,7 @@ complete -c dispatchctl -n "__fish_dispatchctl_using_subcommand serve" -s h -l h
 complete -c dispatchctl -n "__fish_dispatchctl_using_subcommand serve" -s V -l version -d 'Print version'
 complete -c dispatchctl -n "__fish_dispatchctl_using_subcommand worker" -l listen -d 'Address of the /livez, /readyz and /metrics endpoints' -r
 complete -c dispatchctl -n "__fish_dispatchctl_using_subcommand worker" -l channels -d 'Channels to consume (comma-separated); all by default' -r
-complete -c dispatchctl -n "__fish_dispatchctl_using_subcommand worker" -l concurrency -d 'Deliveries in flight [env: WORKER_CONCURRENCY; default 16]' -r
+complete -c dispatchctl -n "__fish_dispatchctl_using_subcommand worker" -l concurrency -d 'Deliveries in flight [env: WORKER_CONCURRENCY; default 64]' -r
 complete -c dispatchctl -n "__fish_dispatchctl_using_subcommand worker" -l config -d 'YAML file with settings (lower-case names of the environment variables); the environment and flags override it' -r -F
 complete -c dispatchctl -n "__fish_dispatchctl_using_subcommand worker" -s h -l help -d 'Print help'
 complete -c dispatchctl -n "__fish_dispatchctl_using_subcommand worker" -s V -l version -d 'Print version'

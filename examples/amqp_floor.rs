@@ -33,8 +33,8 @@ struct Args {
     /// Most unconfirmed publishes outstanding.
     #[arg(long, default_value_t = 1000)]
     window: usize,
-    /// Consumer prefetch (the worker's default WORKER_CONCURRENCY is 16).
-    #[arg(long, default_value_t = 16)]
+    /// Consumer prefetch (the worker's default WORKER_CONCURRENCY is 64).
+    #[arg(long, default_value_t = 64)]
     prefetch: u16,
     /// Declare a classic queue without x-max-priority.
     #[arg(long)]

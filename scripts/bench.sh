@@ -710,7 +710,7 @@ REPORT=$RUN/results.md
   echo "- Sizes: N=$N, drain M=$DRAIN_N, AMQP floor $AMQP_N messages, concurrency $CONC, batch $BATCH, pgbench ${clients:-$PG_CLIENTS} clients × ${PG_SECONDS}s, latency runs ${LAT_SECONDS}s, soak ${SOAK_SECONDS}s at ${SOAK_RATE}/s$( [[ $QUICK == 1 ]] && echo ' (BENCH_QUICK=1)')"
   echo "- Repetitions: $REPS for sink, floor, create latency and create→delivery up to ${CREATE_RATE}/s; $SLOW_REPS for throughput, drain and create→delivery above ${CREATE_RATE}/s$( ((SLOW_REPS < REPS)) && echo " (reduced so that the default run, with its 10-minute soak, stays under 20 minutes on 2 cores; BENCH_SLOW_REPS=$REPS for more)"); soak once"
   echo "- Time caps: throughput runs send for at most ${RUN_CAP}s (BENCH_RUN_CAP_SECONDS), drain rates are measured over at most ${DRAIN_WINDOW}s (BENCH_DRAIN_WINDOW_SECONDS); a warning below says when a cap applied"
-  echo "- Settings: RATE_LIMIT_PER_SEC=0, LOG_LEVEL=warn, WORKER_CONCURRENCY=${WORKER_CONCURRENCY:-16 (default)}, DATABASE_MAX_CONNECTIONS=${DATABASE_MAX_CONNECTIONS:-20 (default)}; isolated database bench_…, QUEUE_PREFIX=bench….; sink = examples/sink.rs with --log"
+  echo "- Settings: RATE_LIMIT_PER_SEC=0, LOG_LEVEL=warn, WORKER_CONCURRENCY=${WORKER_CONCURRENCY:-64 (default)}, DATABASE_MAX_CONNECTIONS=${DATABASE_MAX_CONNECTIONS:-20 (default)}; isolated database bench_…, QUEUE_PREFIX=bench….; sink = examples/sink.rs with --log"
   echo "- Placeholders: \`\$API\` = http://127.0.0.1:<port> of \`dispatchctl serve\`, \`\$SINK\` = the sink; every command ran from the repository root"
   echo "- Wall time: $((ELAPSED / 60)) min $((ELAPSED % 60)) s after a ${BUILD_SECONDS}s build (sections: $(IFS=,; echo "${SECTION_TIMES[*]}" | sed 's/,/, /g'))"
   if [[ -s $NOTES ]]; then

@@ -65,7 +65,7 @@ pub const SETTINGS: &[SettingSpec] = &[
     spec("RATE_LIMIT_SMS_PER_SEC", None, "50", "Override of RATE_LIMIT_PER_SEC for SMS."),
     spec("RATE_LIMIT_EMAIL_PER_SEC", None, "200", "Override of RATE_LIMIT_PER_SEC for EMAIL."),
     spec("RATE_LIMIT_PUSH_PER_SEC", None, "500", "Override of RATE_LIMIT_PER_SEC for PUSH."),
-    spec("WORKER_CONCURRENCY", Some("16"), "16", "Deliveries in flight per worker process (also its prefetch)."),
+    spec("WORKER_CONCURRENCY", Some("64"), "64", "Deliveries in flight per worker process (also its prefetch)."),
     spec("RETRY_BACKOFF_BASE", Some("1s"), "1s", "Delay before the first retry; doubled for each further attempt."),
     spec("RETRY_BACKOFF_MAX", Some("60s"), "60s", "Upper bound of the retry delay (and of an honoured Retry-After)."),
     spec("DEFAULT_MAX_RETRIES", Some("5"), "5", "Attempt budget of a notification created without maxRetries."),
@@ -544,7 +544,7 @@ mod tests {
     fn defaults_match_the_go_service() {
         let s = settings(&[]).expect("defaults are valid");
         assert_eq!(s.rate_limit_per_sec, 100);
-        assert_eq!(s.worker_concurrency, 16);
+        assert_eq!(s.worker_concurrency, 64);
         assert_eq!(s.retry_scan_interval, Duration::from_secs(5));
         assert_eq!(s.retry_scan_limit, 100);
         assert_eq!(s.api_port, 8080);

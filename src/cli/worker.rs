@@ -26,7 +26,7 @@ pub struct Args {
     /// Channels to consume (comma-separated); all by default.
     #[arg(long, value_delimiter = ',', value_name = "CHANNELS")]
     pub channels: Vec<String>,
-    /// Deliveries in flight [env: WORKER_CONCURRENCY; default 16].
+    /// Deliveries in flight [env: WORKER_CONCURRENCY; default 64].
     #[arg(long, value_name = "N")]
     pub concurrency: Option<u16>,
 }
