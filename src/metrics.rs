@@ -134,7 +134,7 @@ impl Metrics {
             due_backlog: gauge(
                 &r,
                 "scanner_due_backlog",
-                "Rows due for the scanner, per kind.",
+                "Rows due for the scanner, per kind (each counted up to 100,000).",
                 &["kind"],
             ),
             dlq_depth: gauge(&r, "dlq_depth", "Messages waiting in dlq.<channel>.", &["channel"]),
