@@ -159,3 +159,22 @@ async fn the_schema_refuses_a_lease_outside_sending() {
     assert_eq!(code.as_deref(), Some("23514"), "{refused}");
     t.stop().await;
 }
+
+#[tokio::test]
+async fn every_pooled_connection_plans_each_execution_afresh() {
+    let t = TestApp::spawn(Env::new(), true).await;
+    // Several connections at once, so the check is not about one lucky connection.
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        held.push(t.app.store.pool().acquire().await.unwrap());
+    }
+    for conn in held.iter_mut() {
+        let mode: String = sqlx::query_scalar("SHOW plan_cache_mode")
+            .fetch_one(&mut **conn)
+            .await
+            .unwrap();
+        assert_eq!(mode, "force_custom_plan");
+    }
+    drop(held);
+    t.stop().await;
+}
