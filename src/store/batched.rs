@@ -10,6 +10,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use sqlx::PgPool;
 use uuid::Uuid;
 
 use super::{
@@ -37,77 +38,67 @@ pub struct BatchedWrites {
 }
 
 /// Runs `write` for the whole batch; on a statement error (not an outage) reruns it for
-/// each item alone, so that a bad item does not take its neighbours down with it.
+/// each item alone, so that a bad item does not take its neighbours down with it. The
+/// items are shared, not copied, on the way in: only a rerun copies an item.
 async fn with_fallback<I, T, F, Fut>(items: Vec<I>, write: F) -> Vec<StoreResult<T>>
 where
     I: Clone,
-    F: Fn(Vec<I>) -> Fut,
+    F: Fn(Arc<[I]>) -> Fut,
     Fut: Future<Output = StoreResult<Vec<T>>>,
 {
-    let n = items.len();
+    let items: Arc<[I]> = items.into();
     match write(items.clone()).await {
         Ok(out) => out.into_iter().map(Ok).collect(),
-        Err(e) if n > 1 && !e.is_unavailable() => {
-            let mut out = Vec::with_capacity(n);
-            for item in items {
-                out.push(write(vec![item]).await.map(|mut v| v.remove(0)));
+        Err(e) if items.len() > 1 && !e.is_unavailable() => {
+            let mut out = Vec::with_capacity(items.len());
+            for item in items.iter() {
+                let alone: Arc<[I]> = Arc::from(vec![item.clone()]);
+                out.push(write(alone).await.map(|mut v| v.remove(0)));
             }
             out
         }
         Err(e) => {
             let shared = Arc::new(e);
-            (0..n).map(|_| Err(StoreError::Shared(shared.clone()))).collect()
+            (0..items.len())
+                .map(|_| Err(StoreError::Shared(shared.clone())))
+                .collect()
         }
     }
+}
+
+/// A batcher whose batches `write` stores with one statement on a pooled connection.
+fn set_writer<I, T, F, Fut>(pool: &PgPool, write: F) -> Batcher<I, StoreResult<T>>
+where
+    I: Clone + Send + Sync + 'static,
+    T: Send + 'static,
+    F: Fn(PgPool, Arc<[I]>) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = StoreResult<Vec<T>>> + Send + 'static,
+{
+    let pool = pool.clone();
+    Batcher::spawn(MAX_BATCH, LANES, move |items: Vec<I>| {
+        let (pool, write) = (pool.clone(), write.clone());
+        with_fallback(items, move |items| write(pool.clone(), items))
+    })
 }
 
 impl BatchedWrites {
     /// Spawns the batching lanes; needs a running tokio runtime.
     pub fn spawn(store: &Store) -> BatchedWrites {
-        let pool = store.pool().clone();
-        let inserts = Batcher::spawn(MAX_BATCH, LANES, move |items: Vec<NewNotification>| {
-            let pool = pool.clone();
-            with_fallback(items, move |items| {
-                let pool = pool.clone();
-                async move { insert_notifications_on(&mut *pool.acquire().await?, None, &items).await }
-            })
-        });
-        let pool = store.pool().clone();
-        let marks = Batcher::spawn(MAX_BATCH, LANES, move |ids: Vec<Uuid>| {
-            let pool = pool.clone();
-            async move {
-                let n = ids.len();
-                let done = async { mark_queued_on(&mut *pool.acquire().await?, &ids).await }.await;
-                match done {
-                    Ok(()) => (0..n).map(|_| Ok(())).collect(),
-                    Err(e) => {
-                        let shared = Arc::new(e);
-                        (0..n).map(|_| Err(StoreError::Shared(shared.clone()))).collect()
-                    }
-                }
-            }
-        });
-        let pool = store.pool().clone();
-        let claims = Batcher::spawn(MAX_BATCH, LANES, move |items: Vec<ClaimRequest>| {
-            let pool = pool.clone();
-            with_fallback(items, move |items| {
-                let pool = pool.clone();
-                async move { claim_on(&mut *pool.acquire().await?, &items).await }
-            })
-        });
-        let pool = store.pool().clone();
-        let outcomes = Batcher::spawn(MAX_BATCH, LANES, move |items: Vec<OutcomeRecord>| {
-            let pool = pool.clone();
-            with_fallback(items, move |items| {
-                let pool = pool.clone();
-                async move { record_outcomes_on(&mut *pool.acquire().await?, &items).await }
-            })
-        });
+        let pool = store.pool();
         BatchedWrites {
-            inserts,
-            marks,
-            claims,
-            outcomes,
+            inserts: set_writer(pool, |pool, items: Arc<[NewNotification]>| async move {
+                insert_notifications_on(&mut *pool.acquire().await?, None, &items).await
+            }),
+            marks: set_writer(pool, |pool, ids: Arc<[Uuid]>| async move {
+                mark_queued_on(&mut *pool.acquire().await?, &ids).await?;
+                Ok(vec![(); ids.len()])
+            }),
+            claims: set_writer(pool, |pool, items: Arc<[ClaimRequest]>| async move {
+                claim_on(&mut *pool.acquire().await?, &items).await
+            }),
+            outcomes: set_writer(pool, |pool, items: Arc<[OutcomeRecord]>| async move {
+                record_outcomes_on(&mut *pool.acquire().await?, &items).await
+            }),
         }
     }
 
