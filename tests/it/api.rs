@@ -511,19 +511,8 @@ async fn api_tokens_guard_v1_but_not_health() {
 
 #[tokio::test]
 async fn one_bad_write_does_not_fail_its_batch_neighbours() {
-    use dispatchctl::domain::NotificationRequest;
     let t = TestApp::spawn(Env::new(), true).await;
-    let good = |i: usize| {
-        NotificationRequest {
-            channel: Some("sms".into()),
-            priority: Some("low".into()),
-            recipient: Some(format!("r{i}")),
-            content: Some("ok".into()),
-            ..Default::default()
-        }
-        .validate(None, 5)
-        .unwrap()
-    };
+    let good = crate::helpers::new_notification;
     // Bypasses validation on purpose: PostgreSQL refuses NUL in text.
     let mut bad = good(999);
     bad.content = "bad\0".into();

@@ -410,3 +410,16 @@ impl Drop for KillOnDrop {
         }
     }
 }
+
+/// A valid SMS notification with a recipient of its own, ready for the store (no API).
+pub fn new_notification(i: usize) -> dispatchctl::domain::NewNotification {
+    dispatchctl::domain::NotificationRequest {
+        channel: Some("sms".into()),
+        priority: Some("normal".into()),
+        recipient: Some(format!("+9055500{i:05}")),
+        content: Some("hello".into()),
+        ..Default::default()
+    }
+    .validate(None, 5)
+    .expect("valid")
+}

@@ -3,26 +3,14 @@
 
 use std::time::Duration;
 
-use dispatchctl::domain::{NewNotification, NotificationRequest, Status};
+use dispatchctl::domain::Status;
 use dispatchctl::store::{AttemptRecord, ClaimRefusal, OutcomeRecord, OutcomeUpdate};
 use futures_util::future::join_all;
 use uuid::Uuid;
 
-use crate::helpers::{Env, TestApp};
+use crate::helpers::{new_notification, Env, TestApp};
 
 const LEASE: Duration = Duration::from_secs(30);
-
-fn new_notification(i: usize) -> NewNotification {
-    NotificationRequest {
-        channel: Some("sms".into()),
-        priority: Some("normal".into()),
-        recipient: Some(format!("+9055500{i:05}")),
-        content: Some("hello".into()),
-        ..Default::default()
-    }
-    .validate(None, 5)
-    .expect("valid")
-}
 
 /// Stored ACCEPTED and never published, so no worker can touch it.
 async fn stored(t: &TestApp, i: usize) -> Uuid {
