@@ -61,13 +61,14 @@ impl App {
             settings.publish_timeout,
         ));
         let redis = Arc::new(RedisHandle::new(&settings.redis_url, settings.redis_key_prefix.clone()));
-        let writes = BatchedWrites::spawn(&store);
+        let metrics = Arc::new(Metrics::new());
+        let writes = BatchedWrites::spawn(&store, &metrics);
         App {
             settings: Arc::new(settings),
             store,
             broker,
             redis,
-            metrics: Arc::new(Metrics::new()),
+            metrics,
             writes,
         }
     }

@@ -26,6 +26,7 @@ pub struct Metrics {
     pub due_backlog: IntGaugeVec,
     pub dlq_depth: IntGaugeVec,
     pub queue_depth: IntGaugeVec,
+    pub write_batch_size: HistogramVec,
 }
 
 fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -144,8 +145,18 @@ impl Metrics {
                 "Messages waiting in the work queue of a channel.",
                 &["channel"],
             ),
+            write_batch_size: histogram(
+                &r,
+                "db_write_batch_size",
+                "Items written by one group-commit statement, per kind of write.",
+                &["kind"],
+                vec![1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0],
+            ),
             registry: r,
         };
+        for kind in ["insert", "mark_queued", "claim", "outcome"] {
+            m.write_batch_size.with_label_values(&[kind]);
+        }
         for ch in Channel::ALL {
             let c = ch.lower();
             m.sent.with_label_values(&[c]);

@@ -10,6 +10,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use prometheus::Histogram;
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -19,6 +20,7 @@ use super::{
 };
 use crate::batch::Batcher;
 use crate::domain::{NewNotification, Notification};
+use crate::metrics::Metrics;
 
 const MAX_BATCH: usize = 128;
 /// One lane per kind of write: while its statement runs, the next batch gathers. Four lanes
@@ -66,8 +68,9 @@ where
     }
 }
 
-/// A batcher whose batches `write` stores with one statement on a pooled connection.
-fn set_writer<I, T, F, Fut>(pool: &PgPool, write: F) -> Batcher<I, StoreResult<T>>
+/// A batcher whose batches `write` stores with one statement on a pooled connection; the
+/// size of each batch goes to `sizes`, which shows how much group commit is sharing.
+fn set_writer<I, T, F, Fut>(pool: &PgPool, sizes: Histogram, write: F) -> Batcher<I, StoreResult<T>>
 where
     I: Clone + Send + Sync + 'static,
     T: Send + 'static,
@@ -76,6 +79,7 @@ where
 {
     let pool = pool.clone();
     Batcher::spawn(MAX_BATCH, LANES, move |items: Vec<I>| {
+        sizes.observe(items.len() as f64);
         let (pool, write) = (pool.clone(), write.clone());
         with_fallback(items, move |items| write(pool.clone(), items))
     })
@@ -83,20 +87,21 @@ where
 
 impl BatchedWrites {
     /// Spawns the batching lanes; needs a running tokio runtime.
-    pub fn spawn(store: &Store) -> BatchedWrites {
+    pub fn spawn(store: &Store, metrics: &Metrics) -> BatchedWrites {
         let pool = store.pool();
+        let sizes = |kind: &str| metrics.write_batch_size.with_label_values(&[kind]);
         BatchedWrites {
-            inserts: set_writer(pool, |pool, items: Arc<[NewNotification]>| async move {
+            inserts: set_writer(pool, sizes("insert"), |pool, items: Arc<[NewNotification]>| async move {
                 insert_notifications_on(&mut *pool.acquire().await?, None, &items).await
             }),
-            marks: set_writer(pool, |pool, ids: Arc<[Uuid]>| async move {
+            marks: set_writer(pool, sizes("mark_queued"), |pool, ids: Arc<[Uuid]>| async move {
                 mark_queued_on(&mut *pool.acquire().await?, &ids).await?;
                 Ok(vec![(); ids.len()])
             }),
-            claims: set_writer(pool, |pool, items: Arc<[ClaimRequest]>| async move {
+            claims: set_writer(pool, sizes("claim"), |pool, items: Arc<[ClaimRequest]>| async move {
                 claim_on(&mut *pool.acquire().await?, &items).await
             }),
-            outcomes: set_writer(pool, |pool, items: Arc<[OutcomeRecord]>| async move {
+            outcomes: set_writer(pool, sizes("outcome"), |pool, items: Arc<[OutcomeRecord]>| async move {
                 record_outcomes_on(&mut *pool.acquire().await?, &items).await
             }),
         }
