@@ -35,6 +35,7 @@
 #   BENCH_BATCH_SIZE [100]        items per batch create
 #   BENCH_PG_CLIENTS [64]         pgbench clients
 #   BENCH_PG_SECONDS [10/4]       pgbench duration per run
+#   BENCH_PG_BATCH [16]           notifications per statement in the set-based floor (2c)
 #   BENCH_LATENCY_SECONDS [20/5]  duration of each fixed-rate latency run
 #   BENCH_CREATE_RATE [500]       req/s of the create-latency run
 #   BENCH_E2E_RATES ["200 1000"]  req/s of the create→delivery runs
@@ -67,6 +68,7 @@ CONC=${BENCH_CONCURRENCY:-64}
 BATCH=${BENCH_BATCH_SIZE:-100}
 PG_CLIENTS=${BENCH_PG_CLIENTS:-64}
 PG_SECONDS=${BENCH_PG_SECONDS:-$(q 10 4)}
+PG_BATCH=${BENCH_PG_BATCH:-16}
 LAT_SECONDS=${BENCH_LATENCY_SECONDS:-$(q 20 5)}
 CREATE_RATE=${BENCH_CREATE_RATE:-500}
 E2E_RATES=${BENCH_E2E_RATES:-"200 1000"}
@@ -451,6 +453,20 @@ if has floor; then
     record "2a PostgreSQL alone: notifications/s (pgbench: 7 round trips, 4 commits each; c=$clients)" "$tps" "/s" "$pgcmd"
     record "2a PostgreSQL alone: pgbench latency of one notification (7 round trips)" "$lat" "ms" "$pgcmd"
   done
+  # 2c: the set-based statements that group commit runs, PG_BATCH notifications each, four
+  # clients because the service keeps at most one statement of each of its four kinds of
+  # write in flight (src/store/batched.rs). Not the floor the issue defines (2a); it shows
+  # what PostgreSQL allows at the batch sizes of section 3 (mean batch sizes recorded there).
+  bcmd="PGOPTIONS='-c plan_cache_mode=force_custom_plan' pgbench -n -M prepared -c 4 -j 2 -T $PG_SECONDS -D batch=$PG_BATCH -f bench/notification-batched.pgbench.sql \$DATABASE_DSN"
+  for r in $(seq "$REPS"); do
+    reset_db
+    PGOPTIONS='-c plan_cache_mode=force_custom_plan' "$PGBENCH" -n -M prepared -c 4 -j 2 -T "$PG_SECONDS" \
+      -D batch="$PG_BATCH" -f bench/notification-batched.pgbench.sql "$DATABASE_DSN" >"$RUN/pgbench-batched-$r.txt" 2>&1 ||
+      { cat "$RUN/pgbench-batched-$r.txt" >&2; die "pgbench (set-based) failed"; }
+    tps=$(awk '/^tps/ { print $3; exit }' "$RUN/pgbench-batched-$r.txt")
+    record "2c PostgreSQL alone, set-based statements, $PG_BATCH per statement: notifications/s (c=4)" \
+      "$(calc "$tps * $PG_BATCH")" "/s" "$bcmd; tps × $PG_BATCH"
+  done
   reset_db
   mqcmd="target/release/examples/amqp_floor --count $AMQP_N --queue \${QUEUE_PREFIX}floor"
   for r in $(seq "$REPS"); do
@@ -516,6 +532,8 @@ throughput() {
   delivered=$(($(sink_count) - s0))
   secs=$(calc "$t1 - $t0")
   echo "$kind $r: $(db_status)" >>"$RUN/db-status.txt"
+  # A fresh serve per run, so its histogram covers this run alone (and the start-up).
+  curl -fsS "$API/metrics" >"$RUN/metrics-$kind-$r.txt" 2>/dev/null || true
   local c="$CMD_LOADGEN --target $kind --url \$API --count $N --concurrency $CONC --max-seconds $RUN_CAP"
   [[ $kind == batch ]] && c+=" --batch-size $BATCH"
   local what="single POST"
@@ -528,6 +546,14 @@ throughput() {
   fl=$(floor_rate)
   [[ -n $fl ]] && record "3 $what c=$CONC: delivered/s ÷ floor" "$(calc "100 * $delivered / $secs / $fl")" "%" \
     "delivered/s above ÷ min(2a, 2b medians) = $(fmt "$fl" /s)/s"
+  local kw mean
+  for kw in insert mark_queued claim outcome; do
+    mean=$(awk -v k="kind=\"$kw\"" 'index($0, "db_write_batch_size_sum{" k "}") == 17 { s = $2 }
+      index($0, "db_write_batch_size_count{" k "}") == 17 { n = $2 } END { if (n > 0) printf "%.1f", s / n }' \
+      "$RUN/metrics-$kind-$r.txt")
+    [[ -n $mean ]] && record "3 $what c=$CONC: mean group-commit batch, $kw" "$mean" "items" \
+      "same run; dispatch_engine_db_write_batch_size{kind=\"$kw\"} sum ÷ count from /metrics"
+  done
   local per=$(calc "$acc / 1000")
   local b=$RUN/cpu-$kind-$r.before a=$RUN/cpu-$kind-$r.after
   record "6 CPU s per 1,000 ($kind creates+delivery): dispatchctl serve" "$(calc "$(cpu_seconds "$b" "$a" app) / $per")" "s" \
@@ -669,12 +695,17 @@ if has soak; then
   PIDS+=("$lg")
   t0=$(date +%s)
   early=
-  echo "elapsed_s rss_mib delivered" >"$RUN/soak-rss.txt"
+  most_sockets=0
+  # RSS follows the most connections open at once (their buffers stay with the allocator
+  # after they close), so the open sockets are sampled beside it.
+  echo "elapsed_s rss_mib delivered sockets" >"$RUN/soak-rss.txt"
   while kill -0 "$lg" 2>/dev/null; do
     sleep 5
     el=$(($(date +%s) - t0))
     rss=$(rss_mib "$SERVE_PID")
-    echo "$el $rss $(($(sink_count) - s0))" >>"$RUN/soak-rss.txt"
+    sockets=$(find "/proc/$SERVE_PID/fd" -lname 'socket:*' 2>/dev/null | wc -l)
+    ((sockets > most_sockets)) && most_sockets=$sockets
+    echo "$el $rss $(($(sink_count) - s0)) $sockets" >>"$RUN/soak-rss.txt"
     if [[ -z $early ]] && ((el >= SOAK_EARLY)); then early=$rss; fi
   done
   wait "$lg" || die "soak loadgen failed: $(cat "$f.err")"
@@ -685,6 +716,7 @@ if has soak; then
   c="$CMD_LOADGEN --target single --url \$API --rate $SOAK_RATE --duration $SOAK_SECONDS (one serve process)"
   [[ -n $early ]] && record "6 soak at $SOAK_RATE/s: serve RSS at ${SOAK_EARLY}s" "$early" "MiB" "$c; VmRSS"
   record "6 soak at $SOAK_RATE/s: serve RSS at end (${SOAK_SECONDS}s)" "$end_rss" "MiB" "$c; VmRSS"
+  record "6 soak at $SOAK_RATE/s: most open sockets of serve (5 s samples)" "$most_sockets" "sockets" "$c; /proc/<pid>/fd"
   record "6 soak at $SOAK_RATE/s: accepted/s" "$(jq .notifications_per_s "$f")" "/s" "$c"
   record "6 soak at $SOAK_RATE/s: delivered/s" "$(calc "$delivered / $(jq .duration_s "$f")")" "/s" "$c; sink count over the run"
   record "6 soak at $SOAK_RATE/s: create latency p99" "$(jq .latency_ms.p99 "$f")" "ms" "$c"
