@@ -91,9 +91,13 @@ impl BatchedWrites {
         let pool = store.pool();
         let sizes = |kind: &str| metrics.write_batch_size.with_label_values(&[kind]);
         BatchedWrites {
-            inserts: set_writer(pool, sizes("insert"), |pool, items: Arc<[NewNotification]>| async move {
-                insert_notifications_on(&mut *pool.acquire().await?, None, &items).await
-            }),
+            inserts: set_writer(
+                pool,
+                sizes("insert"),
+                |pool, items: Arc<[NewNotification]>| async move {
+                    insert_notifications_on(&mut *pool.acquire().await?, None, &items).await
+                },
+            ),
             marks: set_writer(pool, sizes("mark_queued"), |pool, ids: Arc<[Uuid]>| async move {
                 mark_queued_on(&mut *pool.acquire().await?, &ids).await?;
                 Ok(vec![(); ids.len()])

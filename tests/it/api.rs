@@ -435,9 +435,9 @@ async fn health_endpoints_and_metrics() {
     );
     assert!(!metrics.contains(&id), "raw ids never become labels");
     assert!(
-        metrics
-            .lines()
-            .any(|l| l.starts_with(r#"dispatch_engine_db_write_batch_size_count{kind="insert"}"#) && !l.ends_with(" 0")),
+        metrics.lines().any(
+            |l| l.starts_with(r#"dispatch_engine_db_write_batch_size_count{kind="insert"}"#) && !l.ends_with(" 0")
+        ),
         "the create's INSERT counted as a group-commit batch"
     );
     t.stop().await;
