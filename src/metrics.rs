@@ -154,9 +154,6 @@ impl Metrics {
             ),
             registry: r,
         };
-        for kind in ["insert", "mark_queued", "claim", "outcome"] {
-            m.write_batch_size.with_label_values(&[kind]);
-        }
         for ch in Channel::ALL {
             let c = ch.lower();
             m.sent.with_label_values(&[c]);
