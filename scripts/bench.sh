@@ -443,12 +443,18 @@ if has floor; then
     clients=$((max_conn - used - 2))
     note "PostgreSQL has $((max_conn - used)) free connections of $max_conn: pgbench ran with $clients clients instead of $PG_CLIENTS"
   fi
-  pgcmd="pgbench -n -M prepared -c $clients -j 2 -T $PG_SECONDS -f bench/notification.pgbench.sql \$DATABASE_DSN"
-  for r in $(seq "$REPS"); do
+  # pgbench_once OUT ARGS: one pgbench run on an empty database, output in OUT; prints its tps.
+  pgbench_once() {
+    local out=$1
+    shift
     reset_db
-    "$PGBENCH" -n -M prepared -c "$clients" -j 2 -T "$PG_SECONDS" -f bench/notification.pgbench.sql \
-      "$DATABASE_DSN" >"$RUN/pgbench-$r.txt" 2>&1 || { cat "$RUN/pgbench-$r.txt" >&2; die "pgbench failed"; }
-    tps=$(awk '/^tps/ { print $3; exit }' "$RUN/pgbench-$r.txt")
+    "$PGBENCH" -n -M prepared -j 2 -T "$PG_SECONDS" "$@" "$DATABASE_DSN" >"$out" 2>&1 ||
+      { cat "$out" >&2; die "pgbench $* failed"; }
+    awk '/^tps/ { print $3; exit }' "$out"
+  }
+  pgcmd="pgbench -n -M prepared -j 2 -T $PG_SECONDS -c $clients -f bench/notification.pgbench.sql \$DATABASE_DSN"
+  for r in $(seq "$REPS"); do
+    tps=$(pgbench_once "$RUN/pgbench-$r.txt" -c "$clients" -f bench/notification.pgbench.sql)
     lat=$(awk '/^latency average/ { print $4; exit }' "$RUN/pgbench-$r.txt")
     record "2a PostgreSQL alone: notifications/s (pgbench: 7 round trips, 4 commits each; c=$clients)" "$tps" "/s" "$pgcmd"
     record "2a PostgreSQL alone: pgbench latency of one notification (7 round trips)" "$lat" "ms" "$pgcmd"
@@ -457,13 +463,11 @@ if has floor; then
   # clients because the service keeps at most one statement of each of its four kinds of
   # write in flight (src/store/batched.rs). Not the floor the issue defines (2a); it shows
   # what PostgreSQL allows at the batch sizes of section 3 (mean batch sizes recorded there).
-  bcmd="PGOPTIONS='-c plan_cache_mode=force_custom_plan' pgbench -n -M prepared -c 4 -j 2 -T $PG_SECONDS -D batch=$PG_BATCH -f bench/notification-batched.pgbench.sql \$DATABASE_DSN"
+  plan="-c plan_cache_mode=force_custom_plan"
+  bcmd="PGOPTIONS='$plan' pgbench -n -M prepared -j 2 -T $PG_SECONDS -c 4 -D batch=$PG_BATCH -f bench/notification-batched.pgbench.sql \$DATABASE_DSN"
   for r in $(seq "$REPS"); do
-    reset_db
-    PGOPTIONS='-c plan_cache_mode=force_custom_plan' "$PGBENCH" -n -M prepared -c 4 -j 2 -T "$PG_SECONDS" \
-      -D batch="$PG_BATCH" -f bench/notification-batched.pgbench.sql "$DATABASE_DSN" >"$RUN/pgbench-batched-$r.txt" 2>&1 ||
-      { cat "$RUN/pgbench-batched-$r.txt" >&2; die "pgbench (set-based) failed"; }
-    tps=$(awk '/^tps/ { print $3; exit }' "$RUN/pgbench-batched-$r.txt")
+    tps=$(PGOPTIONS=$plan pgbench_once "$RUN/pgbench-batched-$r.txt" -c 4 -D batch="$PG_BATCH" \
+      -f bench/notification-batched.pgbench.sql)
     record "2c PostgreSQL alone, set-based statements, $PG_BATCH per statement: notifications/s (c=4)" \
       "$(calc "$tps * $PG_BATCH")" "/s" "$bcmd; tps × $PG_BATCH"
   done
@@ -548,8 +552,8 @@ throughput() {
     "delivered/s above ÷ min(2a, 2b medians) = $(fmt "$fl" /s)/s"
   local kw mean
   for kw in insert mark_queued claim outcome; do
-    mean=$(awk -v k="kind=\"$kw\"" 'index($0, "db_write_batch_size_sum{" k "}") == 17 { s = $2 }
-      index($0, "db_write_batch_size_count{" k "}") == 17 { n = $2 } END { if (n > 0) printf "%.1f", s / n }' \
+    mean=$(awk -v k="{kind=\"$kw\"}" '$1 == "dispatch_engine_db_write_batch_size_sum" k { s = $2 }
+      $1 == "dispatch_engine_db_write_batch_size_count" k { n = $2 } END { if (n > 0) printf "%.1f", s / n }' \
       "$RUN/metrics-$kind-$r.txt")
     [[ -n $mean ]] && record "3 $what c=$CONC: mean group-commit batch, $kw" "$mean" "items" \
       "same run; dispatch_engine_db_write_batch_size{kind=\"$kw\"} sum ÷ count from /metrics"
