@@ -90,6 +90,10 @@ struct RunArgs {
     /// Free text copied into the JSON output.
     #[arg(long, default_value = "")]
     label: String,
+    /// Also report latency percentiles per window of this many seconds (by scheduled start),
+    /// so that a long run shows whether latency drifts or spikes (0 = no windows).
+    #[arg(long, default_value_t = 0.0)]
+    window: f64,
 }
 
 #[derive(clap::Args)]
@@ -124,6 +128,8 @@ struct Sample {
     service_us: u64,
     /// Microseconds from the scheduled start (rate mode; equal to service_us otherwise).
     latency_us: u64,
+    /// Seconds from the start of the run to the scheduled start.
+    at_s: f64,
     notifications: u64,
     ids: Vec<(String, i64)>,
 }
@@ -135,6 +141,7 @@ struct Shared {
     batch_size: usize,
     want_ids: bool,
     seq: AtomicU64,
+    origin: Instant,
 }
 
 const CHANNELS: [(&str, &str); 3] = [
@@ -208,6 +215,7 @@ impl Shared {
             status,
             service_us: (done - started).as_micros() as u64,
             latency_us: (done - scheduled).as_micros() as u64,
+            at_s: scheduled.saturating_duration_since(self.origin).as_secs_f64(),
             notifications: if ok { self.per_request() } else { 0 },
             ids,
         }
@@ -259,6 +267,7 @@ async fn run(args: RunArgs) -> anyhow::Result<Value> {
         batch_size: args.batch_size.max(1),
         want_ids: args.ids_out.is_some(),
         seq: AtomicU64::new(0),
+        origin: Instant::now(),
     });
     let started = Instant::now();
     let (samples, dropped, lag_max_us) = match args.rate {
@@ -316,6 +325,9 @@ async fn run(args: RunArgs) -> anyhow::Result<Value> {
         "notifications_per_s": round1(notifications as f64 / elapsed),
         "latency_ms": percentiles(ok_latency),
     });
+    if args.window > 0.0 {
+        out["windows"] = windows(&samples, args.window);
+    }
     if args.rate.is_some() {
         out["service_ms"] = percentiles(ok_service);
         out["generator_lag_max_ms"] = json!(round3(lag_max_us as f64 / 1000.0));
@@ -406,6 +418,23 @@ fn round1(x: f64) -> f64 {
 
 fn round3(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
+}
+
+/// Latency percentiles of the successful requests per `window` seconds of scheduled start.
+fn windows(samples: &[Sample], window: f64) -> Value {
+    let mut by: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
+    for s in samples.iter().filter(|s| s.ok) {
+        by.entry((s.at_s / window) as u64).or_default().push(s.latency_us);
+    }
+    Value::Array(
+        by.into_iter()
+            .map(|(k, us)| {
+                let mut w = percentiles(us);
+                w["from_s"] = json!(round3(k as f64 * window));
+                w
+            })
+            .collect(),
+    )
 }
 
 /// Nearest-rank percentiles of microsecond samples, in milliseconds.

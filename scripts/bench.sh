@@ -18,26 +18,31 @@
 # The services themselves are never started, stopped or reconfigured here.
 #
 # Settings (environment), defaults in brackets, BENCH_QUICK=1 values after the slash:
-#   BENCH_REPS [3/2]              repetitions of the fast runs: sink, floor, create latency,
-#                                 create→delivery at rates up to BENCH_CREATE_RATE
+#   BENCH_REPS [3/2]              repetitions of the fast runs: sink, floor, create→delivery at
+#                                 rates up to BENCH_CREATE_RATE
 #   BENCH_SLOW_REPS [1/1]         repetitions of the slow runs: throughput, drain, and
 #                                 create→delivery above BENCH_CREATE_RATE (they leave a backlog);
 #                                 1 by default so that the default run fits in 20 minutes with
 #                                 the 10-minute soak (the report says so)
 #   BENCH_N [50000/2000]          notifications per throughput run (and per sink run)
-#   BENCH_RUN_CAP_SECONDS [40]    a throughput run sends for at most this long, then waits for
-#                                 the deliveries of what was accepted (0 = always send N)
+#   BENCH_RUN_CAP_SECONDS [25]    a throughput run sends for at most this long (0 = always send N)
+#   BENCH_DELIVERY_WINDOW_SECONDS [30]  deliveries of a throughput run are counted until the
+#                                 sink has every accepted notification or for this long after
+#                                 the first request, whichever comes first (0 = until all)
 #   BENCH_DRAIN_N [100000/2000]   notifications queued before each drain run
-#   BENCH_DRAIN_WINDOW_SECONDS [30]  the drain rate is measured until the queue is empty or for
+#   BENCH_DRAIN_WINDOW_SECONDS [20]  the drain rate is measured until the queue is empty or for
 #                                 this long, whichever comes first (0 = until empty)
 #   BENCH_AMQP_N [20000/2000]     messages per RabbitMQ floor run
 #   BENCH_CONCURRENCY [64]        load generator concurrency (throughput, sink)
 #   BENCH_BATCH_SIZE [100]        items per batch create
 #   BENCH_PG_CLIENTS [64]         pgbench clients
-#   BENCH_PG_SECONDS [10/4]       pgbench duration per run
+#   BENCH_PG_SECONDS [5/4]        pgbench duration per run
 #   BENCH_PG_BATCH [16]           notifications per statement in the set-based floor (2c)
-#   BENCH_LATENCY_SECONDS [20/5]  duration of each fixed-rate latency run
-#   BENCH_CREATE_RATE [500]       req/s of the create-latency run
+#   BENCH_LATENCY_SECONDS [10/5]  duration of each create→delivery run, and of each window
+#                                 over which the soak reports create latency
+#   BENCH_CREATE_RATE [500]       req/s of the create-latency runs; when it equals
+#                                 BENCH_SOAK_RATE and the soak runs, create latency is read from
+#                                 the soak (per window of BENCH_LATENCY_SECONDS) instead
 #   BENCH_E2E_RATES ["200 1000"]  req/s of the create→delivery runs
 #   BENCH_SOAK_SECONDS [600/40]   soak duration; BENCH_SOAK_RATE [500]; BENCH_SOAK_EARLY [60/10]
 #   BENCH_STALL_SECONDS [45]      give up waiting for deliveries after this long without progress
@@ -60,16 +65,17 @@ q() { if [[ $QUICK == 1 ]]; then echo "$2"; else echo "$1"; fi; }
 REPS=${BENCH_REPS:-$(q 3 2)}
 SLOW_REPS=${BENCH_SLOW_REPS:-1}
 N=${BENCH_N:-$(q 50000 2000)}
-RUN_CAP=${BENCH_RUN_CAP_SECONDS:-40}
+RUN_CAP=${BENCH_RUN_CAP_SECONDS:-25}
+DELIVERY_WINDOW=${BENCH_DELIVERY_WINDOW_SECONDS:-30}
 DRAIN_N=${BENCH_DRAIN_N:-$(q 100000 2000)}
-DRAIN_WINDOW=${BENCH_DRAIN_WINDOW_SECONDS:-30}
+DRAIN_WINDOW=${BENCH_DRAIN_WINDOW_SECONDS:-20}
 AMQP_N=${BENCH_AMQP_N:-$(q 20000 2000)}
 CONC=${BENCH_CONCURRENCY:-64}
 BATCH=${BENCH_BATCH_SIZE:-100}
 PG_CLIENTS=${BENCH_PG_CLIENTS:-64}
-PG_SECONDS=${BENCH_PG_SECONDS:-$(q 10 4)}
+PG_SECONDS=${BENCH_PG_SECONDS:-$(q 5 4)}
 PG_BATCH=${BENCH_PG_BATCH:-16}
-LAT_SECONDS=${BENCH_LATENCY_SECONDS:-$(q 20 5)}
+LAT_SECONDS=${BENCH_LATENCY_SECONDS:-$(q 10 5)}
 CREATE_RATE=${BENCH_CREATE_RATE:-500}
 E2E_RATES=${BENCH_E2E_RATES:-"200 1000"}
 SOAK_SECONDS=${BENCH_SOAK_SECONDS:-$(q 600 40)}
@@ -307,14 +313,15 @@ sink_count() {
 for _ in $(seq 100); do sink_count >/dev/null 2>&1 && break; sleep 0.1; done
 sink_count >/dev/null || die "the sink did not start (see $RUN/sink.err)"
 
-# wait_sink TARGET: waits until the sink has received TARGET requests; prints the time it did,
-# or returns 1 after STALL seconds without progress.
+# wait_sink TARGET [DEADLINE]: waits until the sink has received TARGET requests; prints the
+# time it did, or returns 1 after STALL seconds without progress, or 2 at DEADLINE (epoch s).
 wait_sink() {
-  local target=$1 last=-1 last_change c
+  local target=$1 deadline=${2:-0} last=-1 last_change c
   last_change=$(date +%s)
   while :; do
     c=$(sink_count)
     if ((c >= target)); then now; return 0; fi
+    if [[ $deadline != 0 ]] && ge "$(now)" "$deadline"; then now; return 2; fi
     if ((c != last)); then last=$c; last_change=$(date +%s); fi
     if (($(date +%s) - last_change > STALL)); then
       note "deliveries stalled at $c of $target for ${STALL}s"
@@ -402,11 +409,11 @@ loadgen() {
 }
 loadgen_cpu() { awk '{ printf "%.3f", $1 + $2 }' "$1.time"; }
 rmq() { rabbitmqctl -q "$@" ${VHOST:+-p "$VHOST"} </dev/null 2>/dev/null; }
+# One AMQP client for all the service's queues: rabbitmqctl costs most of a second per call.
 purge_queues() {
-  local qn
-  for qn in $(rmq list_queues --no-table-headers name | grep "^$QUEUE_PREFIX"); do
-    rmq purge_queue "$qn" >/dev/null || true
-  done
+  local qs=() ch
+  for ch in sms email push; do qs+=("$QUEUE_PREFIX$ch" "${QUEUE_PREFIX}dlq.$ch"); done
+  "$EX/amqp_floor" --purge "$(IFS=,; echo "${qs[*]}")" >>"$RUN/purge.log" 2>&1 || die "purging the queues failed (see $RUN/purge.log)"
 }
 queued_messages() {
   rmq list_queues --no-table-headers name messages |
@@ -519,7 +526,14 @@ throughput() {
   [[ $(jq .stopped_by_time_cap "$f") == true ]] &&
     note "throughput $kind run $r: the ${RUN_CAP}s sending cap (BENCH_RUN_CAP_SECONDS) stopped it at $acc of $N notifications"
   target=$((s0 + acc))
-  t1=$(wait_sink "$target") || note "throughput $kind run $r: only $(($(sink_count) - s0)) of $acc delivered"
+  local deadline=0 rc=0
+  ((DELIVERY_WINDOW > 0)) && deadline=$(calc "$t0 + $DELIVERY_WINDOW")
+  t1=$(wait_sink "$target" "$deadline") || rc=$?
+  delivered=$(($(sink_count) - s0))
+  case $rc in
+    1) note "throughput $kind run $r: only $delivered of $acc delivered (stalled)" ;;
+    2) note "throughput $kind run $r: deliveries counted over the ${DELIVERY_WINDOW}s window (BENCH_DELIVERY_WINDOW_SECONDS), $delivered of $acc delivered by then" ;;
+  esac
   snapshot "$RUN/cpu-$kind-$r.after"
   if [[ -n $waits_pid ]]; then
     kill -INT "$waits_pid" 2>/dev/null
@@ -533,7 +547,6 @@ throughput() {
     wait "$perf_pid" 2>/dev/null || true
     PERF_DONE=1
   fi
-  delivered=$(($(sink_count) - s0))
   secs=$(calc "$t1 - $t0")
   echo "$kind $r: $(db_status)" >>"$RUN/db-status.txt"
   # A fresh serve per run, so its histogram covers this run alone (and the start-up).
@@ -544,7 +557,7 @@ throughput() {
   [[ $kind == batch ]] && what="batch POST ($BATCH items)"
   record "3 $what c=$CONC: accepted/s" "$(jq .notifications_per_s "$f")" "/s" "$c"
   record "3 $what c=$CONC: delivered/s (at the sink)" "$(calc "$delivered / $secs")" "/s" \
-    "same run; one serve process (API+worker+scanners); accepted count ÷ time from the first request until the sink has them all"
+    "same run; one serve process (API+worker+scanners); sink count ÷ time from the first request until the sink has every accepted notification (or the delivery window closes)"
   record "3 $what c=$CONC: create latency p99" "$(jq .latency_ms.p99 "$f")" "ms" "same run (closed loop)"
   local fl
   fl=$(floor_rate)
@@ -558,7 +571,7 @@ throughput() {
     [[ -n $mean ]] && record "3 $what c=$CONC: mean group-commit batch, $kw" "$mean" "items" \
       "same run; dispatch_engine_db_write_batch_size{kind=\"$kw\"} sum ÷ count from /metrics"
   done
-  local per=$(calc "$acc / 1000")
+  local per=$(calc "$delivered / 1000")
   local b=$RUN/cpu-$kind-$r.before a=$RUN/cpu-$kind-$r.after
   record "6 CPU s per 1,000 ($kind creates+delivery): dispatchctl serve" "$(calc "$(cpu_seconds "$b" "$a" app) / $per")" "s" \
     "utime+stime from /proc/<pid>/stat over run 3 ($kind)"
@@ -581,11 +594,14 @@ fi
 
 # ---- 4 latency -----------------------------------------------------------------------------
 # Every run gets a fresh serve, an empty database and empty queues, so that the backlog an
-# overloaded run leaves does not leak into the next one.
+# overloaded run leaves does not leak into the next one. Create latency at the soak's rate is
+# read from the soak's windows, which gives many more repetitions for no extra time.
+CREATE_IN_SOAK=0
+has soak && [[ $CREATE_RATE == "$SOAK_RATE" ]] && CREATE_IN_SOAK=1
 if has latency; then
   section_start latency
   c="$CMD_LOADGEN --target single --url \$API --rate $CREATE_RATE --duration $LAT_SECONDS"
-  for r in $(seq "$REPS"); do
+  ((CREATE_IN_SOAK)) || for r in $(seq "$REPS"); do
     fresh_serve "latency runs"
     f=$RUN/latency-create-$r.json
     s0=$(sink_count)
@@ -694,7 +710,7 @@ if has soak; then
   snapshot "$RUN/cpu-soak.before"
   f=$RUN/soak.json
   /usr/bin/time -f '%U %S' -o "$f.time" "$EX/loadgen" run --target single --url "$API" --rate "$SOAK_RATE" \
-    --duration "$SOAK_SECONDS" >"$f" 2>"$f.err" &
+    --duration "$SOAK_SECONDS" --window "$LAT_SECONDS" >"$f" 2>"$f.err" &
   lg=$!
   PIDS+=("$lg")
   t0=$(date +%s)
@@ -724,7 +740,20 @@ if has soak; then
   record "6 soak at $SOAK_RATE/s: most open sockets of serve (5 s samples)" "$most_sockets" "sockets" "$c; /proc/<pid>/fd"
   record "6 soak at $SOAK_RATE/s: accepted/s" "$(jq .notifications_per_s "$f")" "/s" "$c"
   record "6 soak at $SOAK_RATE/s: delivered/s" "$(calc "$delivered / $(jq .duration_s "$f")")" "/s" "$c; sink count over the run"
-  record "6 soak at $SOAK_RATE/s: create latency p99" "$(jq .latency_ms.p99 "$f")" "ms" "$c"
+  record "6 soak at $SOAK_RATE/s: create latency p99 over the whole soak" "$(jq .latency_ms.p99 "$f")" "ms" "$c"
+  # Every window is one repetition of the create-latency measurement (section 4); the soak
+  # keeps the per-window figures, so a drift or a periodic spike shows there.
+  jq -r '.windows[] | [.from_s, .count, .p50, .p95, .p99, .max] | @tsv' "$f" >"$RUN/soak-windows.tsv"
+  if ((CREATE_IN_SOAK)); then
+    wc="$CMD_LOADGEN --target single --url \$API --rate $SOAK_RATE --duration $SOAK_SECONDS --window $LAT_SECONDS (the soak); one value per ${LAT_SECONDS}s window"
+    while IFS=$'\t' read -r from n p50 p95 p99 _; do
+      # A last window shorter than half the others would weigh a handful of requests.
+      ((n * 2 >= SOAK_RATE * LAT_SECONDS)) || continue
+      record "4 create latency p50 at $CREATE_RATE req/s" "$p50" "ms" "$wc"
+      record "4 create latency p95 at $CREATE_RATE req/s" "$p95" "ms" "$wc"
+      record "4 create latency p99 at $CREATE_RATE req/s" "$p99" "ms" "$wc"
+    done <"$RUN/soak-windows.tsv"
+  fi
   check_rate "$f" "$SOAK_RATE" "soak"
   acc=$(jq .notifications "$f")
   ((acc - delivered > SOAK_RATE)) && note "soak: $((acc - delivered)) of $acc accepted notifications were not yet delivered when the load stopped (backlog)"
@@ -749,7 +778,8 @@ busy_check "end"
 ((BUSY == 0)) ||
   note "the machine was busy with other work: CPU busy while the benchmark was idle: $(IFS=,; echo "${BUSY_SAMPLES[*]}") on $CORES cores; figures are pessimistic and noisier than on an idle machine"
 ELAPSED=$(($(date +%s) - STARTED))
-((ELAPSED <= 1200)) || note "the run took $((ELAPSED / 60)) min $((ELAPSED % 60)) s, more than the 20-minute target"
+TOTAL=$((ELAPSED + BUILD_SECONDS))
+((TOTAL <= 1200)) || note "the run took $((TOTAL / 60)) min $((TOTAL % 60)) s with the build, more than the 20-minute target"
 REPORT=$RUN/results.md
 {
   echo "# dispatchctl benchmark — $(date -u +%Y-%m-%dT%H:%M:%SZ)"
@@ -758,11 +788,11 @@ REPORT=$RUN/results.md
   echo "- Load at start: \`$UPTIME_START\`; at end: \`$(uptime)\`; CPU busy with other work, sampled 1 s before each section: $(IFS=,; echo "${BUSY_SAMPLES[*]}" | sed 's/,/, /g')"
   echo "- Build: dispatchctl $GIT_REV, \`cargo build --release --locked --bins --examples\`"
   echo "- Sizes: N=$N, drain M=$DRAIN_N, AMQP floor $AMQP_N messages, concurrency $CONC, batch $BATCH, pgbench ${clients:-$PG_CLIENTS} clients × ${PG_SECONDS}s, latency runs ${LAT_SECONDS}s, soak ${SOAK_SECONDS}s at ${SOAK_RATE}/s$( [[ $QUICK == 1 ]] && echo ' (BENCH_QUICK=1)')"
-  echo "- Repetitions: $REPS for sink, floor, create latency and create→delivery up to ${CREATE_RATE}/s; $SLOW_REPS for throughput, drain and create→delivery above ${CREATE_RATE}/s$( ((SLOW_REPS < REPS)) && echo " (reduced so that the default run, with its 10-minute soak, stays under 20 minutes on 2 cores; BENCH_SLOW_REPS=$REPS for more)"); soak once"
-  echo "- Time caps: throughput runs send for at most ${RUN_CAP}s (BENCH_RUN_CAP_SECONDS), drain rates are measured over at most ${DRAIN_WINDOW}s (BENCH_DRAIN_WINDOW_SECONDS); a warning below says when a cap applied"
+  echo "- Repetitions: $REPS for sink, floor$( ((CREATE_IN_SOAK)) || echo ", create latency") and create→delivery up to ${CREATE_RATE}/s; $( ((CREATE_IN_SOAK)) && echo "create latency at ${CREATE_RATE} req/s once per ${LAT_SECONDS}s window of the soak (same rate, one serve, its database growing); ")$SLOW_REPS for throughput, drain and create→delivery above ${CREATE_RATE}/s$( ((SLOW_REPS < REPS)) && echo " (reduced so that the default run, with its 10-minute soak, stays under 20 minutes on 2 cores; BENCH_SLOW_REPS=$REPS for more)"); soak once"
+  echo "- Time caps: throughput runs send for at most ${RUN_CAP}s (BENCH_RUN_CAP_SECONDS) and count deliveries for at most ${DELIVERY_WINDOW}s (BENCH_DELIVERY_WINDOW_SECONDS), drain rates are measured over at most ${DRAIN_WINDOW}s (BENCH_DRAIN_WINDOW_SECONDS); a warning below says when a cap applied"
   echo "- Settings: RATE_LIMIT_PER_SEC=0, LOG_LEVEL=warn, WORKER_CONCURRENCY=${WORKER_CONCURRENCY:-64 (default)}, DATABASE_MAX_CONNECTIONS=${DATABASE_MAX_CONNECTIONS:-20 (default)}; isolated database bench_…, QUEUE_PREFIX=bench….; sink = examples/sink.rs with --log"
   echo "- Placeholders: \`\$API\` = http://127.0.0.1:<port> of \`dispatchctl serve\`, \`\$SINK\` = the sink; every command ran from the repository root"
-  echo "- Wall time: $((ELAPSED / 60)) min $((ELAPSED % 60)) s after a ${BUILD_SECONDS}s build (sections: $(IFS=,; echo "${SECTION_TIMES[*]}" | sed 's/,/, /g'))"
+  echo "- Wall time: $((TOTAL / 60)) min $((TOTAL % 60)) s: build ${BUILD_SECONDS}s$( [[ ${BENCH_SKIP_BUILD:-0} == 1 ]] && echo " (skipped)"), run $((ELAPSED / 60)) min $((ELAPSED % 60)) s (sections: $(IFS=,; echo "${SECTION_TIMES[*]}" | sed 's/,/, /g'))"
   if [[ -s $NOTES ]]; then
     echo
     echo "Warnings:"
@@ -788,6 +818,10 @@ REPORT=$RUN/results.md
   if [[ -f $RUN/soak-rss.txt ]]; then
     echo
     echo "Soak RSS samples (elapsed s, MiB): $(tail -n +2 "$RUN/soak-rss.txt" | awk 'NR % 6 == 1 { printf "%s%s:%s", sep, $1, $2; sep = ", " }')"
+  fi
+  if [[ -s $RUN/soak-windows.tsv ]]; then
+    echo
+    echo "Soak create latency per ${LAT_SECONDS}s window (from s: p50/p99 ms): $(awk -F'\t' '{ printf "%s%s:%s/%s", sep, $1, $3, $5; sep = ", " }' "$RUN/soak-windows.tsv")"
   fi
   if [[ -s $RUN/pg-waits.txt ]]; then
     echo
