@@ -39,6 +39,16 @@ impl App {
             store.migrate().await.context("cannot apply database migrations")?;
         }
         tracing::info!(database = %settings.database_display(), "PostgreSQL ready");
+        match store.autovacuum_covers_notifications().await {
+            Ok(true) => {}
+            Ok(false) => tracing::warn!(
+                "PostgreSQL autovacuum is off for the notifications table: dead row versions pile up in its \
+                 indexes, so creates, deliveries and the scanner's sweeps slow down as the table grows; turn \
+                 autovacuum on, or run VACUUM (ANALYZE) notifications, notification_attempts on a schedule"
+            ),
+            // Before the first migration the table does not exist yet; nothing to say then.
+            Err(e) => tracing::debug!(error = %e, "could not read the autovacuum setting"),
+        }
         let app = App::from_store(settings, store);
         if let Err(e) = app.redis.ping().await {
             tracing::warn!(redis = %app.settings.redis_display(), error = %e, "Redis unreachable at start-up; continuing");

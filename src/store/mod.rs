@@ -164,6 +164,23 @@ impl Store {
         Ok(())
     }
 
+    /// Whether autovacuum looks after the notifications table: on in the server's settings
+    /// and not switched off for the table. Every status change writes a new row version
+    /// (status is indexed, so no HOT update), and only VACUUM takes the old ones out of the
+    /// indexes that the scanner's sweeps and the hot updates walk.
+    pub async fn autovacuum_covers_notifications(&self) -> StoreResult<bool> {
+        let on: bool = sqlx::query_scalar(
+            "SELECT current_setting('autovacuum')::bool \
+               AND coalesce((SELECT option_value::bool \
+                               FROM pg_class c, pg_options_to_table(c.reloptions) \
+                              WHERE c.oid = 'notifications'::regclass \
+                                AND option_name = 'autovacuum_enabled'), true)",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(on)
+    }
+
     pub async fn begin(&self) -> StoreResult<Transaction<'static, Postgres>> {
         Ok(self.pool.begin().await?)
     }

@@ -166,3 +166,25 @@ async fn every_pooled_connection_plans_each_execution_afresh() {
     drop(held);
     t.stop().await;
 }
+
+#[tokio::test]
+async fn the_autovacuum_check_sees_the_table_switch_as_well_as_the_server_setting() {
+    let t = TestApp::spawn(Env::new(), true).await;
+    let store = &t.app.store;
+    let server_on: bool = sqlx::query_scalar("SELECT current_setting('autovacuum')::bool")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(store.autovacuum_covers_notifications().await.unwrap(), server_on);
+    sqlx::query("ALTER TABLE notifications SET (autovacuum_enabled = false)")
+        .execute(store.pool())
+        .await
+        .unwrap();
+    assert!(!store.autovacuum_covers_notifications().await.unwrap());
+    sqlx::query("ALTER TABLE notifications RESET (autovacuum_enabled)")
+        .execute(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(store.autovacuum_covers_notifications().await.unwrap(), server_on);
+    t.stop().await;
+}
