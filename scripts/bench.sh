@@ -252,6 +252,11 @@ else
 fi
 
 log "database $DB, queue prefix $QUEUE_PREFIX, Redis prefix $REDIS_KEY_PREFIX, raw output $RUN"
+# The server's settings that change what the figures mean; the script never changes them.
+PG_SETTINGS=$(psql "$PG_ADMIN" -qAtXc "SELECT string_agg(name || '=' || setting, ', ' ORDER BY name) FROM pg_settings
+  WHERE name IN ('autovacuum', 'fsync', 'synchronous_commit', 'ssl', 'shared_buffers', 'max_connections')")
+[[ $(psql "$PG_ADMIN" -qAtXc "SHOW autovacuum") == on ]] ||
+  note "PostgreSQL runs with autovacuum=off: dead row versions stay in the tables and indexes for the whole run, so long runs (the soak) slow down as the table grows"
 "$BIN" migrate >"$RUN/migrate.log" 2>&1 || { cat "$RUN/migrate.log" >&2; die "migrate failed"; }
 psqlb() { psql "$DATABASE_DSN" -qAtX "$@"; }
 reset_db() { psqlb -c "TRUNCATE notification_attempts, notifications, batches" >/dev/null; }
@@ -790,6 +795,7 @@ REPORT=$RUN/results.md
   echo "- Sizes: N=$N, drain M=$DRAIN_N, AMQP floor $AMQP_N messages, concurrency $CONC, batch $BATCH, pgbench ${clients:-$PG_CLIENTS} clients × ${PG_SECONDS}s, latency runs ${LAT_SECONDS}s, soak ${SOAK_SECONDS}s at ${SOAK_RATE}/s$( [[ $QUICK == 1 ]] && echo ' (BENCH_QUICK=1)')"
   echo "- Repetitions: $REPS for sink, floor$( ((CREATE_IN_SOAK)) || echo ", create latency") and create→delivery up to ${CREATE_RATE}/s; $( ((CREATE_IN_SOAK)) && echo "create latency at ${CREATE_RATE} req/s once per ${LAT_SECONDS}s window of the soak (same rate, one serve, its database growing); ")$SLOW_REPS for throughput, drain and create→delivery above ${CREATE_RATE}/s$( ((SLOW_REPS < REPS)) && echo " (reduced so that the default run, with its 10-minute soak, stays under 20 minutes on 2 cores; BENCH_SLOW_REPS=$REPS for more)"); soak once"
   echo "- Time caps: throughput runs send for at most ${RUN_CAP}s (BENCH_RUN_CAP_SECONDS) and count deliveries for at most ${DELIVERY_WINDOW}s (BENCH_DELIVERY_WINDOW_SECONDS), drain rates are measured over at most ${DRAIN_WINDOW}s (BENCH_DRAIN_WINDOW_SECONDS); a warning below says when a cap applied"
+  echo "- PostgreSQL: $PG_SETTINGS"
   echo "- Settings: RATE_LIMIT_PER_SEC=0, LOG_LEVEL=warn, WORKER_CONCURRENCY=${WORKER_CONCURRENCY:-64 (default)}, DATABASE_MAX_CONNECTIONS=${DATABASE_MAX_CONNECTIONS:-20 (default)}; isolated database bench_…, QUEUE_PREFIX=bench….; sink = examples/sink.rs with --log"
   echo "- Placeholders: \`\$API\` = http://127.0.0.1:<port> of \`dispatchctl serve\`, \`\$SINK\` = the sink; every command ran from the repository root"
   echo "- Wall time: $((TOTAL / 60)) min $((TOTAL % 60)) s: build ${BUILD_SECONDS}s$( [[ ${BENCH_SKIP_BUILD:-0} == 1 ]] && echo " (skipped)"), run $((ELAPSED / 60)) min $((ELAPSED % 60)) s (sections: $(IFS=,; echo "${SECTION_TIMES[*]}" | sed 's/,/, /g'))"
@@ -817,7 +823,7 @@ REPORT=$RUN/results.md
   [[ -n $fl ]] && { echo; echo "Floor = min(2a, 2b medians) = $(fmt "$fl" /s)/s."; }
   if [[ -f $RUN/soak-rss.txt ]]; then
     echo
-    echo "Soak RSS samples (elapsed s, MiB): $(tail -n +2 "$RUN/soak-rss.txt" | awk 'NR % 6 == 1 { printf "%s%s:%s", sep, $1, $2; sep = ", " }')"
+    echo "Soak RSS samples (elapsed s, MiB): $(tail -n +2 "$RUN/soak-rss.txt" | awk 'NR % 6 == 1 { printf "%s%s: %.1f", sep, $1, $2; sep = ", " }')"
   fi
   if [[ -s $RUN/soak-windows.tsv ]]; then
     echo
