@@ -255,7 +255,7 @@ log "database $DB, queue prefix $QUEUE_PREFIX, Redis prefix $REDIS_KEY_PREFIX, r
 # The server's settings that change what the figures mean; the script never changes them.
 PG_SETTINGS=$(psql "$PG_ADMIN" -qAtXc "SELECT string_agg(name || '=' || setting, ', ' ORDER BY name) FROM pg_settings
   WHERE name IN ('autovacuum', 'fsync', 'synchronous_commit', 'ssl', 'shared_buffers', 'max_connections')")
-[[ $(psql "$PG_ADMIN" -qAtXc "SHOW autovacuum") == on ]] ||
+[[ $PG_SETTINGS == *autovacuum=on* ]] ||
   note "PostgreSQL runs with autovacuum=off: dead row versions stay in the tables and indexes for the whole run, so long runs (the soak) slow down as the table grows"
 "$BIN" migrate >"$RUN/migrate.log" 2>&1 || { cat "$RUN/migrate.log" >&2; die "migrate failed"; }
 psqlb() { psql "$DATABASE_DSN" -qAtX "$@"; }

@@ -39,16 +39,6 @@ impl App {
             store.migrate().await.context("cannot apply database migrations")?;
         }
         tracing::info!(database = %settings.database_display(), "PostgreSQL ready");
-        match store.autovacuum_covers_notifications().await {
-            Ok(true) => {}
-            Ok(false) => tracing::warn!(
-                "PostgreSQL autovacuum is off for the notifications table: dead row versions pile up in its \
-                 indexes, so creates, deliveries and the scanner's sweeps slow down as the table grows; turn \
-                 autovacuum on, or run VACUUM (ANALYZE) notifications, notification_attempts on a schedule"
-            ),
-            // Before the first migration the table does not exist yet; nothing to say then.
-            Err(e) => tracing::debug!(error = %e, "could not read the autovacuum setting"),
-        }
         let app = App::from_store(settings, store);
         if let Err(e) = app.redis.ping().await {
             tracing::warn!(redis = %app.settings.redis_display(), error = %e, "Redis unreachable at start-up; continuing");
@@ -59,6 +49,20 @@ impl App {
             tracing::info!("RabbitMQ topology declared");
         }
         Ok(app)
+    }
+
+    /// Says once, for the long-running roles, when nothing vacuums the notifications table.
+    pub async fn warn_if_autovacuum_is_off(&self) {
+        match self.store.autovacuum_covers_notifications().await {
+            Ok(true) => {}
+            Ok(false) => tracing::warn!(
+                "PostgreSQL autovacuum is off for the notifications table: dead row versions pile up in its \
+                 indexes, so creates, deliveries and the scanner's sweeps slow down as the table grows; turn \
+                 autovacuum on, or run VACUUM (ANALYZE) notifications, notification_attempts on a schedule"
+            ),
+            // Before the first migration the table does not exist yet; nothing to say then.
+            Err(e) => tracing::debug!(error = %e, "could not read the autovacuum setting"),
+        }
     }
 
     /// Wires handles around an existing store without touching the network (within a tokio

@@ -54,6 +54,7 @@ pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
         .await
         .map_err(|e| Exit::new(1, format!("{e:#}")))?;
     require_schema(&app.store).await?;
+    app.warn_if_autovacuum_is_off().await;
     let outcome = if args.daemon {
         daemon(app.clone(), args).await
     } else {

@@ -41,6 +41,7 @@ pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
     let settings = load_settings(global, &flags)?;
     let addr = SocketAddr::new(settings.api_host, settings.api_port);
     let app = App::start(settings, !args.no_migrate).await?;
+    app.warn_if_autovacuum_is_off().await;
     let listener = TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;

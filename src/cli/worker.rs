@@ -90,6 +90,7 @@ pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
     let channels = parse_channels(&args.channels)?;
     let app = App::start(settings, false).await?;
     require_schema(&app.store).await?;
+    app.warn_if_autovacuum_is_off().await;
     let deliverer = build(&app).map_err(|_| anyhow::anyhow!("cannot build the provider client"))?;
     let listener = TcpListener::bind(args.listen)
         .await
