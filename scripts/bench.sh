@@ -253,7 +253,7 @@ fi
 
 log "database $DB, queue prefix $QUEUE_PREFIX, Redis prefix $REDIS_KEY_PREFIX, raw output $RUN"
 # The server's settings that change what the figures mean; the script never changes them.
-PG_SETTINGS=$(psql "$PG_ADMIN" -qAtXc "SELECT string_agg(name || '=' || setting, ', ' ORDER BY name) FROM pg_settings
+PG_SETTINGS=$(psql "$PG_ADMIN" -qAtXc "SELECT string_agg(name || '=' || current_setting(name), ', ' ORDER BY name) FROM pg_settings
   WHERE name IN ('autovacuum', 'fsync', 'synchronous_commit', 'ssl', 'shared_buffers', 'max_connections')")
 [[ $PG_SETTINGS == *autovacuum=on* ]] ||
   note "PostgreSQL runs with autovacuum=off: dead row versions stay in the tables and indexes for the whole run, so long runs (the soak) slow down as the table grows"
