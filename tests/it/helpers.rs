@@ -64,7 +64,9 @@ impl Env {
         let mut set = |k: &str, v: String| {
             values.insert(k.to_string(), v);
         };
-        set("DATABASE_DSN", format!("{}/dtest_{id}", pg_base()));
+        // scripts/test.sh names its run so that it drops only its own databases.
+        let run = std::env::var("DISPATCHCTL_TEST_RUN").map_or_else(|_| String::new(), |r| format!("{r}_"));
+        set("DATABASE_DSN", format!("{}/dtest_{run}{id}", pg_base()));
         set("RABBITMQ_URL", amqp_url());
         set("REDIS_URL", redis_url());
         set("QUEUE_PREFIX", format!("t{id}."));
