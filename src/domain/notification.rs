@@ -88,6 +88,20 @@ impl Channel {
 }
 
 impl Priority {
+    /// The lower-case name used in queue names.
+    pub fn lower(self) -> &'static str {
+        match self {
+            Priority::High => "high",
+            Priority::Normal => "normal",
+            Priority::Low => "low",
+        }
+    }
+
+    /// The priority a work message was published with, if it is one of ours.
+    pub fn from_amqp(priority: u8) -> Option<Priority> {
+        Priority::ALL.iter().copied().find(|p| p.amqp_priority() == priority)
+    }
+
     /// AMQP message priority; the work queues are declared with `x-max-priority=3`.
     pub fn amqp_priority(self) -> u8 {
         match self {

@@ -401,9 +401,11 @@ async fn health_endpoints_and_metrics() {
     assert_eq!((status, live), (StatusCode::OK, json!({"status": "ok"})));
     let (status, ready) = t.get("/readyz").await;
     assert_eq!(status, StatusCode::OK, "{ready}");
+    let node = url::Url::parse(&crate::helpers::amqp_url()).unwrap();
+    let node = format!("{}:{}", node.host_str().unwrap(), node.port().unwrap_or(5672));
     assert_eq!(
         ready,
-        json!({"status": "ready", "checks": {"postgres": "ok", "redis": "ok", "rabbitmq": "ok"}})
+        json!({"status": "ready", "checks": {"postgres": "ok", "redis": "ok", "rabbitmq": "ok"}, "rabbitmq": {"publisher": node}})
     );
     let id = t.create("push", "device-1", "hi").await["id"]
         .as_str()
