@@ -68,8 +68,7 @@ pub async fn create_batch(
         })
         .collect::<Result<_, _>>()?;
     reject_repeated_keys(&items)?;
-    let batch_id = Uuid::now_v7();
-    let stored = app.store.insert_batch(batch_id, &items).await?;
+    let (batch_id, stored) = app.store.insert_batch(Uuid::now_v7(), &items).await?;
     let (mut fresh, mut notifications) = (Vec::new(), Vec::with_capacity(stored.len()));
     let mut fresh_positions = Vec::new();
     for (i, (n, created)) in stored.into_iter().enumerate() {

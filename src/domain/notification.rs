@@ -221,12 +221,14 @@ impl NotificationRequest {
             ));
         }
         let max_retries = match self.max_retries {
-            Some(n) if n > MAX_RETRIES => return Err(field_error(
-                "maxRetries",
-                format!(
+            Some(n) if n > MAX_RETRIES => {
+                return Err(field_error(
+                    "maxRetries",
+                    format!(
                     "{n} is above the limit of {MAX_RETRIES}; send 1 to {MAX_RETRIES}, or 0 or null for the default"
                 ),
-            )),
+                ))
+            }
             Some(n @ 1..=MAX_RETRIES) => n as i32,
             _ => default_max_retries,
         };

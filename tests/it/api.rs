@@ -731,3 +731,43 @@ async fn a_missing_content_type_is_read_as_json_but_a_form_is_refused() {
     assert_eq!(stored_rows(&t).await, 2, "only the two JSON bodies were stored");
     t.stop().await;
 }
+
+#[tokio::test]
+async fn a_retried_batch_answers_with_the_original_batch() {
+    let t = TestApp::spawn(Env::new(), true).await;
+    let keyed = |key: &str| {
+        let mut body = sms("x", key);
+        body["idempotencyKey"] = json!(key);
+        body
+    };
+    let request = json!({"notifications": [keyed("r-1"), keyed("r-2"), keyed("r-3")]});
+    let (status, first) = t.post("/v1/notifications/batch", &request).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{first}");
+    let (status, again) = t.post("/v1/notifications/batch", &request).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{again}");
+    assert_eq!(
+        again["batchId"], first["batchId"],
+        "the retry names the batch that exists"
+    );
+    let ids = |b: &Value| -> Vec<Value> {
+        b["notifications"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n["id"].clone())
+            .collect()
+    };
+    assert_eq!(ids(&again), ids(&first));
+    assert_eq!(again["totalCount"], 3);
+    let (_, summary) = t
+        .get(&format!("/v1/batches/{}", first["batchId"].as_str().unwrap()))
+        .await;
+    assert_eq!(summary["totalCount"], 3);
+    assert_eq!(summary["counts"], json!([{"status": "QUEUED", "count": 3}]));
+    let batches: i64 = sqlx::query_scalar("SELECT count(*) FROM batches")
+        .fetch_one(t.app.store.pool())
+        .await
+        .unwrap();
+    assert_eq!((batches, stored_rows(&t).await), (1, 3), "the retry stored nothing");
+    t.stop().await;
+}
