@@ -71,17 +71,21 @@ readonly N="${CT_NOTIFICATIONS:-500}"
 readonly SHUTDOWN_TIMEOUT_S=15
 readonly NAME_PREFIX="dispatchctl-ctest"
 readonly COMPOSE_PROJECT="dispatchctl-ctest"
-mkdir -p "$CACHE"
-RUN_DIR="$(mktemp -d "${TMPDIR:-/tmp}/dispatchctl-ctest.XXXXXX")"
-readonly RUN_DIR
-export PGOPTIONS="-c client_min_messages=warning"
-
 log() { printf 'container-test: %s\n' "$*" >&2; }
 ok() { printf 'container-test: ok   %s\n' "$*" >&2; }
 fail() {
     printf 'container-test: FAIL %s\n' "$*" >&2
     exit 1
 }
+if ! [[ $N =~ ^[0-9]+$ ]] || [ "$N" -lt 100 ]; then fail "CT_NOTIFICATIONS=$N: a whole number of at least 100 is accepted"; fi
+mkdir -p "$CACHE"
+# The containers, database and compose project have fixed names: one run at a time.
+exec 9>"$CACHE/lock"
+flock -n 9 || fail "another scripts/container-test.sh is running on this machine (lock: $CACHE/lock)"
+RUN_DIR="$(mktemp -d "${TMPDIR:-/tmp}/dispatchctl-ctest.XXXXXX")"
+readonly RUN_DIR
+trap 'rm -rf "$RUN_DIR"' EXIT # until cleanup() below takes over
+export PGOPTIONS="-c client_min_messages=warning"
 elapsed() { printf '%ss' $((SECONDS - START_TS)); }
 now_s() { date +%s.%N; }
 secs_since() { awk -v a="$1" -v b="$(now_s)" 'BEGIN { printf "%.1f", b - a }'; }
@@ -425,6 +429,7 @@ cleanup() {
         rm -rf "$RUN_DIR"
     else
         log "kept: containers $NAME_PREFIX-*, database $DB_NAME, run directory $RUN_DIR"
+        if [ "$PRIVATE_SERVICES" = 1 ]; then log "private services still running; stop them with: scripts/chaos/services.sh $RUN_DIR/services stop"; fi
     fi
     if [ "$rc" -eq 0 ]; then log "passed in $(elapsed)"; else log "failed after $(elapsed)"; fi
 }
