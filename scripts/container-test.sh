@@ -112,15 +112,18 @@ ct() {
 
 apt_install() {
     local missing=()
-    for pkg in "$@"; do dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg"); done
+    for pkg in "$@"; do
+        # Not `dpkg -s`: it also succeeds for a removed package whose config files remain.
+        [ "$(dpkg-query -W -f '${Status}' "$pkg" 2>/dev/null)" = "install ok installed" ] || missing+=("$pkg")
+    done
     [ ${#missing[@]} -eq 0 ] && return 0
     [ "$(id -u)" -eq 0 ] || fail "need root to install ${missing[*]} (apt-get)"
     log "installing ${missing[*]} (apt-get)"
     if [ ! -f "$CACHE/.apt-updated" ]; then
         apt-get update -qq >/dev/null && touch "$CACHE/.apt-updated"
     fi
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null ||
-        fail "apt-get install ${missing[*]}"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >"$CACHE/apt.log" 2>&1 ||
+        fail "apt-get install ${missing[*]} (log: $CACHE/apt.log)"
 }
 
 # Podman as root without systemd: runc (crun's seccomp handling fails here), cgroupfs,
