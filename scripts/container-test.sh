@@ -681,7 +681,8 @@ YML
     fi
 }
 
-compose_container() { compose ps -q "$1" 2>/dev/null | head -1; }
+# -a: compose v2 lists only running containers without it, and migrate has exited.
+compose_container() { compose ps -a -q "$1" 2>/dev/null | head -1; }
 check_compose() {
     local t0 svc c id
     t0=$(now_s)
@@ -715,7 +716,7 @@ check_compose() {
         fail "compose down"
     }
     COMPOSE_UP=0
-    [ -z "$(compose ps -q 2>/dev/null)" ] || fail "containers left after compose down"
+    [ -z "$(compose ps -a -q 2>/dev/null)" ] || fail "containers left after compose down"
     ok "compose: down removed every container ($(secs_since "$t0")s for the compose part)"
 }
 api_status_is() { curl -fsS "$1/v1/notifications/$2" 2>/dev/null | grep -q "\"status\":\"$3\""; }
