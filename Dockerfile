@@ -34,9 +34,9 @@ RUN groupadd --system --gid 10001 dispatch \
  && useradd --system --no-log-init --uid 10001 --gid 10001 --home-dir /nonexistent \
       --no-create-home --shell /usr/sbin/nologin dispatch
 
-# Only the CA bundle (for amqps://, rediss:// and PostgreSQL TLS), from the builder's
-# ca-certificates: installing the package here would add openssl and libssl (9 MB)
-# that the binary, built with rustls, never loads.
+# Only the CA bundle, from the builder's ca-certificates: the AMQP and Redis clients
+# read it for amqps:// and rediss:// (rustls-native-certs). Installing the package here
+# would add openssl and libssl (9 MB) that the binary, built with rustls, never loads.
 COPY --from=builder /etc/ssl/certs/ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
 COPY --from=builder /usr/local/bin/dispatchctl /usr/local/bin/dispatchctl
 
