@@ -43,10 +43,13 @@ impl App {
         if let Err(e) = app.redis.ping().await {
             tracing::warn!(redis = %app.settings.redis_display(), error = %e, "Redis unreachable at start-up; continuing");
         }
-        if let Err(e) = app.broker.channel().await {
-            tracing::warn!(broker = %app.settings.rabbitmq_display(), error = %e, "RabbitMQ unreachable at start-up; notifications stay durable in PostgreSQL until it returns");
-        } else {
-            tracing::info!("RabbitMQ topology declared");
+        match app.broker.channel().await {
+            // Already said by the broker adapter, with what to do.
+            Err(crate::broker::BrokerError::QueueMismatch { .. }) => {}
+            Err(e) => {
+                tracing::warn!(broker = %app.settings.rabbitmq_display(), error = %e, "RabbitMQ unreachable at start-up; notifications stay durable in PostgreSQL until it returns")
+            }
+            Ok(_) => tracing::info!("RabbitMQ topology declared"),
         }
         Ok(app)
     }

@@ -211,7 +211,11 @@ impl Broker {
                 let mut backoff = self.backoff.lock().unwrap_or_else(|p| p.into_inner());
                 backoff.next_attempt = Instant::now() + backoff.delay;
                 backoff.delay = (backoff.delay * 2).min(RECONNECT_MAX);
-                tracing::warn!(error = %e, retry_in_ms = backoff.delay.as_millis() as u64, "RabbitMQ connection failed");
+                if matches!(e, BrokerError::QueueMismatch { .. }) {
+                    tracing::error!(error = %e, "publishing is off until the queues match QUEUE_TYPE");
+                } else {
+                    tracing::warn!(error = %e, retry_in_ms = backoff.delay.as_millis() as u64, "RabbitMQ connection failed");
+                }
                 Err(e)
             }
         }
