@@ -11,15 +11,14 @@
 //! rerun finishes what a crashed one started.
 
 use lapin::options::{
-    BasicAckOptions, BasicGetOptions, BasicPublishOptions, ConfirmSelectOptions, QueueBindOptions, QueueDeclareOptions,
-    QueueDeleteOptions,
+    BasicAckOptions, BasicGetOptions, BasicPublishOptions, ConfirmSelectOptions, QueueBindOptions, QueueDeleteOptions,
 };
 use lapin::publisher_confirm::Confirmation;
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel as AmqpChannel, Connection};
 use serde::Serialize;
 
-use super::{BrokerError, Endpoints, QueueType, Topology};
+use super::{passive_depth, BrokerError, Endpoints, QueueType, Topology};
 use crate::domain::{Channel, Priority};
 
 /// What one conversion did (or, with `dry_run`, would do), queue by queue.
@@ -285,22 +284,9 @@ impl Converter<'_> {
     /// its own, since a miss closes the channel).
     async fn depth(&self, queue: &str) -> Result<Option<u32>, BrokerError> {
         let probe = self.connection.create_channel().await?;
-        let declared = probe
-            .queue_declare(
-                queue,
-                QueueDeclareOptions {
-                    passive: true,
-                    ..Default::default()
-                },
-                FieldTable::default(),
-            )
-            .await;
+        let depth = passive_depth(&probe, queue).await;
         let _ = probe.close(200, "probe").await;
-        match declared {
-            Ok(q) => Ok(Some(q.message_count())),
-            Err(lapin::Error::ProtocolError(e)) if e.get_id() == 404 => Ok(None), // NOT_FOUND
-            Err(e) => Err(e.into()),
-        }
+        depth
     }
 }
 

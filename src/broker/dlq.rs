@@ -6,14 +6,13 @@
 
 use chrono::{DateTime, Utc};
 use lapin::acker::Acker;
-use lapin::options::{BasicAckOptions, BasicGetOptions, QueueDeclareOptions};
-use lapin::types::FieldTable;
+use lapin::options::{BasicAckOptions, BasicGetOptions};
 use lapin::{Channel as AmqpChannel, Connection};
 use serde::Serialize;
 use uuid::Uuid;
 
 use super::messages::{header_text, H_ATTEMPTS, H_FAILED_AT, H_LAST_ERROR, H_LAST_STATUS, H_ORIGINAL_QUEUE, H_REASON};
-use super::{BrokerError, Endpoints, Topology};
+use super::{passive_depth, BrokerError, Endpoints, Topology};
 use crate::domain::{Channel, Priority};
 
 /// One dead letter as an operator sees it.
@@ -64,18 +63,7 @@ impl DlqCursor {
         let (connection, _node) = endpoints.connect(&topology.connection_name("dlq")).await?;
         let ch = connection.create_channel().await?;
         let queue = topology.dead_letter_queue(channel);
-        let depth = ch
-            .queue_declare(
-                &queue,
-                QueueDeclareOptions {
-                    passive: true,
-                    ..Default::default()
-                },
-                FieldTable::default(),
-            )
-            .await
-            .map(|q| q.message_count())
-            .unwrap_or(0);
+        let depth = passive_depth(&ch, &queue).await.ok().flatten().unwrap_or(0);
         // A failed passive declare closes the channel; open a fresh one either way.
         let ch = if ch.status().connected() {
             ch

@@ -119,6 +119,26 @@ async fn connect_one(url: &SecretString, name: &str) -> Result<Connection, Strin
     }
 }
 
+/// Messages waiting in `queue`, or None when it does not exist. A miss closes the channel it
+/// was asked on (that is AMQP), so callers pass one they can lose.
+pub(crate) async fn passive_depth(ch: &AmqpChannel, queue: &str) -> Result<Option<u32>, BrokerError> {
+    let declared = ch
+        .queue_declare(
+            queue,
+            QueueDeclareOptions {
+                passive: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await;
+    match declared {
+        Ok(q) => Ok(Some(q.message_count())),
+        Err(lapin::Error::ProtocolError(e)) if e.get_id() == 404 => Ok(None), // NOT_FOUND
+        Err(e) => Err(e.into()),
+    }
+}
+
 struct Link {
     connection: Connection,
     channel: AmqpChannel,
@@ -380,22 +400,15 @@ impl Broker {
     /// Messages waiting in a queue (passive declare: never creates one).
     pub async fn queue_depth(&self, queue: &str) -> Result<u32, BrokerError> {
         let ch = self.channel().await?;
-        let q = ch
-            .queue_declare(
-                queue,
-                QueueDeclareOptions {
-                    passive: true,
-                    ..Default::default()
-                },
-                FieldTable::default(),
-            )
-            .await;
-        match q {
-            Ok(q) => Ok(q.message_count()),
-            Err(e) => {
-                // A failed passive declare closes the channel.
+        match passive_depth(&ch, queue).await {
+            Ok(Some(n)) => Ok(n),
+            Ok(None) => {
                 self.forget();
-                Err(e.into())
+                Err(BrokerError::Rejected(format!("queue {queue} does not exist")))
+            }
+            Err(e) => {
+                self.forget();
+                Err(e)
             }
         }
     }
