@@ -15,8 +15,9 @@
 #   stop-node DIR NODE   rabbitmqctl stop: a clean shutdown of one node
 #   restart DIR NODE     start a killed or stopped node again; waits until the cluster
 #                        lists it as running
-#   leaders DIR [PREFIX] quorum queues (whose name starts with PREFIX) as
-#                        name<TAB>type<TAB>leader<TAB>members
+#   leaders DIR [PREFIX] queues (whose name starts with PREFIX) as
+#                        name<TAB>type<TAB>leader<TAB>members; a classic queue's node
+#                        stands in for the leader
 #   connections DIR      client connections as name<TAB>node (found by the AMQP port each
 #                        node listens on)
 #   ctl DIR NODE ARGS    any rabbitmqctl command against that node (`rabbitmqctl -n NODE`)
@@ -332,16 +333,21 @@ cluster_restart() {
 cluster_leaders() {
     local prefix="${1:-}" via
     via="$(cluster_any_live)" || return 1
-    cluster_ctl "$via" -q list_queues name type leader members --formatter json \
+    # A classic queue has no leader: its node (from its process id) stands in for one.
+    cluster_ctl "$via" -q list_queues name type leader pid members --no-table-headers \
         | python3 -c '
-import json, sys
+import re, sys
 prefix = sys.argv[1]
-for q in json.load(sys.stdin):
-    if q.get("name", "").startswith(prefix):
-        members = q.get("members") or []
-        if isinstance(members, str):
-            members = [members]
-        print("\t".join([q["name"], str(q.get("type", "")), str(q.get("leader", "")), ",".join(members)]))
+for line in sys.stdin:
+    f = line.rstrip("\n").split("\t")
+    if len(f) < 4 or not f[0].startswith(prefix):
+        continue
+    name, qtype, leader, pid = f[:4]
+    if not leader:
+        m = re.match(r"<([^.]+@[^.]+)\.", pid)
+        leader = m.group(1) if m else ""
+    members = re.sub(r"[\[\] ]", "", f[4]) if len(f) > 4 else ""
+    print("\t".join([name, qtype, leader, members]))
 ' "$prefix"
 }
 
