@@ -88,7 +88,7 @@ cluster_names() {
 # rabbitmq-env.conf / rabbitmq.conf (node rabbit@localhost on 5672) nor the caller's
 # environment leak in. HOME is shared by the three nodes: it holds their common cookie.
 cluster_env() {
-    local i="$1" d="$CLUSTER_DIR/node$i" node port dist
+    local i="$1" d="$CLUSTER_DIR/node$1" node port dist
     node="CLUSTER_NODE_$i" port="CLUSTER_AMQP_PORT_$i" dist="CLUSTER_DIST_PORT_$i"
     unset RABBITMQ_NODENAME RABBITMQ_NODE_IP_ADDRESS RABBITMQ_NODE_PORT RABBITMQ_DIST_PORT \
         RABBITMQ_MNESIA_BASE RABBITMQ_MNESIA_DIR RABBITMQ_LOG_BASE RABBITMQ_LOGS RABBITMQ_PID_FILE \
