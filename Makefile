@@ -7,16 +7,19 @@ CARGO ?= cargo
 COMPOSE ?= docker compose
 BIN := target/release/dispatchctl
 
-.PHONY: help docker-up docker-down build test lint services completions bench
+.PHONY: help docker-up docker-down container-test build test lint services completions bench
 
 help: ## List the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-15s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 docker-up: ## Build and start the full stack (docker-compose.yml) in the background
 	$(COMPOSE) up -d --build
 
 docker-down: ## Stop the stack (volumes are kept; add ARGS=-v to drop them)
 	$(COMPOSE) down $(ARGS)
+
+container-test: ## Build the image and prove it: roles, health, 500 deliveries, SIGTERM, replay, compose
+	bash scripts/container-test.sh $(ARGS)
 
 build: ## Build the release binary
 	$(CARGO) build --release --locked

@@ -33,6 +33,7 @@ Register-ArgumentCompleter -Native -CommandName 'dispatchctl' -ScriptBlock {
             [CompletionResult]::new('send', 'send', [CompletionResultType]::ParameterValue, 'Send notifications through the HTTP API (for scripts and CI)')
             [CompletionResult]::new('inspect-dlq', 'inspect-dlq', [CompletionResultType]::ParameterValue, 'Look into the dead-letter queues without consuming them')
             [CompletionResult]::new('replay', 'replay', [CompletionResultType]::ParameterValue, 'Put dead letters back on the work queues')
+            [CompletionResult]::new('convert-queues', 'convert-queues', [CompletionResultType]::ParameterValue, 'Move the queues between the classic and the quorum type without losing a message')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script')
             [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'Write man pages into a directory')
             [CompletionResult]::new('healthcheck', 'healthcheck', [CompletionResultType]::ParameterValue, 'Exit 0 when an HTTP endpoint answers 200 (container health checks; the image has no curl)')
@@ -213,6 +214,18 @@ Register-ArgumentCompleter -Native -CommandName 'dispatchctl' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
         }
+        'dispatchctl;convert-queues' {
+            [CompletionResult]::new('--to', '--to', [CompletionResultType]::ParameterName, 'The queue type to convert to [default: QUEUE_TYPE]')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format: table, json, yaml or ndjson [default: table on a terminal, json otherwise]')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format: table, json, yaml or ndjson [default: table on a terminal, json otherwise]')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'YAML file with settings (lower-case names of the environment variables); the environment and flags override it')
+            [CompletionResult]::new('--dry-run', '--dry-run', [CompletionResultType]::ParameterName, 'Say what would move; change nothing')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
         'dispatchctl;completions' {
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'YAML file with settings (lower-case names of the environment variables); the environment and flags override it')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
@@ -246,6 +259,7 @@ Register-ArgumentCompleter -Native -CommandName 'dispatchctl' -ScriptBlock {
             [CompletionResult]::new('send', 'send', [CompletionResultType]::ParameterValue, 'Send notifications through the HTTP API (for scripts and CI)')
             [CompletionResult]::new('inspect-dlq', 'inspect-dlq', [CompletionResultType]::ParameterValue, 'Look into the dead-letter queues without consuming them')
             [CompletionResult]::new('replay', 'replay', [CompletionResultType]::ParameterValue, 'Put dead letters back on the work queues')
+            [CompletionResult]::new('convert-queues', 'convert-queues', [CompletionResultType]::ParameterValue, 'Move the queues between the classic and the quorum type without losing a message')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script')
             [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'Write man pages into a directory')
             [CompletionResult]::new('healthcheck', 'healthcheck', [CompletionResultType]::ParameterValue, 'Exit 0 when an HTTP endpoint answers 200 (container health checks; the image has no curl)')
@@ -283,6 +297,9 @@ Register-ArgumentCompleter -Native -CommandName 'dispatchctl' -ScriptBlock {
             break
         }
         'dispatchctl;help;replay' {
+            break
+        }
+        'dispatchctl;help;convert-queues' {
             break
         }
         'dispatchctl;help;completions' {

@@ -19,6 +19,9 @@ _dispatchctl() {
             dispatchctl,completions)
                 cmd="dispatchctl__subcmd__completions"
                 ;;
+            dispatchctl,convert-queues)
+                cmd="dispatchctl__subcmd__convert__subcmd__queues"
+                ;;
             dispatchctl,healthcheck)
                 cmd="dispatchctl__subcmd__healthcheck"
                 ;;
@@ -51,6 +54,9 @@ _dispatchctl() {
                 ;;
             dispatchctl__subcmd__help,completions)
                 cmd="dispatchctl__subcmd__help__subcmd__completions"
+                ;;
+            dispatchctl__subcmd__help,convert-queues)
+                cmd="dispatchctl__subcmd__help__subcmd__convert__subcmd__queues"
                 ;;
             dispatchctl__subcmd__help,healthcheck)
                 cmd="dispatchctl__subcmd__help__subcmd__healthcheck"
@@ -122,7 +128,7 @@ _dispatchctl() {
 
     case "${cmd}" in
         dispatchctl)
-            opts="-h -V --config --help --version serve worker scan-retries migrate send inspect-dlq replay completions man healthcheck help"
+            opts="-h -V --config --help --version serve worker scan-retries migrate send inspect-dlq replay convert-queues completions man healthcheck help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -157,6 +163,36 @@ _dispatchctl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        dispatchctl__subcmd__convert__subcmd__queues)
+            opts="-o -h -V --to --dry-run --output --config --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --to)
+                    COMPREPLY=($(compgen -W "classic quorum" -- "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table json yaml ndjson" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table json yaml ndjson" -- "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         dispatchctl__subcmd__healthcheck)
             opts="-h -V --url --config --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -180,7 +216,7 @@ _dispatchctl() {
             return 0
             ;;
         dispatchctl__subcmd__help)
-            opts="serve worker scan-retries migrate send inspect-dlq replay completions man healthcheck help"
+            opts="serve worker scan-retries migrate send inspect-dlq replay convert-queues completions man healthcheck help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -194,6 +230,20 @@ _dispatchctl() {
             return 0
             ;;
         dispatchctl__subcmd__help__subcmd__completions)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dispatchctl__subcmd__help__subcmd__convert__subcmd__queues)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

@@ -30,6 +30,7 @@ set edit:completion:arg-completer[dispatchctl] = {|@words|
             cand send 'Send notifications through the HTTP API (for scripts and CI)'
             cand inspect-dlq 'Look into the dead-letter queues without consuming them'
             cand replay 'Put dead letters back on the work queues'
+            cand convert-queues 'Move the queues between the classic and the quorum type without losing a message'
             cand completions 'Print a shell completion script'
             cand man 'Write man pages into a directory'
             cand healthcheck 'Exit 0 when an HTTP endpoint answers 200 (container health checks; the image has no curl)'
@@ -194,6 +195,17 @@ set edit:completion:arg-completer[dispatchctl] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'dispatchctl;convert-queues'= {
+            cand --to 'The queue type to convert to [default: QUEUE_TYPE]'
+            cand -o 'Output format: table, json, yaml or ndjson [default: table on a terminal, json otherwise]'
+            cand --output 'Output format: table, json, yaml or ndjson [default: table on a terminal, json otherwise]'
+            cand --config 'YAML file with settings (lower-case names of the environment variables); the environment and flags override it'
+            cand --dry-run 'Say what would move; change nothing'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'dispatchctl;completions'= {
             cand --config 'YAML file with settings (lower-case names of the environment variables); the environment and flags override it'
             cand -h 'Print help'
@@ -224,6 +236,7 @@ set edit:completion:arg-completer[dispatchctl] = {|@words|
             cand send 'Send notifications through the HTTP API (for scripts and CI)'
             cand inspect-dlq 'Look into the dead-letter queues without consuming them'
             cand replay 'Put dead letters back on the work queues'
+            cand convert-queues 'Move the queues between the classic and the quorum type without losing a message'
             cand completions 'Print a shell completion script'
             cand man 'Write man pages into a directory'
             cand healthcheck 'Exit 0 when an HTTP endpoint answers 200 (container health checks; the image has no curl)'
@@ -251,6 +264,8 @@ set edit:completion:arg-completer[dispatchctl] = {|@words|
         &'dispatchctl;help;inspect-dlq'= {
         }
         &'dispatchctl;help;replay'= {
+        }
+        &'dispatchctl;help;convert-queues'= {
         }
         &'dispatchctl;help;completions'= {
         }

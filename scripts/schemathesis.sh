@@ -13,7 +13,8 @@
 #   SCHEMATHESIS_WORKERS       concurrent workers (default 1; 2 hit a race inside hypothesis 6.170)
 #   SCHEMATHESIS_TIMEOUT       hard limit of the schemathesis run in seconds (default 900)
 #   SCHEMATHESIS_SPEC          contract location (default ../shared/contract/openapi.yaml)
-#   SCHEMATHESIS_SKIP_BUILD=1  reuse target/release/dispatchctl as it is
+#   SCHEMATHESIS_SKIP_BUILD=1  reuse the release binary as it is
+#   SCHEMATHESIS_BIN           run this binary instead (no build), e.g. a debug build
 #   SCHEMATHESIS_BASELINE      accepted failures (default scripts/schemathesis-baseline.json,
 #                              "none" to report every failure); see docs/SECURITY.md
 # Needs: python3 (venv), cargo, psql, redis-cli, and the services on 127.0.0.1 (see
@@ -31,7 +32,10 @@ readonly MAX_EXAMPLES="${SCHEMATHESIS_MAX_EXAMPLES:-300}"
 readonly SEED="${SCHEMATHESIS_SEED:-7}"
 readonly WORKERS="${SCHEMATHESIS_WORKERS:-1}"
 readonly RUN_TIMEOUT="${SCHEMATHESIS_TIMEOUT:-900}"
-readonly BIN="$ROOT/target/release/dispatchctl"
+# cargo puts the binary under CARGO_TARGET_DIR when that is set (a shared target dir).
+# Absolute, since the server starts from its run directory.
+bin="$(realpath -m "${SCHEMATHESIS_BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/release/dispatchctl}")"
+readonly BIN="$bin"
 baseline="${SCHEMATHESIS_BASELINE:-$ROOT/scripts/schemathesis-baseline.json}"
 [[ "$baseline" == none ]] || baseline="$(realpath -m "$baseline")"
 readonly BASELINE="$baseline"
@@ -57,11 +61,11 @@ if [[ "$("$VENV/bin/python" -c 'import importlib.metadata as m; print(m.version(
         "schemathesis==$SCHEMATHESIS_VERSION" "pika==$PIKA_VERSION"
 fi
 
-if [[ "${SCHEMATHESIS_SKIP_BUILD:-0}" != 1 ]]; then
+if [[ "${SCHEMATHESIS_SKIP_BUILD:-0}" != 1 && -z "${SCHEMATHESIS_BIN:-}" ]]; then
     log "cargo build --release --locked"
     cargo build --release --locked
 fi
-[[ -x "$BIN" ]] || die "$BIN is missing (build it, or unset SCHEMATHESIS_SKIP_BUILD)"
+[[ -x "$BIN" ]] || die "$BIN is missing (build it, or unset SCHEMATHESIS_SKIP_BUILD / SCHEMATHESIS_BIN)"
 
 # ---- isolated environment -------------------------------------------------------------
 suffix="$(od -An -N5 -tx1 /dev/urandom | tr -d ' \n')"

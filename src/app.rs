@@ -68,12 +68,12 @@ impl App {
     /// Wires handles around an existing store without touching the network (within a tokio
     /// runtime: it starts the batching lanes).
     pub fn from_store(settings: Settings, store: Store) -> App {
-        let topology = Topology::new(settings.queue_prefix.clone());
-        let broker = Arc::new(Broker::new(
-            settings.rabbitmq_url.clone(),
-            topology,
-            settings.publish_timeout,
-        ));
+        let topology = Topology::new(
+            settings.queue_prefix.clone(),
+            settings.queue_type,
+            settings.queue_delivery_limit,
+        );
+        let broker = Arc::new(Broker::new(&settings.rabbitmq_url, topology, settings.publish_timeout));
         let redis = Arc::new(RedisHandle::new(&settings.redis_url, settings.redis_key_prefix.clone()));
         let metrics = Arc::new(Metrics::new());
         let writes = BatchedWrites::spawn(&store, &metrics);

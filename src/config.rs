@@ -10,6 +10,7 @@ use std::time::Duration;
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::postgres::{PgConnectOptions, PgSslMode};
 
+use crate::broker::QueueType;
 use crate::domain::Channel;
 
 /// One recognised setting. The YAML key is the environment name in lower case.
@@ -55,7 +56,9 @@ pub const DEFAULT_REDIS_URL: &str = "redis://localhost:6379/0";
 pub const SETTINGS: &[SettingSpec] = &[
     secret("DATABASE_DSN", "postgres://dispatch:secret@db:5432/dispatch_engine", "PostgreSQL connection, as a URL or libpq key=value pairs. Default: postgres://postgres@localhost:5432/dispatch_engine."),
     spec("DATABASE_MAX_CONNECTIONS", Some("20"), "20", "Size of the PostgreSQL connection pool of one process."),
-    secret("RABBITMQ_URL", "amqp://guest:guest@rabbitmq:5672/%2f", "RabbitMQ connection URL (amqp:// or amqps://). Default: amqp://guest:guest@localhost:5672/%2f."),
+    secret("RABBITMQ_URL", "amqp://guest:guest@rabbitmq:5672/%2f", "RabbitMQ connection URL (amqp:// or amqps://); for a cluster, several comma-separated, where an entry may be just host:port and takes the rest from the first (amqp://u:p@node1:5672/%2f,node2:5672,node3:5672). Default: amqp://guest:guest@localhost:5672/%2f."),
+    spec("QUEUE_TYPE", Some("classic"), "quorum", "classic (one priority queue per channel) or quorum (replicated; one queue per channel and priority). Every process of a deployment must agree; `dispatchctl convert-queues` switches."),
+    spec("QUEUE_DELIVERY_LIMIT", Some("20"), "20", "With QUEUE_TYPE=quorum: deliveries of one work message (worker crashes, lost connections) before RabbitMQ dead-letters it to dlq.<channel> with reason delivery_limit."),
     secret("REDIS_URL", "redis://redis:6379/0", "Redis connection URL (redis:// or rediss://). Default: redis://localhost:6379/0."),
     spec("WEBHOOK_SITE_URL", None, "https://provider.example.com/hook", "The provider endpoint deliveries are POSTed to. Without it no worker runs."),
     secret("WEBHOOK_SECRET", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "When set, deliveries are signed per Standard Webhooks (whsec_<base64> or raw text)."),
@@ -126,6 +129,8 @@ pub struct Settings {
     pub rate_limit_per_sec: u32,
     pub rate_limit_overrides: [Option<u32>; 3],
     pub worker_concurrency: u16,
+    pub queue_type: QueueType,
+    pub queue_delivery_limit: u32,
     pub retry_backoff_base: Duration,
     pub retry_backoff_max: Duration,
     pub default_max_retries: i32,
@@ -195,7 +200,12 @@ impl Settings {
                 DEFAULT_RABBITMQ_URL.to_string()
             }
         };
-        check_url("RABBITMQ_URL", &rabbitmq_url, &["amqp", "amqps"])?;
+        rabbitmq_nodes(&rabbitmq_url).map_err(|reason| invalid("RABBITMQ_URL", reason))?;
+        let queue_type: QueueType = raw
+            .get("QUEUE_TYPE")
+            .unwrap_or_default()
+            .parse()
+            .map_err(|reason| invalid("QUEUE_TYPE", reason))?;
         let redis_url = match raw.get("REDIS_URL") {
             Some(v) => v,
             None => {
@@ -267,6 +277,8 @@ impl Settings {
                 raw.optional_number("RATE_LIMIT_PUSH_PER_SEC")?,
             ],
             worker_concurrency: concurrency,
+            queue_type,
+            queue_delivery_limit: raw.positive("QUEUE_DELIVERY_LIMIT")?,
             retry_backoff_base: raw.duration("RETRY_BACKOFF_BASE")?,
             retry_backoff_max: raw.duration("RETRY_BACKOFF_MAX")?,
             default_max_retries: max_retries,
@@ -314,7 +326,10 @@ impl Settings {
     }
 
     pub fn rabbitmq_display(&self) -> String {
-        redact_url(self.rabbitmq_url.expose_secret())
+        match rabbitmq_nodes(self.rabbitmq_url.expose_secret()) {
+            Ok(nodes) => nodes.iter().map(|n| redact_url(n)).collect::<Vec<_>>().join(","),
+            Err(_) => "(invalid RABBITMQ_URL)".into(),
+        }
     }
 
     pub fn redis_display(&self) -> String {
@@ -410,6 +425,52 @@ fn check_url(key: &'static str, value: &str, schemes: &[&str]) -> Result<(), Con
         return Err(invalid(key, "the URL has no host".into()));
     }
     Ok(())
+}
+
+/// The node URLs of a comma-separated RABBITMQ_URL. An entry without a scheme is `host:port`
+/// (or `host`) and takes everything else from the first entry, so credentials are written once.
+/// Errors name the entry by position, never its text, which may hold a password.
+pub fn rabbitmq_nodes(value: &str) -> Result<Vec<String>, String> {
+    let entries = split_list(value);
+    let Some(first) = entries.first() else {
+        return Err("no URL given".into());
+    };
+    let base = url::Url::parse(first).map_err(|e| format!("entry 1 is not a URL ({e})"))?;
+    let mut nodes = Vec::with_capacity(entries.len());
+    for (i, entry) in entries.iter().enumerate() {
+        let position = i + 1;
+        let url = if entry.contains("://") {
+            url::Url::parse(entry).map_err(|e| format!("entry {position} is not a URL ({e})"))?
+        } else {
+            let (host, port) = match entry.rsplit_once(':') {
+                Some((h, p)) => (
+                    h,
+                    Some(
+                        p.parse::<u16>()
+                            .map_err(|_| format!("entry {position}: port \"{p}\" is not a number"))?,
+                    ),
+                ),
+                None => (entry.as_str(), None),
+            };
+            let mut url = base.clone();
+            url.set_host(Some(host))
+                .map_err(|e| format!("entry {position}: \"{host}\" is not a host name ({e})"))?;
+            url.set_port(port)
+                .map_err(|_| format!("entry {position}: cannot set a port on this URL"))?;
+            url
+        };
+        if !["amqp", "amqps"].contains(&url.scheme()) {
+            return Err(format!(
+                "entry {position}: scheme \"{}\" is not one of amqp, amqps",
+                url.scheme()
+            ));
+        }
+        if url.host_str().is_none_or(str::is_empty) {
+            return Err(format!("entry {position}: the URL has no host"));
+        }
+        nodes.push(url.to_string());
+    }
+    Ok(nodes)
 }
 
 /// `user@host` of whoever runs an operator command, for audit records.
@@ -607,6 +668,35 @@ mod tests {
         assert_eq!(
             redact_url("amqp://guest:guest@localhost:5672/%2f"),
             "amqp://guest:***@localhost:5672/%2f"
+        );
+    }
+
+    #[test]
+    fn a_cluster_url_lists_every_node_and_short_entries_inherit_the_first() {
+        let nodes = rabbitmq_nodes("amqps://u:p@n1:5671/prod?heartbeat=10, n2:5673 ,n3").unwrap();
+        assert_eq!(
+            nodes,
+            vec![
+                "amqps://u:p@n1:5671/prod?heartbeat=10",
+                "amqps://u:p@n2:5673/prod?heartbeat=10",
+                "amqps://u:p@n3/prod?heartbeat=10",
+            ]
+        );
+        let err = rabbitmq_nodes("amqp://u:secret@n1/%2f,http://n2").unwrap_err();
+        assert!(err.contains("entry 2") && err.contains("amqp, amqps"), "{err}");
+        assert!(!err.contains("secret"), "never echoes a password: {err}");
+        assert!(rabbitmq_nodes("amqp://n1/%2f,n2:abc")
+            .unwrap_err()
+            .contains("port \"abc\""));
+        let mut map = HashMap::new();
+        map.insert(
+            "RABBITMQ_URL".to_string(),
+            "amqp://u:pw@n1:5672/%2f,n2:5672".to_string(),
+        );
+        let s = Settings::from_map(&map).unwrap();
+        assert_eq!(
+            s.rabbitmq_display(),
+            "amqp://u:***@n1:5672/%2f,amqp://u:***@n2:5672/%2f"
         );
     }
 

@@ -1,7 +1,6 @@
 //! `/livez`, `/readyz` and `/metrics`: the same three endpoints on every daemon (the API's
 //! port, or `--listen` for the worker and scanner).
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,6 +12,7 @@ use axum::{Json, Router};
 use serde_json::{json, Map, Value};
 
 use crate::app::App;
+use crate::broker::consumer::Attachment;
 
 const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -21,8 +21,8 @@ const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 pub enum BrokerCheck {
     /// The publisher can (re)connect; reported, but an API keeps accepting durably without it.
     Publisher,
-    /// A worker's consumer is attached; the process is useless without it.
-    Consumer(Arc<AtomicBool>),
+    /// A worker's consumers are attached; the process is useless without them.
+    Consumer(Arc<Attachment>),
 }
 
 #[derive(Clone)]
@@ -54,7 +54,7 @@ async fn readyz(State(r): State<Readiness>) -> Response {
     let (postgres, redis, rabbitmq) = tokio::join!(check(r.app.store.ping()), check(r.app.redis.ping()), async {
         match &r.broker {
             BrokerCheck::Publisher => check(async { r.app.broker.channel().await.map(|_| ()) }).await,
-            BrokerCheck::Consumer(alive) => alive.load(Ordering::SeqCst),
+            BrokerCheck::Consumer(attachment) => attachment.is_attached(),
         }
     });
     let required_broker = matches!(r.broker, BrokerCheck::Consumer(_));
@@ -63,7 +63,17 @@ async fn readyz(State(r): State<Readiness>) -> Response {
     for (name, ok) in [("postgres", postgres), ("redis", redis), ("rabbitmq", rabbitmq)] {
         checks.insert(name.into(), Value::from(if ok { "ok" } else { "down" }));
     }
-    let body = Json(json!({"status": if ready { "ready" } else { "not_ready" }, "checks": checks}));
+    // Which RabbitMQ node each connection is on, so an operator can follow a cluster failover.
+    let mut nodes = Map::new();
+    nodes.insert("publisher".into(), r.app.broker.node().into());
+    if let BrokerCheck::Consumer(attachment) = &r.broker {
+        nodes.insert("worker".into(), attachment.node().into());
+    }
+    let body = Json(json!({
+        "status": if ready { "ready" } else { "not_ready" },
+        "checks": checks,
+        "rabbitmq": nodes,
+    }));
     let code = if ready {
         StatusCode::OK
     } else {

@@ -27,8 +27,8 @@ fn request_id(headers: &HeaderMap) -> Option<&str> {
     headers.get("x-request-id").and_then(|v| v.to_str().ok())
 }
 
-/// Reads a JSON body within `limit` bytes. A missing Content-Type is tolerated (the Go
-/// service never checked it); a different one is refused.
+/// Reads a JSON body within `limit` bytes. A missing Content-Type is read as JSON, so that
+/// scripts which forget the header keep working; any other type (a form, text) is refused.
 async fn read_json<T: DeserializeOwned>(headers: &HeaderMap, body: Body, limit: usize) -> Result<T, ApiError> {
     if let Some(ct) = headers.get(header::CONTENT_TYPE) {
         let ct = ct.to_str().unwrap_or_default().to_ascii_lowercase();
@@ -57,7 +57,7 @@ pub fn decode_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         return Err(ApiError::BadRequest("request body is empty; send a JSON object".into()));
     }
     let de = &mut serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(de).map_err(|e| {
+    let value = serde_path_to_error::deserialize(&mut *de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
         if path == "." || path.is_empty() {
@@ -65,11 +65,18 @@ pub fn decode_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         } else {
             ApiError::BadRequest(format!("invalid JSON body: {path}: {inner}"))
         }
-    })
+    })?;
+    // Anything after the value (a second object, stray text) would otherwise be dropped
+    // unseen; the client most likely meant to send it.
+    de.end()
+        .map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}; send exactly one JSON value")))?;
+    Ok(value)
 }
 
+/// An id that is not a UUID names nothing that can exist, so it is a 404 (the only
+/// failure the contract lists for these paths), with a body that says why.
 fn parse_uuid(value: &str, what: &str) -> Result<Uuid, ApiError> {
-    Uuid::parse_str(value).map_err(|_| ApiError::BadRequest(format!("invalid {what} \"{value}\": expected a UUID")))
+    Uuid::parse_str(value).map_err(|_| ApiError::NotFound(format!("{what} not found: \"{value}\" is not a valid UUID")))
 }
 
 pub async fn create_notification(State(app): State<App>, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
@@ -112,7 +119,7 @@ pub async fn create_batch(State(app): State<App>, headers: HeaderMap, body: Body
 }
 
 pub async fn get_notification(State(app): State<App>, Path(id): Path<String>) -> Result<Json<Notification>, ApiError> {
-    let id = parse_uuid(&id, "notification id")?;
+    let id = parse_uuid(&id, "notification")?;
     app.store
         .get(id)
         .await?
@@ -121,7 +128,7 @@ pub async fn get_notification(State(app): State<App>, Path(id): Path<String>) ->
 }
 
 pub async fn cancel_notification(State(app): State<App>, Path(id): Path<String>) -> Result<Response, ApiError> {
-    let id = parse_uuid(&id, "notification id")?;
+    let id = parse_uuid(&id, "notification")?;
     match app.store.cancel(id).await? {
         CancelOutcome::Canceled => Ok(Json(json!({"notificationId": id, "status": "CANCELED"})).into_response()),
         CancelOutcome::NotCancelable(status) => Err(ApiError::Conflict(format!(
@@ -191,13 +198,15 @@ fn parse_list_filter(params: &HashMap<String, String>) -> Result<ListFilter, Api
         channel,
         from,
         to,
-        page: number("page", 1, i64::from(i32::MAX))?,
+        // The contract sets no maximum; past the last page is an empty page, as in the Go
+        // service, up to the largest page an int64 can hold.
+        page: number("page", 1, i64::MAX)?,
         page_size: number("pageSize", DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)?,
     })
 }
 
 pub async fn batch_summary(State(app): State<App>, Path(batch_id): Path<String>) -> Result<Response, ApiError> {
-    let id = parse_uuid(&batch_id, "batch id")?;
+    let id = parse_uuid(&batch_id, "batch")?;
     let (total, counts) = app
         .store
         .batch_summary(id)

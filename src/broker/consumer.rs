@@ -1,35 +1,61 @@
-//! The consuming side: one connection and channel per worker process, a consumer per
-//! channel queue, and a prefetch shared by them all (`global` QoS), so the broker never hands
-//! out more than the worker's concurrency and HIGH messages waiting in a queue overtake LOW
-//! ones. Reconnects with backoff; on shutdown stops consuming and lets in-flight work finish.
+//! The consuming side: one connection and channel per worker process and a consumer per work
+//! queue, each with its own prefetch (per-consumer QoS: RabbitMQ 4.3 refuses the global kind).
+//! The prefetches add up to the worker's concurrency, so the broker never hands out more than
+//! that, and a priority queue (or, for quorum queues, the HIGH queue) keeps waiting HIGH
+//! messages ahead of LOW ones. Reconnects to the next node with backoff; on shutdown stops
+//! consuming and lets in-flight work finish.
 
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::stream::{select_all, StreamExt};
 use lapin::message::Delivery;
 use lapin::options::{BasicConsumeOptions, BasicQosOptions};
 use lapin::types::FieldTable;
-use secrecy::SecretString;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use super::{connect, BrokerError, Topology};
+use super::{BrokerError, Endpoints, Topology};
 use crate::domain::Channel;
 
-pub struct ConsumerOptions {
-    pub url: SecretString,
+pub struct ConsumerOptions<'a> {
+    pub endpoints: &'a Endpoints,
     pub topology: Topology,
     pub channels: Vec<Channel>,
-    pub prefetch: u16,
+    /// Deliveries in flight for the whole process, shared out among the queues.
+    pub concurrency: u16,
     pub shutdown_timeout: Duration,
 }
 
-/// Consumes until `shutdown`; `alive` is true while a consumer is attached (for `/readyz`).
+/// Where a worker's consumers are attached, for `/readyz`: the node's `host:port`, or nothing
+/// while they are not.
+#[derive(Debug, Default)]
+pub struct Attachment(Mutex<Option<String>>);
+
+impl Attachment {
+    pub fn node(&self) -> Option<String> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    pub fn is_attached(&self) -> bool {
+        self.node().is_some()
+    }
+
+    fn set(&self, node: Option<String>) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = node;
+    }
+}
+
+/// Each consumer's prefetch: the concurrency shared evenly, at least one per queue.
+pub fn prefetch_per_queue(concurrency: u16, queues: usize) -> u16 {
+    let queues = u16::try_from(queues.max(1)).unwrap_or(u16::MAX);
+    (concurrency / queues).max(1)
+}
+
+/// Consumes until `shutdown`; `attachment` says where while consumers are attached.
 /// Every delivery runs `handler` in its own task; the handler acks or nacks it.
-pub async fn run<H, F>(opts: ConsumerOptions, shutdown: CancellationToken, alive: Arc<AtomicBool>, handler: H)
+pub async fn run<H, F>(opts: ConsumerOptions<'_>, shutdown: CancellationToken, attachment: Arc<Attachment>, handler: H)
 where
     H: Fn(Channel, Delivery) -> F + Clone + Send + Sync + 'static,
     F: Future<Output = ()> + Send + 'static,
@@ -37,10 +63,24 @@ where
     let mut delay = Duration::from_millis(200);
     let mut in_flight: JoinSet<()> = JoinSet::new();
     while !shutdown.is_cancelled() {
-        match consume(&opts, &shutdown, &alive, &handler, &mut in_flight).await {
+        match consume(&opts, &shutdown, &attachment, &handler, &mut in_flight).await {
             Ok(()) => break,
+            Err(e @ BrokerError::QueueMismatch { .. }) => {
+                // Retrying soon cannot help until an operator acts: an error every 30 s.
+                attachment.set(None);
+                tracing::error!(error = %e, "worker cannot consume");
+                tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    _ = tokio::time::sleep(Duration::from_secs(30)) => {}
+                }
+            }
             Err(e) => {
-                alive.store(false, Ordering::SeqCst);
+                // A connection that was consuming starts the backoff afresh, so the worker
+                // moves to the next node of a cluster at once.
+                if attachment.is_attached() {
+                    delay = Duration::from_millis(200);
+                }
+                attachment.set(None);
                 tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "worker lost RabbitMQ; reconnecting");
                 tokio::select! {
                     _ = shutdown.cancelled() => break,
@@ -50,7 +90,7 @@ where
             }
         }
     }
-    alive.store(false, Ordering::SeqCst);
+    attachment.set(None);
     let drained = tokio::time::timeout(opts.shutdown_timeout, async {
         while in_flight.join_next().await.is_some() {}
     })
@@ -65,9 +105,9 @@ where
 }
 
 async fn consume<H, F>(
-    opts: &ConsumerOptions,
+    opts: &ConsumerOptions<'_>,
     shutdown: &CancellationToken,
-    alive: &AtomicBool,
+    attachment: &Attachment,
     handler: &H,
     in_flight: &mut JoinSet<()>,
 ) -> Result<(), BrokerError>
@@ -75,23 +115,31 @@ where
     H: Fn(Channel, Delivery) -> F + Clone + Send + Sync + 'static,
     F: Future<Output = ()> + Send + 'static,
 {
-    let connection = connect(&opts.url, &opts.topology.connection_name("worker")).await?;
+    let (connection, node) = opts.endpoints.connect(&opts.topology.connection_name("worker")).await?;
     let ch = connection.create_channel().await?;
-    opts.topology.declare(&ch).await?;
-    ch.basic_qos(opts.prefetch, BasicQosOptions { global: true }).await?;
+    if let Err(e) = opts.topology.declare(&ch).await {
+        let _ = connection.close(200, "topology refused").await;
+        return Err(e);
+    }
+    let queues: Vec<(Channel, String)> = opts
+        .channels
+        .iter()
+        .flat_map(|c| opts.topology.work_queues(*c).into_iter().map(move |q| (*c, q)))
+        .collect();
+    let prefetch = prefetch_per_queue(opts.concurrency, queues.len());
+    // Per-consumer QoS applies to the consumers started after it on this channel.
+    ch.basic_qos(prefetch, BasicQosOptions { global: false }).await?;
     let mut streams = Vec::new();
-    for channel in &opts.channels {
-        let queue = opts.topology.work_queue(*channel);
-        let tag = format!("dispatchctl-{}-{}", channel.lower(), uuid::Uuid::new_v4().simple());
+    for (channel, queue) in queues {
+        let tag = format!("dispatchctl-{queue}-{}", uuid::Uuid::new_v4().simple());
         let consumer = ch
             .basic_consume(&queue, &tag, BasicConsumeOptions::default(), FieldTable::default())
             .await?;
-        let channel = *channel;
         streams.push(consumer.map(move |d| (channel, d)).boxed());
     }
     let mut deliveries = select_all(streams);
-    alive.store(true, Ordering::SeqCst);
-    tracing::info!(channels = ?opts.channels, prefetch = opts.prefetch, "worker consuming");
+    tracing::info!(%node, channels = ?opts.channels, prefetch_per_queue = prefetch, queue_type = %opts.topology.queue_type(), "worker consuming");
+    attachment.set(Some(node));
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => {

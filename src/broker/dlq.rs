@@ -9,12 +9,11 @@ use lapin::acker::Acker;
 use lapin::options::{BasicAckOptions, BasicGetOptions, QueueDeclareOptions};
 use lapin::types::FieldTable;
 use lapin::{Channel as AmqpChannel, Connection};
-use secrecy::SecretString;
 use serde::Serialize;
 use uuid::Uuid;
 
 use super::messages::{header_text, H_ATTEMPTS, H_FAILED_AT, H_LAST_ERROR, H_LAST_STATUS, H_ORIGINAL_QUEUE, H_REASON};
-use super::{connect, BrokerError, Topology};
+use super::{BrokerError, Endpoints, Topology};
 use crate::domain::{Channel, Priority};
 
 /// One dead letter as an operator sees it.
@@ -61,8 +60,8 @@ pub struct DlqCursor {
 }
 
 impl DlqCursor {
-    pub async fn open(url: &SecretString, topology: &Topology, channel: Channel) -> Result<DlqCursor, BrokerError> {
-        let connection = connect(url, &topology.connection_name("dlq")).await?;
+    pub async fn open(endpoints: &Endpoints, topology: &Topology, channel: Channel) -> Result<DlqCursor, BrokerError> {
+        let (connection, _node) = endpoints.connect(&topology.connection_name("dlq")).await?;
         let ch = connection.create_channel().await?;
         let queue = topology.dead_letter_queue(channel);
         let depth = ch
@@ -156,14 +155,16 @@ fn view(queue: &str, channel: Channel, position: u64, props: &lapin::BasicProper
         position,
         notification_id,
         priority,
-        reason: text(H_REASON),
+        // A letter the broker dead-lettered itself (a quorum queue's delivery limit) has no
+        // reason of ours, only RabbitMQ's.
+        reason: text(H_REASON).or_else(|| text("x-first-death-reason")),
         attempts: number(H_ATTEMPTS),
         last_status_code: number(H_LAST_STATUS),
         last_error: text(H_LAST_ERROR),
         failed_at: text(H_FAILED_AT)
             .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
             .map(|t| t.with_timezone(&Utc)),
-        original_queue: text(H_ORIGINAL_QUEUE),
+        original_queue: text(H_ORIGINAL_QUEUE).or_else(|| text("x-first-death-queue")),
         headers: all,
         body: String::from_utf8_lossy(data).into_owned(),
     }

@@ -4,23 +4,25 @@
 //! and fails fast meanwhile so that callers can fall back on PostgreSQL.
 
 pub mod consumer;
+pub mod convert;
 pub mod dlq;
 pub mod messages;
+pub mod topology;
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
-use lapin::options::{
-    BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
-};
+use lapin::options::{BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOptions};
 use lapin::publisher_confirm::Confirmation;
-use lapin::types::{AMQPValue, FieldTable, ShortString};
-use lapin::{BasicProperties, Channel as AmqpChannel, Connection, ConnectionProperties, ExchangeKind};
+use lapin::types::{FieldTable, ShortString};
+use lapin::{BasicProperties, Channel as AmqpChannel, Connection, ConnectionProperties};
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::domain::{Channel, Priority};
 pub use messages::{DeadLetter, WorkMessage};
+pub use topology::{QueueType, Topology};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 const RECONNECT_MIN: Duration = Duration::from_millis(200);
@@ -36,81 +38,75 @@ pub enum BrokerError {
     Rejected(String),
     #[error("RabbitMQ error: {0}")]
     Amqp(#[from] lapin::Error),
+    #[error(
+        "queue {queue} already exists on RabbitMQ with another {argument} than QUEUE_TYPE={wanted} declares \
+         ({broker_says}); set QUEUE_TYPE={other} to use it as it is, or move it with \
+         `dispatchctl convert-queues --to {wanted}` (see docs/OPERATIONS.md, \"Outgrowing one broker\")",
+        other = wanted.other()
+    )]
+    QueueMismatch {
+        queue: String,
+        argument: String,
+        broker_says: String,
+        wanted: QueueType,
+    },
 }
 
-/// Queue and exchange names, optionally prefixed so environments (and tests) can share a broker.
-#[derive(Clone, Debug)]
-pub struct Topology {
-    prefix: String,
+/// The broker's nodes, from a comma-separated RABBITMQ_URL. Connections go to the node that
+/// last answered and, when it does not, to the next ones in turn, so a process follows a
+/// cluster through the loss of any node.
+pub struct Endpoints {
+    urls: Vec<SecretString>,
+    // The index of the node that last accepted a connection.
+    preferred: AtomicUsize,
 }
 
-impl Topology {
-    pub fn new(prefix: impl Into<String>) -> Self {
-        Topology { prefix: prefix.into() }
-    }
-
-    pub fn work_queue(&self, channel: Channel) -> String {
-        format!("{}{}", self.prefix, channel.lower())
-    }
-
-    pub fn dead_letter_queue(&self, channel: Channel) -> String {
-        format!("{}dlq.{}", self.prefix, channel.lower())
-    }
-
-    /// Shown in the broker's connection list: the role, and the prefix when there is one.
-    pub fn connection_name(&self, role: &str) -> String {
-        if self.prefix.is_empty() {
-            format!("dispatchctl-{role}")
-        } else {
-            format!("dispatchctl-{role} {}", self.prefix)
+impl Endpoints {
+    /// Splits RABBITMQ_URL on commas. An entry without a scheme (`host:port`) takes the
+    /// scheme, credentials, vhost and query of the first entry; config validated them.
+    pub fn parse(value: &SecretString) -> Endpoints {
+        let urls = crate::config::rabbitmq_nodes(value.expose_secret())
+            .unwrap_or_else(|_| vec![value.expose_secret().to_string()]);
+        Endpoints {
+            urls: urls.into_iter().map(SecretString::from).collect(),
+            preferred: AtomicUsize::new(0),
         }
     }
 
-    pub fn dead_letter_exchange(&self) -> String {
-        format!("{}dispatch.dlx", self.prefix)
+    /// `host:port` of every node, for logs and `/readyz`.
+    pub fn nodes(&self) -> Vec<String> {
+        self.urls.iter().map(|u| node_of(u.expose_secret())).collect()
     }
 
-    /// Declares the exchange and queues; idempotent, so every process does it at start-up.
-    pub async fn declare(&self, ch: &AmqpChannel) -> Result<(), lapin::Error> {
-        let durable_exchange = ExchangeDeclareOptions {
-            durable: true,
-            ..Default::default()
-        };
-        let dlx = self.dead_letter_exchange();
-        ch.exchange_declare(&dlx, ExchangeKind::Direct, durable_exchange, FieldTable::default())
-            .await?;
-        let durable = QueueDeclareOptions {
-            durable: true,
-            ..Default::default()
-        };
-        for channel in Channel::ALL {
-            let mut args = FieldTable::default();
-            args.insert("x-max-priority".into(), AMQPValue::LongInt(3));
-            args.insert(
-                "x-dead-letter-exchange".into(),
-                AMQPValue::LongString(dlx.as_str().into()),
-            );
-            args.insert(
-                "x-dead-letter-routing-key".into(),
-                AMQPValue::LongString(channel.lower().into()),
-            );
-            ch.queue_declare(&self.work_queue(*channel), durable, args).await?;
-            let dlq = self.dead_letter_queue(*channel);
-            ch.queue_declare(&dlq, durable, FieldTable::default()).await?;
-            ch.queue_bind(
-                &dlq,
-                &dlx,
-                channel.lower(),
-                QueueBindOptions::default(),
-                FieldTable::default(),
-            )
-            .await?;
+    /// Connects to the preferred node, else to each other node in turn. Returns the
+    /// connection and the `host:port` it reached; the error names every node tried.
+    pub async fn connect(&self, name: &str) -> Result<(Connection, String), BrokerError> {
+        let start = self.preferred.load(Ordering::Relaxed);
+        let mut failures = Vec::new();
+        for i in 0..self.urls.len() {
+            let index = (start + i) % self.urls.len();
+            let url = &self.urls[index];
+            let node = node_of(url.expose_secret());
+            match connect_one(url, name).await {
+                Ok(connection) => {
+                    self.preferred.store(index, Ordering::Relaxed);
+                    return Ok((connection, node));
+                }
+                Err(e) => failures.push(format!("{node}: {e}")),
+            }
         }
-        Ok(())
+        Err(BrokerError::Unavailable(failures.join("; ")))
     }
 }
 
-pub async fn connect(url: &SecretString, name: &str) -> Result<Connection, BrokerError> {
+fn node_of(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(u) => format!("{}:{}", u.host_str().unwrap_or("?"), u.port().unwrap_or(5672)),
+        Err(_) => "(unparseable URL)".into(),
+    }
+}
+
+async fn connect_one(url: &SecretString, name: &str) -> Result<Connection, String> {
     let props = ConnectionProperties::default()
         .with_connection_name(name.into())
         .with_executor(tokio_executor_trait::Tokio::current())
@@ -118,16 +114,15 @@ pub async fn connect(url: &SecretString, name: &str) -> Result<Connection, Broke
     match tokio::time::timeout(CONNECT_TIMEOUT, Connection::connect(url.expose_secret(), props)).await {
         Ok(Ok(conn)) => Ok(conn),
         // lapin's errors do not carry the URL, so they are safe to show.
-        Ok(Err(e)) => Err(BrokerError::Unavailable(e.to_string())),
-        Err(_) => Err(BrokerError::Unavailable(format!(
-            "no answer within {CONNECT_TIMEOUT:?}"
-        ))),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err(format!("no answer within {CONNECT_TIMEOUT:?}")),
     }
 }
 
 struct Link {
     connection: Connection,
     channel: AmqpChannel,
+    node: String,
 }
 
 struct Backoff {
@@ -137,7 +132,7 @@ struct Backoff {
 
 /// The process's publisher: cheap to share behind an `Arc`.
 pub struct Broker {
-    url: SecretString,
+    endpoints: Endpoints,
     topology: Topology,
     publish_timeout: Duration,
     link: RwLock<Option<Link>>,
@@ -148,9 +143,9 @@ pub struct Broker {
 }
 
 impl Broker {
-    pub fn new(url: SecretString, topology: Topology, publish_timeout: Duration) -> Self {
+    pub fn new(url: &SecretString, topology: Topology, publish_timeout: Duration) -> Self {
         Broker {
-            url,
+            endpoints: Endpoints::parse(url),
             topology,
             publish_timeout,
             link: RwLock::new(None),
@@ -166,9 +161,17 @@ impl Broker {
         &self.topology
     }
 
-    /// True when the publisher's channel is open.
-    pub fn is_connected(&self) -> bool {
-        self.current().is_some()
+    pub fn endpoints(&self) -> &Endpoints {
+        &self.endpoints
+    }
+
+    /// `host:port` of the node the publisher is connected to, if it is.
+    pub fn node(&self) -> Option<String> {
+        let guard = self.link.read().unwrap_or_else(|p| p.into_inner());
+        guard
+            .as_ref()
+            .filter(|l| l.channel.status().connected())
+            .map(|l| l.node.clone())
     }
 
     fn current(&self) -> Option<AmqpChannel> {
@@ -198,10 +201,10 @@ impl Broker {
         match self.open().await {
             Ok(link) => {
                 let ch = link.channel.clone();
+                tracing::info!(node = %link.node, "publisher connected to RabbitMQ");
                 *self.link.write().unwrap_or_else(|p| p.into_inner()) = Some(link);
                 let mut backoff = self.backoff.lock().unwrap_or_else(|p| p.into_inner());
                 backoff.delay = RECONNECT_MIN;
-                tracing::info!(broker = %crate::config::redact_url(self.url.expose_secret()), "connected to RabbitMQ");
                 Ok(ch)
             }
             Err(e) => {
@@ -215,11 +218,21 @@ impl Broker {
     }
 
     async fn open(&self) -> Result<Link, BrokerError> {
-        let connection = connect(&self.url, &self.topology.connection_name("publisher")).await?;
+        let (connection, node) = self
+            .endpoints
+            .connect(&self.topology.connection_name("publisher"))
+            .await?;
         let channel = connection.create_channel().await?;
         channel.confirm_select(ConfirmSelectOptions::default()).await?;
-        self.topology.declare(&channel).await?;
-        Ok(Link { connection, channel })
+        if let Err(e) = self.topology.declare(&channel).await {
+            let _ = connection.close(200, "topology refused").await;
+            return Err(e);
+        }
+        Ok(Link {
+            connection,
+            channel,
+            node,
+        })
     }
 
     /// Closes the publisher connection (at exit, so the runtime does not stop under it).
@@ -244,7 +257,12 @@ impl Broker {
                 .with_priority(m.priority.amqp_priority())
                 .with_message_id(ShortString::from(m.notification_id.to_string()))
                 .with_content_type("application/json".into());
-            (String::new(), self.topology.work_queue(m.channel), m.to_json(), props)
+            (
+                String::new(),
+                self.topology.work_queue(m.channel, m.priority),
+                m.to_json(),
+                props,
+            )
         });
         self.publish_all(publishes.collect()).await
     }
@@ -284,7 +302,12 @@ impl Broker {
             .with_content_type("application/json".into())
             .with_headers(headers);
         let mut results = self
-            .publish_all(vec![(String::new(), self.topology.work_queue(channel), body, props)])
+            .publish_all(vec![(
+                String::new(),
+                self.topology.work_queue(channel, priority),
+                body,
+                props,
+            )])
             .await;
         results.pop().unwrap_or(Ok(()))
     }

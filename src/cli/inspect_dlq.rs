@@ -195,7 +195,7 @@ fn print_rows<T: Serialize>(format: Format, rows: &[T]) -> anyhow::Result<()> {
 async fn summary(app: &App, selection: &Selection, format: Format) -> anyhow::Result<ExitCode> {
     let mut out = Vec::new();
     for channel in selection.channels() {
-        let mut cursor = DlqCursor::open(&app.settings.rabbitmq_url, app.broker.topology(), channel).await?;
+        let mut cursor = DlqCursor::open(app.broker.endpoints(), app.broker.topology(), channel).await?;
         let mut s = ChannelSummary {
             channel: channel.lower().into(),
             queue: app.broker.topology().dead_letter_queue(channel),
@@ -259,7 +259,7 @@ async fn list(app: &App, selection: &Selection, format: Format, show_recipient: 
     // bounded by the chunk (ndjson streams straight out).
     const CHUNK: usize = 500;
     'channels: for channel in selection.channels() {
-        let mut cursor = DlqCursor::open(&app.settings.rabbitmq_url, app.broker.topology(), channel).await?;
+        let mut cursor = DlqCursor::open(app.broker.endpoints(), app.broker.topology(), channel).await?;
         let mut chunk = Vec::with_capacity(CHUNK);
         loop {
             let next = cursor.next().await?;

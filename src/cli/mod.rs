@@ -2,6 +2,7 @@
 //! only declares the tree and dispatches.
 
 pub mod completions;
+pub mod convert_queues;
 pub mod inspect_dlq;
 pub mod migrate;
 pub mod output;
@@ -56,6 +57,8 @@ pub enum Command {
     InspectDlq(inspect_dlq::Args),
     /// Put dead letters back on the work queues.
     Replay(replay::Args),
+    /// Move the queues between the classic and the quorum type without losing a message.
+    ConvertQueues(convert_queues::Args),
     /// Print a shell completion script.
     #[command(hide = true)]
     Completions(completions::CompletionArgs),
@@ -94,6 +97,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Send(a) => send::run(a).await,
         Command::InspectDlq(a) => inspect_dlq::run(g, a).await,
         Command::Replay(a) => replay::run(g, a).await,
+        Command::ConvertQueues(a) => convert_queues::run(g, a).await,
         Command::Completions(a) => completions::completions(a),
         Command::Man(a) => completions::man(a),
         Command::Healthcheck(a) => completions::healthcheck(a).await,

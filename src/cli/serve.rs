@@ -2,7 +2,6 @@
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
-use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -12,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{load_settings, scan_retries, worker, GlobalArgs};
 use crate::app::App;
+use crate::broker::consumer::Attachment;
 use crate::ops::{BrokerCheck, Readiness};
 
 #[derive(clap::Args, Debug, Clone, Default)]
@@ -63,13 +63,13 @@ pub async fn run_with(
     if !api_only {
         match worker::build(&app) {
             Ok(deliverer) => {
-                let alive = Arc::new(AtomicBool::new(false));
-                broker_check = BrokerCheck::Consumer(alive.clone());
+                let attachment = Arc::new(Attachment::default());
+                broker_check = BrokerCheck::Consumer(attachment.clone());
                 background.spawn(worker::consume(
                     app.clone(),
                     deliverer,
                     crate::domain::Channel::ALL.to_vec(),
-                    alive,
+                    attachment,
                     shutdown.clone(),
                 ));
             }

@@ -3,7 +3,6 @@
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
-use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -12,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{load_settings, require_schema, Exit, GlobalArgs};
 use crate::app::App;
-use crate::broker::consumer::{self, ConsumerOptions};
+use crate::broker::consumer::{self, Attachment, ConsumerOptions};
 use crate::dispatch::deliver::Deliverer;
 use crate::domain::Channel;
 use crate::ops::{BrokerCheck, Readiness};
@@ -57,19 +56,20 @@ pub async fn consume(
     app: App,
     deliverer: Arc<Deliverer>,
     channels: Vec<Channel>,
-    alive: Arc<AtomicBool>,
+    attachment: Arc<Attachment>,
     shutdown: CancellationToken,
 ) {
     let s = &app.settings;
     let opts = ConsumerOptions {
-        url: s.rabbitmq_url.clone(),
+        endpoints: app.broker.endpoints(),
         topology: app.broker.topology().clone(),
         channels,
-        prefetch: s.worker_concurrency,
+        concurrency: s.worker_concurrency,
         shutdown_timeout: s.shutdown_timeout,
     };
-    consumer::run(opts, shutdown, alive, move |channel, delivery| {
-        deliverer.clone().handle(channel, delivery)
+    let stop = shutdown.clone();
+    consumer::run(opts, shutdown, attachment, move |channel, delivery| {
+        deliverer.clone().handle(channel, delivery, stop.clone())
     })
     .await;
 }
@@ -96,17 +96,17 @@ pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let shutdown = crate::shutdown::on_signal();
-    let alive = Arc::new(AtomicBool::new(false));
+    let attachment = Arc::new(Attachment::default());
     let readiness = Readiness {
         app: app.clone(),
-        broker: BrokerCheck::Consumer(alive.clone()),
+        broker: BrokerCheck::Consumer(attachment.clone()),
     };
     let (settings, ops_shutdown) = (app.settings.clone(), shutdown.clone());
     let ops = tokio::spawn(async move {
         crate::api::serve(listener, crate::ops::router(readiness), ops_shutdown, &settings).await
     });
     tracing::info!(listen = %args.listen, "worker ops endpoints listening");
-    consume(app.clone(), deliverer, channels, alive, shutdown.clone()).await;
+    consume(app.clone(), deliverer, channels, attachment, shutdown.clone()).await;
     shutdown.cancel();
     let _ = ops.await;
     app.close().await;

@@ -1,6 +1,8 @@
 //! Accepting notifications: persist first (that is what a 202 promises), then publish with a
 //! confirm and mark QUEUED. A broker outage leaves them ACCEPTED for the scanner, never FAILED.
 
+use std::collections::HashMap;
+
 use uuid::Uuid;
 
 use crate::app::App;
@@ -65,8 +67,8 @@ pub async fn create_batch(
                 .map_err(|e| CreateError::item(i, e))
         })
         .collect::<Result<_, _>>()?;
-    let batch_id = Uuid::now_v7();
-    let stored = app.store.insert_batch(batch_id, &items).await?;
+    reject_repeated_keys(&items)?;
+    let (batch_id, stored) = app.store.insert_batch(Uuid::now_v7(), &items).await?;
     let (mut fresh, mut notifications) = (Vec::new(), Vec::with_capacity(stored.len()));
     let mut fresh_positions = Vec::new();
     for (i, (n, created)) in stored.into_iter().enumerate() {
@@ -88,6 +90,26 @@ pub async fn create_batch(
         notifications,
         warning,
     })
+}
+
+/// Two items with one idempotency key would be one notification answered twice, and the
+/// batch's response and summary would disagree on its size; refusing the batch, naming both
+/// items, leaves the client to decide which one it meant. Keys are compared as stored
+/// (trimmed).
+fn reject_repeated_keys(items: &[NewNotification]) -> Result<(), CreateError> {
+    let mut first: HashMap<&str, usize> = HashMap::new();
+    for (i, item) in items.iter().enumerate() {
+        let Some(key) = item.idempotency_key.as_deref() else {
+            continue;
+        };
+        if let Some(earlier) = first.insert(key, i) {
+            return Err(CreateError::Invalid(format!(
+                "notifications[{i}].idempotencyKey: \"{key}\" is also the key of notifications[{earlier}]; \
+                 each item of a batch needs its own key"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Publishes the due ones among freshly stored notifications and marks the confirmed ones

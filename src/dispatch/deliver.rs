@@ -10,6 +10,7 @@ use chrono::Utc;
 use lapin::message::Delivery;
 use lapin::options::{BasicAckOptions, BasicNackOptions};
 use rand::Rng;
+use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::app::App;
@@ -21,9 +22,10 @@ use crate::provider::Provider;
 use crate::ratelimit::RateLimiter;
 use crate::store::{AttemptRecord, ClaimRefusal, OutcomeRecord, OutcomeUpdate};
 
-/// How long a message waits before going back to the queue when PostgreSQL or RabbitMQ
-/// failed under it, so an outage does not spin redeliveries.
-const REQUEUE_DELAY: Duration = Duration::from_secs(1);
+/// How long a message waits before it is processed again when PostgreSQL or RabbitMQ failed
+/// under it, doubling up to `RETRY_IN_PLACE_MAX`, so an outage does not spin.
+const RETRY_IN_PLACE_FIRST: Duration = Duration::from_secs(1);
+const RETRY_IN_PLACE_MAX: Duration = Duration::from_secs(30);
 
 pub struct Deliverer {
     app: App,
@@ -38,7 +40,7 @@ pub enum Handled {
     Retrying,
     DeadLettered(DeadLetterReason),
     Skipped,
-    Requeued,
+    TryAgain,
 }
 
 impl Deliverer {
@@ -53,20 +55,32 @@ impl Deliverer {
         Arc::new(Deliverer { app, provider, limiter })
     }
 
-    /// Handles one delivery and acks or requeues it; never panics on bad input.
-    pub async fn handle(self: Arc<Self>, channel: Channel, delivery: Delivery) {
-        let handled = self.process(channel, &delivery.data).await;
-        let acked = match handled {
-            Handled::Requeued => {
-                tokio::time::sleep(REQUEUE_DELAY).await;
-                delivery
-                    .nack(BasicNackOptions {
-                        requeue: true,
-                        ..Default::default()
-                    })
-                    .await
+    /// Handles one delivery and acks it, or on shutdown requeues it; never panics on bad
+    /// input. When PostgreSQL or RabbitMQ fails under it, the message is processed again here
+    /// rather than returned to the queue: a quorum queue counts every return towards its
+    /// delivery limit, and an outage must not push work into the DLQ.
+    pub async fn handle(self: Arc<Self>, channel: Channel, delivery: Delivery, shutdown: CancellationToken) {
+        let queue = delivery.routing_key.as_str();
+        let mut pause = RETRY_IN_PLACE_FIRST;
+        let requeue = loop {
+            if self.process(channel, queue, &delivery.data).await != Handled::TryAgain {
+                break false;
             }
-            _ => delivery.ack(BasicAckOptions::default()).await,
+            tokio::select! {
+                _ = shutdown.cancelled() => break true,
+                _ = tokio::time::sleep(pause) => {}
+            }
+            pause = (pause * 2).min(RETRY_IN_PLACE_MAX);
+        };
+        let acked = if requeue {
+            delivery
+                .nack(BasicNackOptions {
+                    requeue: true,
+                    ..Default::default()
+                })
+                .await
+        } else {
+            delivery.ack(BasicAckOptions::default()).await
         };
         if let Err(e) = acked {
             // The broker will redeliver; the claim makes the repeat harmless.
@@ -74,14 +88,14 @@ impl Deliverer {
         }
     }
 
-    /// Everything but the ack, so it can be driven directly in tests.
-    pub async fn process(&self, channel: Channel, body: &[u8]) -> Handled {
+    /// Everything but the ack; `queue` is where the message came from.
+    pub async fn process(&self, channel: Channel, queue: &str, body: &[u8]) -> Handled {
         let id = match WorkMessage::parse(body) {
             Ok(id) => id,
             Err(InvalidMessage(reason)) => {
                 tracing::warn!(channel = channel.lower(), %reason, "poison message");
                 return self
-                    .dead_letter_raw(channel, body, DeadLetterReason::InvalidMessage, reason)
+                    .dead_letter_raw(channel, queue, body, DeadLetterReason::InvalidMessage, reason)
                     .await;
             }
         };
@@ -94,6 +108,7 @@ impl Deliverer {
                 return self
                     .dead_letter_raw(
                         channel,
+                        queue,
                         body,
                         DeadLetterReason::NotFound,
                         format!("notification {id} does not exist"),
@@ -111,7 +126,7 @@ impl Deliverer {
             }
             Err(e) => {
                 tracing::warn!(notification.id = %id, error = %e, "claim failed; requeueing");
-                return Handled::Requeued;
+                return Handled::TryAgain;
             }
         };
         let gauge = self.app.metrics.inflight.with_label_values(&[n.channel.lower()]);
@@ -163,7 +178,7 @@ impl Deliverer {
             Err(e) => {
                 // Unrecorded: the lease will expire and the scanner will retry it.
                 tracing::error!(notification.id = %n.id, error = %e, "could not record the outcome");
-                return Handled::Requeued;
+                return Handled::TryAgain;
             }
         }
         match step {
@@ -188,7 +203,7 @@ impl Deliverer {
                     last_status_code: result.status_code().map(i32::from),
                     last_error: result.error().map(str::to_string),
                     failed_at: Utc::now(),
-                    original_queue: self.app.broker.topology().work_queue(n.channel),
+                    original_queue: self.app.broker.topology().work_queue(n.channel, n.priority),
                     body: WorkMessage {
                         notification_id: n.id,
                         correlation_id: n.correlation_id.clone(),
@@ -202,7 +217,14 @@ impl Deliverer {
         }
     }
 
-    async fn dead_letter_raw(&self, channel: Channel, body: &[u8], reason: DeadLetterReason, error: String) -> Handled {
+    async fn dead_letter_raw(
+        &self,
+        channel: Channel,
+        queue: &str,
+        body: &[u8],
+        reason: DeadLetterReason,
+        error: String,
+    ) -> Handled {
         let letter = DeadLetter {
             notification_id: None,
             channel,
@@ -211,7 +233,7 @@ impl Deliverer {
             last_status_code: None,
             last_error: Some(error),
             failed_at: Utc::now(),
-            original_queue: self.app.broker.topology().work_queue(channel),
+            original_queue: queue.to_string(),
             body: body.to_vec(),
         };
         self.app
@@ -226,7 +248,7 @@ impl Deliverer {
         if let Err(e) = self.app.broker.publish_dead_letter(letter).await {
             // Not acked: the redelivery (or the scanner's dead-letter sweep) tries again.
             tracing::error!(error = %e, reason = letter.reason.as_str(), "dead letter not confirmed; message requeued");
-            return Handled::Requeued;
+            return Handled::TryAgain;
         }
         self.app
             .metrics

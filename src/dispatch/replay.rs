@@ -19,7 +19,7 @@ use crate::broker::dlq::{DeadLetterView, DlqCursor};
 use crate::broker::messages::{long_string, H_REPLAYED_AT, H_REPLAYED_BY, H_REPLAY_ID};
 use crate::broker::{BrokerError, WorkMessage};
 use crate::domain::{Channel, Status};
-use crate::store::replay::{reset_failed, FailedFilter};
+use crate::store::replay::{reset_failed, FailedFilter, ReplayTarget};
 use crate::store::StoreError;
 
 /// Which dead letters to act on. Every criterion given must match.
@@ -131,7 +131,7 @@ pub async fn replay_dlq(
     let mut examined = 0u64;
     let mut selected = 0usize;
     'channels: for channel in sel.channels() {
-        let mut cursor = DlqCursor::open(&app.settings.rabbitmq_url, app.broker.topology(), channel).await?;
+        let mut cursor = DlqCursor::open(app.broker.endpoints(), app.broker.topology(), channel).await?;
         loop {
             let fetched = match cursor.next().await {
                 Ok(Some(f)) => f,
@@ -228,11 +228,28 @@ async fn replay_one(app: &App, id: Uuid, opts: &ReplayOptions) -> Result<One, Re
     let mut tx = app.store.begin().await?;
     let Some(target) = reset_failed(&mut tx, id, opts.reset_attempts).await? else {
         tx.rollback().await.map_err(StoreError::from)?;
+        if let Some(waiting) = app.store.waiting_target(id).await? {
+            // The broker dead-lettered a message whose notification never failed (a quorum
+            // queue's delivery limit): dropping the letter would strand the row, so it goes
+            // back on its queue as it is; the claim keeps a duplicate from sending twice.
+            tracing::info!(notification.id = %id, "dead letter of a notification still waiting for delivery; put back on its queue");
+            republish(app, waiting, opts).await?;
+            return Ok(One::Replayed);
+        }
         return Ok(match app.store.status_of(id).await? {
             Some(status) => One::AlreadyDone(status),
             None => One::Unknown,
         });
     };
+    // Published while the row is locked: a worker that gets the message first waits for
+    // the commit; if the commit never comes, its claim is refused.
+    republish(app, target, opts).await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    Ok(One::Replayed)
+}
+
+async fn republish(app: &App, target: ReplayTarget, opts: &ReplayOptions) -> Result<(), ReplayError> {
+    let id = target.id;
     let mut headers = FieldTable::default();
     headers.insert(H_REPLAY_ID.into(), long_string(&opts.replay_id.to_string()));
     headers.insert(H_REPLAYED_AT.into(), long_string(&Utc::now().to_rfc3339()));
@@ -244,13 +261,10 @@ async fn replay_one(app: &App, id: Uuid, opts: &ReplayOptions) -> Result<One, Re
         priority: target.priority,
     }
     .to_json();
-    // Published while the row is locked: a worker that gets the message first waits for
-    // the commit; if the commit never comes, its claim is refused.
     app.broker
         .republish(target.channel, target.priority, body, headers, &id.to_string())
         .await?;
-    tx.commit().await.map_err(StoreError::from)?;
-    Ok(One::Replayed)
+    Ok(())
 }
 
 /// Spaces replays to at most `rate` per second.

@@ -298,7 +298,7 @@ impl Scanner {
                 last_status_code: None,
                 last_error: row.last_error.clone().or_else(|| Some("lease expired".into())),
                 failed_at: Utc::now(),
-                original_queue: self.app.broker.topology().work_queue(row.channel),
+                original_queue: self.app.broker.topology().work_queue(row.channel, row.priority),
                 body: work_message(row).to_json(),
             };
             match self.app.broker.publish_dead_letter(&letter).await {

@@ -88,6 +88,20 @@ impl Channel {
 }
 
 impl Priority {
+    /// The lower-case name used in queue names.
+    pub fn lower(self) -> &'static str {
+        match self {
+            Priority::High => "high",
+            Priority::Normal => "normal",
+            Priority::Low => "low",
+        }
+    }
+
+    /// The priority a work message was published with, if it is one of ours.
+    pub fn from_amqp(priority: u8) -> Option<Priority> {
+        Priority::ALL.iter().copied().find(|p| p.amqp_priority() == priority)
+    }
+
     /// AMQP message priority; the work queues are declared with `x-max-priority=3`.
     pub fn amqp_priority(self) -> u8 {
         match self {
@@ -169,6 +183,9 @@ pub struct ValidationError {
 /// Bounds that keep a request far from what a database row or a log line should carry.
 pub const MAX_RECIPIENT_CHARS: usize = 320;
 pub const MAX_KEY_CHARS: usize = 255;
+/// The largest attempt budget a request may ask for. More would keep a failing notification
+/// retrying for days and is far more likely a client bug than an intent.
+pub const MAX_RETRIES: i64 = 100;
 
 fn field_error(field: &'static str, reason: impl Into<String>) -> ValidationError {
     ValidationError {
@@ -218,7 +235,15 @@ impl NotificationRequest {
             ));
         }
         let max_retries = match self.max_retries {
-            Some(n) if n > 0 => i32::try_from(n.min(100)).unwrap_or(100),
+            Some(n) if n > MAX_RETRIES => {
+                return Err(field_error(
+                    "maxRetries",
+                    format!(
+                    "{n} is above the limit of {MAX_RETRIES}; send 1 to {MAX_RETRIES}, or 0 or null for the default"
+                ),
+                ))
+            }
+            Some(n @ 1..=MAX_RETRIES) => n as i32,
             _ => default_max_retries,
         };
         let scheduled_at = match self.scheduled_at.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
@@ -355,6 +380,17 @@ mod tests {
     }
 
     #[test]
+    fn max_retries_above_the_limit_is_refused_not_capped() {
+        let mut r = request("sms", "x");
+        r.max_retries = Some(MAX_RETRIES);
+        assert_eq!(r.validate(None, 5).unwrap().max_retries, 100);
+        r.max_retries = Some(1 << 31);
+        let err = r.validate(None, 5).unwrap_err();
+        assert_eq!(err.field, "maxRetries");
+        assert!(err.reason.contains("limit of 100"), "{err}");
+    }
+
+    #[test]
     fn correlation_id_falls_back_to_request_id_then_uuid() {
         let r = request("sms", "x");
         assert_eq!(r.validate(Some("req-1"), 5).unwrap().correlation_id, "req-1");
@@ -464,13 +500,15 @@ mod properties {
         }
 
         #[test]
-        fn max_retries_is_always_positive(n in any::<i64>()) {
+        fn max_retries_is_in_range_or_refused(n in any::<i64>()) {
             let r = NotificationRequest {
                 channel: Some("sms".into()), priority: Some("high".into()), recipient: Some("x".into()),
                 content: Some("y".into()), max_retries: Some(n), ..Default::default()
             };
-            let v = r.validate(None, 5).unwrap();
-            prop_assert!(v.max_retries >= 1 && v.max_retries <= 100);
+            match r.validate(None, 5) {
+                Ok(v) => prop_assert!(n <= MAX_RETRIES && v.max_retries >= 1 && i64::from(v.max_retries) <= MAX_RETRIES),
+                Err(e) => prop_assert!(n > MAX_RETRIES && e.field == "maxRetries"),
+            }
         }
     }
 }

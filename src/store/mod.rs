@@ -187,11 +187,14 @@ impl Store {
 
     /// Inserts a batch and its items in one transaction. Items whose idempotency key already
     /// exists map to the existing notification; the result keeps the order of `items`.
+    /// A batch whose items are exactly the items of one earlier batch (a retried request)
+    /// creates nothing and answers with that batch's id, so its summary and the response
+    /// describe the same notifications.
     pub async fn insert_batch(
         &self,
         batch_id: Uuid,
         items: &[NewNotification],
-    ) -> StoreResult<Vec<(Notification, bool)>> {
+    ) -> StoreResult<(Uuid, Vec<(Notification, bool)>)> {
         let mut tx = self.pool.begin().await?;
         sqlx::query("INSERT INTO batches (id, total_count) VALUES ($1, $2)")
             .bind(batch_id)
@@ -199,8 +202,12 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         let out = insert_notifications_on(&mut tx, Some(batch_id), items).await?;
+        if let Some(earlier) = replayed_batch(&mut tx, &out).await? {
+            tx.rollback().await?;
+            return Ok((earlier, out));
+        }
         tx.commit().await?;
-        Ok(out)
+        Ok((batch_id, out))
     }
 
     /// ACCEPTED → QUEUED for notifications whose work message the broker confirmed. A worker
@@ -383,6 +390,24 @@ pub(crate) async fn insert_notifications_on(
             }
         })
         .collect()
+}
+
+/// The earlier batch that `rows` replay: none of them new, all distinct members of one
+/// batch, and that batch holds no other notification.
+async fn replayed_batch(conn: &mut PgConnection, rows: &[(Notification, bool)]) -> StoreResult<Option<Uuid>> {
+    let Some(earlier) = rows.first().and_then(|(n, _)| n.batch_id) else {
+        return Ok(None);
+    };
+    let ids: std::collections::HashSet<Uuid> = rows.iter().map(|(n, _)| n.id).collect();
+    let same_batch = rows.iter().all(|(n, created)| !created && n.batch_id == Some(earlier));
+    if !same_batch || ids.len() != rows.len() {
+        return Ok(None);
+    }
+    let members: i64 = sqlx::query_scalar("SELECT count(*) FROM notifications WHERE batch_id = $1")
+        .bind(earlier)
+        .fetch_one(&mut *conn)
+        .await?;
+    Ok((members == rows.len() as i64).then_some(earlier))
 }
 
 /// ACCEPTED → QUEUED for notifications whose work message is on the broker. A row locked

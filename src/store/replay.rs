@@ -85,6 +85,18 @@ impl Store {
         .fetch(&self.pool)
     }
 
+    /// A notification still waiting for a delivery (ACCEPTED or QUEUED): its dead letter
+    /// came from the broker (a quorum queue's delivery limit), not from a final failure.
+    pub async fn waiting_target(&self, id: Uuid) -> StoreResult<Option<ReplayTarget>> {
+        Ok(sqlx::query_as(
+            "SELECT id, correlation_id, channel, priority FROM notifications \
+             WHERE id = $1 AND status IN ('ACCEPTED', 'QUEUED')",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
     pub async fn status_of(&self, id: Uuid) -> StoreResult<Option<Status>> {
         Ok(sqlx::query_scalar("SELECT status FROM notifications WHERE id = $1")
             .bind(id)

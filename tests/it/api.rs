@@ -187,15 +187,8 @@ async fn validation_rules_of_the_contract() {
     assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
     assert!(r.json::<Value>().await.unwrap()["error"].is_string());
 
-    let (status, body) = t.get("/v1/notifications/not-a-uuid").await;
-    assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert!(body["error"].as_str().unwrap().contains("UUID"));
     let (status, _) = t.get(&format!("/v1/notifications/{}", uuid::Uuid::new_v4())).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    let (status, _) = t.post("/v1/notifications/nope/cancel", &json!({})).await;
-    assert_eq!(status, StatusCode::BAD_REQUEST);
-    let (status, _) = t.get("/v1/batches/nope").await;
-    assert_eq!(status, StatusCode::BAD_REQUEST);
 
     for (query, expected) in [
         ("page=0", "page"),
@@ -401,9 +394,11 @@ async fn health_endpoints_and_metrics() {
     assert_eq!((status, live), (StatusCode::OK, json!({"status": "ok"})));
     let (status, ready) = t.get("/readyz").await;
     assert_eq!(status, StatusCode::OK, "{ready}");
+    let node = url::Url::parse(&crate::helpers::amqp_url()).unwrap();
+    let node = format!("{}:{}", node.host_str().unwrap(), node.port().unwrap_or(5672));
     assert_eq!(
         ready,
-        json!({"status": "ready", "checks": {"postgres": "ok", "redis": "ok", "rabbitmq": "ok"}})
+        json!({"status": "ready", "checks": {"postgres": "ok", "redis": "ok", "rabbitmq": "ok"}, "rabbitmq": {"publisher": node}})
     );
     let id = t.create("push", "device-1", "hi").await["id"]
         .as_str()
@@ -528,5 +523,253 @@ async fn one_bad_write_does_not_fail_its_batch_neighbours() {
     assert!(results[20].is_err(), "the bad item fails");
     let ok = results.iter().filter(|r| r.is_ok()).count();
     assert_eq!(ok, 40, "its neighbours are stored anyway");
+    t.stop().await;
+}
+
+/// A POST of `body` as it is, with `content_type` unless None.
+async fn post_raw(t: &TestApp, path: &str, body: &str, content_type: Option<&str>) -> (StatusCode, Value) {
+    let mut request = t.client.post(t.url(path)).body(body.to_string());
+    if let Some(ct) = content_type {
+        request = request.header("content-type", ct);
+    }
+    crate::helpers::decode(request.send().await.unwrap()).await
+}
+
+async fn stored_rows(t: &TestApp) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM notifications")
+        .fetch_one(t.app.store.pool())
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn ids_that_are_not_uuids_are_not_found() {
+    let t = TestApp::spawn(Env::new(), true).await;
+    for ((status, body), what) in [
+        (t.get("/v1/notifications/not-a-uuid").await, "notification"),
+        (t.get("/v1/notifications/12345").await, "notification"),
+        (
+            t.post("/v1/notifications/not-a-uuid/cancel", &json!({})).await,
+            "notification",
+        ),
+        (t.get("/v1/batches/nope").await, "batch"),
+        (t.get("/v1/batches/%20%7B%7D").await, "batch"),
+    ] {
+        assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+        let message = body["error"].as_str().unwrap();
+        assert!(
+            message.starts_with(&format!("{what} not found")) && message.contains("is not a valid UUID"),
+            "{message}"
+        );
+    }
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn trailing_bytes_after_the_json_body_are_refused() {
+    let t = TestApp::spawn(Env::new(), true).await;
+    let one = sms("x", "y").to_string();
+    let batch = json!({"notifications": [sms("x", "y")]}).to_string();
+    for (path, body) in [
+        ("/v1/notifications", format!("{one}xyz")),
+        ("/v1/notifications", format!("{one}{one}")),
+        ("/v1/notifications", format!("{one}\n{one}")),
+        ("/v1/notifications/batch", format!("{batch}xyz")),
+        ("/v1/notifications/batch", format!("{batch} {batch}")),
+    ] {
+        let (status, answer) = post_raw(&t, path, &body, Some("application/json")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path} {body} -> {answer}");
+        let message = answer["error"].as_str().unwrap();
+        assert!(
+            message.contains("trailing characters at line") && message.contains("column"),
+            "names the position: {message}"
+        );
+    }
+    assert_eq!(stored_rows(&t).await, 0, "nothing was stored");
+    // Trailing whitespace is not data.
+    let (status, answer) = post_raw(
+        &t,
+        "/v1/notifications",
+        &format!("{one} \r\n\t"),
+        Some("application/json"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn max_retries_above_the_limit_is_refused_not_capped() {
+    let t = TestApp::spawn(Env::new(), true).await;
+    let with_retries = |n: Value| {
+        let mut body = sms("x", "y");
+        body["maxRetries"] = n;
+        body
+    };
+    for n in [json!(101), json!(2_147_483_648_i64), json!(i64::MAX)] {
+        let (status, answer) = t.post("/v1/notifications", &with_retries(n.clone())).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{n} -> {answer}");
+        let message = answer["error"].as_str().unwrap();
+        assert!(
+            message.starts_with("maxRetries:") && message.contains("limit of 100"),
+            "{message}"
+        );
+    }
+    let (status, answer) = t
+        .post(
+            "/v1/notifications/batch",
+            &json!({"notifications": [sms("a", "b"), with_retries(json!(1000))]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    assert!(
+        answer["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("notifications[1].maxRetries:"),
+        "{answer}"
+    );
+    assert_eq!(stored_rows(&t).await, 0);
+    let (status, answer) = t.post("/v1/notifications", &with_retries(json!(100))).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+    assert_eq!(answer["maxRetries"], 100, "the limit itself is kept as sent");
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn pages_past_int32_are_empty_pages_with_the_total() {
+    let t = TestApp::spawn(Env::new(), true).await;
+    t.create("sms", "x", "one").await;
+    t.create("sms", "x", "two").await;
+    for page in ["2147483648", "9223372036854775807"] {
+        let (status, list) = t.get(&format!("/v1/notifications?page={page}&pageSize=100")).await;
+        assert_eq!(status, StatusCode::OK, "page={page}: {list}");
+        assert_eq!(list["data"], json!([]));
+        assert_eq!(list["meta"]["total"], 2);
+        assert_eq!(list["meta"]["page"].to_string(), page, "the page asked for is echoed");
+    }
+    let (status, body) = t.get("/v1/notifications?page=9223372036854775808").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("from 1 to 9223372036854775807"),
+        "names the limit: {body}"
+    );
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn a_key_repeated_inside_one_batch_rejects_the_batch_naming_both_items() {
+    let t = TestApp::spawn(Env::new(), true).await;
+    let keyed = |key: &str| {
+        let mut body = sms("x", "y");
+        body["idempotencyKey"] = json!(key);
+        body
+    };
+    let (status, answer) = t
+        .post(
+            "/v1/notifications/batch",
+            &json!({"notifications": [keyed("k-1"), keyed("k-2"), keyed(" k-1 ")]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    let message = answer["error"].as_str().unwrap();
+    assert!(
+        message.starts_with("notifications[2].idempotencyKey:") && message.contains("notifications[0]"),
+        "{message}"
+    );
+    assert_eq!(stored_rows(&t).await, 0, "nothing was stored");
+
+    // With distinct keys, the response and the summary count the same items.
+    let (status, batch) = t
+        .post(
+            "/v1/notifications/batch",
+            &json!({"notifications": [keyed("k-1"), keyed("k-2"), sms("x", "no key"), sms("x", "no key")]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{batch}");
+    let (_, summary) = t
+        .get(&format!("/v1/batches/{}", batch["batchId"].as_str().unwrap()))
+        .await;
+    let counted: i64 = summary["counts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["count"].as_i64().unwrap())
+        .sum();
+    assert_eq!(batch["totalCount"], 4);
+    assert_eq!(summary["totalCount"], 4);
+    assert_eq!(counted, 4, "{summary}");
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn a_missing_content_type_is_read_as_json_but_a_form_is_refused() {
+    let t = TestApp::spawn(Env::new(), true).await;
+    let one = sms("x", "y").to_string();
+    let (status, answer) = post_raw(&t, "/v1/notifications", &one, None).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+    let batch = json!({"notifications": [sms("x", "y")]}).to_string();
+    let (status, answer) = post_raw(&t, "/v1/notifications/batch", &batch, None).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+    let form = "channel=sms&priority=high&recipient=x&content=y";
+    for (path, content_type) in [
+        ("/v1/notifications", "application/x-www-form-urlencoded"),
+        (
+            "/v1/notifications/batch",
+            "application/x-www-form-urlencoded; charset=utf-8",
+        ),
+        ("/v1/notifications", "multipart/form-data; boundary=x"),
+    ] {
+        let (status, answer) = post_raw(&t, path, form, Some(content_type)).await;
+        assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{path} {content_type}");
+        assert!(
+            answer["error"].as_str().unwrap().contains("send application/json"),
+            "{answer}"
+        );
+    }
+    assert_eq!(stored_rows(&t).await, 2, "only the two JSON bodies were stored");
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn a_retried_batch_answers_with_the_original_batch() {
+    let t = TestApp::spawn(Env::new(), true).await;
+    let keyed = |key: &str| {
+        let mut body = sms("x", key);
+        body["idempotencyKey"] = json!(key);
+        body
+    };
+    let request = json!({"notifications": [keyed("r-1"), keyed("r-2"), keyed("r-3")]});
+    let (status, first) = t.post("/v1/notifications/batch", &request).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{first}");
+    let (status, again) = t.post("/v1/notifications/batch", &request).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{again}");
+    assert_eq!(
+        again["batchId"], first["batchId"],
+        "the retry names the batch that exists"
+    );
+    let ids = |b: &Value| -> Vec<Value> {
+        b["notifications"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n["id"].clone())
+            .collect()
+    };
+    assert_eq!(ids(&again), ids(&first));
+    assert_eq!(again["totalCount"], 3);
+    let (_, summary) = t
+        .get(&format!("/v1/batches/{}", first["batchId"].as_str().unwrap()))
+        .await;
+    assert_eq!(summary["totalCount"], 3);
+    assert_eq!(summary["counts"], json!([{"status": "QUEUED", "count": 3}]));
+    let batches: i64 = sqlx::query_scalar("SELECT count(*) FROM batches")
+        .fetch_one(t.app.store.pool())
+        .await
+        .unwrap();
+    assert_eq!((batches, stored_rows(&t).await), (1, 3), "the retry stored nothing");
     t.stop().await;
 }

@@ -13,8 +13,9 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use dispatchctl::app::App;
+use dispatchctl::broker::Topology;
 use dispatchctl::config::Settings;
-use dispatchctl::domain::Channel;
+use dispatchctl::domain::{Channel, Priority};
 use lapin::options::BasicGetOptions;
 use lapin::types::FieldTable;
 use serde_json::{json, Value};
@@ -81,6 +82,11 @@ impl Env {
         set("LEASE_TIMEOUT", "5s".into());
         set("SHUTDOWN_TIMEOUT", "5s".into());
         set("WORKER_CONCURRENCY", "8".into());
+        // scripts/test.sh runs the broker-facing tests once more with quorum queues.
+        set(
+            "QUEUE_TYPE",
+            std::env::var("TEST_QUEUE_TYPE").unwrap_or_else(|_| "classic".into()),
+        );
         Env { id, values }
     }
 
@@ -93,12 +99,18 @@ impl Env {
         Settings::from_map(&self.values).expect("test settings are valid")
     }
 
+    pub fn topology(&self) -> Topology {
+        let s = self.settings();
+        Topology::new(s.queue_prefix, s.queue_type, s.queue_delivery_limit)
+    }
+
+    /// The work queue of NORMAL notifications (the only one with classic queues).
     pub fn queue(&self, channel: Channel) -> String {
-        format!("t{}.{}", self.id, channel.lower())
+        self.topology().work_queue(channel, Priority::Normal)
     }
 
     pub fn dlq(&self, channel: Channel) -> String {
-        format!("t{}.dlq.{}", self.id, channel.lower())
+        self.topology().dead_letter_queue(channel)
     }
 }
 

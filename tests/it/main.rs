@@ -1,6 +1,7 @@
 //! One integration binary against the real PostgreSQL, RabbitMQ and Redis.
 
 mod api;
+mod broker;
 mod cli;
 mod helpers;
 mod operator;

@@ -1,7 +1,6 @@
 //! Delivery: claim, provider outcomes, retries, dead letters, ordering, concurrency, rate.
 
 use std::collections::HashMap;
-use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -193,7 +192,7 @@ async fn poison_messages_and_unknown_ids_are_dead_lettered() {
     ] {
         ch.basic_publish(
             "",
-            &topology.work_queue(Channel::Email),
+            &topology.work_queue(Channel::Email, dispatchctl::domain::Priority::Normal),
             Default::default(),
             &body,
             props.clone(),
@@ -297,7 +296,7 @@ async fn start_workers(
                 app.clone(),
                 deliverer,
                 Channel::ALL.to_vec(),
-                Arc::new(AtomicBool::new(false)),
+                Arc::new(dispatchctl::broker::consumer::Attachment::default()),
                 stop.clone(),
             ))
         })

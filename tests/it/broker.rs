@@ -1,0 +1,314 @@
+//! RabbitMQ as production runs it: per-consumer QoS only, both queue types, a cluster URL
+//! whose first node is down, a queue declared with the other type, and the conversion
+//! between types with messages waiting and dead-lettered.
+
+use std::collections::HashMap;
+use std::process::Output;
+use std::time::Duration;
+
+use dispatchctl::broker::{BrokerError, DeadLetter, QueueType};
+use dispatchctl::domain::{Channel, DeadLetterReason, Priority};
+use lapin::options::{BasicGetOptions, BasicNackOptions};
+use serde_json::{json, Value};
+
+use crate::helpers::{amqp_url, closed_port, queue_len, wait_for, Env, ScriptedProvider, TestApp};
+
+const WITHIN: Duration = Duration::from_secs(30);
+
+async fn run(env: &HashMap<String, String>, args: &[&str]) -> Output {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_dispatchctl"));
+    c.args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .envs(env)
+        .current_dir(std::env::temp_dir());
+    tokio::task::spawn_blocking(move || c.output().expect("run dispatchctl"))
+        .await
+        .expect("join")
+}
+
+fn json_out(o: &Output) -> Value {
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not JSON ({e}): {}\nstderr: {}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        )
+    })
+}
+
+/// The vhost of the test broker URL, for rabbitmqctl.
+fn vhost() -> String {
+    let url = url::Url::parse(&amqp_url()).expect("TEST_RABBITMQ_URL");
+    match url.path().trim_start_matches('/') {
+        "" | "%2f" | "%2F" => "/".into(),
+        v => v.to_string(),
+    }
+}
+
+/// (global_prefetch_count, prefetch_count) of every channel open in the test vhost.
+fn channel_prefetches() -> Vec<(u32, u32)> {
+    let out = std::process::Command::new("rabbitmqctl")
+        .args([
+            "list_channels",
+            "-p",
+            &vhost(),
+            "global_prefetch_count",
+            "prefetch_count",
+            "-q",
+            "--no-table-headers",
+        ])
+        .output()
+        .expect("rabbitmqctl");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            let mut cols = l.split_whitespace().map(|c| c.parse::<u32>());
+            Some((cols.next()?.ok()?, cols.next()?.ok()?))
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn no_channel_asks_for_global_qos() {
+    let provider = ScriptedProvider::start().await;
+    let t = TestApp::spawn(Env::new().set("WEBHOOK_SITE_URL", provider.url.clone()), false).await;
+    let id = t.create("sms", "x", "hello").await["id"].as_str().unwrap().to_string();
+    t.wait_status(&id, "SENT", WITHIN).await;
+    let channels = tokio::task::spawn_blocking(channel_prefetches).await.unwrap();
+    assert!(
+        channels.iter().any(|(_, per_consumer)| *per_consumer > 0),
+        "the worker's channel sets a per-consumer prefetch: {channels:?}"
+    );
+    assert!(
+        channels.iter().all(|(global, _)| *global == 0),
+        "RabbitMQ 4.3 closes a channel that asks for global QoS: {channels:?}"
+    );
+    t.stop().await;
+}
+
+#[test]
+fn the_prefetches_add_up_to_the_concurrency() {
+    use dispatchctl::broker::consumer::prefetch_per_queue;
+    assert_eq!(prefetch_per_queue(64, 3), 21, "classic: one queue per channel");
+    assert_eq!(
+        prefetch_per_queue(64, 9),
+        7,
+        "quorum: one queue per channel and priority"
+    );
+    assert_eq!(prefetch_per_queue(1, 9), 1, "every queue gets at least one");
+}
+
+#[tokio::test]
+async fn a_cluster_url_skips_a_dead_node_and_readyz_names_the_node_in_use() {
+    let provider = ScriptedProvider::start().await;
+    let real = url::Url::parse(&amqp_url()).unwrap();
+    let real_node = format!("{}:{}", real.host_str().unwrap(), real.port().unwrap_or(5672));
+    let mut dead = real.clone();
+    dead.set_port(Some(closed_port())).unwrap();
+    // The second entry is host:port only: it takes credentials and vhost from the first.
+    let env = Env::new()
+        .set("WEBHOOK_SITE_URL", provider.url.clone())
+        .set("RABBITMQ_URL", format!("{dead},{real_node}"));
+    let t = TestApp::spawn(env, false).await;
+    let id = t.create("email", "a@b.c", "hello").await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    t.wait_status(&id, "SENT", WITHIN).await;
+    let (status, ready) = t.get("/readyz").await;
+    assert_eq!(status.as_u16(), 200, "{ready}");
+    assert_eq!(ready["rabbitmq"]["publisher"], real_node, "{ready}");
+    assert_eq!(ready["rabbitmq"]["worker"], real_node, "{ready}");
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn a_queue_of_the_other_type_is_one_clear_error() {
+    let classic = Env::new().set("QUEUE_TYPE", "classic");
+    let t = TestApp::spawn(classic.clone(), true).await;
+    let quorum = classic.clone().set("QUEUE_TYPE", "quorum");
+    let other = dispatchctl::app::App::from_store(quorum.settings(), t.app.store.clone());
+    let err = other
+        .broker
+        .channel()
+        .await
+        .expect_err("the DLQs exist as classic queues");
+    assert!(matches!(err, BrokerError::QueueMismatch { .. }), "{err:?}");
+    let message = err.to_string();
+    let queue = format!("t{}.dlq.sms", classic.id);
+    for needle in [
+        queue.as_str(),
+        "x-queue-type",
+        "QUEUE_TYPE=classic",
+        "dispatchctl convert-queues --to quorum",
+    ] {
+        assert!(message.contains(needle), "{needle:?} missing from: {message}");
+    }
+    assert!(!message.contains('\n'), "one line: {message}");
+    t.stop().await;
+}
+
+/// Waiting work and dead letters survive classic → quorum and back, and are then delivered
+/// and replayable as before.
+#[tokio::test]
+async fn converting_queue_types_keeps_every_waiting_message_and_dead_letter() {
+    let provider = ScriptedProvider::start().await;
+    let classic = Env::new()
+        .set("QUEUE_TYPE", "classic")
+        .set("WEBHOOK_SITE_URL", provider.url.clone());
+    let api = TestApp::spawn(classic.clone(), true).await;
+    let mut ids = Vec::new();
+    for (i, priority) in ["HIGH", "NORMAL", "LOW", "NORMAL"].iter().enumerate() {
+        let (s, n) = api
+            .post(
+                "/v1/notifications",
+                &json!({"channel": "SMS", "priority": priority, "recipient": "x", "content": format!("n{i}")}),
+            )
+            .await;
+        assert_eq!(s.as_u16(), 202, "{n}");
+        ids.push(n["id"].as_str().unwrap().to_string());
+    }
+    for reason in [DeadLetterReason::PermanentError, DeadLetterReason::RetryExhausted] {
+        let letter = DeadLetter {
+            notification_id: Some(uuid::Uuid::new_v4()),
+            channel: Channel::Push,
+            reason,
+            attempts: 3,
+            last_status_code: Some(400),
+            last_error: Some("kept across the conversion".into()),
+            failed_at: chrono::Utc::now(),
+            original_queue: classic.queue(Channel::Push),
+            body: b"{}".to_vec(),
+        };
+        api.app.broker.publish_dead_letter(&letter).await.unwrap();
+    }
+    assert_eq!(queue_len(&api.app, &classic.queue(Channel::Sms)).await, 4);
+    let store = api.app.store.clone();
+    api.stop().await;
+    let vars = classic.values.clone();
+
+    let dry = run(&vars, &["convert-queues", "--to", "quorum", "--dry-run", "-o", "json"]).await;
+    assert!(dry.status.success(), "{}", String::from_utf8_lossy(&dry.stderr));
+    assert_eq!(json_out(&dry)["dry_run"], true);
+
+    let out = run(&vars, &["convert-queues", "--to", "quorum", "-o", "json"]).await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report = json_out(&out);
+    assert_eq!(report["to"], "quorum", "{report}");
+
+    let quorum = classic.clone().set("QUEUE_TYPE", "quorum");
+    let q = quorum.topology();
+    let app = dispatchctl::app::App::from_store(quorum.settings(), store);
+    app.broker
+        .channel()
+        .await
+        .expect("the quorum topology declares cleanly now");
+    assert_eq!(queue_len(&app, &q.work_queue(Channel::Sms, Priority::High)).await, 1);
+    assert_eq!(queue_len(&app, &q.work_queue(Channel::Sms, Priority::Normal)).await, 2);
+    assert_eq!(queue_len(&app, &q.work_queue(Channel::Sms, Priority::Low)).await, 1);
+    assert_eq!(queue_len(&app, &q.dead_letter_queue(Channel::Push)).await, 2);
+    assert!(
+        app.broker.queue_depth(&classic.queue(Channel::Sms)).await.is_err(),
+        "the classic work queue is gone"
+    );
+    let listed = run(
+        &quorum.values,
+        &["inspect-dlq", "--channel", "push", "--list", "-o", "json"],
+    )
+    .await;
+    let listed = json_out(&listed).to_string();
+    assert!(
+        listed.contains("permanent_error") && listed.contains("retry_exhausted"),
+        "{listed}"
+    );
+
+    let again = run(&quorum.values, &["convert-queues", "-o", "json"]).await;
+    assert!(again.status.success(), "a rerun is harmless");
+    assert_eq!(
+        json_out(&again)["steps"].as_array().map(Vec::len),
+        Some(3),
+        "only 'already of the target type' rows"
+    );
+
+    let back = run(&quorum.values, &["convert-queues", "--to", "classic", "-o", "json"]).await;
+    assert!(back.status.success(), "{}", String::from_utf8_lossy(&back.stderr));
+    let worker = TestApp::spawn(classic, false).await;
+    for id in &ids {
+        worker.wait_status(id, "SENT", WITHIN).await;
+    }
+    assert_eq!(queue_len(&worker.app, &worker.env.dlq(Channel::Push)).await, 2);
+    worker.stop().await;
+}
+
+/// A quorum queue dead-letters a message returned more often than QUEUE_DELIVERY_LIMIT; its
+/// notification never failed, so replay puts it back to work instead of dropping the letter,
+/// and the DLQ itself never takes that limit however often it is inspected.
+#[tokio::test]
+async fn a_letter_over_the_delivery_limit_is_kept_and_replayed_into_a_delivery() {
+    let provider = ScriptedProvider::start().await;
+    let env = Env::new()
+        .set("QUEUE_TYPE", "quorum")
+        .set("QUEUE_DELIVERY_LIMIT", "1")
+        .set("WEBHOOK_SITE_URL", provider.url.clone());
+    let api = TestApp::spawn(env.clone(), true).await;
+    let id = api.create("sms", "x", "bounced").await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let ch = api.app.broker.channel().await.unwrap();
+    let queue = env.queue(Channel::Sms);
+    // A consumer that keeps handing the message back, as a crashing worker would.
+    for _ in 0..2 {
+        if let Some(m) = ch.basic_get(&queue, BasicGetOptions { no_ack: false }).await.unwrap() {
+            m.delivery
+                .nack(BasicNackOptions {
+                    requeue: true,
+                    ..Default::default()
+                })
+                .await
+                .unwrap();
+        }
+    }
+    let dlq = env.dlq(Channel::Sms);
+    assert!(wait_for(WITHIN, || async { queue_len(&api.app, &dlq).await == 1 }).await);
+    for _ in 0..3 {
+        let o = run(
+            &env.values,
+            &["inspect-dlq", "--channel", "sms", "--list", "-o", "json"],
+        )
+        .await;
+        assert!(o.status.success());
+        assert!(
+            json_out(&o).to_string().contains("delivery_limit"),
+            "broker's reason shown"
+        );
+    }
+    assert_eq!(
+        queue_len(&api.app, &dlq).await,
+        1,
+        "inspection never pushes a letter over a limit"
+    );
+    let replayed = run(&env.values, &["replay", "--channel", "sms", "--all", "-o", "json"]).await;
+    assert!(
+        replayed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&replayed.stderr)
+    );
+    assert_eq!(queue_len(&api.app, &dlq).await, 0);
+    let worker = TestApp::spawn_with(api.app.clone(), env, false).await;
+    worker.wait_status(&id, "SENT", WITHIN).await;
+    assert_eq!(provider.for_notification(&id).len(), 1);
+    worker.stop().await;
+    api.stop().await;
+}
+
+#[test]
+fn queue_type_setting_names_the_choices() {
+    let err = Env::new().set("QUEUE_TYPE", "mirrored").values;
+    let err = dispatchctl::config::Settings::from_map(&err).unwrap_err().to_string();
+    assert!(err.contains("QUEUE_TYPE") && err.contains("classic or quorum"), "{err}");
+    let ok = Env::new().set("QUEUE_TYPE", "Quorum").settings();
+    assert_eq!(ok.queue_type, QueueType::Quorum);
+}
