@@ -22,7 +22,7 @@
 #   --settle-timeout S  seconds to wait for every notification to end (default 180)
 #   --no-build          do not run cargo build; use DISPATCHCTL_BIN or the existing binary
 #   --keep              keep the private services' data directories after the run
-#   --classic-only      skip the quorum-* scenarios (and the cluster: ~2.5 min less)
+#   --classic-only      skip the quorum-* scenarios (and the cluster: ~1.5 min less)
 #   -h, --help          show this help
 #
 # What it does: builds the release binary (cargo build --release --locked), makes a venv
@@ -40,7 +40,8 @@
 # and epmd) with QUEUE_TYPE=quorum and RABBITMQ_URL listing the three nodes. Their queues
 # are declared through node 2 (so node 2 leads them) and serve connects to node 1: the
 # leader fault hits the queues and not serve's connections, the node fault serve's
-# connections and not the queues' leader. CHAOS_CLUSTER_QUEUE_TYPE=classic and
+# connections and not the queues' leader (CHAOS_CLUSTER_LEADER_NODE=1 declares them
+# through node 1 instead: each fault then hits both). CHAOS_CLUSTER_QUEUE_TYPE=classic and
 # CHAOS_CLUSTER_URLS=first (only node 1's URL) dry-run that plumbing with a binary that
 # has neither quorum queues nor failover.
 #
@@ -57,7 +58,7 @@
 # Exit status: 0 when every scenario passed, 1 when one failed, 2 on a usage or set-up
 # error. Needs: cargo, python3.11 (or python3 >= 3.10), initdb/pg_ctl, psql,
 # redis-server, rabbitmq-server, runuser (when run as root). About 4 minutes for the six
-# single-broker scenarios on 2 cores, 2.5 more for the cluster and the two quorum-*
+# single-broker scenarios on 2 cores, about 1.5 more for the cluster and the two quorum-*
 # scenarios, plus the build.
 set -euo pipefail
 
@@ -102,6 +103,8 @@ NEED_CLUSTER=0
 [[ " ${SCENARIOS[*]} " == *" quorum-"* ]] && NEED_CLUSTER=1
 CLUSTER_QUEUE_TYPE="${CHAOS_CLUSTER_QUEUE_TYPE:-quorum}"
 CLUSTER_URLS="${CHAOS_CLUSTER_URLS:-all}"
+CLUSTER_LEADER_NODE="${CHAOS_CLUSTER_LEADER_NODE:-2}"
+[[ "$CLUSTER_LEADER_NODE" =~ ^[123]$ ]] || die "CHAOS_CLUSTER_LEADER_NODE must be 1, 2 or 3"
 [[ "$CLUSTER_QUEUE_TYPE" == quorum || "$CLUSTER_QUEUE_TYPE" == classic ]] \
     || die "CHAOS_CLUSTER_QUEUE_TYPE must be quorum or classic"
 [[ "$CLUSTER_URLS" == all || "$CLUSTER_URLS" == first ]] || die "CHAOS_CLUSTER_URLS must be all or first"
@@ -205,7 +208,8 @@ if ((NEED_CLUSTER)); then
     log "starting a private 3-node RabbitMQ cluster (scripts/rabbitmq-cluster.sh)"
     bash "$ROOT/scripts/rabbitmq-cluster.sh" start "$RUN/cluster" \
         || die "the private RabbitMQ cluster did not start; see ${RUN#"$ROOT"/}/cluster"
-    CLUSTER_ARGS=(--cluster "$RUN/cluster" --cluster-queue-type "$CLUSTER_QUEUE_TYPE" --cluster-urls "$CLUSTER_URLS")
+    CLUSTER_ARGS=(--cluster "$RUN/cluster" --cluster-queue-type "$CLUSTER_QUEUE_TYPE" --cluster-urls "$CLUSTER_URLS"
+        --cluster-leader-node "$CLUSTER_LEADER_NODE")
 fi
 
 set +e

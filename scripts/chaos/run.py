@@ -543,9 +543,10 @@ class Scenario:
         (RabbitMQ puts a new quorum queue's leader on the node of the declaring client) while
         serve proper connects to node 1: the quorum-leader fault then hits the queues'
         leader and not serve's connections, and quorum-node hits serve's connections and not
-        the queues' leader. A short-lived serve does it; it also applies the migrations."""
+        the queues' leader. A short-lived serve does it; it also applies the migrations.
+        --cluster-leader-node 1 declares through serve's own node instead."""
         port = free_port()
-        p = Proc("predeclare", [self.binary, "serve"], self.serve_env(port, first_node=2),
+        p = Proc("predeclare", [self.binary, "serve"], self.serve_env(port, first_node=self.args.cluster_leader_node),
                  self.dir / "predeclare.log", self.pids, self.cwd)
         p.start()
         try:
@@ -956,6 +957,9 @@ def main() -> int:
     ap.add_argument("--cluster", type=Path, help="directory of a running scripts/rabbitmq-cluster.sh cluster")
     ap.add_argument("--cluster-queue-type", choices=["quorum", "classic"], default="quorum",
                     help="QUEUE_TYPE of the quorum-* scenarios (classic: a dry run of the harness)")
+    ap.add_argument("--cluster-leader-node", type=int, choices=[1, 2, 3], default=2,
+                    help="node the quorum-* scenarios' queues are declared through (so led by); "
+                         "1 puts the leaders on serve's own node, so both faults hit both")
     ap.add_argument("--cluster-urls", choices=["all", "first"], default="all",
                     help="RABBITMQ_URL of the quorum-* scenarios: every node, or only the first")
     ap.add_argument("scenarios", nargs="+", choices=SCENARIOS)
