@@ -138,10 +138,18 @@ cluster_pid() {
     printf '%s\n' "$pid"
 }
 
+# A detached node is the child of PID 1, which may be slow to reap it: a zombie is dead.
+pid_running() {
+    local state
+    kill -0 "$1" 2>/dev/null || return 1
+    state="$(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null)" || return 1
+    [[ -n "$state" && "$state" != Z ]]
+}
+
 cluster_alive() {
     local pid
     pid="$(cluster_pid "$1")" || return 1
-    kill -0 "$pid" 2>/dev/null
+    pid_running "$pid"
 }
 
 cluster_boot() {
@@ -255,17 +263,17 @@ cluster_stop() {
     # Nodes 3..1: the last node to stop is the one the others joined.
     for ((i = CLUSTER_SIZE; i >= 1; i--)); do
         pid="$(cluster_pid "$i")" || continue
-        kill -0 "$pid" 2>/dev/null || continue
+        pid_running "$pid" || continue
         cluster_ctl "$i" -q stop >/dev/null 2>&1 &
         pids+=("$pid")
     done
     wait
     for pid in "${pids[@]}"; do
         for ((n = 0; n < 40; n++)); do
-            kill -0 "$pid" 2>/dev/null || break
+            pid_running "$pid" || break
             sleep 0.25
         done
-        kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null
+        pid_running "$pid" && kill -KILL "$pid" 2>/dev/null
     done
     # The private epmd that the first node started on its own port.
     ERL_EPMD_PORT="$CLUSTER_EPMD_PORT" epmd -port "$CLUSTER_EPMD_PORT" -kill >/dev/null 2>&1 || true
@@ -294,11 +302,16 @@ cluster_any_live() {
 }
 
 cluster_kill() {
-    local i="$1" pid
+    local i="$1" pid n
     pid="$(cluster_pid "$i")" || { cluster_log "node $i has no pid file"; return 1; }
-    kill -0 "$pid" 2>/dev/null || { cluster_log "node $i (pid $pid) is not running"; return 1; }
+    pid_running "$pid" || { cluster_log "node $i (pid $pid) is not running"; return 1; }
     kill -KILL "$pid"
-    while kill -0 "$pid" 2>/dev/null; do sleep 0.05; done
+    for ((n = 0; n < 200; n++)); do
+        pid_running "$pid" || return 0
+        sleep 0.05
+    done
+    cluster_log "node $i (pid $pid) still runs 10 s after SIGKILL"
+    return 1
 }
 
 cluster_stop_node() {
@@ -306,7 +319,7 @@ cluster_stop_node() {
     pid="$(cluster_pid "$i")" || { cluster_log "node $i has no pid file"; return 1; }
     cluster_ctl "$i" -q stop >/dev/null || { cluster_log "node $i: rabbitmqctl stop failed"; return 1; }
     for ((n = 0; n < 120; n++)); do
-        kill -0 "$pid" 2>/dev/null || return 0
+        pid_running "$pid" || return 0
         sleep 0.25
     done
     cluster_log "node $i (pid $pid) still runs 30 s after rabbitmqctl stop"
