@@ -11,6 +11,10 @@
 #   kill       SIGKILL `dispatchctl serve` mid-delivery, start it again
 #   term       SIGTERM during load: must exit 0 within SHUTDOWN_TIMEOUT (10s); start it again
 #   flap       provider answers 30% 503 and hangs 5% past PROVIDER_TIMEOUT (maxRetries 10)
+#   quorum-leader  QUEUE_TYPE=quorum on a private 3-node cluster: SIGKILL the node leading
+#              the queues at t=8 s, restart it 10 s later
+#   quorum-node    the same cluster: `rabbitmqctl stop` the node serve's worker is
+#              connected to at t=8 s, restart it 10 s later
 #
 # Options:
 #   -n, --count N       notifications per scenario (default 2000, or CHAOS_COUNT)
@@ -18,6 +22,7 @@
 #   --settle-timeout S  seconds to wait for every notification to end (default 180)
 #   --no-build          do not run cargo build; use DISPATCHCTL_BIN or the existing binary
 #   --keep              keep the private services' data directories after the run
+#   --classic-only      skip the quorum-* scenarios (and the cluster: ~1.5 min less)
 #   -h, --help          show this help
 #
 # What it does: builds the release binary (cargo build --release --locked), makes a venv
@@ -29,6 +34,16 @@
 # retried until answered 202; mixed SMS/EMAIL/PUSH and HIGH/NORMAL/LOW; ~10% `reject…`
 # recipients (provider 400), ~10% `flaky2…` (500 twice, then 200); ~2% scheduled 3 s ahead
 # and ~3% scheduled 5 s ahead and canceled at once.
+#
+# The quorum-* scenarios run on a private three-node RabbitMQ cluster that
+# scripts/rabbitmq-cluster.sh starts in target/chaos/run-*/cluster/ (own node names, ports
+# and epmd) with QUEUE_TYPE=quorum and RABBITMQ_URL listing the three nodes. Their queues
+# are declared through node 2 (so node 2 leads them) and serve connects to node 1: the
+# leader fault hits the queues and not serve's connections, the node fault serve's
+# connections and not the queues' leader (CHAOS_CLUSTER_LEADER_NODE=1 declares them
+# through node 1 instead: each fault then hits both). CHAOS_CLUSTER_QUEUE_TYPE=classic and
+# CHAOS_CLUSTER_URLS=first (only node 1's URL) dry-run that plumbing with a binary that
+# has neither quorum queues nor failover.
 #
 # After each scenario it waits until no notification is ACCEPTED, QUEUED or SENDING and
 # checks: every id answered 202 exists and is SENT, FAILED with a dead letter in
@@ -42,13 +57,15 @@
 #
 # Exit status: 0 when every scenario passed, 1 when one failed, 2 on a usage or set-up
 # error. Needs: cargo, python3.11 (or python3 >= 3.10), initdb/pg_ctl, psql,
-# redis-server, rabbitmq-server, runuser (when run as root). About 4 minutes for all six
-# scenarios on 2 cores, plus the build.
+# redis-server, rabbitmq-server, runuser (when run as root). About 4 minutes for the six
+# single-broker scenarios on 2 cores, about 1.5 more for the cluster and the two quorum-*
+# scenarios, plus the build.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 readonly ROOT
-ALL_SCENARIOS=(rabbitmq redis postgres kill term flap)
+ALL_SCENARIOS=(rabbitmq redis postgres kill term flap quorum-leader quorum-node)
+CLASSIC_SCENARIOS=(rabbitmq redis postgres kill term flap)
 
 usage() { awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0"; }
 die() { printf 'chaos: error: %s\n' "$*" >&2; exit 2; }
@@ -58,6 +75,7 @@ SEED=7
 SETTLE=180
 BUILD=1
 KEEP=0
+CLASSIC_ONLY=0
 SCENARIOS=()
 while (($#)); do
     case "$1" in
@@ -67,6 +85,7 @@ while (($#)); do
         --settle-timeout) SETTLE="${2:?--settle-timeout needs seconds}"; shift ;;
         --no-build) BUILD=0 ;;
         --keep) KEEP=1 ;;
+        --classic-only) CLASSIC_ONLY=1 ;;
         -*) die "unknown option $1 (try --help)" ;;
         *)
             [[ " ${ALL_SCENARIOS[*]} " == *" $1 "* ]] || die "unknown scenario '$1'; one of: ${ALL_SCENARIOS[*]}"
@@ -75,7 +94,20 @@ while (($#)); do
     esac
     shift
 done
-((${#SCENARIOS[@]})) || SCENARIOS=("${ALL_SCENARIOS[@]}")
+if ((${#SCENARIOS[@]} == 0)); then
+    if ((CLASSIC_ONLY)); then SCENARIOS=("${CLASSIC_SCENARIOS[@]}"); else SCENARIOS=("${ALL_SCENARIOS[@]}"); fi
+elif ((CLASSIC_ONLY)); then
+    die "--classic-only and a list of scenarios: give one or the other"
+fi
+NEED_CLUSTER=0
+[[ " ${SCENARIOS[*]} " == *" quorum-"* ]] && NEED_CLUSTER=1
+CLUSTER_QUEUE_TYPE="${CHAOS_CLUSTER_QUEUE_TYPE:-quorum}"
+CLUSTER_URLS="${CHAOS_CLUSTER_URLS:-all}"
+CLUSTER_LEADER_NODE="${CHAOS_CLUSTER_LEADER_NODE:-2}"
+[[ "$CLUSTER_LEADER_NODE" =~ ^[123]$ ]] || die "CHAOS_CLUSTER_LEADER_NODE must be 1, 2 or 3"
+[[ "$CLUSTER_QUEUE_TYPE" == quorum || "$CLUSTER_QUEUE_TYPE" == classic ]] \
+    || die "CHAOS_CLUSTER_QUEUE_TYPE must be quorum or classic"
+[[ "$CLUSTER_URLS" == all || "$CLUSTER_URLS" == first ]] || die "CHAOS_CLUSTER_URLS must be all or first"
 [[ "$COUNT" =~ ^[0-9]+$ && "$COUNT" -gt 0 ]] || die "--count must be a positive number"
 
 log() { printf 'chaos: [%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
@@ -147,9 +179,12 @@ cleanup() {
         rm -f "$f"
     done
     log "stopping the private services"
+    if [[ -f "$RUN/cluster/cluster.env" ]]; then
+        bash "$ROOT/scripts/rabbitmq-cluster.sh" stop "$RUN/cluster" || true
+    fi
     chaos_services_stop "$RUN" || true
     if ((KEEP == 0)); then
-        rm -rf "${RUN:?}/pg/data" "${RUN:?}/rabbit/mnesia" "${RUN:?}/bin"
+        rm -rf "${RUN:?}/pg/data" "${RUN:?}/rabbit/mnesia" "${RUN:?}/bin" "${RUN:?}"/cluster/node*/mnesia
     fi
     log "logs and reports: ${RUN#"$ROOT"/}"
     exit "$rc"
@@ -167,10 +202,19 @@ printf 'date=%s commit=%s cores=%s count=%s scenarios=%s\n' "$(date -u +%Y-%m-%d
     "$COMMIT" "$(nproc)" "$COUNT" "${SCENARIOS[*]}" | tee "$RUN/results.txt"
 
 chaos_services_start "$RUN" || die "private services did not start; see ${RUN#"$ROOT"/}"
+CLUSTER_ARGS=()
+if ((NEED_CLUSTER)); then
+    mkdir -p "$RUN/cluster"
+    log "starting a private 3-node RabbitMQ cluster (scripts/rabbitmq-cluster.sh)"
+    bash "$ROOT/scripts/rabbitmq-cluster.sh" start "$RUN/cluster" \
+        || die "the private RabbitMQ cluster did not start; see ${RUN#"$ROOT"/}/cluster"
+    CLUSTER_ARGS=(--cluster "$RUN/cluster" --cluster-queue-type "$CLUSTER_QUEUE_TYPE" --cluster-urls "$CLUSTER_URLS"
+        --cluster-leader-node "$CLUSTER_LEADER_NODE")
+fi
 
 set +e
 "$VENV/bin/python" "$ROOT/scripts/chaos/run.py" --run "$RUN" --bin "$RUN/bin/dispatchctl" \
-    --count "$COUNT" --seed "$SEED" --settle-timeout "$SETTLE" "${SCENARIOS[@]}" &
+    --count "$COUNT" --seed "$SEED" --settle-timeout "$SETTLE" "${CLUSTER_ARGS[@]}" "${SCENARIOS[@]}" &
 RUNNER_PID=$!
 wait "$RUNNER_PID"
 status=$?

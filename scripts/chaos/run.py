@@ -7,6 +7,10 @@ through the HTTP API while injecting the scenario's fault, let the system settle
 the conservation law: every notification answered 202 ends SENT, FAILED with a dead letter,
 or CANCELED; none is missing or stuck; duplicates (more than one 200 from the sink for one
 notification) are counted and must be explained by an attempt the engine never saw finish.
+
+The quorum-* scenarios run against the private three-node cluster of
+scripts/rabbitmq-cluster.sh (--cluster DIR) with QUEUE_TYPE=quorum and the cluster's
+comma-separated RABBITMQ_URL instead of the single private node.
 """
 
 from __future__ import annotations
@@ -30,14 +34,19 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 SERVICES_SH = HERE / "services.sh"
+CLUSTER_SH = HERE.parent / "rabbitmq-cluster.sh"
 SINK_PY = HERE / "sink.py"
 
-SCENARIOS = ["rabbitmq", "redis", "postgres", "kill", "term", "flap"]
+SCENARIOS = ["rabbitmq", "redis", "postgres", "kill", "term", "flap", "quorum-leader", "quorum-node"]
+CLUSTER_SCENARIOS = {"quorum-leader", "quorum-node"}
 CHANNELS = ["SMS", "EMAIL", "PUSH"]
 PRIORITIES = ["HIGH", "NORMAL", "LOW"]
 SHUTDOWN_TIMEOUT_S = 10
 # Seconds of load per scenario (the notification count is spread over it).
-LOAD_SECONDS = {"rabbitmq": 25, "redis": 45, "postgres": 25, "kill": 25, "term": 25, "flap": 25}
+LOAD_SECONDS = {"rabbitmq": 25, "redis": 45, "postgres": 25, "kill": 25, "term": 25, "flap": 25,
+                "quorum-leader": 25, "quorum-node": 25}
+# How long a cluster node stays down in the quorum-* scenarios.
+NODE_DOWN_S = 10
 REQUEST_DEADLINE_S = 120  # a load request is retried for this long before it counts as refused
 
 
@@ -67,6 +76,67 @@ class Services:
         self.pg_port = int(self.env["CHAOS_PG_PORT"])
         self.redis_port = int(self.env["CHAOS_REDIS_PORT"])
         self.amqp_port = int(self.env["CHAOS_AMQP_PORT"])
+        self.cluster_dir: Path | None = None
+        self.cluster_env: dict[str, str] = {}
+
+    def use_cluster(self, cluster_dir: Path) -> None:
+        self.cluster_dir = cluster_dir
+        self.cluster_env = read_env_file(cluster_dir / "cluster.env")
+
+    @property
+    def cluster_nodes(self) -> list[str]:
+        return [self.cluster_env[f"CLUSTER_NODE_{i}"] for i in (1, 2, 3)]
+
+    @property
+    def cluster_ports(self) -> list[int]:
+        return [int(self.cluster_env[f"CLUSTER_AMQP_PORT_{i}"]) for i in (1, 2, 3)]
+
+    def cluster(self, *args: str, timeout: float = 180, quiet: bool = False) -> str:
+        """scripts/rabbitmq-cluster.sh ACTION CLUSTER_DIR ARGS...; its output."""
+        if self.cluster_dir is None:
+            raise RuntimeError("no cluster (chaos.sh starts one for the quorum-* scenarios)")
+        started = time.monotonic()
+        r = subprocess.run(["bash", str(CLUSTER_SH), args[0], str(self.cluster_dir), *args[1:]],
+                           capture_output=True, text=True, timeout=timeout)
+        if r.returncode != 0:
+            raise RuntimeError(f"rabbitmq-cluster.sh {' '.join(args)}: exit {r.returncode}: {r.stderr.strip()[-400:]}")
+        if not quiet:
+            log(f"  cluster: {' '.join(args)} done in {time.monotonic() - started:.1f}s")
+        return r.stdout
+
+    def cluster_status(self) -> dict[int, str]:
+        """Node index -> running | down (whether its Erlang VM runs)."""
+        out = {}
+        for line in self.cluster("status", quiet=True).splitlines():
+            parts = line.split("\t")
+            if len(parts) == 4:
+                out[int(parts[0])] = parts[3]
+        return out
+
+    def cluster_whole(self) -> None:
+        """Every node running and in the cluster: a scenario never starts on a degraded one."""
+        for i, state in self.cluster_status().items():
+            if state != "running":
+                log(f"  cluster: node {i} is down; restarting it")
+                self.cluster("restart", str(i))
+
+    def leaders(self, prefix: str) -> dict[str, str]:
+        """Queue name -> leader node, for the quorum queues whose name starts with prefix."""
+        out = {}
+        for line in self.cluster("leaders", prefix, quiet=True).splitlines():
+            parts = line.split("\t")
+            if len(parts) >= 3:
+                out[parts[0]] = parts[2]
+        return out
+
+    def connections(self, prefix: str) -> list[tuple[str, str]]:
+        """(client connection name, node) for the names that mention prefix."""
+        out = []
+        for line in self.cluster("connections", quiet=True).splitlines():
+            name, _, node = line.partition("\t")
+            if prefix in name:
+                out.append((name, node))
+        return sorted(out)
 
     def action(self, *args: str, timeout: float = 120) -> None:
         started = time.monotonic()
@@ -344,16 +414,32 @@ class Loader:
         return conn
 
 
+def short(conns: list[tuple[str, str]]) -> str:
+    """dispatchctl-worker@rq1, ... : the role part of each connection name and its node."""
+    return ", ".join(f"{name.split(' ')[0]}@{node.split('@')[0]}" for name, node in conns) or "none"
+
+
 # ---- broker ---------------------------------------------------------------------------------
 
-def read_queues(amqp_port: int, prefix: str) -> tuple[dict[str, list[tuple[str, str]]], dict[str, int]]:
+def work_queues(prefix: str, channel: str, queue_type: str) -> list[str]:
+    """Names of one channel's work queues: one classic priority queue, or one quorum queue
+    per priority (quorum queues have no message priorities)."""
+    if queue_type == "quorum":
+        return [f"{prefix}{channel.lower()}.{p.lower()}" for p in PRIORITIES]
+    return [f"{prefix}{channel.lower()}"]
+
+
+def read_queues(amqp_ports: list[int], prefix: str,
+                queue_type: str = "classic") -> tuple[dict[str, list[tuple[str, str]]], dict[str, int]]:
     """Dead letters per channel as (notificationId, reason), read without consuming them (got
-    unacked, requeued when the connection closes); and the depth of the work queues."""
+    unacked, requeued when the connection closes); and the depth of the work queues. The
+    first of amqp_ports that answers is used (any node of a cluster sees every queue)."""
     import pika  # installed into target/chaos-venv by chaos.sh
 
-    params = pika.ConnectionParameters(host="127.0.0.1", port=amqp_port,
-                                       credentials=pika.PlainCredentials("guest", "guest"),
-                                       connection_attempts=5, retry_delay=1)
+    params = [pika.ConnectionParameters(host="127.0.0.1", port=port,
+                                        credentials=pika.PlainCredentials("guest", "guest"),
+                                        connection_attempts=3, retry_delay=1)
+              for port in amqp_ports]
     conn = pika.BlockingConnection(params)
     ch = conn.channel()
     letters: dict[str, list[tuple[str, str]]] = {}
@@ -374,7 +460,8 @@ def read_queues(amqp_port: int, prefix: str) -> tuple[dict[str, list[tuple[str, 
                 reason = reason.decode()
             got.append((nid, reason))
         letters[c] = got
-        depth[c] = ch.queue_declare(f"{prefix}{c.lower()}", passive=True).method.message_count
+        for q in work_queues(prefix, c, queue_type):
+            depth[q[len(prefix):]] = ch.queue_declare(q, passive=True).method.message_count
     conn.close()
     return letters, depth
 
@@ -395,15 +482,28 @@ class Scenario:
         self.dir.mkdir(parents=True, exist_ok=True)
         self.pids = run / "pids"
         self.pids.mkdir(exist_ok=True)
-        self.db = f"chaos_{idx}_{name}"
+        self.db = f"chaos_{idx}_{name.replace('-', '_')}"
         self.prefix = f"c{idx}-{name}."
         self.api_port = free_port()
         self.sink_port = free_port()
         self.notes: list[str] = []
         self.failures: list[str] = []
         self.cwd = tempfile.mkdtemp(prefix="chaos-cwd-")  # no .env above it
+        self.on_cluster = name in CLUSTER_SCENARIOS
+        # The fault's target in the cluster, chosen once serve is connected (see pick_target).
+        self.target: int | None = None
 
-    def serve_env(self) -> dict[str, str]:
+    def cluster_url(self, first: int = 1) -> str:
+        """The cluster's RABBITMQ_URL with node `first` first (the client tries them in order);
+        with --cluster-urls first, only that node's URL (a dry run with a binary that takes
+        one URL)."""
+        ports = self.svc.cluster_ports
+        order = ports[first - 1:] + ports[:first - 1]
+        if self.args.cluster_urls == "first":
+            order = order[:1]
+        return ",".join(f"amqp://guest:guest@127.0.0.1:{p}/%2f" for p in order)
+
+    def serve_env(self, api_port: int | None = None, first_node: int = 1) -> dict[str, str]:
         s = self.svc
         env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
@@ -412,7 +512,7 @@ class Scenario:
             "REDIS_URL": f"redis://127.0.0.1:{s.redis_port}/0",
             "WEBHOOK_SITE_URL": f"http://127.0.0.1:{self.sink_port}/hook",
             "API_HOST": "127.0.0.1",
-            "API_PORT": str(self.api_port),
+            "API_PORT": str(api_port or self.api_port),
             "QUEUE_PREFIX": self.prefix,
             "REDIS_KEY_PREFIX": f"chaos:{self.idx}-{self.name}:",
             "RETRY_BACKOFF_BASE": "100ms",
@@ -431,7 +531,67 @@ class Scenario:
             # With RATE_LIMIT_PER_SEC=0 the limiter never calls Redis and the outage would
             # test nothing: a limit well above the load puts Redis on every delivery's path.
             env["RATE_LIMIT_PER_SEC"] = "1000"
+        if self.on_cluster:
+            env["RABBITMQ_URL"] = self.cluster_url(first_node)
+            env["QUEUE_TYPE"] = self.args.cluster_queue_type
         return env
+
+    # -- cluster --
+
+    def predeclare(self) -> None:
+        """Declares the scenario's queues through node 2, so that their leaders live there
+        (RabbitMQ puts a new quorum queue's leader on the node of the declaring client) while
+        serve proper connects to node 1: the quorum-leader fault then hits the queues'
+        leader and not serve's connections, and quorum-node hits serve's connections and not
+        the queues' leader. A short-lived serve does it; it also applies the migrations.
+        --cluster-leader-node 1 declares through serve's own node instead."""
+        port = free_port()
+        p = Proc("predeclare", [self.binary, "serve"], self.serve_env(port, first_node=self.args.cluster_leader_node),
+                 self.dir / "predeclare.log", self.pids, self.cwd)
+        p.start()
+        try:
+            wait_ready(port, p)
+        finally:
+            p.stop(SHUTDOWN_TIMEOUT_S + 5)
+
+    def pick_target(self, timeline: list[str]) -> None:
+        """Chooses the node to fault: for quorum-leader the node leading most of the
+        scenario's queues, for quorum-node the node serve's worker connection is on."""
+        nodes = self.svc.cluster_nodes
+        leaders = self.svc.leaders(self.prefix)
+        # serve may be ready before its consumer connected, and the closed connections of
+        # the pre-declaring serve may still be listed for a moment: wait for exactly one.
+        deadline = time.monotonic() + 20
+        while True:
+            conns = self.svc.connections(self.prefix)
+            worker = [node for name, node in conns if "worker" in name]
+            if len(worker) == 1 or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        lead_count = Counter(leaders.values())
+        worker_node = worker[0] if worker else (Counter(n for _, n in conns).most_common(1) or [("?", 0)])[0][0]
+        where = ", ".join(f"{n.split('@')[0]} leads {lead_count.get(n, 0)}" for n in nodes)
+        timeline.append(f"before the fault: {len(leaders)} queues ({where}); connections {short(conns)}")
+        if self.name == "quorum-leader":
+            if not lead_count:
+                raise RuntimeError(f"no queue of prefix {self.prefix} has a leader: {leaders}")
+            target = lead_count.most_common(1)[0][0]
+            if target == worker_node:
+                self.notes.append("the killed leader node is also the worker's node (both faults at once)")
+        else:
+            if worker_node not in nodes:
+                raise RuntimeError(f"no worker connection of prefix {self.prefix} found: {conns}")
+            target = worker_node
+            if lead_count.get(target):
+                self.notes.append(f"the stopped node also leads {lead_count[target]} queues")
+        self.target = nodes.index(target) + 1
+
+    def cluster_after(self) -> None:
+        """Where the leaders and serve's connections are once everything settled."""
+        leaders = self.svc.leaders(self.prefix)
+        lead_count = Counter(v.split("@")[0] for v in leaders.values())
+        conns = self.svc.connections(self.prefix)
+        self.notes.append(f"after: leaders {dict(lead_count)}; connections {short(conns)}")
 
     # -- faults --
 
@@ -516,6 +676,21 @@ class Scenario:
             serve.start()
             ready = wait_ready(self.api_port, serve)
             mark(f"serve restarted (pid {serve.p.pid}), ready after {ready:.1f}s")
+        elif n in CLUSTER_SCENARIOS:
+            node = self.svc.cluster_nodes[self.target - 1]
+            at(8)
+            if n == "quorum-leader":
+                mark(f"SIGKILL {node} (queue leader)")
+                self.svc.cluster("kill", str(self.target))
+            else:
+                mark(f"rabbitmqctl stop {node} (the worker's node)")
+                self.svc.cluster("stop-node", str(self.target))
+            down = time.monotonic()
+            mark(f"{node} down")
+            time.sleep(max(0.0, NODE_DOWN_S - (time.monotonic() - down)))
+            mark(f"restart {node}")
+            self.svc.cluster("restart", str(self.target))
+            mark(f"{node} running in the cluster again")
         # flap: the sink's mode is the fault; nothing to do here.
 
     # -- run --
@@ -538,8 +713,13 @@ class Scenario:
                 if http_get_status(self.sink_port, "/") == 200:
                     break
                 time.sleep(0.1)
+            if self.on_cluster:
+                self.svc.cluster_whole()
+                self.predeclare()
             serve.start()
             wait_ready(self.api_port, serve)
+            if self.on_cluster:
+                self.pick_target(timeline)
             requests = plan(self.args.count, self.name, self.args.seed)
             loader = Loader(self.api_port, requests, LOAD_SECONDS[self.name] * self.args.time_scale,
                             self.args.seed + self.idx)
@@ -614,7 +794,11 @@ class Scenario:
             if r[3] == "lease expired":
                 lease_expired += 1
 
-        letters, depth = read_queues(self.svc.amqp_port, self.prefix)
+        if self.on_cluster:
+            self.cluster_after()
+            letters, depth = read_queues(self.svc.cluster_ports, self.prefix, self.args.cluster_queue_type)
+        else:
+            letters, depth = read_queues([self.svc.amqp_port], self.prefix)
         dlq_ids = Counter(nid for got in letters.values() for nid, _ in got)
         reasons = Counter(reason for got in letters.values() for _, reason in got)
 
@@ -770,6 +954,14 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--settle-timeout", type=float, default=180)
     ap.add_argument("--time-scale", type=float, default=1.0, help="stretch or shrink the load duration")
+    ap.add_argument("--cluster", type=Path, help="directory of a running scripts/rabbitmq-cluster.sh cluster")
+    ap.add_argument("--cluster-queue-type", choices=["quorum", "classic"], default="quorum",
+                    help="QUEUE_TYPE of the quorum-* scenarios (classic: a dry run of the harness)")
+    ap.add_argument("--cluster-leader-node", type=int, choices=[1, 2, 3], default=2,
+                    help="node the quorum-* scenarios' queues are declared through (so led by); "
+                         "1 puts the leaders on serve's own node, so both faults hit both")
+    ap.add_argument("--cluster-urls", choices=["all", "first"], default="all",
+                    help="RABBITMQ_URL of the quorum-* scenarios: every node, or only the first")
     ap.add_argument("scenarios", nargs="+", choices=SCENARIOS)
     args = ap.parse_args()
 
@@ -778,6 +970,10 @@ def main() -> int:
 
     signal.signal(signal.SIGTERM, on_term)
     svc = Services(args.run)
+    if args.cluster:
+        svc.use_cluster(args.cluster)
+    elif CLUSTER_SCENARIOS & set(args.scenarios):
+        ap.error("the quorum-* scenarios need --cluster DIR")
     results = []
     summary = args.run / "results.txt"
     for idx, name in enumerate(args.scenarios, 1):
