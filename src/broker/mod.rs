@@ -268,8 +268,15 @@ impl Broker {
         }
     }
 
+    /// Drops the link so the next publish connects afresh, and closes it in the background
+    /// (a connection that still works would otherwise stay open on the broker).
     fn forget(&self) {
-        *self.link.write().unwrap_or_else(|p| p.into_inner()) = None;
+        let old = self.link.write().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(link) = old {
+            tokio::spawn(async move {
+                let _ = link.connection.close(200, "reconnecting").await;
+            });
+        }
     }
 
     /// Publishes work messages and waits for all their confirms at once (pipelined, not one
@@ -387,11 +394,15 @@ impl Broker {
             Ok(results) => results,
             Err(_) => (0..count).map(|_| Err(BrokerError::ConfirmTimeout(timeout))).collect(),
         };
-        if results
-            .iter()
-            .any(|r| matches!(r, Err(BrokerError::Amqp(_)) | Err(BrokerError::ConfirmTimeout(_))))
-        {
-            // The channel may be closed or wedged: start afresh on the next publish.
+        if results.iter().any(|r| {
+            matches!(
+                r,
+                Err(BrokerError::Amqp(_)) | Err(BrokerError::ConfirmTimeout(_)) | Err(BrokerError::Rejected(_))
+            )
+        }) {
+            // The channel may be closed or wedged, or (a nack from a quorum queue whose leader
+            // died with the node this channel first reached) keep refusing for a while: start
+            // afresh on the next publish.
             self.forget();
         }
         results
