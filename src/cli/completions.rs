@@ -29,7 +29,10 @@ pub struct HealthcheckArgs {
 
 pub fn completions(args: CompletionArgs) -> anyhow::Result<ExitCode> {
     let mut cmd = Cli::command();
-    clap_complete::generate(args.shell, &mut cmd, "dispatchctl", &mut std::io::stdout());
+    // Into a buffer first: generate() panics when its writer fails (stdout closed early).
+    let mut script = Vec::new();
+    clap_complete::generate(args.shell, &mut cmd, "dispatchctl", &mut script);
+    super::output::write_out(String::from_utf8_lossy(&script))?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -168,7 +168,7 @@ async fn inspect(app: &App, args: Args, format: Format) -> anyhow::Result<ExitCo
                     state,
                 ]);
             }
-            println!("{t}");
+            output::line(&t)?;
         } else {
             print_rows(format, &rows)?;
         }
@@ -234,7 +234,7 @@ async fn summary(app: &App, selection: &Selection, format: Format) -> anyhow::Re
                 reasons,
             ]);
         }
-        println!("{t}");
+        output::line(&t)?;
     } else {
         output::print_structured(format, &out)?;
     }
@@ -295,8 +295,8 @@ async fn list(app: &App, selection: &Selection, format: Format, show_recipient: 
     match format {
         Format::Ndjson => {}
         Format::Table => {
-            println!("{table}");
-            eprintln!("{shown} dead letters shown; nothing was consumed");
+            output::line(&table)?;
+            output::note(format!("{shown} dead letters shown; nothing was consumed"));
         }
         f => output::print_structured(f, &structured)?,
     }

@@ -73,7 +73,7 @@ pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
         Action::Run => {
             let before = pending(&store).await?.len();
             store.migrate().await?;
-            eprintln!("applied {before} migrations; the schema is up to date");
+            output::note(format!("applied {before} migrations; the schema is up to date"));
         }
         Action::Status => {
             let states = status(&store).await?;
@@ -86,7 +86,7 @@ pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
                         });
                         t.add_row(vec![m.version.to_string(), m.description.clone(), state]);
                     }
-                    println!("{t}");
+                    output::line(&t)?;
                 }
                 f => output::print_structured(f, &states)?,
             }
@@ -95,12 +95,12 @@ pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
             let states = status(&store).await?;
             let applied: Vec<&MigrationState> = states.iter().filter(|m| m.applied_at.is_some()).collect();
             let Some(last) = applied.last() else {
-                eprintln!("nothing to revert: no migration is applied");
+                output::note(format!("nothing to revert: no migration is applied"));
                 return Ok(ExitCode::SUCCESS);
             };
             let target = applied.iter().rev().nth(1).map_or(0, |m| m.version);
             MIGRATOR.undo(store.pool(), target).await?;
-            eprintln!("reverted {} {}", last.version, last.description);
+            output::note(format!("reverted {} {}", last.version, last.description));
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -76,7 +76,7 @@ async fn replay(app: &App, args: Args, selection: replay::Selection, format: For
     let app = app.clone();
     require_schema(&app.store).await?;
     if args.all && !args.yes && !args.dry_run && std::io::stdin().is_terminal() && !confirm(&app).await? {
-        eprintln!("nothing replayed");
+        output::note(format!("nothing replayed"));
         return Ok(ExitCode::SUCCESS);
     }
     let opts = ReplayOptions {
@@ -165,8 +165,9 @@ async fn confirm(app: &App) -> anyhow::Result<bool> {
         },
     )
     .await;
-    eprint!("Replay all {depth} dead letters of every channel? [y/N] ");
-    std::io::stderr().flush()?;
+    let mut err = std::io::stderr();
+    let _ = write!(err, "Replay all {depth} dead letters of every channel? [y/N] ");
+    let _ = err.flush();
     let line = tokio::task::spawn_blocking(|| {
         let mut line = String::new();
         std::io::stdin().lock().read_line(&mut line).map(|_| line)
@@ -203,13 +204,16 @@ fn render(format: Format, s: &ReplaySummary) -> anyhow::Result<()> {
                     .map_or("-".into(), |t| t.format("%Y-%m-%d %H:%M:%S").to_string()),
             ]);
         }
-        println!("{t}");
-        println!("dry run: {} would be replayed; nothing changed", s.would_replay_count);
+        output::line(&t)?;
+        output::line(format!(
+            "dry run: {} would be replayed; nothing changed",
+            s.would_replay_count
+        ))?;
     } else {
-        println!(
+        output::line(format!(
             "replay {}: replayed {}, skipped {} (already replayed or unknown), errors {}, left in the DLQ {}",
             s.replay_id, s.replayed, s.skipped, s.errors, s.left
-        );
+        ))?;
     }
     Ok(())
 }

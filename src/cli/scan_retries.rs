@@ -54,7 +54,10 @@ pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
         .await
         .map_err(|e| Exit::new(1, format!("{e:#}")))?;
     require_schema(&app.store).await?;
-    app.warn_if_autovacuum_is_off().await;
+    // A cron job's every run would mail it; the daemon says it once at start-up.
+    if args.daemon {
+        app.warn_if_autovacuum_is_off().await;
+    }
     let outcome = if args.daemon {
         daemon(app.clone(), args).await
     } else {
@@ -112,13 +115,12 @@ fn render(format: Format, reports: &[PassReport]) -> anyhow::Result<()> {
     let total: u64 = reports.iter().map(PassReport::total).sum();
     let ms: u64 = reports.iter().map(|r| r.duration_ms).sum();
     let dry = reports.first().is_some_and(|r| r.dry_run);
-    println!("{t}");
-    println!(
+    output::line(&t)?;
+    output::line(format!(
         "{} {total} notifications in {} passes, {ms} ms",
         if dry { "would enqueue" } else { "enqueued" },
         reports.len()
-    );
-    Ok(())
+    ))
 }
 
 async fn daemon(app: App, args: Args) -> anyhow::Result<ExitCode> {

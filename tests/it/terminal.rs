@@ -1,0 +1,168 @@
+//! The operator's terminal through the real binary: pipes whose reader goes away, signals,
+//! and what the commands say when something is wrong (issue 19).
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::helpers::{wait_for, Env, KillOnDrop, TestApp};
+use crate::operator::{command, stderr};
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Waits for the child to exit, at most `within`; None when it is still running.
+async fn exit_within(child: &mut KillOnDrop, within: Duration) -> Option<ExitStatus> {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(status) = child.0.as_mut().unwrap().try_wait().unwrap() {
+            return Some(status);
+        }
+        if Instant::now() > deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn sigterm(child: &Child) {
+    assert!(Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
+}
+
+async fn serve_until_live(env: &Env, log_level: &str) -> (KillOnDrop, String) {
+    let port = free_port().to_string();
+    let child = command(
+        &env.clone().set("LOG_LEVEL", log_level).values,
+        &["serve", "--host", "127.0.0.1", "--port", &port],
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped())
+    .spawn()
+    .expect("spawn serve");
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let live = wait_for(Duration::from_secs(30), || async {
+        matches!(client.get(format!("{base}/livez")).send().await, Ok(r) if r.status() == 200)
+    })
+    .await;
+    assert!(live, "serve never answered /livez");
+    (KillOnDrop(Some(child)), base)
+}
+
+#[tokio::test]
+async fn serve_stops_on_sigterm_after_the_reader_of_its_logs_went_away() {
+    let env = Env::new();
+    let (mut serve, base) = serve_until_live(&env, "debug").await;
+    // Like `serve 2>&1 | head -3`: read three lines, then close the pipe.
+    let logs = serve.0.as_mut().unwrap().stderr.take().unwrap();
+    let mut reader = BufReader::new(logs);
+    for _ in 0..3 {
+        let mut line = String::new();
+        reader.read_line(&mut line).unwrap();
+    }
+    drop(reader);
+    // Requests and the shutdown itself log into the closed pipe.
+    let client = reqwest::Client::new();
+    for _ in 0..20 {
+        let _ = client.get(format!("{base}/livez")).send().await;
+    }
+    sigterm(serve.0.as_ref().unwrap());
+    let status = exit_within(&mut serve, Duration::from_secs(20)).await;
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "serve exits 0 on SIGTERM with its log reader gone, got {status:?}"
+    );
+}
+
+#[tokio::test]
+async fn serve_stops_on_sigterm_while_nobody_reads_its_logs() {
+    let env = Env::new();
+    // Trace level fills the pipe buffer (64 KiB) within a few requests; nothing reads it.
+    let (mut serve, base) = serve_until_live(&env, "trace").await;
+    let client = reqwest::Client::new();
+    for _ in 0..200 {
+        let _ = client.get(format!("{base}/livez")).send().await;
+    }
+    let live = tokio::time::timeout(Duration::from_secs(5), client.get(format!("{base}/livez")).send()).await;
+    assert!(
+        matches!(live, Ok(Ok(ref r)) if r.status() == 200),
+        "a stalled log reader never stalls the API: {live:?}"
+    );
+    sigterm(serve.0.as_ref().unwrap());
+    let status = exit_within(&mut serve, Duration::from_secs(20)).await;
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "serve exits 0 on SIGTERM with a stalled log reader, got {status:?}"
+    );
+}
+
+/// Runs a command whose stdout reader has already gone (`| head` that exited).
+async fn with_closed_stdout(env: &Env, args: &[&str]) -> (Option<i32>, String) {
+    let mut c = command(&env.values, args);
+    c.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let (code, err) = tokio::task::spawn_blocking(move || {
+        let mut child = c.spawn().expect("spawn");
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+    })
+    .await
+    .unwrap();
+    (code, err)
+}
+
+#[tokio::test]
+async fn every_command_ends_quietly_on_a_closed_stdout() {
+    let t = TestApp::spawn(Env::new(), true).await;
+    let api = t.env.clone().set("DISPATCH_API_URL", t.url(""));
+    let cases: Vec<Vec<&str>> = vec![
+        vec![
+            "send",
+            "--channel",
+            "sms",
+            "--to",
+            "+905551234567",
+            "--content",
+            "hi",
+            "-o",
+            "json",
+        ],
+        vec!["inspect-dlq", "-o", "json"],
+        vec!["inspect-dlq", "--history", "-o", "json"],
+        vec!["replay", "--channel", "sms", "--dry-run", "-o", "json"],
+        vec!["migrate", "status", "-o", "json"],
+        vec!["scan-retries", "-o", "json"],
+        vec!["completions", "bash"],
+    ];
+    for args in cases {
+        let (code, err) = with_closed_stdout(&api, &args).await;
+        assert_eq!(code, Some(141), "{args:?} exits as if by SIGPIPE: {err}");
+        assert!(
+            !err.contains("panicked") && !err.contains("error"),
+            "{args:?} ends quietly: {err}"
+        );
+    }
+    // The send did what it would have done with a reader: the notification exists.
+    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM notifications")
+        .fetch_one(t.app.store.pool())
+        .await
+        .unwrap();
+    assert_eq!(rows, 1);
+    t.stop().await;
+}
+
+#[allow(dead_code)]
+fn json(o: &std::process::Output) -> Value {
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", stderr(o)))
+}
