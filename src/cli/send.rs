@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use indicatif::{ProgressBar, ProgressDrawTarget};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::{json, Value};
 
 use super::output::{self, Format};
@@ -103,15 +103,16 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mut code = OK;
     if args.wait {
         let deadline = Instant::now() + args.timeout;
+        spinner.set_style(waiting_style());
         code = wait(&client, &mut result, deadline, &spinner).await?;
     }
     spinner.finish_and_clear();
-    render(format, &result)?;
+    render(format, &result, args.wait)?;
     if code == TIMED_OUT {
-        eprintln!(
+        output::note(format!(
             "timed out after {}: some notifications are not delivered yet",
             humantime::format_duration(args.timeout)
-        );
+        ));
     }
     Ok(ExitCode::from(code))
 }
@@ -331,7 +332,9 @@ fn is_terminal(status: &Value) -> bool {
     matches!(status.as_str(), Some("SENT" | "FAILED" | "CANCELED"))
 }
 
-/// Polls until all are terminal; batches through their summary (one call per batch).
+/// Polls until all are terminal (batches through their summary, one call per batch), then
+/// reads every notification once more so the output holds each one's final status,
+/// attempts and last error, not the state it had when it was accepted.
 async fn wait(
     client: &Client,
     result: &mut SendResult,
@@ -339,7 +342,8 @@ async fn wait(
     spinner: &ProgressBar,
 ) -> anyhow::Result<u8> {
     let mut delay = Duration::from_millis(100);
-    loop {
+    let total = result.notifications.len() as u64;
+    let code = loop {
         let mut pending = 0u64;
         let mut failed = 0u64;
         if result.batches.is_empty() {
@@ -374,16 +378,45 @@ async fn wait(
                 }
             }
         }
+        spinner.set_length(total);
+        spinner.set_position(total - pending.min(total));
+        spinner.set_message(if failed > 0 {
+            format!("delivered or failed ({failed} failed)")
+        } else {
+            "delivered".to_string()
+        });
         if pending == 0 {
-            return Ok(if failed > 0 { SOME_FAILED } else { OK });
+            break if failed > 0 { SOME_FAILED } else { OK };
         }
-        spinner.set_message(format!("waiting: {pending} not delivered yet"));
         if Instant::now() + delay > deadline {
-            return Ok(TIMED_OUT);
+            break TIMED_OUT;
         }
         tokio::time::sleep(delay).await;
         delay = (delay * 2).min(Duration::from_secs(1));
+    };
+    if !result.batches.is_empty() {
+        spinner.set_message("reading final states");
+        refresh_all(client, &mut result.notifications).await?;
     }
+    Ok(code)
+}
+
+/// Re-reads every notification (a few requests at a time).
+async fn refresh_all(client: &Client, notifications: &mut [Value]) -> anyhow::Result<()> {
+    use futures_util::stream::{self, StreamExt, TryStreamExt};
+    let ids: Vec<String> = notifications
+        .iter()
+        .map(|n| n["id"].as_str().unwrap_or_default().to_string())
+        .collect();
+    let fresh: Vec<Value> = stream::iter(ids)
+        .map(|id| async move { client.get(&format!("/v1/notifications/{id}")).await })
+        .buffered(16)
+        .try_collect()
+        .await?;
+    for (slot, n) in notifications.iter_mut().zip(fresh) {
+        *slot = n;
+    }
+    Ok(())
 }
 
 fn spinner(quiet: bool) -> ProgressBar {
@@ -395,37 +428,96 @@ fn spinner(quiet: bool) -> ProgressBar {
     s
 }
 
-fn render(format: Format, result: &SendResult) -> anyhow::Result<()> {
+/// Once the total is known (waiting), a bar of finished notifications with its label.
+fn waiting_style() -> ProgressStyle {
+    ProgressStyle::with_template("{spinner} waiting [{bar:30}] {pos}/{len} notifications {msg}  {elapsed}")
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> ")
+}
+
+fn render(format: Format, result: &SendResult, waited: bool) -> anyhow::Result<()> {
     if format != Format::Table {
         return output::print_structured(format, result);
     }
+    let s = |n: &Value, k: &str| n[k].as_str().unwrap_or("-").to_string();
     if result.batches.is_empty() {
-        let mut t = output::table(&["id", "channel", "priority", "status"]);
+        let mut t = if waited {
+            output::table(&["id", "channel", "priority", "status", "attempts", "last error"])
+        } else {
+            output::table(&["id", "channel", "priority", "status"])
+        };
         for n in &result.notifications {
-            let s = |k: &str| n[k].as_str().unwrap_or("-").to_string();
-            t.add_row(vec![s("id"), s("channel"), s("priority"), s("status")]);
+            let mut row = vec![s(n, "id"), s(n, "channel"), s(n, "priority"), s(n, "status")];
+            if waited {
+                row.push(attempts(n));
+                row.push(why(n));
+            }
+            t.add_row(row);
         }
-        println!("{t}");
-    } else {
-        let mut t = output::table(&["batch", "items", "status", "counts"]);
-        for b in &result.batches {
-            let counts = b["counts"]
-                .as_array()
-                .map(|cs| {
-                    cs.iter()
-                        .map(|c| format!("{}: {}", c["status"].as_str().unwrap_or("?"), c["count"]))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                })
-                .unwrap_or_default();
-            t.add_row(vec![
-                b["batchId"].as_str().unwrap_or("-").to_string(),
-                b["totalCount"].to_string(),
-                b["status"].as_str().unwrap_or("-").to_string(),
-                counts,
-            ]);
+        output::line(&t)?;
+        return Ok(());
+    }
+    let mut t = output::table(&["batch", "items", "status", "counts"]);
+    for b in &result.batches {
+        let counts = b["counts"]
+            .as_array()
+            .map(|cs| {
+                cs.iter()
+                    .map(|c| format!("{}: {}", c["status"].as_str().unwrap_or("?"), c["count"]))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            })
+            .unwrap_or_default();
+        t.add_row(vec![
+            b["batchId"].as_str().unwrap_or("-").to_string(),
+            b["totalCount"].to_string(),
+            batch_status(b),
+            counts,
+        ]);
+    }
+    output::line(&t)?;
+    if waited {
+        // Which ones did not make it, and why: the rows a person acts on.
+        let unsent: Vec<&Value> = result.notifications.iter().filter(|n| n["status"] != "SENT").collect();
+        if !unsent.is_empty() {
+            let mut t = output::table(&["id", "channel", "status", "attempts", "last error"]);
+            for n in unsent {
+                t.add_row(vec![s(n, "id"), s(n, "channel"), s(n, "status"), attempts(n), why(n)]);
+            }
+            output::line(&t)?;
         }
-        println!("{t}");
     }
     Ok(())
+}
+
+fn attempts(n: &Value) -> String {
+    format!("{}/{}", n["attemptCount"], n["maxRetries"])
+}
+
+/// The last error, with the dead-letter reason when there is one.
+fn why(n: &Value) -> String {
+    match (n["failureReason"].as_str(), n["lastError"].as_str()) {
+        (Some(r), Some(e)) => format!("{r}: {e}"),
+        (Some(r), None) => r.to_string(),
+        (None, Some(e)) => e.to_string(),
+        (None, None) => "-".to_string(),
+    }
+}
+
+/// The contract's batch status, with "all N failed" when PARTIAL_FAILURE means all of them.
+fn batch_status(b: &Value) -> String {
+    let status = b["status"].as_str().unwrap_or("-").to_string();
+    let total = b["totalCount"].as_u64().unwrap_or(0);
+    let failed: u64 = b["counts"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|c| matches!(c["status"].as_str(), Some("FAILED" | "CANCELED")))
+        .map(|c| c["count"].as_u64().unwrap_or(0))
+        .sum();
+    if status == "PARTIAL_FAILURE" && total > 0 && failed == total {
+        format!("{status} (all {total} failed)")
+    } else {
+        status
+    }
 }

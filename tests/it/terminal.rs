@@ -166,3 +166,59 @@ async fn every_command_ends_quietly_on_a_closed_stdout() {
 fn json(o: &std::process::Output) -> Value {
     serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", stderr(o)))
 }
+
+#[tokio::test]
+async fn send_file_wait_reports_each_final_status_attempts_and_error() {
+    let provider = crate::helpers::ScriptedProvider::start().await;
+    let t = TestApp::spawn(Env::new().set("WEBHOOK_SITE_URL", provider.url.clone()), false).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("batch.yaml");
+    std::fs::write(
+        &path,
+        "- {channel: sms, priority: normal, recipient: '+905551234567', content: ok}\n\
+         - {channel: sms, priority: normal, recipient: reject-me, content: refused}\n\
+         - {channel: email, priority: low, recipient: flaky1-a@example.com, content: once}\n",
+    )
+    .unwrap();
+    let env = t.env.clone().set("DISPATCH_API_URL", t.url(""));
+    let out = crate::operator::run(
+        &env.values,
+        &[
+            "send",
+            "--file",
+            path.to_str().unwrap(),
+            "--wait",
+            "--timeout",
+            "30s",
+            "-o",
+            "json",
+        ],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(1), "one failed: {}", stderr(&out));
+    let result = json(&out);
+    let items = result["notifications"].as_array().unwrap();
+    let by_recipient = |r: &str| items.iter().find(|n| n["recipient"] == r).unwrap().clone();
+    let ok = by_recipient("+905551234567");
+    assert_eq!(
+        (ok["status"].as_str(), ok["attemptCount"].as_i64()),
+        (Some("SENT"), Some(1)),
+        "{ok}"
+    );
+    let failed = by_recipient("reject-me");
+    assert_eq!(failed["status"], "FAILED", "{failed}");
+    assert_eq!(failed["attemptCount"], 1, "{failed}");
+    assert_eq!(failed["failureReason"], "permanent_error", "{failed}");
+    assert!(
+        failed["lastError"].as_str().is_some_and(|e| e.contains("400")),
+        "{failed}"
+    );
+    let retried = by_recipient("flaky1-a@example.com");
+    assert_eq!(
+        (retried["status"].as_str(), retried["attemptCount"].as_i64()),
+        (Some("SENT"), Some(2)),
+        "{retried}"
+    );
+    assert_eq!(result["batches"][0]["status"], "PARTIAL_FAILURE");
+    t.stop().await;
+}
