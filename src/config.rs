@@ -164,15 +164,35 @@ impl Settings {
         if let Some(path) = file {
             layers.extend(read_yaml(path)?);
         }
+        let from_file: Vec<String> = layers.keys().cloned().collect();
+        let mut overridden = Vec::new();
         for spec in SETTINGS {
             if let Ok(value) = std::env::var(spec.env) {
                 layers.insert(spec.env.to_string(), value);
+                overridden.push(spec.env);
             }
         }
         for (key, value) in flags {
             layers.insert((*key).to_string(), value.clone());
+            overridden.push(key);
         }
-        Self::from_map(&layers)
+        Self::from_map(&layers).map_err(|e| match (e, file) {
+            // Name the file and its key, not the environment variable nobody set.
+            (ConfigError::Invalid { key, reason, .. }, Some(path))
+                if from_file.iter().any(|k| k == key) && !overridden.contains(&key) =>
+            {
+                ConfigError::File {
+                    path: path.display().to_string(),
+                    reason: format!(
+                        "`{}`: {reason} (example: {}: {})",
+                        key.to_ascii_lowercase(),
+                        key.to_ascii_lowercase(),
+                        spec_of(key).example
+                    ),
+                }
+            }
+            (e, _) => e,
+        })
     }
 
     /// Builds settings from explicit values only (defaults fill the rest); used by tests and
@@ -315,6 +335,14 @@ impl Settings {
 
     pub fn rabbitmq_display(&self) -> String {
         redact_url(self.rabbitmq_url.expose_secret())
+    }
+
+    /// `host:port` of the broker, for error messages.
+    pub fn rabbitmq_host(&self) -> String {
+        url::Url::parse(self.rabbitmq_url.expose_secret())
+            .ok()
+            .and_then(|u| Some(format!("{}:{}", u.host_str()?, u.port().unwrap_or(5672))))
+            .unwrap_or_else(|| self.rabbitmq_display())
     }
 
     pub fn redis_display(&self) -> String {

@@ -19,7 +19,7 @@ fn main() -> ExitCode {
         // `| head` took what it wanted; nothing to say, and nowhere to say it.
         Err(e) if output::is_closed_pipe(&e) => ExitCode::from(output::CLOSED_PIPE_EXIT),
         Err(e) => {
-            let _ = writeln!(std::io::stderr(), "error: {e:#}");
+            let _ = writeln!(std::io::stderr(), "error: {}", dispatchctl::cli::describe(&e));
             ExitCode::from(dispatchctl::cli::exit_code(&e))
         }
     };

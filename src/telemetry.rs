@@ -48,7 +48,9 @@ fn init_with(settings: &Settings, level: &str, hide_sql: bool) {
         format!("{level},lapin=off")
     };
     if hide_sql {
-        level.push_str(",sqlx::query=off");
+        // The command's own error line names a connection failure once, with what to do;
+        // the retry warnings of the connection layers would only repeat it.
+        level.push_str(",sqlx::query=off,dispatchctl::broker=error,dispatchctl::app=error,pinky_swear=off");
     }
     let filter = EnvFilter::try_new(&level).unwrap_or_else(|_| EnvFilter::new("info,lapin=off"));
     let format = settings.log_format.unwrap_or(if std::io::stderr().is_terminal() {

@@ -129,7 +129,9 @@ pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
     let settings = load_settings_quiet(global)?;
     let format = output::resolve(args.output);
     let app = App::start(settings, false).await?;
-    let outcome = inspect(&app, args, format).await;
+    let outcome = inspect(&app, args, format)
+        .await
+        .map_err(|e| super::locate(e, &app.settings));
     app.close().await;
     outcome
 }

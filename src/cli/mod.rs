@@ -111,6 +111,66 @@ pub fn exit_code(error: &anyhow::Error) -> u8 {
     1
 }
 
+/// One line for an error that reached `main`: each cause once (sqlx and lapin repeat their
+/// sources in their own messages), and what to do when the cause is a common one.
+pub fn describe(error: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if text.is_empty() || line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    for repeated in [
+        "RabbitMQ is unreachable: ",
+        "RabbitMQ: ",
+        "error communicating with database: ",
+    ] {
+        let twice = format!("{repeated}{repeated}");
+        while line.contains(&twice) {
+            line = line.replace(&twice, repeated);
+        }
+    }
+    line = line.replace("RabbitMQ: RabbitMQ ", "RabbitMQ ");
+    if let Some(hint) = hint(&line) {
+        line.push_str("; ");
+        line.push_str(hint);
+    }
+    line
+}
+
+/// Names the broker an error concerns when the error itself does not (lapin's do not).
+pub fn locate(error: anyhow::Error, settings: &Settings) -> anyhow::Error {
+    let text = describe(&error);
+    let host = settings.rabbitmq_host();
+    if text.contains("RabbitMQ") && !text.contains(&host) {
+        let code = exit_code(&error);
+        return Exit::new(code, format!("RabbitMQ at {host}: {text}")).into();
+    }
+    error
+}
+
+fn hint(line: &str) -> Option<&'static str> {
+    let has = |s: &str| line.contains(s);
+    if has("ACCESS_REFUSED") || has("ACCESS-REFUSED") {
+        Some("RabbitMQ refused the login: check the user and password in RABBITMQ_URL")
+    } else if has("NOT_ALLOWED") || has("vhost") && has("RabbitMQ") {
+        Some("check the virtual host in RABBITMQ_URL and the user's permissions on it")
+    } else if has("PostgreSQL") && (has("Connection refused") || has("timed out")) {
+        Some("is PostgreSQL running at that address? check DATABASE_DSN")
+    } else if has("PostgreSQL") && has("password authentication failed") {
+        Some("check the user and password in DATABASE_DSN")
+    } else if has("RabbitMQ") && (has("Connection refused") || has("no answer within")) {
+        Some("is RabbitMQ running at that address? check RABBITMQ_URL")
+    } else {
+        None
+    }
+}
+
 /// Loads settings with the subcommand's flags on top, then starts logging.
 pub fn load_settings(global: &GlobalArgs, flags: &[(&'static str, String)]) -> anyhow::Result<Settings> {
     let settings = Settings::load(global.config.as_deref(), flags)?;

@@ -34,7 +34,7 @@ pub struct Args {
     #[arg(long)]
     pub reset_attempts: bool,
     /// At most N replays per second, to spare a provider that just recovered.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub rate: Option<f64>,
     /// Replay FAILED notifications from PostgreSQL (for dead letters that were purged).
     #[arg(long)]
@@ -49,9 +49,17 @@ pub struct Args {
 pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
     let selection = args.selection.to_selection(args.all)?;
     if selection.is_unbounded() {
+        let advice = if args.dry_run {
+            "--dry-run needs a selection too"
+        } else {
+            "add --dry-run to see what a selection takes without changing anything"
+        };
         return Err(Exit::new(
             2,
-            "replay needs a selection: --id, --channel, --reason, --since/--until, or --all for everything (try --dry-run first)",
+            format!(
+                "replay needs a selection: --id UUID (one notification), --channel sms|email|push, --reason REASON, \
+                 --since/--until TIME, or --all for every dead letter; {advice}"
+            ),
         )
         .into());
     }
@@ -67,7 +75,9 @@ pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
     let settings = load_settings_quiet(global)?;
     let format = output::resolve(args.output);
     let app = App::start(settings, false).await?;
-    let outcome = replay(&app, args, selection, format).await;
+    let outcome = replay(&app, args, selection, format)
+        .await
+        .map_err(|e| super::locate(e, &app.settings));
     app.close().await;
     outcome
 }

@@ -61,7 +61,7 @@ pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
     let outcome = if args.daemon {
         daemon(app.clone(), args).await
     } else {
-        one_shot(&app, args).await
+        one_shot(&app, args).await.map_err(|e| super::locate(e, &app.settings))
     };
     app.close().await;
     outcome
@@ -88,7 +88,10 @@ async fn one_shot(app: &App, args: Args) -> anyhow::Result<ExitCode> {
             }
         }
     }
-    render(format, &reports)?;
+    // A pass that failed before it did anything has no report; the error says it all.
+    if !reports.is_empty() {
+        render(format, &reports)?;
+    }
     match failure {
         Some(reason) => Err(Exit::new(1, format!("scan-retries: {reason}")).into()),
         None => Ok(ExitCode::SUCCESS),
@@ -115,11 +118,17 @@ fn render(format: Format, reports: &[PassReport]) -> anyhow::Result<()> {
     let total: u64 = reports.iter().map(PassReport::total).sum();
     let ms: u64 = reports.iter().map(|r| r.duration_ms).sum();
     let dry = reports.first().is_some_and(|r| r.dry_run);
+    let passes = match reports.len() {
+        1 => "1 pass".to_string(),
+        n => format!("{n} passes"),
+    };
+    if total == 0 {
+        return output::line(format!("nothing was due ({passes}, {ms} ms)"));
+    }
     output::line(&t)?;
     output::line(format!(
-        "{} {total} notifications in {} passes, {ms} ms",
+        "{} {total} notifications in {passes}, {ms} ms",
         if dry { "would enqueue" } else { "enqueued" },
-        reports.len()
     ))
 }
 

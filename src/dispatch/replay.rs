@@ -105,9 +105,9 @@ impl ReplaySummary {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReplayError {
-    #[error("PostgreSQL: {0}")]
+    #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("RabbitMQ: {0}")]
+    #[error(transparent)]
     Broker(#[from] BrokerError),
 }
 

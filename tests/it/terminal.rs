@@ -222,3 +222,91 @@ async fn send_file_wait_reports_each_final_status_attempts_and_error() {
     assert_eq!(result["batches"][0]["status"], "PARTIAL_FAILURE");
     t.stop().await;
 }
+
+fn error_lines(err: &str) -> Vec<&str> {
+    err.lines().filter(|l| !l.trim().is_empty()).collect()
+}
+
+#[tokio::test]
+async fn errors_are_one_line_with_the_cause_once_where_and_what_to_do() {
+    let t = TestApp::spawn(Env::new(), true).await;
+    let port = crate::helpers::closed_port();
+    let refused = t
+        .env
+        .clone()
+        .set("DATABASE_DSN", format!("postgres://postgres@127.0.0.1:{port}/x"));
+    let out = crate::operator::run(&refused.values, &["inspect-dlq"]).await;
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(error_lines(&err).len(), 1, "{err}");
+    assert_eq!(err.matches("Connection refused").count(), 1, "the cause once: {err}");
+    assert!(
+        err.contains(&format!("127.0.0.1:{port}")) && err.contains("DATABASE_DSN"),
+        "{err}"
+    );
+
+    // A due notification, so that scan-retries has something to publish.
+    let id = t.create("sms", "+905551234567", "x").await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    sqlx::query(
+        "UPDATE notifications SET status = 'QUEUED', next_retry_at = now() - interval '1 second' WHERE id = $1::uuid",
+    )
+    .bind(&id)
+    .execute(t.app.store.pool())
+    .await
+    .unwrap();
+    let amqp = t.env.values["RABBITMQ_URL"].clone();
+    let wrong = t
+        .env
+        .clone()
+        .set("RABBITMQ_URL", amqp.replacen(":guest@", ":wrong@", 1));
+    let host = url::Url::parse(&amqp).unwrap();
+    let host = format!("{}:{}", host.host_str().unwrap(), host.port().unwrap_or(5672));
+    for args in [
+        vec!["replay", "--channel", "sms", "-o", "json"],
+        vec!["inspect-dlq", "-o", "json"],
+        vec!["scan-retries", "-o", "json"],
+    ] {
+        let out = crate::operator::run(&wrong.values, &args).await;
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert_eq!(error_lines(&err).len(), 1, "{args:?}: one line, no WARN logs: {err}");
+        assert_eq!(
+            err.matches("ACCESS_REFUSED -").count(),
+            1,
+            "{args:?}: the cause once: {err}"
+        );
+        assert!(err.contains(&host) && err.contains("RABBITMQ_URL"), "{args:?}: {err}");
+        assert!(out.stdout.is_empty() || json(&out).is_object(), "{args:?}: no stray []");
+    }
+
+    let out = crate::operator::run(&t.env.values, &["replay", "--rate", "-1", "--channel", "sms"]).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("--rate: -1 must be a positive number"),
+        "{}",
+        stderr(&out)
+    );
+
+    let out = crate::operator::run(&t.env.values, &["replay", "--dry-run"]).await;
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        !err.contains("try --dry-run") && err.contains("--channel") && err.contains("--all"),
+        "{err}"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("dispatch.yaml");
+    std::fs::write(&file, "api_port: abc\n").unwrap();
+    let out = crate::operator::run(&t.env.values, &["--config", file.to_str().unwrap(), "inspect-dlq"]).await;
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.contains("dispatch.yaml") && err.contains("api_port") && !err.contains("API_PORT"),
+        "{err}"
+    );
+    t.stop().await;
+}
