@@ -95,6 +95,8 @@ async fn replay(app: &App, args: Args, selection: replay::Selection, format: For
         rate: args.rate,
         replay_id: Uuid::now_v7(),
         operator: crate::config::operator_identity(),
+        // Ctrl-C stops between two letters; what was replayed is kept and reported.
+        cancel: crate::shutdown::on_signal(),
     };
     let source = if args.from_db { "db" } else { "dlq" };
     app.store
@@ -106,47 +108,67 @@ async fn replay(app: &App, args: Args, selection: replay::Selection, format: For
             opts.dry_run,
         )
         .await?;
-    let bar = progress_bar(
-        args.quiet,
-        if args.from_db {
-            0
-        } else {
-            total_depth(&app, &selection).await
-        },
-    );
+    let filter = FailedFilter {
+        ids: selection.ids.clone(),
+        channel: selection.channels.first().copied(),
+        reason: selection.reason.clone(),
+        since: selection.since,
+        until: selection.until,
+        limit: selection.limit.map(|l| l as i64),
+    };
+    let total = if args.from_db {
+        app.store.count_failed(&filter).await.unwrap_or(0)
+    } else {
+        total_depth(&app, &selection).await
+    };
+    let bar = progress_bar(args.quiet, total, args.from_db);
+    let started = std::time::Instant::now();
     let mut on_progress = |s: &ReplaySummary, examined: u64| {
         bar.set_position(examined);
+        // The rate of replays, not of letters examined (skipped ones go by much faster).
+        let secs = started.elapsed().as_secs_f64().max(0.001);
         bar.set_message(format!(
-            "replayed {} skipped {} errors {}",
-            s.replayed, s.skipped, s.errors
+            "replayed {} ({:.1}/s), skipped {}, errors {}",
+            s.replayed,
+            s.replayed as f64 / secs,
+            s.skipped,
+            s.errors
         ));
     };
     let result = if args.from_db {
-        let filter = FailedFilter {
-            ids: selection.ids.clone(),
-            channel: selection.channels.first().copied(),
-            reason: selection.reason.clone(),
-            since: selection.since,
-            until: selection.until,
-            limit: selection.limit.map(|l| l as i64),
-        };
         replay::replay_failed_rows(&app, &filter, &opts, &mut on_progress).await
     } else {
         replay::replay_dlq(&app, &selection, &opts, &mut on_progress).await
     };
     bar.finish_and_clear();
-    let summary = result?;
+    let mut summary = result?;
     app.store
         .audit_progress(
             opts.replay_id,
             summary.replayed as i32,
             summary.skipped as i32,
             summary.errors as i32,
-            true,
+            !summary.interrupted,
         )
         .await?;
+    if !selection.ids.is_empty() && !summary.dry_run {
+        replay::explain_not_replayed(&app, &selection.ids, &mut summary, args.from_db).await?;
+    }
+    for n in &summary.not_replayed {
+        output::note(format!("{}: not replayed: {}", n.id, n.reason));
+    }
+    if summary.interrupted {
+        output::note(format!(
+            "interrupted: replayed {}, skipped {}, errors {} before the interruption (recorded as replay {}); \
+             what was not reached stays where it was; run the same command again to continue",
+            summary.replayed, summary.skipped, summary.errors, summary.replay_id
+        ));
+    }
     render(format, &summary)?;
-    Ok(if summary.errors > 0 {
+    let nothing_matched = !selection.ids.is_empty() && !summary.dry_run && summary.replayed == 0;
+    Ok(if summary.interrupted {
+        ExitCode::from(130)
+    } else if summary.errors > 0 || nothing_matched {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
@@ -186,14 +208,21 @@ async fn confirm(app: &App) -> anyhow::Result<bool> {
     Ok(matches!(line.trim(), "y" | "Y" | "yes"))
 }
 
-fn progress_bar(quiet: bool, total: u64) -> ProgressBar {
+fn progress_bar(quiet: bool, total: u64, from_db: bool) -> ProgressBar {
     if quiet || !std::io::stderr().is_terminal() {
         return ProgressBar::hidden();
     }
     let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
-    let style = ProgressStyle::with_template("{spinner} [{bar:30}] {pos}/{len} letters  {per_sec}  eta {eta}  {msg}")
-        .unwrap_or_else(|_| ProgressStyle::default_bar())
-        .progress_chars("=> ");
+    let unit = if from_db {
+        "FAILED notifications"
+    } else {
+        "dead letters examined"
+    };
+    let style = ProgressStyle::with_template(&format!(
+        "{{spinner}} replaying [{{bar:30}}] {{pos}}/{{len}} {unit}  {{msg}}  eta {{eta}}"
+    ))
+    .unwrap_or_else(|_| ProgressStyle::default_bar())
+    .progress_chars("=> ");
     bar.set_style(style);
     bar
 }
@@ -221,7 +250,8 @@ fn render(format: Format, s: &ReplaySummary) -> anyhow::Result<()> {
         ))?;
     } else {
         output::line(format!(
-            "replay {}: replayed {}, skipped {} (already replayed or unknown), errors {}, left in the DLQ {}",
+            "replay {}: replayed {}, skipped {} (dead letters of notifications already replayed, or without an id), \
+             errors {} (they stay in the DLQ); {} dead letters not selected stay in the DLQ",
             s.replay_id, s.replayed, s.skipped, s.errors, s.left
         ))?;
     }

@@ -310,3 +310,93 @@ async fn errors_are_one_line_with_the_cause_once_where_and_what_to_do() {
     );
     t.stop().await;
 }
+
+#[tokio::test]
+async fn a_replay_that_matches_nothing_says_why_and_fails() {
+    let (t, provider, ids) = crate::operator::failed_setup(&[("sms", 1)]).await;
+    provider.set_healthy();
+    let sent = t.create("sms", "+905551234567", "fine").await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    t.wait_status(&sent, "SENT", crate::operator::WITHIN).await;
+    let env = &t.env.values;
+    let unknown = uuid::Uuid::new_v4().to_string();
+    for args in [
+        vec!["replay", "--id", &sent, "-o", "json"],
+        vec!["replay", "--from-db", "--id", &sent, "-o", "json"],
+    ] {
+        let out = crate::operator::run(env, &args).await;
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert!(
+            err.contains(&sent) && err.contains("not FAILED (it is SENT)"),
+            "{args:?}: {err}"
+        );
+        assert_eq!(json(&out)["not_replayed"][0]["id"], sent.as_str());
+    }
+    let out = crate::operator::run(env, &["replay", "--id", &unknown]).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("unknown: no notification has this id"),
+        "{}",
+        stderr(&out)
+    );
+
+    // One that can be replayed beside one that cannot: the replay happens, the other is named.
+    let failed = &ids[0].1;
+    let out = crate::operator::run(env, &["replay", "--id", failed, "--id", &sent, "-o", "json"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(json(&out)["replayed"], 1);
+    assert!(stderr(&out).contains(&sent), "{}", stderr(&out));
+    t.wait_status(failed, "SENT", crate::operator::WITHIN).await;
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn an_interrupted_replay_records_and_reports_what_it_did() {
+    let (t, provider, _ids) = crate::operator::failed_setup(&[("push", 12)]).await;
+    provider.set_healthy();
+    let mut c = command(
+        &t.env.values,
+        &["replay", "--channel", "push", "--rate", "4", "-q", "-o", "json"],
+    );
+    c.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    assert!(
+        wait_for(crate::operator::WITHIN, || async { provider.successes().len() >= 3 }).await,
+        "replay started"
+    );
+    assert!(Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
+    let out = tokio::task::spawn_blocking(move || {
+        let _ = &mut child;
+        child.wait_with_output().unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
+    let replayed: i64 = sqlx::query_scalar("SELECT count(*) FROM notifications WHERE status <> 'FAILED'")
+        .fetch_one(t.app.store.pool())
+        .await
+        .unwrap();
+    assert!(replayed > 0 && replayed < 12, "interrupted halfway: {replayed}");
+    let err = stderr(&out);
+    assert!(err.contains(&format!("interrupted: replayed {replayed},")), "{err}");
+    let summary = json(&out);
+    assert_eq!(
+        (summary["replayed"].as_i64(), summary["interrupted"].as_bool()),
+        (Some(replayed), Some(true))
+    );
+    let (audited, finished): (i32, Option<chrono::DateTime<chrono::Utc>>) =
+        sqlx::query_as("SELECT replayed, finished_at FROM replay_audit WHERE dry_run = false")
+            .fetch_one(t.app.store.pool())
+            .await
+            .unwrap();
+    assert_eq!(i64::from(audited), replayed, "the audit row says what was done");
+    assert!(finished.is_none(), "and that the run was interrupted");
+    t.stop().await;
+}
