@@ -155,6 +155,10 @@ fn collect_items(args: &Args) -> anyhow::Result<Vec<NotificationRequest>> {
     };
     let mut errors = Vec::new();
     for (i, item) in items.iter_mut().enumerate() {
+        // As on the command line, priority may be left out.
+        if item.priority.is_none() {
+            item.priority = Some(args.priority.clone());
+        }
         if let Some(when) = item.scheduled_at.clone() {
             match relative_time(&when) {
                 Ok(Some(t)) => item.scheduled_at = Some(t),
@@ -253,6 +257,7 @@ fn read_file(path: &PathBuf) -> anyhow::Result<Vec<NotificationRequest>> {
             ))
         }
     };
+    reject_unknown_keys(path, &text, list.len())?;
     let mut errors = Vec::new();
     let mut items = Vec::with_capacity(list.len());
     for (i, item) in list.into_iter().enumerate() {
@@ -265,6 +270,89 @@ fn read_file(path: &PathBuf) -> anyhow::Result<Vec<NotificationRequest>> {
         return Err(fail(INVALID, errors.join("\n")));
     }
     Ok(items)
+}
+
+/// The keys a send file's items may have: the API's field names.
+const ITEM_KEYS: &[&str] = &[
+    "channel",
+    "recipient",
+    "content",
+    "priority",
+    "idempotencyKey",
+    "correlationId",
+    "maxRetries",
+    "scheduledAt",
+];
+
+/// The same shape as the file, refusing any key the API does not know (a misspelt
+/// `scheduled_at` would otherwise be dropped and the notification sent at once).
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[allow(dead_code)]
+struct StrictItem {
+    channel: Option<serde::de::IgnoredAny>,
+    recipient: Option<serde::de::IgnoredAny>,
+    content: Option<serde::de::IgnoredAny>,
+    priority: Option<serde::de::IgnoredAny>,
+    idempotency_key: Option<serde::de::IgnoredAny>,
+    correlation_id: Option<serde::de::IgnoredAny>,
+    max_retries: Option<serde::de::IgnoredAny>,
+    scheduled_at: Option<serde::de::IgnoredAny>,
+}
+
+#[derive(serde::Deserialize)]
+#[allow(dead_code)]
+struct StrictWrapped {
+    notifications: Vec<StrictItem>,
+}
+
+/// Names the file, the item, the line and the accepted keys (with the closest one).
+fn reject_unknown_keys(path: &std::path::Path, text: &str, _count: usize) -> anyhow::Result<()> {
+    let trimmed = text.trim_start();
+    let wrapped = !(trimmed.starts_with('[') || trimmed.starts_with('-'));
+    let de = serde_yaml::Deserializer::from_str(text);
+    let result = if wrapped {
+        serde_path_to_error::deserialize::<_, StrictWrapped>(de).map(|_| ())
+    } else {
+        serde_path_to_error::deserialize::<_, Vec<StrictItem>>(de).map(|_| ())
+    };
+    let Err(e) = result else {
+        return Ok(());
+    };
+    let message = e.inner().to_string();
+    let Some(key) = message
+        .split_once("unknown field `")
+        .and_then(|(_, rest)| rest.split('`').next())
+    else {
+        // Anything else is reported by the regular parse, with its own wording.
+        return Ok(());
+    };
+    let item = e.path().to_string();
+    let item = item.trim_start_matches("notifications").trim_start_matches('.');
+    let index = item.trim_start_matches('[').split(']').next().unwrap_or("?");
+    let line = e
+        .inner()
+        .location()
+        .map_or_else(String::new, |l| format!(":{}", l.line()));
+    let closest = ITEM_KEYS
+        .iter()
+        .map(|k| {
+            (
+                strsim::jaro_winkler(&key.to_ascii_lowercase().replace('_', ""), &k.to_ascii_lowercase()),
+                k,
+            )
+        })
+        .filter(|(score, _)| *score > 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map_or_else(String::new, |(_, k)| format!("did you mean `{k}`? "));
+    Err(fail(
+        INVALID,
+        format!(
+            "{}{line}: notifications[{index}]: unknown key `{key}`; {closest}accepted keys: {}",
+            path.display(),
+            ITEM_KEYS.join(", ")
+        ),
+    ))
 }
 
 struct Client {
@@ -519,5 +607,30 @@ fn batch_status(b: &Value) -> String {
         format!("{status} (all {total} failed)")
     } else {
         status
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_keys_in_a_send_file_are_named_with_line_and_suggestion() {
+        let text = "- channel: sms\n  recipient: x\n  content: a\n- channel: sms\n  recipient: x\n  content: b\n  scheduled_at: '+1h'\n";
+        let err = reject_unknown_keys(std::path::Path::new("f.yaml"), text, 2)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("f.yaml:7") && err.contains("notifications[1]") && err.contains("did you mean `scheduledAt`"),
+            "{err}"
+        );
+        let json = r#"{"notifications":[{"channel":"sms","recipient":"x","content":"b","prio":"high"}]}"#;
+        let err = reject_unknown_keys(std::path::Path::new("f.json"), json, 1)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("notifications[0]") && err.contains("`prio`") && err.contains("`priority`"),
+            "{err}"
+        );
     }
 }

@@ -400,3 +400,39 @@ async fn an_interrupted_replay_records_and_reports_what_it_did() {
     assert!(finished.is_none(), "and that the run was interrupted");
     t.stop().await;
 }
+
+#[tokio::test]
+async fn a_send_file_with_an_unknown_key_is_refused_with_file_item_line_and_suggestion() {
+    let t = TestApp::spawn(Env::new(), true).await;
+    let env = t.env.clone().set("DISPATCH_API_URL", t.url(""));
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("later.yaml");
+    std::fs::write(
+        &path,
+        "- channel: sms\n  recipient: '+905551234567'\n  content: now\n\
+         - channel: sms\n  recipient: '+905551234567'\n  content: later\n  scheduled_at: '+1h'\n",
+    )
+    .unwrap();
+    let out = crate::operator::run(&env.values, &["send", "--file", path.to_str().unwrap()]).await;
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("later.yaml:7")
+            && err.contains("notifications[1]")
+            && err.contains("`scheduled_at`")
+            && err.contains("did you mean `scheduledAt`"),
+        "{err}"
+    );
+    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM notifications")
+        .fetch_one(t.app.store.pool())
+        .await
+        .unwrap();
+    assert_eq!(rows, 0, "nothing was sent");
+
+    // priority may be left out, as on the command line.
+    std::fs::write(&path, "- {channel: sms, recipient: '+905551234567', content: hi}\n").unwrap();
+    let out = crate::operator::run(&env.values, &["send", "--file", path.to_str().unwrap(), "-o", "json"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(json(&out)["notifications"][0]["priority"], "NORMAL");
+    t.stop().await;
+}
