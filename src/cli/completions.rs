@@ -23,8 +23,9 @@ pub struct ManArgs {
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct HealthcheckArgs {
-    #[arg(long, default_value = "http://127.0.0.1:8080/livez")]
-    pub url: String,
+    /// URL to check [default: /livez on API_HOST and API_PORT, as `serve` reads them].
+    #[arg(long)]
+    pub url: Option<String>,
 }
 
 pub fn completions(args: CompletionArgs) -> anyhow::Result<ExitCode> {
@@ -58,11 +59,19 @@ pub fn write_man_pages(dir: &std::path::Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub async fn healthcheck(args: HealthcheckArgs) -> anyhow::Result<ExitCode> {
+pub async fn healthcheck(global: &super::GlobalArgs, args: HealthcheckArgs) -> anyhow::Result<ExitCode> {
+    let url = match args.url {
+        Some(url) => url,
+        None => format!("{}/livez", super::send::ApiTarget::resolve(global, None, None).url),
+    };
     let client = reqwest::Client::builder().timeout(Duration::from_secs(3)).build()?;
-    match client.get(&args.url).send().await {
+    match client.get(&url).send().await {
         Ok(r) if r.status().is_success() => Ok(ExitCode::SUCCESS),
-        Ok(r) => Err(Exit::new(1, format!("{} answered {}", args.url, r.status())).into()),
-        Err(e) => Err(Exit::new(1, format!("{} unreachable: {e}", args.url)).into()),
+        Ok(r) => Err(Exit::new(1, format!("{url} answered {}", r.status())).into()),
+        Err(e) => Err(Exit::new(
+            1,
+            format!("{url} unreachable: {e}; pass --url to check another address"),
+        )
+        .into()),
     }
 }

@@ -91,12 +91,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Worker(a) => worker::run(g, a).await,
         Command::ScanRetries(a) => scan_retries::run(g, a).await,
         Command::Migrate(a) => migrate::run(g, a).await,
-        Command::Send(a) => send::run(a).await,
+        Command::Send(a) => send::run(g, a).await,
         Command::InspectDlq(a) => inspect_dlq::run(g, a).await,
         Command::Replay(a) => replay::run(g, a).await,
         Command::Completions(a) => completions::completions(a),
         Command::Man(a) => completions::man(a),
-        Command::Healthcheck(a) => completions::healthcheck(a).await,
+        Command::Healthcheck(a) => completions::healthcheck(g, a).await,
     }
 }
 

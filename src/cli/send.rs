@@ -25,10 +25,12 @@ const UNREACHABLE: u8 = 4;
     after_help = "Exit status:\n  0  all accepted (with --wait: all SENT)\n  1  some FAILED or CANCELED (with --wait)\n  2  invalid input (the message names the field)\n  3  --wait timed out\n  4  API unreachable or answering 5xx\n\nExamples:\n  dispatchctl send --channel sms --to +905551234567 --content 'Your code is 1234' --wait\n  dispatchctl send --file batch.yaml -o json\n  echo 'Hello' | dispatchctl send --channel email --to ada@example.com --content-file -"
 )]
 pub struct Args {
-    /// Base URL of the dispatchctl API.
-    #[arg(long, env = "DISPATCH_API_URL", default_value = "http://localhost:8080")]
-    pub api_url: String,
-    /// Bearer token, when the API requires one.
+    /// Base URL of the dispatchctl API [default: from API_HOST and API_PORT, as `serve`
+    /// reads them (environment, .env, --config); else http://localhost:8080].
+    #[arg(long, env = "DISPATCH_API_URL")]
+    pub api_url: Option<String>,
+    /// Bearer token, when the API requires one [default: the first of API_TOKENS, as `serve`
+    /// reads them].
     #[arg(long, env = "DISPATCH_API_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
     /// sms, email or push.
@@ -76,9 +78,12 @@ fn fail(code: u8, message: impl Into<String>) -> anyhow::Error {
     Exit::new(code, message).into()
 }
 
-pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+pub async fn run(global: &super::GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
     let items = collect_items(&args)?;
-    let client = Client::new(&args)?;
+    let client = Client::new(
+        &args,
+        &ApiTarget::resolve(global, args.api_url.clone(), args.token.clone()),
+    )?;
     let format = output::resolve(args.output);
     let spinner = spinner(args.quiet);
     let mut result = SendResult::default();
@@ -359,16 +364,68 @@ struct Client {
     http: reqwest::Client,
     base: String,
     token: Option<String>,
+    origin: &'static str,
+}
+
+/// Where the API is, and how we know.
+pub struct ApiTarget {
+    pub url: String,
+    pub token: Option<String>,
+    /// Named in errors, so that a wrong guess is easy to correct.
+    pub origin: &'static str,
+}
+
+impl ApiTarget {
+    /// --api-url / DISPATCH_API_URL, else the address `serve` listens on per the same
+    /// settings (API_HOST, API_PORT; a wildcard host means this machine); the token likewise
+    /// from API_TOKENS.
+    pub fn resolve(global: &super::GlobalArgs, url: Option<String>, token: Option<String>) -> ApiTarget {
+        // The service's other settings do not concern a client: one that does not parse
+        // leaves the defaults, and the request says where it went.
+        let settings = crate::config::Settings::load(global.config.as_deref(), &[]).ok();
+        let token = token.or_else(|| {
+            use secrecy::ExposeSecret;
+            settings
+                .as_ref()
+                .and_then(|s| s.api_tokens.first().map(|t| t.expose_secret().to_string()))
+        });
+        if let Some(url) = url {
+            return ApiTarget {
+                url,
+                token,
+                origin: "--api-url / DISPATCH_API_URL",
+            };
+        }
+        let Some(s) = settings else {
+            return ApiTarget {
+                url: "http://localhost:8080".into(),
+                token,
+                origin: "the default",
+            };
+        };
+        let host = match s.api_host {
+            std::net::IpAddr::V4(v4) if v4.is_unspecified() => "127.0.0.1".to_string(),
+            std::net::IpAddr::V6(v6) if v6.is_unspecified() => "[::1]".to_string(),
+            std::net::IpAddr::V6(v6) => format!("[{v6}]"),
+            ip => ip.to_string(),
+        };
+        ApiTarget {
+            url: format!("http://{host}:{}", s.api_port),
+            token,
+            origin: "API_HOST / API_PORT",
+        }
+    }
 }
 
 impl Client {
-    fn new(args: &Args) -> anyhow::Result<Client> {
-        let base = args.api_url.trim_end_matches('/').to_string();
+    fn new(_args: &Args, target: &ApiTarget) -> anyhow::Result<Client> {
+        let base = target.url.trim_end_matches('/').to_string();
         url::Url::parse(&base).map_err(|e| fail(INVALID, format!("--api-url: \"{base}\" is not a URL ({e})")))?;
         Ok(Client {
             http: reqwest::Client::builder().timeout(Duration::from_secs(30)).build()?,
             base,
-            token: args.token.clone(),
+            token: target.token.clone(),
+            origin: target.origin,
         })
     }
 
@@ -380,7 +437,13 @@ impl Client {
         let response = request.send().await.map_err(|e| {
             fail(
                 UNREACHABLE,
-                format!("cannot reach the API at {}: {}", self.base, root(&e)),
+                format!(
+                    "cannot reach the API at {} (from {}): {}; is `dispatchctl serve` running there? \
+                     point at it with --api-url or DISPATCH_API_URL",
+                    self.base,
+                    self.origin,
+                    root(&e)
+                ),
             )
         })?;
         let status = response.status();

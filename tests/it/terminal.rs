@@ -436,3 +436,45 @@ async fn a_send_file_with_an_unknown_key_is_refused_with_file_item_line_and_sugg
     assert_eq!(json(&out)["notifications"][0]["priority"], "NORMAL");
     t.stop().await;
 }
+
+#[tokio::test]
+async fn send_and_healthcheck_find_the_api_from_the_settings_serve_reads() {
+    let t = TestApp::spawn(Env::new().set("API_TOKENS", "tok-1,tok-2"), true).await;
+    let port = t.addr.port().to_string();
+    // The environment `serve` runs with: a wildcard host, its port, its tokens.
+    let same = t.env.clone().set("API_HOST", "0.0.0.0").set("API_PORT", port.as_str());
+    let out = crate::operator::run(
+        &same.values,
+        &[
+            "send",
+            "--channel",
+            "sms",
+            "--to",
+            "+905551234567",
+            "--content",
+            "hi",
+            "-o",
+            "json",
+        ],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(json(&out)["notifications"][0]["id"].is_string());
+    let out = crate::operator::run(&same.values, &["healthcheck"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+
+    let closed = crate::helpers::closed_port().to_string();
+    let elsewhere = t.env.clone().set("API_PORT", closed.as_str());
+    let out = crate::operator::run(
+        &elsewhere.values,
+        &["send", "--channel", "sms", "--to", "x", "--content", "hi"],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(4));
+    let err = stderr(&out);
+    assert!(
+        err.contains(&closed) && err.contains("API_PORT") && err.contains("--api-url"),
+        "{err}"
+    );
+    t.stop().await;
+}
