@@ -122,17 +122,26 @@ async fn replay(app: &App, args: Args, selection: replay::Selection, format: For
         total_depth(&app, &selection).await
     };
     let bar = progress_bar(args.quiet, total, args.from_db);
-    let started = std::time::Instant::now();
+    // The rate of replays, not of letters examined (skipped ones go by much faster), measured
+    // from the first replay so that the immediate first one does not inflate it.
+    let mut first: Option<(std::time::Instant, u64)> = None;
     let mut on_progress = |s: &ReplaySummary, examined: u64| {
         bar.set_position(examined);
-        // The rate of replays, not of letters examined (skipped ones go by much faster).
-        let secs = started.elapsed().as_secs_f64().max(0.001);
+        if first.is_none() && s.replayed > 0 {
+            first = Some((std::time::Instant::now(), s.replayed));
+        }
+        let rate = match first {
+            Some((at, n0)) if s.replayed > n0 => {
+                format!(
+                    "{:.1}/s",
+                    (s.replayed - n0) as f64 / at.elapsed().as_secs_f64().max(0.001)
+                )
+            }
+            _ => "-/s".to_string(),
+        };
         bar.set_message(format!(
-            "replayed {} ({:.1}/s), skipped {}, errors {}",
-            s.replayed,
-            s.replayed as f64 / secs,
-            s.skipped,
-            s.errors
+            "replayed {} ({rate}), skipped {}, errors {}",
+            s.replayed, s.skipped, s.errors
         ));
     };
     let result = if args.from_db {

@@ -532,9 +532,9 @@ async fn wait(
         spinner.set_length(total);
         spinner.set_position(total - pending.min(total));
         spinner.set_message(if failed > 0 {
-            format!("delivered or failed ({failed} failed)")
+            format!("done ({failed} failed)")
         } else {
-            "delivered".to_string()
+            "done".to_string()
         });
         if pending == 0 {
             break if failed > 0 { SOME_FAILED } else { OK };
@@ -575,6 +575,10 @@ fn spinner(quiet: bool) -> ProgressBar {
         return ProgressBar::hidden();
     }
     let s = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+    // A spinner while the total is unknown (indicatif's default is a bar that reads 0/0).
+    s.set_style(
+        ProgressStyle::with_template("{spinner} {msg}  {elapsed}").unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
     s.enable_steady_tick(Duration::from_millis(120));
     s
 }

@@ -478,3 +478,67 @@ async fn send_and_healthcheck_find_the_api_from_the_settings_serve_reads() {
     );
     t.stop().await;
 }
+
+/// Runs the binary on a pseudo-terminal (util-linux `script`), 160 columns wide; returns
+/// everything it drew and its exit status.
+async fn on_a_terminal(env: &Env, args: &[&str]) -> (Option<i32>, String) {
+    let bin = env!("CARGO_BIN_EXE_dispatchctl");
+    let line = format!("stty cols 160 rows 40; exec {bin} {}", args.join(" "));
+    let mut c = Command::new("script");
+    c.args(["-qefc", &line, "/dev/null"])
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("TERM", "xterm")
+        .envs(&env.values)
+        .stdin(Stdio::null());
+    let out = tokio::task::spawn_blocking(move || c.output().expect("script"))
+        .await
+        .unwrap();
+    (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+#[tokio::test]
+async fn progress_shows_known_totals_a_label_and_the_real_rate() {
+    let (t, provider, _ids) = crate::operator::failed_setup(&[("email", 6)]).await;
+    provider.set_healthy();
+    let (code, screen) = on_a_terminal(&t.env, &["replay", "--from-db", "--channel", "email", "--rate", "2"]).await;
+    assert_eq!(code, Some(0), "{screen}");
+    assert!(
+        screen.contains("/6 FAILED notifications"),
+        "known total and label: {screen}"
+    );
+    assert!(!screen.contains("/0 "), "{screen}");
+    let rates: Vec<f64> = screen
+        .split(" (")
+        .skip(1)
+        .filter_map(|s| s.split("/s)").next()?.parse().ok())
+        .collect();
+    assert!(!rates.is_empty(), "a rate is shown: {screen}");
+    assert!(
+        rates.iter().all(|r| *r <= 2.5),
+        "the replay rate, not the examination rate: {rates:?}"
+    );
+
+    let env = t.env.clone().set("DISPATCH_API_URL", t.url(""));
+    let (code, screen) = on_a_terminal(
+        &env,
+        &[
+            "send",
+            "--channel",
+            "sms",
+            "--to",
+            "+905551234567",
+            "--content",
+            "x",
+            "--wait",
+        ],
+    )
+    .await;
+    assert_eq!(code, Some(0), "{screen}");
+    assert!(
+        screen.contains("waiting [") && screen.contains("/1 notifications"),
+        "{screen}"
+    );
+    assert!(!screen.contains("0/0"), "no unlabelled 0/0 bar: {screen}");
+    t.stop().await;
+}
