@@ -542,3 +542,40 @@ async fn progress_shows_known_totals_a_label_and_the_real_rate() {
     assert!(!screen.contains("0/0"), "no unlabelled 0/0 bar: {screen}");
     t.stop().await;
 }
+
+#[tokio::test]
+async fn one_shot_commands_print_no_autovacuum_warning_and_no_sql() {
+    let t = TestApp::spawn(Env::new(), true).await;
+    sqlx::query("ALTER TABLE notifications SET (autovacuum_enabled = false)")
+        .execute(t.app.store.pool())
+        .await
+        .unwrap();
+    let out = crate::operator::run(&t.env.values, &["scan-retries", "-o", "json"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        !stderr(&out).contains("autovacuum"),
+        "cron would mail it every run: {}",
+        stderr(&out)
+    );
+
+    // A statement slower than sqlx's threshold (1 s): the table is locked meanwhile.
+    let mut lock = t.app.store.pool().begin().await.unwrap();
+    sqlx::query("LOCK TABLE notifications IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut *lock)
+        .await
+        .unwrap();
+    let env = t.env.values.clone();
+    let replay = tokio::spawn(async move {
+        crate::operator::run(&env, &["replay", "--from-db", "--channel", "sms", "-o", "json"]).await
+    });
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    lock.rollback().await.unwrap();
+    let out = replay.await.unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        !err.contains("SELECT") && !err.contains("slow statement"),
+        "no raw SQL: {err}"
+    );
+    t.stop().await;
+}
