@@ -16,7 +16,7 @@ use crate::store::replay::FailedFilter;
 
 #[derive(clap::Args, Debug, Clone)]
 #[command(
-    after_help = "Exit status: 0 when every selected letter was replayed or skipped; 1 when some failed (they stay in the DLQ); 2 for invalid flags or a refused selection.\n\nExamples:\n  dispatchctl replay --channel sms --dry-run\n  dispatchctl replay --channel sms --reason retry_exhausted --rate 20\n  dispatchctl replay --id 0193c0de-... --reset-attempts\n  dispatchctl replay --from-db --channel email --since 2h"
+    after_help = "Exit status:\n  0    every selected letter was replayed or skipped (with --wait: and every replayed notification was SENT)\n  1    some replays failed (those letters stay in the DLQ); an --id selection replayed nothing; with --wait: some failed again\n  2    invalid flags or a refused selection\n  3    --wait timed out\n  130  interrupted (Ctrl-C): what was done is kept, reported and audited; run the command again to continue\n\nSettings: DATABASE_DSN, RABBITMQ_URL, QUEUE_PREFIX (see docs/CONFIGURATION.md).\n\nExamples:\n  dispatchctl replay --channel sms --dry-run\n  dispatchctl replay --channel sms --reason retry_exhausted --rate 20 --wait\n  dispatchctl replay --id 0193c0de-... --reset-attempts\n  dispatchctl replay --from-db --channel email --since 2h"
 )]
 pub struct Args {
     #[command(flatten)]
@@ -39,6 +39,13 @@ pub struct Args {
     /// Replay FAILED notifications from PostgreSQL (for dead letters that were purged).
     #[arg(long)]
     pub from_db: bool,
+    /// After replaying, wait (at most --timeout) until every replayed notification is SENT
+    /// or FAILED again, and report which failed again and why (exit 1 if any did).
+    #[arg(long, conflicts_with = "dry_run")]
+    pub wait: bool,
+    /// How long --wait waits.
+    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub timeout: std::time::Duration,
     /// No progress bar.
     #[arg(long, short)]
     pub quiet: bool,
@@ -97,6 +104,7 @@ async fn replay(app: &App, args: Args, selection: replay::Selection, format: For
         operator: crate::config::operator_identity(),
         // Ctrl-C stops between two letters; what was replayed is kept and reported.
         cancel: crate::shutdown::on_signal(),
+        track_ids: args.wait,
     };
     let source = if args.from_db { "db" } else { "dlq" };
     app.store
@@ -163,6 +171,23 @@ async fn replay(app: &App, args: Args, selection: replay::Selection, format: For
     if !selection.ids.is_empty() && !summary.dry_run {
         replay::explain_not_replayed(&app, &selection.ids, &mut summary, args.from_db).await?;
     }
+    if args.wait && !summary.interrupted && summary.replayed > 0 {
+        let deadline = tokio::time::Instant::now() + args.timeout;
+        let bar = progress_bar(args.quiet, summary.replayed, false);
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{spinner} waiting [{bar:30}] {pos}/{len} replayed notifications finished  {elapsed}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+        );
+        let outcome = replay::wait_for_outcomes(&app, &summary.replayed_ids, deadline, &opts.cancel, |done, _| {
+            bar.set_position(done)
+        })
+        .await?;
+        bar.finish_and_clear();
+        summary.outcome = Some(outcome);
+    }
     for n in &summary.not_replayed {
         output::note(format!("{}: not replayed: {}", n.id, n.reason));
     }
@@ -175,10 +200,14 @@ async fn replay(app: &App, args: Args, selection: replay::Selection, format: For
     }
     render(format, &summary)?;
     let nothing_matched = !selection.ids.is_empty() && !summary.dry_run && summary.replayed == 0;
-    Ok(if summary.interrupted {
+    let failed_again = summary.outcome.as_ref().is_some_and(|o| o.failed_again > 0);
+    let still_pending = summary.outcome.as_ref().is_some_and(|o| o.pending > 0);
+    Ok(if summary.interrupted || opts.cancel.is_cancelled() {
         ExitCode::from(130)
-    } else if summary.errors > 0 || nothing_matched {
+    } else if summary.errors > 0 || nothing_matched || failed_again {
         ExitCode::from(1)
+    } else if still_pending {
+        ExitCode::from(3)
     } else {
         ExitCode::SUCCESS
     })
@@ -263,6 +292,24 @@ fn render(format: Format, s: &ReplaySummary) -> anyhow::Result<()> {
              errors {} (they stay in the DLQ); {} dead letters not selected stay in the DLQ",
             s.replay_id, s.replayed, s.skipped, s.errors, s.left
         ))?;
+        if let Some(o) = &s.outcome {
+            output::line(format!(
+                "after the replay: {} SENT, {} failed again, {} not finished yet",
+                o.sent, o.failed_again, o.pending
+            ))?;
+            if !o.failures.is_empty() {
+                let mut t = output::table(&["notification", "status", "reason", "last error"]);
+                for f in &o.failures {
+                    t.add_row(vec![
+                        f.id.to_string(),
+                        f.status.clone(),
+                        f.reason.clone().unwrap_or_else(|| "-".into()),
+                        f.last_error.clone().unwrap_or_else(|| "-".into()),
+                    ]);
+                }
+                output::line(&t)?;
+            }
+        }
     }
     Ok(())
 }

@@ -532,9 +532,9 @@ async fn wait(
         spinner.set_length(total);
         spinner.set_position(total - pending.min(total));
         spinner.set_message(if failed > 0 {
-            format!("done ({failed} failed)")
+            format!("finished ({failed} failed)")
         } else {
-            "done".to_string()
+            "finished".to_string()
         });
         if pending == 0 {
             break if failed > 0 { SOME_FAILED } else { OK };

@@ -79,6 +79,8 @@ pub struct ReplayOptions {
     pub operator: String,
     /// Stops the run between two letters (Ctrl-C); what was done is kept and reported.
     pub cancel: CancellationToken,
+    /// Keep every replayed id (for `replay --wait`), not only the requested ones.
+    pub track_ids: bool,
 }
 
 #[derive(Clone, Debug, Default, Serialize)]
@@ -105,6 +107,67 @@ pub struct ReplaySummary {
     pub replayed_ids: Vec<Uuid>,
     #[serde(skip)]
     pub seen_ids: Vec<Uuid>,
+    /// With --wait: what became of the replayed notifications.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<WaitOutcome>,
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct WaitOutcome {
+    pub sent: u64,
+    pub failed_again: u64,
+    /// Not finished when --timeout ran out.
+    pub pending: u64,
+    pub failures: Vec<FailedAgain>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct FailedAgain {
+    pub id: Uuid,
+    pub status: String,
+    pub reason: Option<String>,
+    pub last_error: Option<String>,
+}
+
+/// Polls PostgreSQL until every replayed notification is SENT, FAILED or CANCELED, or until
+/// `deadline`; returns what became of them.
+pub async fn wait_for_outcomes(
+    app: &App,
+    ids: &[Uuid],
+    deadline: tokio::time::Instant,
+    cancel: &CancellationToken,
+    mut on_progress: impl FnMut(u64, u64),
+) -> Result<WaitOutcome, ReplayError> {
+    let mut delay = Duration::from_millis(100);
+    loop {
+        let mut outcome = WaitOutcome::default();
+        for chunk in ids.chunks(1000) {
+            for n in app.store.get_many(chunk).await? {
+                match n.status {
+                    Status::Sent => outcome.sent += 1,
+                    Status::Failed | Status::Canceled => {
+                        outcome.failed_again += 1;
+                        outcome.failures.push(FailedAgain {
+                            id: n.id,
+                            status: n.status.to_string(),
+                            reason: n.failure_reason,
+                            last_error: n.last_error,
+                        });
+                    }
+                    _ => outcome.pending += 1,
+                }
+            }
+        }
+        on_progress(outcome.sent + outcome.failed_again, ids.len() as u64);
+        if outcome.pending == 0 || tokio::time::Instant::now() + delay > deadline || cancel.is_cancelled() {
+            return Ok(outcome);
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => {}
+            _ = cancel.cancelled() => {}
+        }
+        delay = (delay * 2).min(Duration::from_secs(1));
+    }
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -201,7 +264,7 @@ pub async fn replay_dlq(
             match replay_one(app, id, opts).await {
                 Ok(One::Replayed) => {
                     summary.replayed += 1;
-                    if !sel.ids.is_empty() {
+                    if !sel.ids.is_empty() || opts.track_ids {
                         summary.replayed_ids.push(id);
                     }
                     if let Err(e) = fetched.ack().await {
@@ -255,7 +318,7 @@ pub async fn replay_failed_rows(
         match replay_one(app, id, opts).await {
             Ok(One::Replayed) => {
                 summary.replayed += 1;
-                if !filter.ids.is_empty() {
+                if !filter.ids.is_empty() || opts.track_ids {
                     summary.replayed_ids.push(id);
                 }
             }

@@ -579,3 +579,50 @@ async fn one_shot_commands_print_no_autovacuum_warning_and_no_sql() {
     );
     t.stop().await;
 }
+
+#[tokio::test]
+async fn replay_wait_reports_what_became_of_the_replayed_notifications() {
+    let (t, provider, _ids) = crate::operator::failed_setup(&[("sms", 2)]).await;
+    let env = &t.env.values;
+    // The provider is not fixed yet: the replay gains nothing, and says so.
+    let out = crate::operator::run(
+        env,
+        &["replay", "--channel", "sms", "--wait", "--timeout", "20s", "-o", "json"],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let s = json(&out);
+    assert_eq!(s["replayed"], 2, "{s}");
+    assert_eq!(
+        (s["outcome"]["sent"].as_u64(), s["outcome"]["failed_again"].as_u64()),
+        (Some(0), Some(2)),
+        "{s}"
+    );
+    assert_eq!(s["outcome"]["failures"][0]["reason"], "permanent_error", "{s}");
+    assert!(
+        s["outcome"]["failures"][0]["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("400")),
+        "{s}"
+    );
+
+    provider.set_healthy();
+    let dlq = t.env.dlq(dispatchctl::domain::Channel::Sms);
+    let app = t.app.clone();
+    assert!(
+        wait_for(Duration::from_secs(20), || async {
+            crate::helpers::queue_len(&app, &dlq).await == 2
+        })
+        .await,
+        "dead-lettered again"
+    );
+    let out = crate::operator::run(env, &["replay", "--channel", "sms", "--wait", "-o", "json"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let s = json(&out);
+    assert_eq!(
+        (s["outcome"]["sent"].as_u64(), s["outcome"]["failed_again"].as_u64()),
+        (Some(2), Some(0)),
+        "{s}"
+    );
+    t.stop().await;
+}
