@@ -4,6 +4,7 @@
 pub mod completions;
 pub mod inspect_dlq;
 pub mod migrate;
+pub mod notifications;
 pub mod output;
 pub mod replay;
 pub mod scan_retries;
@@ -56,6 +57,8 @@ pub enum Command {
     InspectDlq(inspect_dlq::Args),
     /// Put dead letters back on the work queues.
     Replay(replay::Args),
+    /// Show one notification (status, attempts, where it is now), or list them by filter.
+    Notifications(notifications::Args),
     /// Print a shell completion script.
     #[command(hide = true)]
     Completions(completions::CompletionArgs),
@@ -94,6 +97,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Send(a) => send::run(g, a).await,
         Command::InspectDlq(a) => inspect_dlq::run(g, a).await,
         Command::Replay(a) => replay::run(g, a).await,
+        Command::Notifications(a) => notifications::run(g, a).await,
         Command::Completions(a) => completions::completions(a),
         Command::Man(a) => completions::man(a),
         Command::Healthcheck(a) => completions::healthcheck(g, a).await,

@@ -30,6 +30,14 @@ pub fn table(headers: &[&str]) -> Table {
     t.load_preset(UTF8_FULL_CONDENSED)
         .set_content_arrangement(ContentArrangement::Dynamic)
         .set_header(headers.to_vec());
+    // An id broken over two lines cannot be copied; other columns wrap instead.
+    for (i, h) in headers.iter().enumerate() {
+        if matches!(*h, "id" | "notification" | "batch" | "replay id") {
+            if let Some(column) = t.column_mut(i) {
+                column.set_constraint(comfy_table::ColumnConstraint::ContentWidth);
+            }
+        }
+    }
     t
 }
 

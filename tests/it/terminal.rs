@@ -626,3 +626,44 @@ async fn replay_wait_reports_what_became_of_the_replayed_notifications() {
     );
     t.stop().await;
 }
+
+#[tokio::test]
+async fn notifications_shows_one_with_its_attempts_and_where_it_is_and_lists_by_filter() {
+    let (t, _provider, ids) = crate::operator::failed_setup(&[("sms", 1)]).await;
+    let env = &t.env.values;
+    let id = &ids[0].1;
+    let out = crate::operator::run(env, &["notifications", id, "-o", "json"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let n = json(&out);
+    assert_eq!(n["status"], "FAILED");
+    assert!(
+        n["location"]
+            .as_str()
+            .unwrap()
+            .contains(&t.env.dlq(dispatchctl::domain::Channel::Sms)),
+        "{n}"
+    );
+    assert_eq!(n["attempts"][0]["status_code"], 400, "{n}");
+    assert!(n["recipient"].as_str().unwrap().contains('*'), "masked by default: {n}");
+
+    let out = crate::operator::run(
+        env,
+        &["notifications", "--status", "failed", "--channel", "sms", "-o", "json"],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let list = json(&out);
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    assert_eq!(list[0]["id"], id.as_str());
+    let out = crate::operator::run(env, &["notifications", "--status", "SENT", "-o", "json"]).await;
+    assert_eq!(json(&out).as_array().unwrap().len(), 0);
+
+    let unknown = uuid::Uuid::new_v4().to_string();
+    let out = crate::operator::run(env, &["notifications", &unknown]).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains(&unknown), "{}", stderr(&out));
+    let out = crate::operator::run(env, &["notifications", "--status", "LOST"]).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("--status"), "{}", stderr(&out));
+    t.stop().await;
+}
