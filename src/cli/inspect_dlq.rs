@@ -155,6 +155,7 @@ async fn inspect(app: &App, args: Args, format: Format) -> anyhow::Result<ExitCo
             ]);
             for r in &rows {
                 let state = match (r.dry_run, r.finished_at) {
+                    (false, Some(_)) if r.source == "discard" => "discarded (the count is under replayed)".to_string(),
                     (true, _) => "dry run".to_string(),
                     (false, Some(_)) => "finished".to_string(),
                     (false, None) => "interrupted".to_string(),

@@ -2,6 +2,7 @@
 //! only declares the tree and dispatches.
 
 pub mod completions;
+pub mod discard;
 pub mod inspect_dlq;
 pub mod migrate;
 pub mod notifications;
@@ -57,6 +58,8 @@ pub enum Command {
     InspectDlq(inspect_dlq::Args),
     /// Put dead letters back on the work queues.
     Replay(replay::Args),
+    /// Remove dead letters that must never be sent (dry run, confirmation, export, audit).
+    Discard(discard::Args),
     /// Show one notification (status, attempts, where it is now), or list them by filter.
     Notifications(notifications::Args),
     /// Print a shell completion script.
@@ -97,6 +100,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Send(a) => send::run(g, a).await,
         Command::InspectDlq(a) => inspect_dlq::run(g, a).await,
         Command::Replay(a) => replay::run(g, a).await,
+        Command::Discard(a) => discard::run(g, a).await,
         Command::Notifications(a) => notifications::run(g, a).await,
         Command::Completions(a) => completions::completions(a),
         Command::Man(a) => completions::man(a),

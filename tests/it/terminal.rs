@@ -667,3 +667,77 @@ async fn notifications_shows_one_with_its_attempts_and_where_it_is_and_lists_by_
     assert!(stderr(&out).contains("--status"), "{}", stderr(&out));
     t.stop().await;
 }
+
+#[tokio::test]
+async fn discard_removes_selected_dead_letters_after_export_with_dry_run_confirmation_and_audit() {
+    let (t, _provider, ids) = crate::operator::failed_setup(&[("sms", 3)]).await;
+    let env = &t.env.values;
+    let dlq = t.env.dlq(dispatchctl::domain::Channel::Sms);
+    let target = &ids[1].1;
+
+    let out = crate::operator::run(env, &["discard", "--id", target, "--dry-run", "-o", "json"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(json(&out)["letters"][0]["notification_id"], target.as_str());
+    assert_eq!(
+        crate::helpers::queue_len(&t.app, &dlq).await,
+        3,
+        "--dry-run changed nothing"
+    );
+
+    // Not on a terminal and no --yes: refused.
+    let out = crate::operator::run(env, &["discard", "--id", target]).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("--yes"), "{}", stderr(&out));
+
+    let dir = tempfile::tempdir().unwrap();
+    let export = dir.path().join("discarded.ndjson");
+    let out = crate::operator::run(
+        env,
+        &[
+            "discard",
+            "--id",
+            target,
+            "--export",
+            export.to_str().unwrap(),
+            "--yes",
+            "-o",
+            "json",
+        ],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(json(&out)["discarded"], 1);
+    assert_eq!(
+        crate::helpers::queue_len(&t.app, &dlq).await,
+        2,
+        "exactly one letter removed"
+    );
+    let exported: Vec<Value> = std::fs::read_to_string(&export)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(exported.len(), 1);
+    assert_eq!(exported[0]["notification_id"], target.as_str());
+    assert!(exported[0]["body"].is_string() && exported[0]["headers"].is_object());
+    assert_eq!(
+        t.notification(target).await["status"],
+        "FAILED",
+        "the notification stays FAILED"
+    );
+
+    let out = crate::operator::run(env, &["inspect-dlq", "--history", "-o", "json"]).await;
+    let history = json(&out);
+    let row = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["source"] == "discard" && h["dry_run"] == false)
+        .expect("the discard is in the audit trail");
+    assert_eq!(row["replayed"], 1);
+    assert!(row["finished_at"].is_string());
+
+    let out = crate::operator::run(env, &["discard", "--id", target, "--yes"]).await;
+    assert_eq!(out.status.code(), Some(1), "nothing left to discard for that id");
+    t.stop().await;
+}
