@@ -1,5 +1,6 @@
 //! `dispatchctl migrate [run|status|revert]`: the embedded sqlx migrations.
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use chrono::{DateTime, Utc};
@@ -13,9 +14,13 @@ use crate::store::{Store, MIGRATOR};
 pub struct Args {
     #[command(subcommand)]
     pub action: Option<Action>,
-    /// Output format of `status`.
+    /// Output format of `status`: table (default on a terminal), json (default otherwise),
+    /// yaml or ndjson.
     #[arg(short, long, value_enum, global = true)]
     pub output: Option<Format>,
+    /// `revert` without asking (it asks only on a terminal).
+    #[arg(long, short, global = true)]
+    pub yes: bool,
 }
 
 #[derive(clap::Subcommand, Debug, Clone, Copy)]
@@ -69,6 +74,7 @@ pub async fn pending(store: &Store) -> anyhow::Result<Vec<MigrationState>> {
 pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
     let settings = load_settings_quiet(global)?;
     let store = Store::connect(&settings.database, 2).await?;
+    let settings_display = settings.database_display();
     match args.action.unwrap_or(Action::Run) {
         Action::Run => {
             let before = pending(&store).await?.len();
@@ -98,6 +104,16 @@ pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
                 output::note(format!("nothing to revert: no migration is applied"));
                 return Ok(ExitCode::SUCCESS);
             };
+            if !args.yes && std::io::stdin().is_terminal() {
+                let question = format!(
+                    "Revert migration {} ({}) of {}? Its down script may drop data. [y/N] ",
+                    last.version, last.description, settings_display
+                );
+                if !super::confirm(&question).await? {
+                    output::note("nothing reverted");
+                    return Ok(ExitCode::SUCCESS);
+                }
+            }
             let target = applied.iter().rev().nth(1).map_or(0, |m| m.version);
             MIGRATOR.undo(store.pool(), target).await?;
             output::note(format!("reverted {} {}", last.version, last.description));

@@ -179,6 +179,20 @@ fn hint(line: &str) -> Option<&'static str> {
     }
 }
 
+/// Asks a yes/no question on stderr and reads the answer from stdin (a terminal).
+pub async fn confirm(question: &str) -> anyhow::Result<bool> {
+    use std::io::{BufRead, Write};
+    let mut err = std::io::stderr();
+    let _ = write!(err, "{question}");
+    let _ = err.flush();
+    let line = tokio::task::spawn_blocking(|| {
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line).map(|_| line)
+    })
+    .await??;
+    Ok(matches!(line.trim(), "y" | "Y" | "yes"))
+}
+
 /// Loads settings with the subcommand's flags on top, then starts logging.
 pub fn load_settings(global: &GlobalArgs, flags: &[(&'static str, String)]) -> anyhow::Result<Settings> {
     let settings = Settings::load(global.config.as_deref(), flags)?;

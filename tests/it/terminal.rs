@@ -741,3 +741,29 @@ async fn discard_removes_selected_dead_letters_after_export_with_dry_run_confirm
     assert_eq!(out.status.code(), Some(1), "nothing left to discard for that id");
     t.stop().await;
 }
+
+#[tokio::test]
+async fn migrate_revert_asks_on_a_terminal_unless_yes() {
+    let t = TestApp::spawn(Env::new(), true).await;
+    let applied = || async {
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations")
+            .fetch_one(t.app.store.pool())
+            .await
+            .unwrap();
+        n
+    };
+    let before = applied().await;
+    // stdin at EOF: no answer is a no.
+    let (code, screen) = on_a_terminal(&t.env, &["migrate", "revert"]).await;
+    assert_eq!(code, Some(0), "{screen}");
+    assert!(
+        screen.contains("[y/N]") && screen.contains("nothing reverted"),
+        "{screen}"
+    );
+    assert_eq!(applied().await, before);
+    let (code, screen) = on_a_terminal(&t.env, &["migrate", "revert", "--yes"]).await;
+    assert_eq!(code, Some(0), "{screen}");
+    assert!(screen.contains("reverted"), "{screen}");
+    assert_eq!(applied().await, before - 1);
+    t.stop().await;
+}
