@@ -11,6 +11,9 @@ use super::{load_settings_quiet, GlobalArgs};
 use crate::store::{Store, MIGRATOR};
 
 #[derive(clap::Args, Debug, Clone)]
+#[command(
+    after_help = "Exit status:\n  0  done (also when nothing was pending or nothing reverted)\n  1  PostgreSQL unreachable or a migration failed\n  2  invalid settings\n\nSettings: DATABASE_DSN (the database is created if it does not exist); see docs/CONFIGURATION.md.\n\nExamples:\n  dispatchctl migrate\n  dispatchctl migrate status -o json\n  dispatchctl migrate revert --yes"
+)]
 pub struct Args {
     #[command(subcommand)]
     pub action: Option<Action>,

@@ -24,10 +24,12 @@ pub struct Args {
     #[arg(value_name = "ID")]
     pub id: Option<Uuid>,
     /// Only this status: ACCEPTED, QUEUED, SENDING, SENT, FAILED, CANCELED.
-    #[arg(long, value_name = "STATUS", conflicts_with = "id")]
+    #[arg(long, value_name = "STATUS", conflicts_with = "id", ignore_case = true,
+          value_parser = clap::builder::PossibleValuesParser::new(["ACCEPTED", "QUEUED", "SENDING", "SENT", "FAILED", "CANCELED"]))]
     pub status: Option<String>,
     /// Only this channel: sms, email, push.
-    #[arg(long, value_name = "CHANNEL", conflicts_with = "id")]
+    #[arg(long, value_name = "CHANNEL", conflicts_with = "id", ignore_case = true,
+          value_parser = clap::builder::PossibleValuesParser::new(["sms", "email", "push"]))]
     pub channel: Option<String>,
     /// Only this recipient (exact).
     #[arg(long = "to", value_name = "RECIPIENT", conflicts_with = "id")]

@@ -49,6 +49,8 @@ pub struct Args {
     /// No progress bar.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Output format of the summary: table (default on a terminal), json (default
+    /// otherwise), yaml or ndjson.
     #[arg(short, long, value_enum)]
     pub output: Option<Format>,
 }

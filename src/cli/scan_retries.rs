@@ -19,7 +19,7 @@ use crate::ops::{BrokerCheck, Readiness};
 
 #[derive(clap::Args, Debug, Clone)]
 #[command(
-    after_help = "Exit status: 0 when the pass succeeded (also when nothing was due); 1 with a one-line reason when PostgreSQL or RabbitMQ is unreachable; 2 for invalid settings."
+    after_help = "Exit status:\n  0  the pass succeeded (also when nothing was due)\n  1  PostgreSQL or RabbitMQ unreachable (one line: which, where, what to do)\n  2  invalid flags or settings\n\nSettings: DATABASE_DSN, RABBITMQ_URL, QUEUE_PREFIX, RETRY_SCAN_LIMIT, SCHEDULER_SCAN_LIMIT, UNPUBLISHED_GRACE, LEASE_TIMEOUT; with --loop also RETRY_SCAN_INTERVAL, SCHEDULER_SCAN_INTERVAL, LOG_LEVEL, LOG_FORMAT (see docs/CONFIGURATION.md).\n\nExamples:\n  dispatchctl scan-retries --dry-run\n  dispatchctl scan-retries --drain -o json      # from cron\n  dispatchctl scan-retries --loop --listen 127.0.0.1:9092"
 )]
 pub struct Args {
     /// Run as a daemon, scanning every RETRY_SCAN_INTERVAL / SCHEDULER_SCAN_INTERVAL.
@@ -37,9 +37,11 @@ pub struct Args {
     /// Repeat passes until nothing is due (at most --max-passes).
     #[arg(long, conflicts_with_all = ["daemon", "dry_run"])]
     pub drain: bool,
+    /// With --drain: stop after N passes even if more is due (the next run continues).
     #[arg(long, default_value_t = 100, value_name = "N")]
     pub max_passes: u32,
-    /// Output format: table (default on a terminal) or json.
+    /// Output format: table (default on a terminal), json (default otherwise), yaml or
+    /// ndjson.
     #[arg(short, long, value_enum)]
     pub output: Option<Format>,
 }

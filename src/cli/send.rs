@@ -22,7 +22,7 @@ const UNREACHABLE: u8 = 4;
 
 #[derive(clap::Args, Debug, Clone)]
 #[command(
-    after_help = "Exit status:\n  0  all accepted (with --wait: all SENT)\n  1  some FAILED or CANCELED (with --wait)\n  2  invalid input (the message names the field)\n  3  --wait timed out\n  4  API unreachable or answering 5xx\n\nExamples:\n  dispatchctl send --channel sms --to +905551234567 --content 'Your code is 1234' --wait\n  dispatchctl send --file batch.yaml -o json\n  echo 'Hello' | dispatchctl send --channel email --to ada@example.com --content-file -"
+    after_help = "Exit status:\n  0  all accepted (with --wait: all SENT)\n  1  some FAILED or CANCELED (with --wait)\n  2  invalid input (the message names the field)\n  3  --wait timed out\n  4  API unreachable or answering 5xx\n\nSettings: DISPATCH_API_URL and DISPATCH_API_TOKEN; else API_HOST, API_PORT and API_TOKENS as `serve` reads them (environment, .env, --config).\n\nExamples:\n  dispatchctl send --channel sms --to +905551234567 --content 'Your code is 1234' --wait\n  dispatchctl send --file batch.yaml -o json\n  echo 'Hello' | dispatchctl send --channel email --to ada@example.com --content-file -"
 )]
 pub struct Args {
     /// Base URL of the dispatchctl API [default: from API_HOST and API_PORT, as `serve`
@@ -34,24 +34,31 @@ pub struct Args {
     #[arg(long, env = "DISPATCH_API_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
     /// sms, email or push.
-    #[arg(long)]
+    #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(["sms", "email", "push"]), ignore_case = true)]
     pub channel: Option<String>,
     /// Recipient: phone number, e-mail address or device token.
     #[arg(long)]
     pub to: Option<String>,
+    /// The message text (SMS: at most 160 characters); or use --content-file.
     #[arg(long, conflicts_with = "content_file")]
     pub content: Option<String>,
     /// Read the content from a file (- for stdin).
     #[arg(long, value_name = "FILE")]
     pub content_file: Option<PathBuf>,
-    /// high, normal or low.
-    #[arg(long, default_value = "normal")]
+    /// high, normal or low (also the default of items in --file that have none).
+    #[arg(long, default_value = "normal", value_parser = clap::builder::PossibleValuesParser::new(["high", "normal", "low"]), ignore_case = true)]
     pub priority: String,
-    #[arg(long)]
+    /// A key of your own: sending again with the same key returns the first notification
+    /// instead of creating another (safe retries of this command).
+    #[arg(long, value_name = "KEY")]
     pub idempotency_key: Option<String>,
-    #[arg(long)]
+    /// Your id for tracing this notification across systems (default: a new UUID); it is
+    /// sent to the provider and appears in the logs.
+    #[arg(long, value_name = "ID")]
     pub correlation_id: Option<String>,
-    #[arg(long)]
+    /// The attempt budget: at most N delivery attempts in all, the first one included (the
+    /// API's maxRetries; default DEFAULT_MAX_RETRIES, 5).
+    #[arg(long, value_name = "N")]
     pub max_retries: Option<i64>,
     /// RFC 3339 time, or relative such as +10m.
     #[arg(long, value_name = "TIME")]
@@ -69,7 +76,8 @@ pub struct Args {
     /// No spinner.
     #[arg(long, short)]
     pub quiet: bool,
-    /// table (default on a terminal), json or yaml.
+    /// Output format: table (default on a terminal), json (default otherwise), yaml, or
+    /// ndjson (the result as one line).
     #[arg(short, long, value_enum)]
     pub output: Option<Format>,
 }
