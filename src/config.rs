@@ -68,7 +68,7 @@ pub const SETTINGS: &[SettingSpec] = &[
     spec("WORKER_CONCURRENCY", Some("64"), "64", "Deliveries in flight per worker process (also its prefetch)."),
     spec("RETRY_BACKOFF_BASE", Some("1s"), "1s", "Delay before the first retry; doubled for each further attempt."),
     spec("RETRY_BACKOFF_MAX", Some("60s"), "60s", "Upper bound of the retry delay (and of an honoured Retry-After)."),
-    spec("DEFAULT_MAX_RETRIES", Some("5"), "5", "Attempt budget of a notification created without maxRetries."),
+    spec("DEFAULT_MAX_RETRIES", Some("5"), "5", "Attempt budget (delivery attempts in all, the first one included) of a notification created without maxRetries."),
     spec("RETRY_SCAN_INTERVAL", Some("5s"), "5s", "Interval of the retry and recovery scans in loop mode."),
     spec("RETRY_SCAN_LIMIT", Some("100"), "100", "Most due retries (and expired leases) handled per scan pass."),
     spec("SCHEDULER_SCAN_INTERVAL", Some("5s"), "5s", "Interval of the scheduled/unpublished scan in loop mode."),

@@ -675,7 +675,7 @@ fn batch_status(b: &Value) -> String {
         .as_array()
         .into_iter()
         .flatten()
-        .filter(|c| matches!(c["status"].as_str(), Some("FAILED" | "CANCELED")))
+        .filter(|c| c["status"] == "FAILED")
         .map(|c| c["count"].as_u64().unwrap_or(0))
         .sum();
     if status == "PARTIAL_FAILURE" && total > 0 && failed == total {
