@@ -104,7 +104,7 @@ pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
             let states = status(&store).await?;
             let applied: Vec<&MigrationState> = states.iter().filter(|m| m.applied_at.is_some()).collect();
             let Some(last) = applied.last() else {
-                output::note(format!("nothing to revert: no migration is applied"));
+                output::note("nothing to revert: no migration is applied");
                 return Ok(ExitCode::SUCCESS);
             };
             if !args.yes && std::io::stdin().is_terminal() {

@@ -95,7 +95,7 @@ async fn replay(app: &App, args: Args, selection: replay::Selection, format: For
     let app = app.clone();
     require_schema(&app.store).await?;
     if args.all && !args.yes && !args.dry_run && std::io::stdin().is_terminal() && !confirm(&app).await? {
-        output::note(format!("nothing replayed"));
+        output::note("nothing replayed");
         return Ok(ExitCode::SUCCESS);
     }
     let opts = ReplayOptions {

@@ -88,10 +88,7 @@ fn fail(code: u8, message: impl Into<String>) -> anyhow::Error {
 
 pub async fn run(global: &super::GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
     let items = collect_items(&args)?;
-    let client = Client::new(
-        &args,
-        &ApiTarget::resolve(global, args.api_url.clone(), args.token.clone()),
-    )?;
+    let client = Client::new(&ApiTarget::resolve(global, args.api_url.clone(), args.token.clone()))?;
     let format = output::resolve(args.output);
     let spinner = spinner(args.quiet);
     let mut result = SendResult::default();
@@ -270,7 +267,7 @@ fn read_file(path: &PathBuf) -> anyhow::Result<Vec<NotificationRequest>> {
             ))
         }
     };
-    reject_unknown_keys(path, &text, list.len())?;
+    reject_unknown_keys(path, &text)?;
     let mut errors = Vec::new();
     let mut items = Vec::with_capacity(list.len());
     for (i, item) in list.into_iter().enumerate() {
@@ -320,7 +317,7 @@ struct StrictWrapped {
 }
 
 /// Names the file, the item, the line and the accepted keys (with the closest one).
-fn reject_unknown_keys(path: &std::path::Path, text: &str, _count: usize) -> anyhow::Result<()> {
+fn reject_unknown_keys(path: &std::path::Path, text: &str) -> anyhow::Result<()> {
     let trimmed = text.trim_start();
     let wrapped = !(trimmed.starts_with('[') || trimmed.starts_with('-'));
     let de = serde_yaml::Deserializer::from_str(text);
@@ -426,7 +423,7 @@ impl ApiTarget {
 }
 
 impl Client {
-    fn new(_args: &Args, target: &ApiTarget) -> anyhow::Result<Client> {
+    fn new(target: &ApiTarget) -> anyhow::Result<Client> {
         let base = target.url.trim_end_matches('/').to_string();
         url::Url::parse(&base).map_err(|e| fail(INVALID, format!("--api-url: \"{base}\" is not a URL ({e})")))?;
         Ok(Client {
@@ -692,7 +689,7 @@ mod tests {
     #[test]
     fn unknown_keys_in_a_send_file_are_named_with_line_and_suggestion() {
         let text = "- channel: sms\n  recipient: x\n  content: a\n- channel: sms\n  recipient: x\n  content: b\n  scheduled_at: '+1h'\n";
-        let err = reject_unknown_keys(std::path::Path::new("f.yaml"), text, 2)
+        let err = reject_unknown_keys(std::path::Path::new("f.yaml"), text)
             .unwrap_err()
             .to_string();
         assert!(
@@ -700,7 +697,7 @@ mod tests {
             "{err}"
         );
         let json = r#"{"notifications":[{"channel":"sms","recipient":"x","content":"b","prio":"high"}]}"#;
-        let err = reject_unknown_keys(std::path::Path::new("f.json"), json, 1)
+        let err = reject_unknown_keys(std::path::Path::new("f.json"), json)
             .unwrap_err()
             .to_string();
         assert!(

@@ -162,7 +162,6 @@ async fn every_command_ends_quietly_on_a_closed_stdout() {
     t.stop().await;
 }
 
-#[allow(dead_code)]
 fn json(o: &std::process::Output) -> Value {
     serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", stderr(o)))
 }
