@@ -299,7 +299,13 @@ async fn list(app: &App, selection: &Selection, format: Format, show_recipient: 
         Format::Ndjson => {}
         Format::Table => {
             output::line(&table)?;
-            output::note(format!("{shown} dead letters shown; nothing was consumed"));
+            let letters = if shown == 1 { "dead letter" } else { "dead letters" };
+            let limited = if selection.limit.is_some_and(|l| shown >= l) {
+                " (--limit reached: more may follow)"
+            } else {
+                ""
+            };
+            output::note(format!("{shown} {letters} shown{limited}; nothing was consumed"));
         }
         f => output::print_structured(f, &structured)?,
     }
