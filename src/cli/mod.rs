@@ -28,7 +28,7 @@ use crate::config::{ConfigError, Settings};
 )]
 #[command(propagate_version = true)]
 #[command(
-    after_help = "Examples:\n  dispatchctl serve                                  # API, worker and scanners in one process\n  dispatchctl send --channel sms --to +905551234567 --content 'Code 1234' --wait\n  dispatchctl inspect-dlq && dispatchctl replay --channel sms --dry-run\n\nExit status (every command; each one's --help says more):\n  0    success\n  1    the operation failed (the message says why and what to do)\n  2    invalid input, flags or settings\n  3    a --wait timed out\n  4    send: the API is unreachable\n  130  interrupted (Ctrl-C); what was done is kept and reported\n  141  stdout was closed early (| head); nothing else happened\n\nSettings come from the environment (and .env), then --config FILE; see ENVIRONMENT in dispatchctl(1) or docs/CONFIGURATION.md."
+    after_help = "Examples:\n  dispatchctl serve                                  # API, worker and scanners in one process\n  dispatchctl send --channel sms --to +905551234567 --content 'Code 1234' --wait\n  dispatchctl inspect-dlq && dispatchctl replay --channel sms --dry-run\n\nExit status (every command; each one's --help says more):\n  0    success\n  1    the operation failed (the message says why and what to do)\n  2    invalid input, flags or settings\n  3    a --wait timed out\n  4    send: the API is unreachable\n  130  interrupted (Ctrl-C); what was done is kept and reported\n  141  stdout was closed early (| head); nothing else happened\n\nSettings: flags win over the environment (and .env), which wins over --config FILE; see ENVIRONMENT in dispatchctl(1) or docs/CONFIGURATION.md."
 )]
 pub struct Cli {
     #[command(flatten)]
