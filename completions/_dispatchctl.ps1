@@ -34,10 +34,8 @@ Register-ArgumentCompleter -Native -CommandName 'dispatchctl' -ScriptBlock {
             [CompletionResult]::new('inspect-dlq', 'inspect-dlq', [CompletionResultType]::ParameterValue, 'Look into the dead-letter queues without consuming them')
             [CompletionResult]::new('replay', 'replay', [CompletionResultType]::ParameterValue, 'Put dead letters back on the work queues')
             [CompletionResult]::new('convert-queues', 'convert-queues', [CompletionResultType]::ParameterValue, 'Move the queues between the classic and the quorum type without losing a message')
-            [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script')
-            [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'Write man pages into a directory')
-            [CompletionResult]::new('healthcheck', 'healthcheck', [CompletionResultType]::ParameterValue, 'Exit 0 when an HTTP endpoint answers 200 (container health checks; the image has no curl)')
-            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            [CompletionResult]::new('discard', 'discard', [CompletionResultType]::ParameterValue, 'Remove dead letters that must never be sent (dry run, confirmation, export, audit)')
+            [CompletionResult]::new('notifications', 'notifications', [CompletionResultType]::ParameterValue, 'Show one notification (status, attempts, where it is now), or list them by filter')
             break
         }
         'dispatchctl;serve' {
@@ -67,9 +65,9 @@ Register-ArgumentCompleter -Native -CommandName 'dispatchctl' -ScriptBlock {
         'dispatchctl;scan-retries' {
             [CompletionResult]::new('--interval', '--interval', [CompletionResultType]::ParameterName, 'Interval of both scans in --loop mode (overrides the two settings), e.g. 5s')
             [CompletionResult]::new('--listen', '--listen', [CompletionResultType]::ParameterName, 'Address of /livez, /readyz and /metrics in --loop mode')
-            [CompletionResult]::new('--max-passes', '--max-passes', [CompletionResultType]::ParameterName, 'max-passes')
-            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format: table (default on a terminal) or json')
-            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format: table (default on a terminal) or json')
+            [CompletionResult]::new('--max-passes', '--max-passes', [CompletionResultType]::ParameterName, 'With --drain: stop after N passes even if more is due (the next run continues)')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format: table (default on a terminal), json (default otherwise), yaml or ndjson')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format: table (default on a terminal), json (default otherwise), yaml or ndjson')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'YAML file with settings (lower-case names of the environment variables); the environment and flags override it')
             [CompletionResult]::new('--loop', '--loop', [CompletionResultType]::ParameterName, 'Run as a daemon, scanning every RETRY_SCAN_INTERVAL / SCHEDULER_SCAN_INTERVAL')
             [CompletionResult]::new('--dry-run', '--dry-run', [CompletionResultType]::ParameterName, 'Show what would be enqueued without changing anything')
@@ -81,9 +79,11 @@ Register-ArgumentCompleter -Native -CommandName 'dispatchctl' -ScriptBlock {
             break
         }
         'dispatchctl;migrate' {
-            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format of `status`')
-            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format of `status`')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format of `status`: table (default on a terminal), json (default otherwise), yaml or ndjson')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format of `status`: table (default on a terminal), json (default otherwise), yaml or ndjson')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'YAML file with settings (lower-case names of the environment variables); the environment and flags override it')
+            [CompletionResult]::new('-y', '-y', [CompletionResultType]::ParameterName, '`revert` without asking (it asks only on a terminal)')
+            [CompletionResult]::new('--yes', '--yes', [CompletionResultType]::ParameterName, '`revert` without asking (it asks only on a terminal)')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
@@ -91,13 +91,14 @@ Register-ArgumentCompleter -Native -CommandName 'dispatchctl' -ScriptBlock {
             [CompletionResult]::new('run', 'run', [CompletionResultType]::ParameterValue, 'Apply pending migrations (the default)')
             [CompletionResult]::new('status', 'status', [CompletionResultType]::ParameterValue, 'List applied and pending migrations')
             [CompletionResult]::new('revert', 'revert', [CompletionResultType]::ParameterValue, 'Undo the most recently applied migration')
-            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
         'dispatchctl;migrate;run' {
-            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format of `status`')
-            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format of `status`')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format of `status`: table (default on a terminal), json (default otherwise), yaml or ndjson')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format of `status`: table (default on a terminal), json (default otherwise), yaml or ndjson')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'YAML file with settings (lower-case names of the environment variables); the environment and flags override it')
+            [CompletionResult]::new('-y', '-y', [CompletionResultType]::ParameterName, '`revert` without asking (it asks only on a terminal)')
+            [CompletionResult]::new('--yes', '--yes', [CompletionResultType]::ParameterName, '`revert` without asking (it asks only on a terminal)')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
@@ -105,9 +106,11 @@ Register-ArgumentCompleter -Native -CommandName 'dispatchctl' -ScriptBlock {
             break
         }
         'dispatchctl;migrate;status' {
-            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format of `status`')
-            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format of `status`')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format of `status`: table (default on a terminal), json (default otherwise), yaml or ndjson')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format of `status`: table (default on a terminal), json (default otherwise), yaml or ndjson')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'YAML file with settings (lower-case names of the environment variables); the environment and flags override it')
+            [CompletionResult]::new('-y', '-y', [CompletionResultType]::ParameterName, '`revert` without asking (it asks only on a terminal)')
+            [CompletionResult]::new('--yes', '--yes', [CompletionResultType]::ParameterName, '`revert` without asking (it asks only on a terminal)')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
@@ -115,51 +118,34 @@ Register-ArgumentCompleter -Native -CommandName 'dispatchctl' -ScriptBlock {
             break
         }
         'dispatchctl;migrate;revert' {
-            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format of `status`')
-            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format of `status`')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format of `status`: table (default on a terminal), json (default otherwise), yaml or ndjson')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format of `status`: table (default on a terminal), json (default otherwise), yaml or ndjson')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'YAML file with settings (lower-case names of the environment variables); the environment and flags override it')
+            [CompletionResult]::new('-y', '-y', [CompletionResultType]::ParameterName, '`revert` without asking (it asks only on a terminal)')
+            [CompletionResult]::new('--yes', '--yes', [CompletionResultType]::ParameterName, '`revert` without asking (it asks only on a terminal)')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
         }
-        'dispatchctl;migrate;help' {
-            [CompletionResult]::new('run', 'run', [CompletionResultType]::ParameterValue, 'Apply pending migrations (the default)')
-            [CompletionResult]::new('status', 'status', [CompletionResultType]::ParameterValue, 'List applied and pending migrations')
-            [CompletionResult]::new('revert', 'revert', [CompletionResultType]::ParameterValue, 'Undo the most recently applied migration')
-            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
-            break
-        }
-        'dispatchctl;migrate;help;run' {
-            break
-        }
-        'dispatchctl;migrate;help;status' {
-            break
-        }
-        'dispatchctl;migrate;help;revert' {
-            break
-        }
-        'dispatchctl;migrate;help;help' {
-            break
-        }
         'dispatchctl;send' {
-            [CompletionResult]::new('--api-url', '--api-url', [CompletionResultType]::ParameterName, 'Base URL of the dispatchctl API')
-            [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Bearer token, when the API requires one')
+            [CompletionResult]::new('--api-url', '--api-url', [CompletionResultType]::ParameterName, 'Base URL of the dispatchctl API [default: from API_HOST and API_PORT, as `serve` reads them (environment, .env, --config); else http://localhost:8080]')
+            [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Bearer token, when the API requires one [default: the first of API_TOKENS, as `serve` reads them]')
             [CompletionResult]::new('--channel', '--channel', [CompletionResultType]::ParameterName, 'sms, email or push')
             [CompletionResult]::new('--to', '--to', [CompletionResultType]::ParameterName, 'Recipient: phone number, e-mail address or device token')
-            [CompletionResult]::new('--content', '--content', [CompletionResultType]::ParameterName, 'content')
+            [CompletionResult]::new('--content', '--content', [CompletionResultType]::ParameterName, 'The message text (SMS: at most 160 characters); or use --content-file')
             [CompletionResult]::new('--content-file', '--content-file', [CompletionResultType]::ParameterName, 'Read the content from a file (- for stdin)')
-            [CompletionResult]::new('--priority', '--priority', [CompletionResultType]::ParameterName, 'high, normal or low')
-            [CompletionResult]::new('--idempotency-key', '--idempotency-key', [CompletionResultType]::ParameterName, 'idempotency-key')
-            [CompletionResult]::new('--correlation-id', '--correlation-id', [CompletionResultType]::ParameterName, 'correlation-id')
-            [CompletionResult]::new('--max-retries', '--max-retries', [CompletionResultType]::ParameterName, 'max-retries')
+            [CompletionResult]::new('--priority', '--priority', [CompletionResultType]::ParameterName, 'high, normal or low (also the default of items in --file that have none)')
+            [CompletionResult]::new('--idempotency-key', '--idempotency-key', [CompletionResultType]::ParameterName, 'A key of your own: sending again with the same key returns the first notification instead of creating another (safe retries of this command)')
+            [CompletionResult]::new('--correlation-id', '--correlation-id', [CompletionResultType]::ParameterName, 'Your id for tracing this notification across systems (default: a new UUID); it is sent to the provider and appears in the logs')
+            [CompletionResult]::new('--max-retries', '--max-retries', [CompletionResultType]::ParameterName, 'The attempt budget: at most N delivery attempts in all, the first one included (the API''s maxRetries; default DEFAULT_MAX_RETRIES, 5)')
             [CompletionResult]::new('--scheduled-at', '--scheduled-at', [CompletionResultType]::ParameterName, 'RFC 3339 time, or relative such as +10m')
             [CompletionResult]::new('-f', '-f', [CompletionResultType]::ParameterName, 'Many notifications from a YAML or JSON file (- for stdin): a list, or {notifications: [...]}, with the API''s field names')
             [CompletionResult]::new('--file', '--file', [CompletionResultType]::ParameterName, 'Many notifications from a YAML or JSON file (- for stdin): a list, or {notifications: [...]}, with the API''s field names')
             [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'How long --wait waits')
-            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'table (default on a terminal), json or yaml')
-            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'table (default on a terminal), json or yaml')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format: table (default on a terminal), json (default otherwise), yaml, or ndjson (the result as one line)')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format: table (default on a terminal), json (default otherwise), yaml, or ndjson (the result as one line)')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'YAML file with settings (lower-case names of the environment variables); the environment and flags override it')
             [CompletionResult]::new('--wait', '--wait', [CompletionResultType]::ParameterName, 'Wait until every notification is SENT, FAILED or CANCELED')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'No spinner')
@@ -176,7 +162,7 @@ Register-ArgumentCompleter -Native -CommandName 'dispatchctl' -ScriptBlock {
             [CompletionResult]::new('--reason', '--reason', [CompletionResultType]::ParameterName, 'Only this reason: permanent_error, retry_exhausted, invalid_message, not_found')
             [CompletionResult]::new('--since', '--since', [CompletionResultType]::ParameterName, 'Dead-lettered at or after: RFC 3339, or an age such as 2h (= 2 hours ago)')
             [CompletionResult]::new('--until', '--until', [CompletionResultType]::ParameterName, 'Dead-lettered at or before: RFC 3339, or an age such as 30m')
-            [CompletionResult]::new('--limit', '--limit', [CompletionResultType]::ParameterName, 'At most this many messages')
+            [CompletionResult]::new('--limit', '--limit', [CompletionResultType]::ParameterName, 'At most this many letters are listed or acted on; the rest stay in the DLQ, in order')
             [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'table (default on a terminal), json, yaml, or ndjson (one dead letter per line, with headers and body: the archive format)')
             [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'table (default on a terminal), json, yaml, or ndjson (one dead letter per line, with headers and body: the archive format)')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'YAML file with settings (lower-case names of the environment variables); the environment and flags override it')
@@ -195,10 +181,11 @@ Register-ArgumentCompleter -Native -CommandName 'dispatchctl' -ScriptBlock {
             [CompletionResult]::new('--reason', '--reason', [CompletionResultType]::ParameterName, 'Only this reason: permanent_error, retry_exhausted, invalid_message, not_found')
             [CompletionResult]::new('--since', '--since', [CompletionResultType]::ParameterName, 'Dead-lettered at or after: RFC 3339, or an age such as 2h (= 2 hours ago)')
             [CompletionResult]::new('--until', '--until', [CompletionResultType]::ParameterName, 'Dead-lettered at or before: RFC 3339, or an age such as 30m')
-            [CompletionResult]::new('--limit', '--limit', [CompletionResultType]::ParameterName, 'At most this many messages')
+            [CompletionResult]::new('--limit', '--limit', [CompletionResultType]::ParameterName, 'At most this many letters are listed or acted on; the rest stay in the DLQ, in order')
             [CompletionResult]::new('--rate', '--rate', [CompletionResultType]::ParameterName, 'At most N replays per second, to spare a provider that just recovered')
-            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'o')
-            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'output')
+            [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'How long --wait waits')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format of the summary: table (default on a terminal), json (default otherwise), yaml or ndjson')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format of the summary: table (default on a terminal), json (default otherwise), yaml or ndjson')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'YAML file with settings (lower-case names of the environment variables); the environment and flags override it')
             [CompletionResult]::new('--all', '--all', [CompletionResultType]::ParameterName, 'Replay every dead letter (asks for confirmation on a terminal unless --yes)')
             [CompletionResult]::new('-y', '-y', [CompletionResultType]::ParameterName, 'Do not ask for confirmation')
@@ -206,6 +193,7 @@ Register-ArgumentCompleter -Native -CommandName 'dispatchctl' -ScriptBlock {
             [CompletionResult]::new('--dry-run', '--dry-run', [CompletionResultType]::ParameterName, 'List what would be replayed; change nothing')
             [CompletionResult]::new('--reset-attempts', '--reset-attempts', [CompletionResultType]::ParameterName, 'Give replayed notifications a fresh attempt budget (default: one more attempt)')
             [CompletionResult]::new('--from-db', '--from-db', [CompletionResultType]::ParameterName, 'Replay FAILED notifications from PostgreSQL (for dead letters that were purged)')
+            [CompletionResult]::new('--wait', '--wait', [CompletionResultType]::ParameterName, 'After replaying, wait (at most --timeout) until every replayed notification is SENT or FAILED again, and report which failed again and why (exit 1 if any did)')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'No progress bar')
             [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'No progress bar')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
@@ -226,92 +214,42 @@ Register-ArgumentCompleter -Native -CommandName 'dispatchctl' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
         }
-        'dispatchctl;completions' {
+        'dispatchctl;discard' {
+            [CompletionResult]::new('--id', '--id', [CompletionResultType]::ParameterName, 'Notification id (repeatable)')
+            [CompletionResult]::new('--channel', '--channel', [CompletionResultType]::ParameterName, 'Only this channel''s DLQ (repeatable): sms, email, push')
+            [CompletionResult]::new('--reason', '--reason', [CompletionResultType]::ParameterName, 'Only this reason: permanent_error, retry_exhausted, invalid_message, not_found')
+            [CompletionResult]::new('--since', '--since', [CompletionResultType]::ParameterName, 'Dead-lettered at or after: RFC 3339, or an age such as 2h (= 2 hours ago)')
+            [CompletionResult]::new('--until', '--until', [CompletionResultType]::ParameterName, 'Dead-lettered at or before: RFC 3339, or an age such as 30m')
+            [CompletionResult]::new('--limit', '--limit', [CompletionResultType]::ParameterName, 'At most this many letters are listed or acted on; the rest stay in the DLQ, in order')
+            [CompletionResult]::new('--export', '--export', [CompletionResultType]::ParameterName, 'Append every discarded letter to FILE (one JSON object per line) before removing it')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format: table (default on a terminal), json (default otherwise) or yaml')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format: table (default on a terminal), json (default otherwise) or yaml')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'YAML file with settings (lower-case names of the environment variables); the environment and flags override it')
-            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
-            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--all', '--all', [CompletionResultType]::ParameterName, 'Discard every dead letter of the selected channels (all channels without --channel)')
+            [CompletionResult]::new('--dry-run', '--dry-run', [CompletionResultType]::ParameterName, 'List what would be discarded; change nothing')
+            [CompletionResult]::new('-y', '-y', [CompletionResultType]::ParameterName, 'Do not ask for confirmation (required when stdin is not a terminal)')
+            [CompletionResult]::new('--yes', '--yes', [CompletionResultType]::ParameterName, 'Do not ask for confirmation (required when stdin is not a terminal)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
         }
-        'dispatchctl;man' {
+        'dispatchctl;notifications' {
+            [CompletionResult]::new('--status', '--status', [CompletionResultType]::ParameterName, 'Only this status: ACCEPTED, QUEUED, SENDING, SENT, FAILED, CANCELED')
+            [CompletionResult]::new('--channel', '--channel', [CompletionResultType]::ParameterName, 'Only this channel: sms, email, push')
+            [CompletionResult]::new('--to', '--to', [CompletionResultType]::ParameterName, 'Only this recipient (exact)')
+            [CompletionResult]::new('--since', '--since', [CompletionResultType]::ParameterName, 'Created at or after: RFC 3339, or an age such as 2h')
+            [CompletionResult]::new('--until', '--until', [CompletionResultType]::ParameterName, 'Created at or before: RFC 3339, or an age such as 30m')
+            [CompletionResult]::new('--limit', '--limit', [CompletionResultType]::ParameterName, 'At most this many, newest first')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format: table (default on a terminal), json (default otherwise), yaml, or ndjson (one notification per line)')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format: table (default on a terminal), json (default otherwise), yaml, or ndjson (one notification per line)')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'YAML file with settings (lower-case names of the environment variables); the environment and flags override it')
-            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
-            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--show-recipient', '--show-recipient', [CompletionResultType]::ParameterName, 'Show recipients unmasked')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
-            break
-        }
-        'dispatchctl;healthcheck' {
-            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'url')
-            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'YAML file with settings (lower-case names of the environment variables); the environment and flags override it')
-            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
-            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
-            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
-            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
-            break
-        }
-        'dispatchctl;help' {
-            [CompletionResult]::new('serve', 'serve', [CompletionResultType]::ParameterValue, 'Run the HTTP API; by default also the worker and the scanners in the same process')
-            [CompletionResult]::new('worker', 'worker', [CompletionResultType]::ParameterValue, 'Consume the channel queues and deliver notifications to the provider')
-            [CompletionResult]::new('scan-retries', 'scan-retries', [CompletionResultType]::ParameterValue, 'Re-enqueue due retries, due scheduled notifications and abandoned work (one pass, or --loop)')
-            [CompletionResult]::new('migrate', 'migrate', [CompletionResultType]::ParameterValue, 'Apply, list or revert database migrations')
-            [CompletionResult]::new('send', 'send', [CompletionResultType]::ParameterValue, 'Send notifications through the HTTP API (for scripts and CI)')
-            [CompletionResult]::new('inspect-dlq', 'inspect-dlq', [CompletionResultType]::ParameterValue, 'Look into the dead-letter queues without consuming them')
-            [CompletionResult]::new('replay', 'replay', [CompletionResultType]::ParameterValue, 'Put dead letters back on the work queues')
-            [CompletionResult]::new('convert-queues', 'convert-queues', [CompletionResultType]::ParameterValue, 'Move the queues between the classic and the quorum type without losing a message')
-            [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script')
-            [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'Write man pages into a directory')
-            [CompletionResult]::new('healthcheck', 'healthcheck', [CompletionResultType]::ParameterValue, 'Exit 0 when an HTTP endpoint answers 200 (container health checks; the image has no curl)')
-            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
-            break
-        }
-        'dispatchctl;help;serve' {
-            break
-        }
-        'dispatchctl;help;worker' {
-            break
-        }
-        'dispatchctl;help;scan-retries' {
-            break
-        }
-        'dispatchctl;help;migrate' {
-            [CompletionResult]::new('run', 'run', [CompletionResultType]::ParameterValue, 'Apply pending migrations (the default)')
-            [CompletionResult]::new('status', 'status', [CompletionResultType]::ParameterValue, 'List applied and pending migrations')
-            [CompletionResult]::new('revert', 'revert', [CompletionResultType]::ParameterValue, 'Undo the most recently applied migration')
-            break
-        }
-        'dispatchctl;help;migrate;run' {
-            break
-        }
-        'dispatchctl;help;migrate;status' {
-            break
-        }
-        'dispatchctl;help;migrate;revert' {
-            break
-        }
-        'dispatchctl;help;send' {
-            break
-        }
-        'dispatchctl;help;inspect-dlq' {
-            break
-        }
-        'dispatchctl;help;replay' {
-            break
-        }
-        'dispatchctl;help;convert-queues' {
-            break
-        }
-        'dispatchctl;help;completions' {
-            break
-        }
-        'dispatchctl;help;man' {
-            break
-        }
-        'dispatchctl;help;healthcheck' {
-            break
-        }
-        'dispatchctl;help;help' {
             break
         }
     })

@@ -16,26 +16,20 @@ _dispatchctl() {
             ",$1")
                 cmd="dispatchctl"
                 ;;
-            dispatchctl,completions)
-                cmd="dispatchctl__subcmd__completions"
-                ;;
             dispatchctl,convert-queues)
                 cmd="dispatchctl__subcmd__convert__subcmd__queues"
                 ;;
-            dispatchctl,healthcheck)
-                cmd="dispatchctl__subcmd__healthcheck"
-                ;;
-            dispatchctl,help)
-                cmd="dispatchctl__subcmd__help"
+            dispatchctl,discard)
+                cmd="dispatchctl__subcmd__discard"
                 ;;
             dispatchctl,inspect-dlq)
                 cmd="dispatchctl__subcmd__inspect__subcmd__dlq"
                 ;;
-            dispatchctl,man)
-                cmd="dispatchctl__subcmd__man"
-                ;;
             dispatchctl,migrate)
                 cmd="dispatchctl__subcmd__migrate"
+                ;;
+            dispatchctl,notifications)
+                cmd="dispatchctl__subcmd__notifications"
                 ;;
             dispatchctl,replay)
                 cmd="dispatchctl__subcmd__replay"
@@ -52,54 +46,6 @@ _dispatchctl() {
             dispatchctl,worker)
                 cmd="dispatchctl__subcmd__worker"
                 ;;
-            dispatchctl__subcmd__help,completions)
-                cmd="dispatchctl__subcmd__help__subcmd__completions"
-                ;;
-            dispatchctl__subcmd__help,convert-queues)
-                cmd="dispatchctl__subcmd__help__subcmd__convert__subcmd__queues"
-                ;;
-            dispatchctl__subcmd__help,healthcheck)
-                cmd="dispatchctl__subcmd__help__subcmd__healthcheck"
-                ;;
-            dispatchctl__subcmd__help,help)
-                cmd="dispatchctl__subcmd__help__subcmd__help"
-                ;;
-            dispatchctl__subcmd__help,inspect-dlq)
-                cmd="dispatchctl__subcmd__help__subcmd__inspect__subcmd__dlq"
-                ;;
-            dispatchctl__subcmd__help,man)
-                cmd="dispatchctl__subcmd__help__subcmd__man"
-                ;;
-            dispatchctl__subcmd__help,migrate)
-                cmd="dispatchctl__subcmd__help__subcmd__migrate"
-                ;;
-            dispatchctl__subcmd__help,replay)
-                cmd="dispatchctl__subcmd__help__subcmd__replay"
-                ;;
-            dispatchctl__subcmd__help,scan-retries)
-                cmd="dispatchctl__subcmd__help__subcmd__scan__subcmd__retries"
-                ;;
-            dispatchctl__subcmd__help,send)
-                cmd="dispatchctl__subcmd__help__subcmd__send"
-                ;;
-            dispatchctl__subcmd__help,serve)
-                cmd="dispatchctl__subcmd__help__subcmd__serve"
-                ;;
-            dispatchctl__subcmd__help,worker)
-                cmd="dispatchctl__subcmd__help__subcmd__worker"
-                ;;
-            dispatchctl__subcmd__help__subcmd__migrate,revert)
-                cmd="dispatchctl__subcmd__help__subcmd__migrate__subcmd__revert"
-                ;;
-            dispatchctl__subcmd__help__subcmd__migrate,run)
-                cmd="dispatchctl__subcmd__help__subcmd__migrate__subcmd__run"
-                ;;
-            dispatchctl__subcmd__help__subcmd__migrate,status)
-                cmd="dispatchctl__subcmd__help__subcmd__migrate__subcmd__status"
-                ;;
-            dispatchctl__subcmd__migrate,help)
-                cmd="dispatchctl__subcmd__migrate__subcmd__help"
-                ;;
             dispatchctl__subcmd__migrate,revert)
                 cmd="dispatchctl__subcmd__migrate__subcmd__revert"
                 ;;
@@ -109,18 +55,6 @@ _dispatchctl() {
             dispatchctl__subcmd__migrate,status)
                 cmd="dispatchctl__subcmd__migrate__subcmd__status"
                 ;;
-            dispatchctl__subcmd__migrate__subcmd__help,help)
-                cmd="dispatchctl__subcmd__migrate__subcmd__help__subcmd__help"
-                ;;
-            dispatchctl__subcmd__migrate__subcmd__help,revert)
-                cmd="dispatchctl__subcmd__migrate__subcmd__help__subcmd__revert"
-                ;;
-            dispatchctl__subcmd__migrate__subcmd__help,run)
-                cmd="dispatchctl__subcmd__migrate__subcmd__help__subcmd__run"
-                ;;
-            dispatchctl__subcmd__migrate__subcmd__help,status)
-                cmd="dispatchctl__subcmd__migrate__subcmd__help__subcmd__status"
-                ;;
             *)
                 ;;
         esac
@@ -128,26 +62,8 @@ _dispatchctl() {
 
     case "${cmd}" in
         dispatchctl)
-            opts="-h -V --config --help --version serve worker scan-retries migrate send inspect-dlq replay convert-queues completions man healthcheck help"
+            opts="-h -V --config --help --version serve worker scan-retries migrate send inspect-dlq replay convert-queues discard notifications"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                --config)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        dispatchctl__subcmd__completions)
-            opts="-h -V --config --help --version bash elvish fish powershell zsh"
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -193,245 +109,53 @@ _dispatchctl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        dispatchctl__subcmd__healthcheck)
-            opts="-h -V --url --config --help --version"
+        dispatchctl__subcmd__discard)
+            opts="-y -o -h -V --id --channel --reason --since --until --limit --all --dry-run --yes --export --output --config --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
-                --url)
+                --id)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --channel)
+                    COMPREPLY=($(compgen -W "sms email push" -- "${cur}"))
+                    return 0
+                    ;;
+                --reason)
+                    COMPREPLY=($(compgen -W "permanent_error retry_exhausted invalid_message not_found" -- "${cur}"))
+                    return 0
+                    ;;
+                --since)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --until)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --limit)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --export)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table json yaml ndjson" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table json yaml ndjson" -- "${cur}"))
                     return 0
                     ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        dispatchctl__subcmd__help)
-            opts="serve worker scan-retries migrate send inspect-dlq replay convert-queues completions man healthcheck help"
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        dispatchctl__subcmd__help__subcmd__completions)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        dispatchctl__subcmd__help__subcmd__convert__subcmd__queues)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        dispatchctl__subcmd__help__subcmd__healthcheck)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        dispatchctl__subcmd__help__subcmd__help)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        dispatchctl__subcmd__help__subcmd__inspect__subcmd__dlq)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        dispatchctl__subcmd__help__subcmd__man)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        dispatchctl__subcmd__help__subcmd__migrate)
-            opts="run status revert"
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        dispatchctl__subcmd__help__subcmd__migrate__subcmd__revert)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        dispatchctl__subcmd__help__subcmd__migrate__subcmd__run)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        dispatchctl__subcmd__help__subcmd__migrate__subcmd__status)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        dispatchctl__subcmd__help__subcmd__replay)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        dispatchctl__subcmd__help__subcmd__scan__subcmd__retries)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        dispatchctl__subcmd__help__subcmd__send)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        dispatchctl__subcmd__help__subcmd__serve)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        dispatchctl__subcmd__help__subcmd__worker)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
                 *)
                     COMPREPLY=()
                     ;;
@@ -451,11 +175,11 @@ _dispatchctl() {
                     return 0
                     ;;
                 --channel)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "sms email push" -- "${cur}"))
                     return 0
                     ;;
                 --reason)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "permanent_error retry_exhausted invalid_message not_found" -- "${cur}"))
                     return 0
                     ;;
                 --since)
@@ -489,26 +213,8 @@ _dispatchctl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        dispatchctl__subcmd__man)
-            opts="-h -V --config --help --version"
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                --config)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
         dispatchctl__subcmd__migrate)
-            opts="-o -h -V --output --config --help --version run status revert help"
+            opts="-o -y -h -V --output --yes --config --help --version run status revert"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -533,78 +239,8 @@ _dispatchctl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        dispatchctl__subcmd__migrate__subcmd__help)
-            opts="run status revert help"
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        dispatchctl__subcmd__migrate__subcmd__help__subcmd__help)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        dispatchctl__subcmd__migrate__subcmd__help__subcmd__revert)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        dispatchctl__subcmd__migrate__subcmd__help__subcmd__run)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        dispatchctl__subcmd__migrate__subcmd__help__subcmd__status)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
         dispatchctl__subcmd__migrate__subcmd__revert)
-            opts="-o -h -V --output --config --help --version"
+            opts="-o -y -h -V --output --yes --config --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -630,7 +266,7 @@ _dispatchctl() {
             return 0
             ;;
         dispatchctl__subcmd__migrate__subcmd__run)
-            opts="-o -h -V --output --config --help --version"
+            opts="-o -y -h -V --output --yes --config --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -656,7 +292,7 @@ _dispatchctl() {
             return 0
             ;;
         dispatchctl__subcmd__migrate__subcmd__status)
-            opts="-o -h -V --output --config --help --version"
+            opts="-o -y -h -V --output --yes --config --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -681,22 +317,22 @@ _dispatchctl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        dispatchctl__subcmd__replay)
-            opts="-y -q -o -h -V --id --channel --reason --since --until --limit --all --yes --dry-run --reset-attempts --rate --from-db --quiet --output --config --help --version"
+        dispatchctl__subcmd__notifications)
+            opts="-o -h -V --status --channel --to --since --until --limit --show-recipient --output --config --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
-                --id)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                --status)
+                    COMPREPLY=($(compgen -W "ACCEPTED QUEUED SENDING SENT FAILED CANCELED" -- "${cur}"))
                     return 0
                     ;;
                 --channel)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "sms email push" -- "${cur}"))
                     return 0
                     ;;
-                --reason)
+                --to)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -712,7 +348,61 @@ _dispatchctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table json yaml ndjson" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table json yaml ndjson" -- "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dispatchctl__subcmd__replay)
+            opts="-y -q -o -h -V --id --channel --reason --since --until --limit --all --yes --dry-run --reset-attempts --rate --from-db --wait --timeout --quiet --output --config --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --id)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --channel)
+                    COMPREPLY=($(compgen -W "sms email push" -- "${cur}"))
+                    return 0
+                    ;;
+                --reason)
+                    COMPREPLY=($(compgen -W "permanent_error retry_exhausted invalid_message not_found" -- "${cur}"))
+                    return 0
+                    ;;
+                --since)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --until)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --limit)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --rate)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -789,7 +479,7 @@ _dispatchctl() {
                     return 0
                     ;;
                 --channel)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "sms email push" -- "${cur}"))
                     return 0
                     ;;
                 --to)
@@ -805,7 +495,7 @@ _dispatchctl() {
                     return 0
                     ;;
                 --priority)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "high normal low" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)

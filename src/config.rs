@@ -71,7 +71,7 @@ pub const SETTINGS: &[SettingSpec] = &[
     spec("WORKER_CONCURRENCY", Some("64"), "64", "Deliveries in flight per worker process (also its prefetch)."),
     spec("RETRY_BACKOFF_BASE", Some("1s"), "1s", "Delay before the first retry; doubled for each further attempt."),
     spec("RETRY_BACKOFF_MAX", Some("60s"), "60s", "Upper bound of the retry delay (and of an honoured Retry-After)."),
-    spec("DEFAULT_MAX_RETRIES", Some("5"), "5", "Attempt budget of a notification created without maxRetries."),
+    spec("DEFAULT_MAX_RETRIES", Some("5"), "5", "Attempt budget (delivery attempts in all, the first one included) of a notification created without maxRetries."),
     spec("RETRY_SCAN_INTERVAL", Some("5s"), "5s", "Interval of the retry and recovery scans in loop mode."),
     spec("RETRY_SCAN_LIMIT", Some("100"), "100", "Most due retries (and expired leases) handled per scan pass."),
     spec("SCHEDULER_SCAN_INTERVAL", Some("5s"), "5s", "Interval of the scheduled/unpublished scan in loop mode."),
@@ -169,15 +169,35 @@ impl Settings {
         if let Some(path) = file {
             layers.extend(read_yaml(path)?);
         }
+        let from_file: Vec<String> = layers.keys().cloned().collect();
+        let mut overridden = Vec::new();
         for spec in SETTINGS {
             if let Ok(value) = std::env::var(spec.env) {
                 layers.insert(spec.env.to_string(), value);
+                overridden.push(spec.env);
             }
         }
         for (key, value) in flags {
             layers.insert((*key).to_string(), value.clone());
+            overridden.push(key);
         }
-        Self::from_map(&layers)
+        Self::from_map(&layers).map_err(|e| match (e, file) {
+            // Name the file and its key, not the environment variable nobody set.
+            (ConfigError::Invalid { key, reason, .. }, Some(path))
+                if from_file.iter().any(|k| k == key) && !overridden.contains(&key) =>
+            {
+                ConfigError::File {
+                    path: path.display().to_string(),
+                    reason: format!(
+                        "`{}`: {reason} (example: {}: {})",
+                        key.to_ascii_lowercase(),
+                        key.to_ascii_lowercase(),
+                        spec_of(key).example
+                    ),
+                }
+            }
+            (e, _) => e,
+        })
     }
 
     /// Builds settings from explicit values only (defaults fill the rest); used by tests and
@@ -330,6 +350,14 @@ impl Settings {
             Ok(nodes) => nodes.iter().map(|n| redact_url(n)).collect::<Vec<_>>().join(","),
             Err(_) => "(invalid RABBITMQ_URL)".into(),
         }
+    }
+
+    /// `host:port` of the broker, for error messages.
+    pub fn rabbitmq_host(&self) -> String {
+        url::Url::parse(self.rabbitmq_url.expose_secret())
+            .ok()
+            .and_then(|u| Some(format!("{}:{}", u.host_str()?, u.port().unwrap_or(5672))))
+            .unwrap_or_else(|| self.rabbitmq_display())
     }
 
     pub fn redis_display(&self) -> String {

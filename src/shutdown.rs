@@ -7,8 +7,9 @@ pub fn on_signal() -> CancellationToken {
     let trigger = token.clone();
     tokio::spawn(async move {
         wait_for_signal().await;
-        tracing::info!("shutdown requested");
+        // Cancel first: nothing that happens to the log output may delay the shutdown.
         trigger.cancel();
+        tracing::info!("shutdown requested");
     });
     token
 }

@@ -148,6 +148,8 @@ struct Link {
 struct Backoff {
     next_attempt: Instant,
     delay: Duration,
+    /// Why the last attempt failed, so callers turned away during the backoff see the cause.
+    last_error: String,
 }
 
 /// The process's publisher: cheap to share behind an `Arc`.
@@ -173,6 +175,7 @@ impl Broker {
             backoff: Mutex::new(Backoff {
                 next_attempt: Instant::now(),
                 delay: RECONNECT_MIN,
+                last_error: String::new(),
             }),
         }
     }
@@ -215,7 +218,10 @@ impl Broker {
         {
             let backoff = self.backoff.lock().unwrap_or_else(|p| p.into_inner());
             if Instant::now() < backoff.next_attempt {
-                return Err(BrokerError::Unavailable("reconnecting after an earlier failure".into()));
+                return Err(BrokerError::Unavailable(format!(
+                    "{} (the last attempt; retrying shortly)",
+                    backoff.last_error
+                )));
             }
         }
         match self.open().await {
@@ -231,6 +237,10 @@ impl Broker {
                 let mut backoff = self.backoff.lock().unwrap_or_else(|p| p.into_inner());
                 backoff.next_attempt = Instant::now() + backoff.delay;
                 backoff.delay = (backoff.delay * 2).min(RECONNECT_MAX);
+                backoff.last_error = match &e {
+                    BrokerError::Unavailable(reason) => reason.clone(),
+                    other => other.to_string(),
+                };
                 if matches!(e, BrokerError::QueueMismatch { .. }) {
                     tracing::error!(error = %e, "publishing is off until the queues match QUEUE_TYPE");
                 } else {

@@ -22,10 +22,10 @@ pub struct SelectionArgs {
     #[arg(long = "id", value_name = "UUID")]
     pub ids: Vec<Uuid>,
     /// Only this channel's DLQ (repeatable): sms, email, push.
-    #[arg(long = "channel", value_name = "CHANNEL")]
+    #[arg(long = "channel", value_name = "CHANNEL", value_parser = clap::builder::PossibleValuesParser::new(["sms", "email", "push"]), ignore_case = true)]
     pub channels: Vec<String>,
     /// Only this reason: permanent_error, retry_exhausted, invalid_message, not_found.
-    #[arg(long, value_name = "REASON")]
+    #[arg(long, value_name = "REASON", value_parser = clap::builder::PossibleValuesParser::new(["permanent_error", "retry_exhausted", "invalid_message", "not_found"]))]
     pub reason: Option<String>,
     /// Dead-lettered at or after: RFC 3339, or an age such as 2h (= 2 hours ago).
     #[arg(long, value_name = "TIME")]
@@ -33,7 +33,7 @@ pub struct SelectionArgs {
     /// Dead-lettered at or before: RFC 3339, or an age such as 30m.
     #[arg(long, value_name = "TIME")]
     pub until: Option<String>,
-    /// At most this many messages.
+    /// At most this many letters are listed or acted on; the rest stay in the DLQ, in order.
     #[arg(long, value_name = "N")]
     pub limit: Option<usize>,
 }
@@ -87,7 +87,7 @@ pub fn parse_time(flag: &str, text: &str) -> anyhow::Result<DateTime<Utc>> {
 
 #[derive(clap::Args, Debug, Clone)]
 #[command(
-    after_help = "Inspection never consumes: every message stays in its DLQ, in order, even if the command is interrupted."
+    after_help = "Inspection never consumes: every message stays in its DLQ, in order, even if the command is interrupted.\n\nExit status:\n  0  listed (the DLQs may be empty)\n  1  RabbitMQ or PostgreSQL unreachable (the message names which, and where)\n  2  invalid flags or settings\n\nSettings: DATABASE_DSN, RABBITMQ_URL, QUEUE_PREFIX (see docs/CONFIGURATION.md).\n\nExamples:\n  dispatchctl inspect-dlq\n  dispatchctl inspect-dlq --list --channel sms --reason permanent_error\n  dispatchctl inspect-dlq -o ndjson > dlq-archive.ndjson"
 )]
 pub struct Args {
     /// List messages instead of the per-channel summary.
@@ -129,7 +129,9 @@ pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
     let settings = load_settings_quiet(global)?;
     let format = output::resolve(args.output);
     let app = App::start(settings, false).await?;
-    let outcome = inspect(&app, args, format).await;
+    let outcome = inspect(&app, args, format)
+        .await
+        .map_err(|e| super::locate(e, &app.settings));
     app.close().await;
     outcome
 }
@@ -153,6 +155,7 @@ async fn inspect(app: &App, args: Args, format: Format) -> anyhow::Result<ExitCo
             ]);
             for r in &rows {
                 let state = match (r.dry_run, r.finished_at) {
+                    (false, Some(_)) if r.source == "discard" => "discarded (the count is under replayed)".to_string(),
                     (true, _) => "dry run".to_string(),
                     (false, Some(_)) => "finished".to_string(),
                     (false, None) => "interrupted".to_string(),
@@ -168,7 +171,7 @@ async fn inspect(app: &App, args: Args, format: Format) -> anyhow::Result<ExitCo
                     state,
                 ]);
             }
-            println!("{t}");
+            output::line(&t)?;
         } else {
             print_rows(format, &rows)?;
         }
@@ -234,7 +237,7 @@ async fn summary(app: &App, selection: &Selection, format: Format) -> anyhow::Re
                 reasons,
             ]);
         }
-        println!("{t}");
+        output::line(&t)?;
     } else {
         output::print_structured(format, &out)?;
     }
@@ -295,8 +298,14 @@ async fn list(app: &App, selection: &Selection, format: Format, show_recipient: 
     match format {
         Format::Ndjson => {}
         Format::Table => {
-            println!("{table}");
-            eprintln!("{shown} dead letters shown; nothing was consumed");
+            output::line(&table)?;
+            let letters = if shown == 1 { "dead letter" } else { "dead letters" };
+            let limited = if selection.limit.is_some_and(|l| shown >= l) {
+                " (--limit reached: more may follow)"
+            } else {
+                ""
+            };
+            output::note(format!("{shown} {letters} shown{limited}; nothing was consumed"));
         }
         f => output::print_structured(f, &structured)?,
     }

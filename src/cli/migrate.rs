@@ -1,5 +1,6 @@
 //! `dispatchctl migrate [run|status|revert]`: the embedded sqlx migrations.
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use chrono::{DateTime, Utc};
@@ -10,12 +11,19 @@ use super::{load_settings_quiet, GlobalArgs};
 use crate::store::{Store, MIGRATOR};
 
 #[derive(clap::Args, Debug, Clone)]
+#[command(
+    after_help = "Exit status:\n  0  done (also when nothing was pending or nothing reverted)\n  1  PostgreSQL unreachable or a migration failed\n  2  invalid settings\n\nSettings: DATABASE_DSN (the database is created if it does not exist); see docs/CONFIGURATION.md.\n\nExamples:\n  dispatchctl migrate\n  dispatchctl migrate status -o json\n  dispatchctl migrate revert --yes"
+)]
 pub struct Args {
     #[command(subcommand)]
     pub action: Option<Action>,
-    /// Output format of `status`.
+    /// Output format of `status`: table (default on a terminal), json (default otherwise),
+    /// yaml or ndjson.
     #[arg(short, long, value_enum, global = true)]
     pub output: Option<Format>,
+    /// `revert` without asking (it asks only on a terminal).
+    #[arg(long, short, global = true)]
+    pub yes: bool,
 }
 
 #[derive(clap::Subcommand, Debug, Clone, Copy)]
@@ -69,11 +77,12 @@ pub async fn pending(store: &Store) -> anyhow::Result<Vec<MigrationState>> {
 pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
     let settings = load_settings_quiet(global)?;
     let store = Store::connect(&settings.database, 2).await?;
+    let settings_display = settings.database_display();
     match args.action.unwrap_or(Action::Run) {
         Action::Run => {
             let before = pending(&store).await?.len();
             store.migrate().await?;
-            eprintln!("applied {before} migrations; the schema is up to date");
+            output::note(format!("applied {before} migrations; the schema is up to date"));
         }
         Action::Status => {
             let states = status(&store).await?;
@@ -86,7 +95,7 @@ pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
                         });
                         t.add_row(vec![m.version.to_string(), m.description.clone(), state]);
                     }
-                    println!("{t}");
+                    output::line(&t)?;
                 }
                 f => output::print_structured(f, &states)?,
             }
@@ -95,12 +104,22 @@ pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
             let states = status(&store).await?;
             let applied: Vec<&MigrationState> = states.iter().filter(|m| m.applied_at.is_some()).collect();
             let Some(last) = applied.last() else {
-                eprintln!("nothing to revert: no migration is applied");
+                output::note("nothing to revert: no migration is applied");
                 return Ok(ExitCode::SUCCESS);
             };
+            if !args.yes && std::io::stdin().is_terminal() {
+                let question = format!(
+                    "Revert migration {} ({}) of {}? Its down script may drop data. [y/N] ",
+                    last.version, last.description, settings_display
+                );
+                if !super::confirm(&question).await? {
+                    output::note("nothing reverted");
+                    return Ok(ExitCode::SUCCESS);
+                }
+            }
             let target = applied.iter().rev().nth(1).map_or(0, |m| m.version);
             MIGRATOR.undo(store.pool(), target).await?;
-            eprintln!("reverted {} {}", last.version, last.description);
+            output::note(format!("reverted {} {}", last.version, last.description));
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -3,8 +3,10 @@
 
 pub mod completions;
 pub mod convert_queues;
+pub mod discard;
 pub mod inspect_dlq;
 pub mod migrate;
+pub mod notifications;
 pub mod output;
 pub mod replay;
 pub mod scan_retries;
@@ -26,6 +28,9 @@ use crate::config::{ConfigError, Settings};
     about = "Notification dispatch engine and its operations toolkit"
 )]
 #[command(propagate_version = true)]
+#[command(
+    after_help = "Examples:\n  dispatchctl serve                                  # API, worker and scanners in one process\n  dispatchctl send --channel sms --to +905551234567 --content 'Code 1234' --wait\n  dispatchctl inspect-dlq && dispatchctl replay --channel sms --dry-run\n\nExit status (every command; each one's --help says more):\n  0    success\n  1    the operation failed (the message says why and what to do)\n  2    invalid input, flags or settings\n  3    a --wait timed out\n  4    send: the API is unreachable\n  130  interrupted (Ctrl-C); what was done is kept and reported\n  141  stdout was closed early (| head); nothing else happened\n\nSettings: flags win over the environment (and .env), which wins over --config FILE; see ENVIRONMENT in dispatchctl(1) or docs/CONFIGURATION.md."
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,
@@ -59,6 +64,10 @@ pub enum Command {
     Replay(replay::Args),
     /// Move the queues between the classic and the quorum type without losing a message.
     ConvertQueues(convert_queues::Args),
+    /// Remove dead letters that must never be sent (dry run, confirmation, export, audit).
+    Discard(discard::Args),
+    /// Show one notification (status, attempts, where it is now), or list them by filter.
+    Notifications(notifications::Args),
     /// Print a shell completion script.
     #[command(hide = true)]
     Completions(completions::CompletionArgs),
@@ -94,13 +103,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Worker(a) => worker::run(g, a).await,
         Command::ScanRetries(a) => scan_retries::run(g, a).await,
         Command::Migrate(a) => migrate::run(g, a).await,
-        Command::Send(a) => send::run(a).await,
+        Command::Send(a) => send::run(g, a).await,
         Command::InspectDlq(a) => inspect_dlq::run(g, a).await,
         Command::Replay(a) => replay::run(g, a).await,
         Command::ConvertQueues(a) => convert_queues::run(g, a).await,
+        Command::Discard(a) => discard::run(g, a).await,
+        Command::Notifications(a) => notifications::run(g, a).await,
         Command::Completions(a) => completions::completions(a),
         Command::Man(a) => completions::man(a),
-        Command::Healthcheck(a) => completions::healthcheck(a).await,
+        Command::Healthcheck(a) => completions::healthcheck(g, a).await,
     }
 }
 
@@ -113,6 +124,80 @@ pub fn exit_code(error: &anyhow::Error) -> u8 {
         return 2;
     }
     1
+}
+
+/// One line for an error that reached `main`: each cause once (sqlx and lapin repeat their
+/// sources in their own messages), and what to do when the cause is a common one.
+pub fn describe(error: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if text.is_empty() || line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    for repeated in [
+        "RabbitMQ is unreachable: ",
+        "RabbitMQ: ",
+        "error communicating with database: ",
+    ] {
+        let twice = format!("{repeated}{repeated}");
+        while line.contains(&twice) {
+            line = line.replace(&twice, repeated);
+        }
+    }
+    line = line.replace("RabbitMQ: RabbitMQ ", "RabbitMQ ");
+    if let Some(hint) = hint(&line) {
+        line.push_str("; ");
+        line.push_str(hint);
+    }
+    line
+}
+
+/// Names the broker an error concerns when the error itself does not (lapin's do not).
+pub fn locate(error: anyhow::Error, settings: &Settings) -> anyhow::Error {
+    let text = describe(&error);
+    let host = settings.rabbitmq_host();
+    if text.contains("RabbitMQ") && !text.contains(&host) {
+        let code = exit_code(&error);
+        return Exit::new(code, format!("RabbitMQ at {host}: {text}")).into();
+    }
+    error
+}
+
+fn hint(line: &str) -> Option<&'static str> {
+    let has = |s: &str| line.contains(s);
+    if has("ACCESS_REFUSED") || has("ACCESS-REFUSED") {
+        Some("RabbitMQ refused the login: check the user and password in RABBITMQ_URL")
+    } else if has("NOT_ALLOWED") || has("vhost") && has("RabbitMQ") {
+        Some("check the virtual host in RABBITMQ_URL and the user's permissions on it")
+    } else if has("PostgreSQL") && (has("Connection refused") || has("timed out")) {
+        Some("is PostgreSQL running at that address? check DATABASE_DSN")
+    } else if has("PostgreSQL") && has("password authentication failed") {
+        Some("check the user and password in DATABASE_DSN")
+    } else if has("RabbitMQ") && (has("Connection refused") || has("no answer within")) {
+        Some("is RabbitMQ running at that address? check RABBITMQ_URL")
+    } else {
+        None
+    }
+}
+
+/// Asks a yes/no question on stderr and reads the answer from stdin (a terminal).
+pub async fn confirm(question: &str) -> anyhow::Result<bool> {
+    use std::io::{BufRead, Write};
+    let mut err = std::io::stderr();
+    let _ = write!(err, "{question}");
+    let _ = err.flush();
+    let line = tokio::task::spawn_blocking(|| {
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line).map(|_| line)
+    })
+    .await??;
+    Ok(matches!(line.trim(), "y" | "Y" | "yes"))
 }
 
 /// Loads settings with the subcommand's flags on top, then starts logging.

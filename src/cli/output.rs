@@ -1,6 +1,6 @@
 //! Rendering: tables for people, JSON/YAML for scripts. Data goes to stdout, chatter to stderr.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 
 use clap::ValueEnum;
 use comfy_table::presets::UTF8_FULL_CONDENSED;
@@ -30,14 +30,59 @@ pub fn table(headers: &[&str]) -> Table {
     t.load_preset(UTF8_FULL_CONDENSED)
         .set_content_arrangement(ContentArrangement::Dynamic)
         .set_header(headers.to_vec());
+    // An id broken over two lines cannot be copied; other columns wrap instead.
+    for (i, h) in headers.iter().enumerate() {
+        if matches!(*h, "id" | "notification" | "batch" | "replay id") {
+            if let Some(column) = t.column_mut(i) {
+                column.set_constraint(comfy_table::ColumnConstraint::ContentWidth);
+            }
+        }
+    }
     t
 }
 
 pub fn print_structured<T: Serialize>(format: Format, value: &T) -> anyhow::Result<()> {
     match format {
-        Format::Yaml => print!("{}", serde_yaml::to_string(value)?),
-        Format::Ndjson => println!("{}", serde_json::to_string(value)?),
-        _ => println!("{}", serde_json::to_string_pretty(value)?),
+        Format::Yaml => write_out(serde_yaml::to_string(value)?),
+        Format::Ndjson => line(serde_json::to_string(value)?),
+        _ => line(serde_json::to_string_pretty(value)?),
     }
-    Ok(())
+}
+
+/// The reader of stdout went away (`| head`): the command stops quietly, and `main` exits
+/// with the status a shell expects of a program killed by SIGPIPE.
+#[derive(Debug, thiserror::Error)]
+#[error("stdout was closed by its reader")]
+pub struct ClosedPipe;
+
+/// Exit status of a command whose stdout was closed: 128 + SIGPIPE, as a shell reports it.
+pub const CLOSED_PIPE_EXIT: u8 = 141;
+
+/// Writes `text` and a newline to stdout.
+pub fn line(text: impl std::fmt::Display) -> anyhow::Result<()> {
+    write_out(format!("{text}\n"))
+}
+
+/// Writes `text` to stdout; a closed pipe becomes `ClosedPipe` instead of println!'s panic.
+pub fn write_out(text: impl AsRef<str>) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_ref().as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(ClosedPipe.into()),
+        Err(e) => Err(anyhow::Error::new(e).context("cannot write to stdout")),
+    }
+}
+
+/// A message for the person at the terminal (stderr); lost if stderr is gone, never a panic.
+pub fn note(text: impl std::fmt::Display) {
+    let _ = writeln!(std::io::stderr(), "{text}");
+}
+
+/// Whether an error (anywhere in its chain) is a write to a closed pipe.
+pub fn is_closed_pipe(error: &anyhow::Error) -> bool {
+    error.chain().any(|c| {
+        c.is::<ClosedPipe>()
+            || c.downcast_ref::<std::io::Error>()
+                .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }

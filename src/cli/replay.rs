@@ -16,7 +16,7 @@ use crate::store::replay::FailedFilter;
 
 #[derive(clap::Args, Debug, Clone)]
 #[command(
-    after_help = "Exit status: 0 when every selected letter was replayed or skipped; 1 when some failed (they stay in the DLQ); 2 for invalid flags or a refused selection.\n\nExamples:\n  dispatchctl replay --channel sms --dry-run\n  dispatchctl replay --channel sms --reason retry_exhausted --rate 20\n  dispatchctl replay --id 0193c0de-... --reset-attempts\n  dispatchctl replay --from-db --channel email --since 2h"
+    after_help = "Exit status:\n  0    every selected letter was replayed or skipped (with --wait: and every replayed notification was SENT)\n  1    some replays failed (those letters stay in the DLQ); an --id selection replayed nothing; with --wait: some failed again\n  2    invalid flags or a refused selection\n  3    --wait timed out\n  130  interrupted (Ctrl-C): what was done is kept, reported and audited; run the command again to continue\n\nSettings: DATABASE_DSN, RABBITMQ_URL, QUEUE_PREFIX (see docs/CONFIGURATION.md).\n\nExamples:\n  dispatchctl replay --channel sms --dry-run\n  dispatchctl replay --channel sms --reason retry_exhausted --rate 20 --wait\n  dispatchctl replay --id 0193c0de-... --reset-attempts\n  dispatchctl replay --from-db --channel email --since 2h"
 )]
 pub struct Args {
     #[command(flatten)]
@@ -34,14 +34,23 @@ pub struct Args {
     #[arg(long)]
     pub reset_attempts: bool,
     /// At most N replays per second, to spare a provider that just recovered.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub rate: Option<f64>,
     /// Replay FAILED notifications from PostgreSQL (for dead letters that were purged).
     #[arg(long)]
     pub from_db: bool,
+    /// After replaying, wait (at most --timeout) until every replayed notification is SENT
+    /// or FAILED again, and report which failed again and why (exit 1 if any did).
+    #[arg(long, conflicts_with = "dry_run")]
+    pub wait: bool,
+    /// How long --wait waits.
+    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub timeout: std::time::Duration,
     /// No progress bar.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Output format of the summary: table (default on a terminal), json (default
+    /// otherwise), yaml or ndjson.
     #[arg(short, long, value_enum)]
     pub output: Option<Format>,
 }
@@ -49,9 +58,17 @@ pub struct Args {
 pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
     let selection = args.selection.to_selection(args.all)?;
     if selection.is_unbounded() {
+        let advice = if args.dry_run {
+            "--dry-run needs a selection too"
+        } else {
+            "add --dry-run to see what a selection takes without changing anything"
+        };
         return Err(Exit::new(
             2,
-            "replay needs a selection: --id, --channel, --reason, --since/--until, or --all for everything (try --dry-run first)",
+            format!(
+                "replay needs a selection: --id UUID (one notification), --channel sms|email|push, --reason REASON, \
+                 --since/--until TIME, or --all for every dead letter; {advice}"
+            ),
         )
         .into());
     }
@@ -67,7 +84,9 @@ pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
     let settings = load_settings_quiet(global)?;
     let format = output::resolve(args.output);
     let app = App::start(settings, false).await?;
-    let outcome = replay(&app, args, selection, format).await;
+    let outcome = replay(&app, args, selection, format)
+        .await
+        .map_err(|e| super::locate(e, &app.settings));
     app.close().await;
     outcome
 }
@@ -76,7 +95,7 @@ async fn replay(app: &App, args: Args, selection: replay::Selection, format: For
     let app = app.clone();
     require_schema(&app.store).await?;
     if args.all && !args.yes && !args.dry_run && std::io::stdin().is_terminal() && !confirm(&app).await? {
-        eprintln!("nothing replayed");
+        output::note("nothing replayed");
         return Ok(ExitCode::SUCCESS);
     }
     let opts = ReplayOptions {
@@ -85,6 +104,9 @@ async fn replay(app: &App, args: Args, selection: replay::Selection, format: For
         rate: args.rate,
         replay_id: Uuid::now_v7(),
         operator: crate::config::operator_identity(),
+        // Ctrl-C stops between two letters; what was replayed is kept and reported.
+        cancel: crate::shutdown::on_signal(),
+        track_ids: args.wait,
     };
     let source = if args.from_db { "db" } else { "dlq" };
     app.store
@@ -96,48 +118,98 @@ async fn replay(app: &App, args: Args, selection: replay::Selection, format: For
             opts.dry_run,
         )
         .await?;
-    let bar = progress_bar(
-        args.quiet,
-        if args.from_db {
-            0
-        } else {
-            total_depth(&app, &selection).await
-        },
-    );
+    let filter = FailedFilter {
+        ids: selection.ids.clone(),
+        channel: selection.channels.first().copied(),
+        reason: selection.reason.clone(),
+        since: selection.since,
+        until: selection.until,
+        limit: selection.limit.map(|l| l as i64),
+    };
+    let total = if args.from_db {
+        app.store.count_failed(&filter).await.unwrap_or(0)
+    } else {
+        total_depth(&app, &selection).await
+    };
+    let bar = progress_bar(args.quiet, total, args.from_db);
+    // The rate of replays, not of letters examined (skipped ones go by much faster), measured
+    // from the first replay so that the immediate first one does not inflate it.
+    let mut first: Option<(std::time::Instant, u64)> = None;
     let mut on_progress = |s: &ReplaySummary, examined: u64| {
         bar.set_position(examined);
+        if first.is_none() && s.replayed > 0 {
+            first = Some((std::time::Instant::now(), s.replayed));
+        }
+        let rate = match first {
+            Some((at, n0)) if s.replayed > n0 => {
+                format!(
+                    "{:.1}/s",
+                    (s.replayed - n0) as f64 / at.elapsed().as_secs_f64().max(0.001)
+                )
+            }
+            _ => "-/s".to_string(),
+        };
         bar.set_message(format!(
-            "replayed {} skipped {} errors {}",
+            "replayed {} ({rate}), skipped {}, errors {}",
             s.replayed, s.skipped, s.errors
         ));
     };
     let result = if args.from_db {
-        let filter = FailedFilter {
-            ids: selection.ids.clone(),
-            channel: selection.channels.first().copied(),
-            reason: selection.reason.clone(),
-            since: selection.since,
-            until: selection.until,
-            limit: selection.limit.map(|l| l as i64),
-        };
         replay::replay_failed_rows(&app, &filter, &opts, &mut on_progress).await
     } else {
         replay::replay_dlq(&app, &selection, &opts, &mut on_progress).await
     };
     bar.finish_and_clear();
-    let summary = result?;
+    let mut summary = result?;
     app.store
         .audit_progress(
             opts.replay_id,
             summary.replayed as i32,
             summary.skipped as i32,
             summary.errors as i32,
-            true,
+            !summary.interrupted,
         )
         .await?;
+    if !selection.ids.is_empty() && !summary.dry_run {
+        replay::explain_not_replayed(&app, &selection.ids, &mut summary, args.from_db).await?;
+    }
+    if args.wait && !summary.interrupted && summary.replayed > 0 {
+        let deadline = tokio::time::Instant::now() + args.timeout;
+        let bar = progress_bar(args.quiet, summary.replayed, false);
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{spinner} waiting [{bar:30}] {pos}/{len} replayed notifications finished  {elapsed}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+        );
+        let outcome = replay::wait_for_outcomes(&app, &summary.replayed_ids, deadline, &opts.cancel, |done, _| {
+            bar.set_position(done)
+        })
+        .await?;
+        bar.finish_and_clear();
+        summary.outcome = Some(outcome);
+    }
+    for n in &summary.not_replayed {
+        output::note(format!("{}: not replayed: {}", n.id, n.reason));
+    }
+    if summary.interrupted {
+        output::note(format!(
+            "interrupted: replayed {}, skipped {}, errors {} before the interruption (recorded as replay {}); \
+             what was not reached stays where it was; run the same command again to continue",
+            summary.replayed, summary.skipped, summary.errors, summary.replay_id
+        ));
+    }
     render(format, &summary)?;
-    Ok(if summary.errors > 0 {
+    let nothing_matched = !selection.ids.is_empty() && !summary.dry_run && summary.replayed == 0;
+    let failed_again = summary.outcome.as_ref().is_some_and(|o| o.failed_again > 0);
+    let still_pending = summary.outcome.as_ref().is_some_and(|o| o.pending > 0);
+    Ok(if summary.interrupted || opts.cancel.is_cancelled() {
+        ExitCode::from(130)
+    } else if summary.errors > 0 || nothing_matched || failed_again {
         ExitCode::from(1)
+    } else if still_pending {
+        ExitCode::from(3)
     } else {
         ExitCode::SUCCESS
     })
@@ -165,8 +237,9 @@ async fn confirm(app: &App) -> anyhow::Result<bool> {
         },
     )
     .await;
-    eprint!("Replay all {depth} dead letters of every channel? [y/N] ");
-    std::io::stderr().flush()?;
+    let mut err = std::io::stderr();
+    let _ = write!(err, "Replay all {depth} dead letters of every channel? [y/N] ");
+    let _ = err.flush();
     let line = tokio::task::spawn_blocking(|| {
         let mut line = String::new();
         std::io::stdin().lock().read_line(&mut line).map(|_| line)
@@ -175,14 +248,21 @@ async fn confirm(app: &App) -> anyhow::Result<bool> {
     Ok(matches!(line.trim(), "y" | "Y" | "yes"))
 }
 
-fn progress_bar(quiet: bool, total: u64) -> ProgressBar {
+fn progress_bar(quiet: bool, total: u64, from_db: bool) -> ProgressBar {
     if quiet || !std::io::stderr().is_terminal() {
         return ProgressBar::hidden();
     }
     let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
-    let style = ProgressStyle::with_template("{spinner} [{bar:30}] {pos}/{len} letters  {per_sec}  eta {eta}  {msg}")
-        .unwrap_or_else(|_| ProgressStyle::default_bar())
-        .progress_chars("=> ");
+    let unit = if from_db {
+        "FAILED notifications"
+    } else {
+        "dead letters examined"
+    };
+    let style = ProgressStyle::with_template(&format!(
+        "{{spinner}} replaying [{{bar:30}}] {{pos}}/{{len}} {unit}  {{msg}}  eta {{eta}}"
+    ))
+    .unwrap_or_else(|_| ProgressStyle::default_bar())
+    .progress_chars("=> ");
     bar.set_style(style);
     bar
 }
@@ -203,13 +283,35 @@ fn render(format: Format, s: &ReplaySummary) -> anyhow::Result<()> {
                     .map_or("-".into(), |t| t.format("%Y-%m-%d %H:%M:%S").to_string()),
             ]);
         }
-        println!("{t}");
-        println!("dry run: {} would be replayed; nothing changed", s.would_replay_count);
+        output::line(&t)?;
+        output::line(format!(
+            "dry run: {} would be replayed; nothing changed",
+            s.would_replay_count
+        ))?;
     } else {
-        println!(
-            "replay {}: replayed {}, skipped {} (already replayed or unknown), errors {}, left in the DLQ {}",
+        output::line(format!(
+            "replay {}: replayed {}, skipped {} (dead letters of notifications already replayed, or without an id), \
+             errors {} (they stay in the DLQ); {} dead letters not selected stay in the DLQ",
             s.replay_id, s.replayed, s.skipped, s.errors, s.left
-        );
+        ))?;
+        if let Some(o) = &s.outcome {
+            output::line(format!(
+                "after the replay: {} SENT, {} failed again, {} not finished yet",
+                o.sent, o.failed_again, o.pending
+            ))?;
+            if !o.failures.is_empty() {
+                let mut t = output::table(&["notification", "status", "reason", "last error"]);
+                for f in &o.failures {
+                    t.add_row(vec![
+                        f.id.to_string(),
+                        f.status.clone(),
+                        f.reason.clone().unwrap_or_else(|| "-".into()),
+                        f.last_error.clone().unwrap_or_else(|| "-".into()),
+                    ]);
+                }
+                output::line(&t)?;
+            }
+        }
     }
     Ok(())
 }

@@ -19,7 +19,7 @@ use crate::ops::{BrokerCheck, Readiness};
 
 #[derive(clap::Args, Debug, Clone)]
 #[command(
-    after_help = "Exit status: 0 when the pass succeeded (also when nothing was due); 1 with a one-line reason when PostgreSQL or RabbitMQ is unreachable; 2 for invalid settings."
+    after_help = "Exit status:\n  0  the pass succeeded (also when nothing was due)\n  1  PostgreSQL or RabbitMQ unreachable (one line: which, where, what to do)\n  2  invalid flags or settings\n\nSettings: DATABASE_DSN, RABBITMQ_URL, QUEUE_PREFIX, RETRY_SCAN_LIMIT, SCHEDULER_SCAN_LIMIT, UNPUBLISHED_GRACE, LEASE_TIMEOUT; with --loop also RETRY_SCAN_INTERVAL, SCHEDULER_SCAN_INTERVAL, LOG_LEVEL, LOG_FORMAT (see docs/CONFIGURATION.md).\n\nExamples:\n  dispatchctl scan-retries --dry-run\n  dispatchctl scan-retries --drain -o json      # from cron\n  dispatchctl scan-retries --loop --listen 127.0.0.1:9092"
 )]
 pub struct Args {
     /// Run as a daemon, scanning every RETRY_SCAN_INTERVAL / SCHEDULER_SCAN_INTERVAL.
@@ -37,9 +37,11 @@ pub struct Args {
     /// Repeat passes until nothing is due (at most --max-passes).
     #[arg(long, conflicts_with_all = ["daemon", "dry_run"])]
     pub drain: bool,
+    /// With --drain: stop after N passes even if more is due (the next run continues).
     #[arg(long, default_value_t = 100, value_name = "N")]
     pub max_passes: u32,
-    /// Output format: table (default on a terminal) or json.
+    /// Output format: table (default on a terminal), json (default otherwise), yaml or
+    /// ndjson.
     #[arg(short, long, value_enum)]
     pub output: Option<Format>,
 }
@@ -54,11 +56,14 @@ pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
         .await
         .map_err(|e| Exit::new(1, format!("{e:#}")))?;
     require_schema(&app.store).await?;
-    app.warn_if_autovacuum_is_off().await;
+    // A cron job's every run would mail it; the daemon says it once at start-up.
+    if args.daemon {
+        app.warn_if_autovacuum_is_off().await;
+    }
     let outcome = if args.daemon {
         daemon(app.clone(), args).await
     } else {
-        one_shot(&app, args).await
+        one_shot(&app, args).await.map_err(|e| super::locate(e, &app.settings))
     };
     app.close().await;
     outcome
@@ -85,7 +90,10 @@ async fn one_shot(app: &App, args: Args) -> anyhow::Result<ExitCode> {
             }
         }
     }
-    render(format, &reports)?;
+    // A pass that failed before it did anything has no report; the error says it all.
+    if !reports.is_empty() {
+        render(format, &reports)?;
+    }
     match failure {
         Some(reason) => Err(Exit::new(1, format!("scan-retries: {reason}")).into()),
         None => Ok(ExitCode::SUCCESS),
@@ -112,13 +120,18 @@ fn render(format: Format, reports: &[PassReport]) -> anyhow::Result<()> {
     let total: u64 = reports.iter().map(PassReport::total).sum();
     let ms: u64 = reports.iter().map(|r| r.duration_ms).sum();
     let dry = reports.first().is_some_and(|r| r.dry_run);
-    println!("{t}");
-    println!(
-        "{} {total} notifications in {} passes, {ms} ms",
+    let passes = match reports.len() {
+        1 => "1 pass".to_string(),
+        n => format!("{n} passes"),
+    };
+    if total == 0 {
+        return output::line(format!("nothing was due ({passes}, {ms} ms)"));
+    }
+    output::line(&t)?;
+    output::line(format!(
+        "{} {total} notifications in {passes}, {ms} ms",
         if dry { "would enqueue" } else { "enqueued" },
-        reports.len()
-    );
-    Ok(())
+    ))
 }
 
 async fn daemon(app: App, args: Args) -> anyhow::Result<ExitCode> {

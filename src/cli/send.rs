@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use indicatif::{ProgressBar, ProgressDrawTarget};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::{json, Value};
 
 use super::output::{self, Format};
@@ -22,34 +22,43 @@ const UNREACHABLE: u8 = 4;
 
 #[derive(clap::Args, Debug, Clone)]
 #[command(
-    after_help = "Exit status:\n  0  all accepted (with --wait: all SENT)\n  1  some FAILED or CANCELED (with --wait)\n  2  invalid input (the message names the field)\n  3  --wait timed out\n  4  API unreachable or answering 5xx\n\nExamples:\n  dispatchctl send --channel sms --to +905551234567 --content 'Your code is 1234' --wait\n  dispatchctl send --file batch.yaml -o json\n  echo 'Hello' | dispatchctl send --channel email --to ada@example.com --content-file -"
+    after_help = "Exit status:\n  0  all accepted (with --wait: all SENT)\n  1  some FAILED or CANCELED (with --wait)\n  2  invalid input (the message names the field)\n  3  --wait timed out\n  4  API unreachable or answering 5xx\n\nSettings: DISPATCH_API_URL and DISPATCH_API_TOKEN; else API_HOST, API_PORT and API_TOKENS as `serve` reads them (environment, .env, --config).\n\nExamples:\n  dispatchctl send --channel sms --to +905551234567 --content 'Your code is 1234' --wait\n  dispatchctl send --file batch.yaml -o json\n  echo 'Hello' | dispatchctl send --channel email --to ada@example.com --content-file -"
 )]
 pub struct Args {
-    /// Base URL of the dispatchctl API.
-    #[arg(long, env = "DISPATCH_API_URL", default_value = "http://localhost:8080")]
-    pub api_url: String,
-    /// Bearer token, when the API requires one.
+    /// Base URL of the dispatchctl API [default: from API_HOST and API_PORT, as `serve`
+    /// reads them (environment, .env, --config); else http://localhost:8080].
+    #[arg(long, env = "DISPATCH_API_URL")]
+    pub api_url: Option<String>,
+    /// Bearer token, when the API requires one [default: the first of API_TOKENS, as `serve`
+    /// reads them].
     #[arg(long, env = "DISPATCH_API_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
     /// sms, email or push.
-    #[arg(long)]
+    #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(["sms", "email", "push"]), ignore_case = true)]
     pub channel: Option<String>,
     /// Recipient: phone number, e-mail address or device token.
     #[arg(long)]
     pub to: Option<String>,
+    /// The message text (SMS: at most 160 characters); or use --content-file.
     #[arg(long, conflicts_with = "content_file")]
     pub content: Option<String>,
     /// Read the content from a file (- for stdin).
     #[arg(long, value_name = "FILE")]
     pub content_file: Option<PathBuf>,
-    /// high, normal or low.
-    #[arg(long, default_value = "normal")]
+    /// high, normal or low (also the default of items in --file that have none).
+    #[arg(long, default_value = "normal", value_parser = clap::builder::PossibleValuesParser::new(["high", "normal", "low"]), ignore_case = true)]
     pub priority: String,
-    #[arg(long)]
+    /// A key of your own: sending again with the same key returns the first notification
+    /// instead of creating another (safe retries of this command).
+    #[arg(long, value_name = "KEY")]
     pub idempotency_key: Option<String>,
-    #[arg(long)]
+    /// Your id for tracing this notification across systems (default: a new UUID); it is
+    /// sent to the provider and appears in the logs.
+    #[arg(long, value_name = "ID")]
     pub correlation_id: Option<String>,
-    #[arg(long)]
+    /// The attempt budget: at most N delivery attempts in all, the first one included (the
+    /// API's maxRetries; default DEFAULT_MAX_RETRIES, 5).
+    #[arg(long, value_name = "N")]
     pub max_retries: Option<i64>,
     /// RFC 3339 time, or relative such as +10m.
     #[arg(long, value_name = "TIME")]
@@ -67,7 +76,8 @@ pub struct Args {
     /// No spinner.
     #[arg(long, short)]
     pub quiet: bool,
-    /// table (default on a terminal), json or yaml.
+    /// Output format: table (default on a terminal), json (default otherwise), yaml, or
+    /// ndjson (the result as one line).
     #[arg(short, long, value_enum)]
     pub output: Option<Format>,
 }
@@ -76,9 +86,9 @@ fn fail(code: u8, message: impl Into<String>) -> anyhow::Error {
     Exit::new(code, message).into()
 }
 
-pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+pub async fn run(global: &super::GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
     let items = collect_items(&args)?;
-    let client = Client::new(&args)?;
+    let client = Client::new(&ApiTarget::resolve(global, args.api_url.clone(), args.token.clone()))?;
     let format = output::resolve(args.output);
     let spinner = spinner(args.quiet);
     let mut result = SendResult::default();
@@ -103,15 +113,16 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mut code = OK;
     if args.wait {
         let deadline = Instant::now() + args.timeout;
+        spinner.set_style(waiting_style());
         code = wait(&client, &mut result, deadline, &spinner).await?;
     }
     spinner.finish_and_clear();
-    render(format, &result)?;
+    render(format, &result, args.wait)?;
     if code == TIMED_OUT {
-        eprintln!(
+        output::note(format!(
             "timed out after {}: some notifications are not delivered yet",
             humantime::format_duration(args.timeout)
-        );
+        ));
     }
     Ok(ExitCode::from(code))
 }
@@ -154,6 +165,10 @@ fn collect_items(args: &Args) -> anyhow::Result<Vec<NotificationRequest>> {
     };
     let mut errors = Vec::new();
     for (i, item) in items.iter_mut().enumerate() {
+        // As on the command line, priority may be left out.
+        if item.priority.is_none() {
+            item.priority = Some(args.priority.clone());
+        }
         if let Some(when) = item.scheduled_at.clone() {
             match relative_time(&when) {
                 Ok(Some(t)) => item.scheduled_at = Some(t),
@@ -252,6 +267,7 @@ fn read_file(path: &PathBuf) -> anyhow::Result<Vec<NotificationRequest>> {
             ))
         }
     };
+    reject_unknown_keys(path, &text)?;
     let mut errors = Vec::new();
     let mut items = Vec::with_capacity(list.len());
     for (i, item) in list.into_iter().enumerate() {
@@ -266,20 +282,155 @@ fn read_file(path: &PathBuf) -> anyhow::Result<Vec<NotificationRequest>> {
     Ok(items)
 }
 
+/// The keys a send file's items may have: the API's field names.
+const ITEM_KEYS: &[&str] = &[
+    "channel",
+    "recipient",
+    "content",
+    "priority",
+    "idempotencyKey",
+    "correlationId",
+    "maxRetries",
+    "scheduledAt",
+];
+
+/// The same shape as the file, refusing any key the API does not know (a misspelt
+/// `scheduled_at` would otherwise be dropped and the notification sent at once).
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[allow(dead_code)]
+struct StrictItem {
+    channel: Option<serde::de::IgnoredAny>,
+    recipient: Option<serde::de::IgnoredAny>,
+    content: Option<serde::de::IgnoredAny>,
+    priority: Option<serde::de::IgnoredAny>,
+    idempotency_key: Option<serde::de::IgnoredAny>,
+    correlation_id: Option<serde::de::IgnoredAny>,
+    max_retries: Option<serde::de::IgnoredAny>,
+    scheduled_at: Option<serde::de::IgnoredAny>,
+}
+
+#[derive(serde::Deserialize)]
+#[allow(dead_code)]
+struct StrictWrapped {
+    notifications: Vec<StrictItem>,
+}
+
+/// Names the file, the item, the line and the accepted keys (with the closest one).
+fn reject_unknown_keys(path: &std::path::Path, text: &str) -> anyhow::Result<()> {
+    let trimmed = text.trim_start();
+    let wrapped = !(trimmed.starts_with('[') || trimmed.starts_with('-'));
+    let de = serde_yaml::Deserializer::from_str(text);
+    let result = if wrapped {
+        serde_path_to_error::deserialize::<_, StrictWrapped>(de).map(|_| ())
+    } else {
+        serde_path_to_error::deserialize::<_, Vec<StrictItem>>(de).map(|_| ())
+    };
+    let Err(e) = result else {
+        return Ok(());
+    };
+    let message = e.inner().to_string();
+    let Some(key) = message
+        .split_once("unknown field `")
+        .and_then(|(_, rest)| rest.split('`').next())
+    else {
+        // Anything else is reported by the regular parse, with its own wording.
+        return Ok(());
+    };
+    let item = e.path().to_string();
+    let item = item.trim_start_matches("notifications").trim_start_matches('.');
+    let index = item.trim_start_matches('[').split(']').next().unwrap_or("?");
+    let line = e
+        .inner()
+        .location()
+        .map_or_else(String::new, |l| format!(":{}", l.line()));
+    let closest = ITEM_KEYS
+        .iter()
+        .map(|k| {
+            (
+                strsim::jaro_winkler(&key.to_ascii_lowercase().replace('_', ""), &k.to_ascii_lowercase()),
+                k,
+            )
+        })
+        .filter(|(score, _)| *score > 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map_or_else(String::new, |(_, k)| format!("did you mean `{k}`? "));
+    Err(fail(
+        INVALID,
+        format!(
+            "{}{line}: notifications[{index}]: unknown key `{key}`; {closest}accepted keys: {}",
+            path.display(),
+            ITEM_KEYS.join(", ")
+        ),
+    ))
+}
+
 struct Client {
     http: reqwest::Client,
     base: String,
     token: Option<String>,
+    origin: &'static str,
+}
+
+/// Where the API is, and how we know.
+pub struct ApiTarget {
+    pub url: String,
+    pub token: Option<String>,
+    /// Named in errors, so that a wrong guess is easy to correct.
+    pub origin: &'static str,
+}
+
+impl ApiTarget {
+    /// --api-url / DISPATCH_API_URL, else the address `serve` listens on per the same
+    /// settings (API_HOST, API_PORT; a wildcard host means this machine); the token likewise
+    /// from API_TOKENS.
+    pub fn resolve(global: &super::GlobalArgs, url: Option<String>, token: Option<String>) -> ApiTarget {
+        // The service's other settings do not concern a client: one that does not parse
+        // leaves the defaults, and the request says where it went.
+        let settings = crate::config::Settings::load(global.config.as_deref(), &[]).ok();
+        let token = token.or_else(|| {
+            use secrecy::ExposeSecret;
+            settings
+                .as_ref()
+                .and_then(|s| s.api_tokens.first().map(|t| t.expose_secret().to_string()))
+        });
+        if let Some(url) = url {
+            return ApiTarget {
+                url,
+                token,
+                origin: "--api-url / DISPATCH_API_URL",
+            };
+        }
+        let Some(s) = settings else {
+            return ApiTarget {
+                url: "http://localhost:8080".into(),
+                token,
+                origin: "the default",
+            };
+        };
+        let host = match s.api_host {
+            std::net::IpAddr::V4(v4) if v4.is_unspecified() => "127.0.0.1".to_string(),
+            std::net::IpAddr::V6(v6) if v6.is_unspecified() => "[::1]".to_string(),
+            std::net::IpAddr::V6(v6) => format!("[{v6}]"),
+            ip => ip.to_string(),
+        };
+        ApiTarget {
+            url: format!("http://{host}:{}", s.api_port),
+            token,
+            origin: "API_HOST / API_PORT",
+        }
+    }
 }
 
 impl Client {
-    fn new(args: &Args) -> anyhow::Result<Client> {
-        let base = args.api_url.trim_end_matches('/').to_string();
+    fn new(target: &ApiTarget) -> anyhow::Result<Client> {
+        let base = target.url.trim_end_matches('/').to_string();
         url::Url::parse(&base).map_err(|e| fail(INVALID, format!("--api-url: \"{base}\" is not a URL ({e})")))?;
         Ok(Client {
             http: reqwest::Client::builder().timeout(Duration::from_secs(30)).build()?,
             base,
-            token: args.token.clone(),
+            token: target.token.clone(),
+            origin: target.origin,
         })
     }
 
@@ -291,7 +442,13 @@ impl Client {
         let response = request.send().await.map_err(|e| {
             fail(
                 UNREACHABLE,
-                format!("cannot reach the API at {}: {}", self.base, root(&e)),
+                format!(
+                    "cannot reach the API at {} (from {}): {}; is `dispatchctl serve` running there? \
+                     point at it with --api-url or DISPATCH_API_URL",
+                    self.base,
+                    self.origin,
+                    root(&e)
+                ),
             )
         })?;
         let status = response.status();
@@ -331,7 +488,9 @@ fn is_terminal(status: &Value) -> bool {
     matches!(status.as_str(), Some("SENT" | "FAILED" | "CANCELED"))
 }
 
-/// Polls until all are terminal; batches through their summary (one call per batch).
+/// Polls until all are terminal (batches through their summary, one call per batch), then
+/// reads every notification once more so the output holds each one's final status,
+/// attempts and last error, not the state it had when it was accepted.
 async fn wait(
     client: &Client,
     result: &mut SendResult,
@@ -339,7 +498,8 @@ async fn wait(
     spinner: &ProgressBar,
 ) -> anyhow::Result<u8> {
     let mut delay = Duration::from_millis(100);
-    loop {
+    let total = result.notifications.len() as u64;
+    let code = loop {
         let mut pending = 0u64;
         let mut failed = 0u64;
         if result.batches.is_empty() {
@@ -374,16 +534,45 @@ async fn wait(
                 }
             }
         }
+        spinner.set_length(total);
+        spinner.set_position(total - pending.min(total));
+        spinner.set_message(if failed > 0 {
+            format!("finished ({failed} failed)")
+        } else {
+            "finished".to_string()
+        });
         if pending == 0 {
-            return Ok(if failed > 0 { SOME_FAILED } else { OK });
+            break if failed > 0 { SOME_FAILED } else { OK };
         }
-        spinner.set_message(format!("waiting: {pending} not delivered yet"));
         if Instant::now() + delay > deadline {
-            return Ok(TIMED_OUT);
+            break TIMED_OUT;
         }
         tokio::time::sleep(delay).await;
         delay = (delay * 2).min(Duration::from_secs(1));
+    };
+    if !result.batches.is_empty() {
+        spinner.set_message("reading final states");
+        refresh_all(client, &mut result.notifications).await?;
     }
+    Ok(code)
+}
+
+/// Re-reads every notification (a few requests at a time).
+async fn refresh_all(client: &Client, notifications: &mut [Value]) -> anyhow::Result<()> {
+    use futures_util::stream::{self, StreamExt, TryStreamExt};
+    let ids: Vec<String> = notifications
+        .iter()
+        .map(|n| n["id"].as_str().unwrap_or_default().to_string())
+        .collect();
+    let fresh: Vec<Value> = stream::iter(ids)
+        .map(|id| async move { client.get(&format!("/v1/notifications/{id}")).await })
+        .buffered(16)
+        .try_collect()
+        .await?;
+    for (slot, n) in notifications.iter_mut().zip(fresh) {
+        *slot = n;
+    }
+    Ok(())
 }
 
 fn spinner(quiet: bool) -> ProgressBar {
@@ -391,41 +580,129 @@ fn spinner(quiet: bool) -> ProgressBar {
         return ProgressBar::hidden();
     }
     let s = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+    // A spinner while the total is unknown (indicatif's default is a bar that reads 0/0).
+    s.set_style(
+        ProgressStyle::with_template("{spinner} {msg}  {elapsed}").unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
     s.enable_steady_tick(Duration::from_millis(120));
     s
 }
 
-fn render(format: Format, result: &SendResult) -> anyhow::Result<()> {
+/// Once the total is known (waiting), a bar of finished notifications with its label.
+fn waiting_style() -> ProgressStyle {
+    ProgressStyle::with_template("{spinner} waiting [{bar:30}] {pos}/{len} notifications {msg}  {elapsed}")
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> ")
+}
+
+fn render(format: Format, result: &SendResult, waited: bool) -> anyhow::Result<()> {
     if format != Format::Table {
         return output::print_structured(format, result);
     }
+    let s = |n: &Value, k: &str| n[k].as_str().unwrap_or("-").to_string();
     if result.batches.is_empty() {
-        let mut t = output::table(&["id", "channel", "priority", "status"]);
+        let mut t = if waited {
+            output::table(&["id", "channel", "priority", "status", "attempts", "last error"])
+        } else {
+            output::table(&["id", "channel", "priority", "status"])
+        };
         for n in &result.notifications {
-            let s = |k: &str| n[k].as_str().unwrap_or("-").to_string();
-            t.add_row(vec![s("id"), s("channel"), s("priority"), s("status")]);
+            let mut row = vec![s(n, "id"), s(n, "channel"), s(n, "priority"), s(n, "status")];
+            if waited {
+                row.push(attempts(n));
+                row.push(why(n));
+            }
+            t.add_row(row);
         }
-        println!("{t}");
-    } else {
-        let mut t = output::table(&["batch", "items", "status", "counts"]);
-        for b in &result.batches {
-            let counts = b["counts"]
-                .as_array()
-                .map(|cs| {
-                    cs.iter()
-                        .map(|c| format!("{}: {}", c["status"].as_str().unwrap_or("?"), c["count"]))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                })
-                .unwrap_or_default();
-            t.add_row(vec![
-                b["batchId"].as_str().unwrap_or("-").to_string(),
-                b["totalCount"].to_string(),
-                b["status"].as_str().unwrap_or("-").to_string(),
-                counts,
-            ]);
+        output::line(&t)?;
+        return Ok(());
+    }
+    let mut t = output::table(&["batch", "items", "status", "counts"]);
+    for b in &result.batches {
+        let counts = b["counts"]
+            .as_array()
+            .map(|cs| {
+                cs.iter()
+                    .map(|c| format!("{}: {}", c["status"].as_str().unwrap_or("?"), c["count"]))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            })
+            .unwrap_or_default();
+        t.add_row(vec![
+            b["batchId"].as_str().unwrap_or("-").to_string(),
+            b["totalCount"].to_string(),
+            batch_status(b),
+            counts,
+        ]);
+    }
+    output::line(&t)?;
+    if waited {
+        // Which ones did not make it, and why: the rows a person acts on.
+        let unsent: Vec<&Value> = result.notifications.iter().filter(|n| n["status"] != "SENT").collect();
+        if !unsent.is_empty() {
+            let mut t = output::table(&["id", "channel", "status", "attempts", "last error"]);
+            for n in unsent {
+                t.add_row(vec![s(n, "id"), s(n, "channel"), s(n, "status"), attempts(n), why(n)]);
+            }
+            output::line(&t)?;
         }
-        println!("{t}");
     }
     Ok(())
+}
+
+fn attempts(n: &Value) -> String {
+    format!("{}/{}", n["attemptCount"], n["maxRetries"])
+}
+
+/// The last error, with the dead-letter reason when there is one.
+fn why(n: &Value) -> String {
+    match (n["failureReason"].as_str(), n["lastError"].as_str()) {
+        (Some(r), Some(e)) => format!("{r}: {e}"),
+        (Some(r), None) => r.to_string(),
+        (None, Some(e)) => e.to_string(),
+        (None, None) => "-".to_string(),
+    }
+}
+
+/// The contract's batch status, with "all N failed" when PARTIAL_FAILURE means all of them.
+fn batch_status(b: &Value) -> String {
+    let status = b["status"].as_str().unwrap_or("-").to_string();
+    let total = b["totalCount"].as_u64().unwrap_or(0);
+    let failed: u64 = b["counts"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|c| c["status"] == "FAILED")
+        .map(|c| c["count"].as_u64().unwrap_or(0))
+        .sum();
+    if status == "PARTIAL_FAILURE" && total > 0 && failed == total {
+        format!("{status} (all {total} failed)")
+    } else {
+        status
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_keys_in_a_send_file_are_named_with_line_and_suggestion() {
+        let text = "- channel: sms\n  recipient: x\n  content: a\n- channel: sms\n  recipient: x\n  content: b\n  scheduled_at: '+1h'\n";
+        let err = reject_unknown_keys(std::path::Path::new("f.yaml"), text)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("f.yaml:7") && err.contains("notifications[1]") && err.contains("did you mean `scheduledAt`"),
+            "{err}"
+        );
+        let json = r#"{"notifications":[{"channel":"sms","recipient":"x","content":"b","prio":"high"}]}"#;
+        let err = reject_unknown_keys(std::path::Path::new("f.json"), json)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("notifications[0]") && err.contains("`prio`") && err.contains("`priority`"),
+            "{err}"
+        );
+    }
 }

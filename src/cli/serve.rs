@@ -15,6 +15,9 @@ use crate::broker::consumer::Attachment;
 use crate::ops::{BrokerCheck, Readiness};
 
 #[derive(clap::Args, Debug, Clone, Default)]
+#[command(
+    after_help = "Stops gracefully on SIGTERM or SIGINT (in-flight requests and deliveries finish within SHUTDOWN_TIMEOUT), whatever happens to its log output: logs never block it.\n\nExit status: 0 after a graceful stop; 1 when it cannot start (the message says why); 2 for invalid settings.\n\nSettings: every setting of docs/CONFIGURATION.md (API_HOST, API_PORT, API_TOKENS, DATABASE_DSN, RABBITMQ_URL, REDIS_URL, WEBHOOK_SITE_URL, ...).\n\nExamples:\n  dispatchctl serve\n  dispatchctl serve --api-only --port 8081\n  dispatchctl --config /etc/dispatchctl.yaml serve"
+)]
 pub struct Args {
     /// Run only the HTTP API (split deployments run `worker` and `scan-retries --loop` apart).
     #[arg(long)]

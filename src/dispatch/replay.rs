@@ -14,6 +14,8 @@ use lapin::types::FieldTable;
 use serde::Serialize;
 use uuid::Uuid;
 
+use tokio_util::sync::CancellationToken;
+
 use crate::app::App;
 use crate::broker::dlq::{DeadLetterView, DlqCursor};
 use crate::broker::messages::{long_string, H_REPLAYED_AT, H_REPLAYED_BY, H_REPLAY_ID};
@@ -75,6 +77,10 @@ pub struct ReplayOptions {
     pub rate: Option<f64>,
     pub replay_id: Uuid,
     pub operator: String,
+    /// Stops the run between two letters (Ctrl-C); what was done is kept and reported.
+    pub cancel: CancellationToken,
+    /// Keep every replayed id (for `replay --wait`), not only the requested ones.
+    pub track_ids: bool,
 }
 
 #[derive(Clone, Debug, Default, Serialize)]
@@ -91,6 +97,83 @@ pub struct ReplaySummary {
     pub would_replay_count: u64,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub would_replay: Vec<DeadLetterView>,
+    /// True when the run was stopped (Ctrl-C, SIGTERM) before it examined everything.
+    pub interrupted: bool,
+    /// With --id: the requested notifications that were not replayed, and why.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub not_replayed: Vec<NotReplayed>,
+    /// With --id: which requested ids were replayed, and which had a dead letter.
+    #[serde(skip)]
+    pub replayed_ids: Vec<Uuid>,
+    #[serde(skip)]
+    pub seen_ids: Vec<Uuid>,
+    /// With --wait: what became of the replayed notifications.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<WaitOutcome>,
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct WaitOutcome {
+    pub sent: u64,
+    pub failed_again: u64,
+    /// Not finished when --timeout ran out.
+    pub pending: u64,
+    pub failures: Vec<FailedAgain>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct FailedAgain {
+    pub id: Uuid,
+    pub status: String,
+    pub reason: Option<String>,
+    pub last_error: Option<String>,
+}
+
+/// Polls PostgreSQL until every replayed notification is SENT, FAILED or CANCELED, or until
+/// `deadline`; returns what became of them.
+pub async fn wait_for_outcomes(
+    app: &App,
+    ids: &[Uuid],
+    deadline: tokio::time::Instant,
+    cancel: &CancellationToken,
+    mut on_progress: impl FnMut(u64, u64),
+) -> Result<WaitOutcome, ReplayError> {
+    let mut delay = Duration::from_millis(100);
+    loop {
+        let mut outcome = WaitOutcome::default();
+        for chunk in ids.chunks(1000) {
+            for n in app.store.get_many(chunk).await? {
+                match n.status {
+                    Status::Sent => outcome.sent += 1,
+                    Status::Failed | Status::Canceled => {
+                        outcome.failed_again += 1;
+                        outcome.failures.push(FailedAgain {
+                            id: n.id,
+                            status: n.status.to_string(),
+                            reason: n.failure_reason,
+                            last_error: n.last_error,
+                        });
+                    }
+                    _ => outcome.pending += 1,
+                }
+            }
+        }
+        on_progress(outcome.sent + outcome.failed_again, ids.len() as u64);
+        if outcome.pending == 0 || tokio::time::Instant::now() + delay > deadline || cancel.is_cancelled() {
+            return Ok(outcome);
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => {}
+            _ = cancel.cancelled() => {}
+        }
+        delay = (delay * 2).min(Duration::from_secs(1));
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct NotReplayed {
+    pub id: Uuid,
+    pub reason: String,
 }
 
 impl ReplaySummary {
@@ -105,9 +188,9 @@ impl ReplaySummary {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReplayError {
-    #[error("PostgreSQL: {0}")]
+    #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("RabbitMQ: {0}")]
+    #[error(transparent)]
     Broker(#[from] BrokerError),
 }
 
@@ -133,6 +216,11 @@ pub async fn replay_dlq(
     'channels: for channel in sel.channels() {
         let mut cursor = DlqCursor::open(app.broker.endpoints(), app.broker.topology(), channel).await?;
         loop {
+            if opts.cancel.is_cancelled() {
+                summary.interrupted = true;
+                cursor.close().await;
+                break 'channels;
+            }
             let fetched = match cursor.next().await {
                 Ok(Some(f)) => f,
                 Ok(None) => break,
@@ -152,6 +240,9 @@ pub async fn replay_dlq(
                 continue;
             }
             selected += 1;
+            if let Some(id) = fetched.view.notification_id.filter(|id| sel.ids.contains(id)) {
+                summary.seen_ids.push(id);
+            }
             if opts.dry_run {
                 summary.would_replay_count += 1;
                 if summary.would_replay.len() < MAX_LISTED {
@@ -165,10 +256,17 @@ pub async fn replay_dlq(
                 summary.skipped += 1;
                 continue;
             };
-            pacer.wait().await;
+            if !pacer.wait(&opts.cancel).await {
+                summary.interrupted = true;
+                cursor.close().await;
+                break 'channels;
+            }
             match replay_one(app, id, opts).await {
                 Ok(One::Replayed) => {
                     summary.replayed += 1;
+                    if !sel.ids.is_empty() || opts.track_ids {
+                        summary.replayed_ids.push(id);
+                    }
                     if let Err(e) = fetched.ack().await {
                         // The notification is replayed; the stale letter is acked next run.
                         tracing::warn!(notification.id = %id, error = %e, "replayed but the dead letter was not acked");
@@ -185,6 +283,7 @@ pub async fn replay_dlq(
                     summary.errors += 1;
                 }
             }
+            record(app, &summary).await;
             on_progress(&summary, examined);
         }
         cursor.close().await;
@@ -206,20 +305,34 @@ pub async fn replay_failed_rows(
     while let Some(id) = ids.next().await {
         let id = id.map_err(StoreError::from)?;
         examined += 1;
+        summary.seen_ids.push(id);
         if opts.dry_run {
             summary.would_replay_count += 1;
+            on_progress(&summary, examined);
             continue;
         }
-        pacer.wait().await;
+        if !pacer.wait(&opts.cancel).await {
+            summary.interrupted = true;
+            break;
+        }
         match replay_one(app, id, opts).await {
-            Ok(One::Replayed) => summary.replayed += 1,
+            Ok(One::Replayed) => {
+                summary.replayed += 1;
+                if !filter.ids.is_empty() || opts.track_ids {
+                    summary.replayed_ids.push(id);
+                }
+            }
             Ok(_) => summary.skipped += 1,
             Err(e) => {
                 tracing::error!(notification.id = %id, error = %e, "replay failed");
                 summary.errors += 1;
             }
         }
+        record(app, &summary).await;
         on_progress(&summary, examined);
+    }
+    if filter.ids.is_empty() {
+        summary.seen_ids.clear();
     }
     Ok(summary)
 }
@@ -267,6 +380,46 @@ async fn republish(app: &App, target: ReplayTarget, opts: &ReplayOptions) -> Res
     Ok(())
 }
 
+/// Keeps the audit row current after every letter, so that an interrupted or killed run's
+/// row says what it did. A failed update is logged; the final one reports the error.
+async fn record(app: &App, s: &ReplaySummary) {
+    if let Err(e) = app
+        .store
+        .audit_progress(s.replay_id, s.replayed as i32, s.skipped as i32, s.errors as i32, false)
+        .await
+    {
+        tracing::warn!(error = %e, "could not record the replay's progress");
+    }
+}
+
+/// Why each requested id was not replayed: unknown, not FAILED, or FAILED without a letter.
+pub async fn explain_not_replayed(
+    app: &App,
+    ids: &[Uuid],
+    s: &mut ReplaySummary,
+    from_db: bool,
+) -> Result<(), ReplayError> {
+    for id in ids {
+        if s.replayed_ids.contains(id) {
+            continue;
+        }
+        let reason = match app.store.status_of(*id).await? {
+            None => "unknown: no notification has this id".to_string(),
+            Some(status) if s.seen_ids.contains(id) && !from_db && status != Status::Failed => format!(
+                "its dead letter was stale (the notification is {status}, already replayed); the letter was removed"
+            ),
+            Some(Status::Failed) if !from_db && !s.seen_ids.contains(id) => {
+                "FAILED but not in the selected dead-letter queues (purged?); replay it with --from-db".to_string()
+            }
+            Some(Status::Failed) if s.interrupted => "not reached before the interruption".to_string(),
+            Some(Status::Failed) => "FAILED, but the replay did not succeed (see the error above)".to_string(),
+            Some(status) => format!("not FAILED (it is {status}); only FAILED notifications are replayed"),
+        };
+        s.not_replayed.push(NotReplayed { id: *id, reason });
+    }
+    Ok(())
+}
+
 /// Spaces replays to at most `rate` per second.
 struct Pacer {
     interval: Option<tokio::time::Interval>,
@@ -282,9 +435,17 @@ impl Pacer {
         Pacer { interval }
     }
 
-    async fn wait(&mut self) {
-        if let Some(i) = self.interval.as_mut() {
-            i.tick().await;
+    /// False when `cancel` fired first.
+    async fn wait(&mut self, cancel: &CancellationToken) -> bool {
+        if cancel.is_cancelled() {
+            return false;
+        }
+        match self.interval.as_mut() {
+            Some(i) => tokio::select! {
+                _ = i.tick() => true,
+                _ = cancel.cancelled() => false,
+            },
+            None => true,
         }
     }
 }

@@ -22,7 +22,7 @@ use crate::store::{OutcomeUpdate, StoreError};
 pub enum ScanError {
     #[error("PostgreSQL: {0}")]
     Store(#[from] StoreError),
-    #[error("RabbitMQ: {failed} publishes were not confirmed ({reason}); those rows stay due")]
+    #[error("RabbitMQ: publishes not confirmed: {failed} ({reason}); those rows stay due")]
     Publish { failed: usize, reason: String },
 }
 

@@ -325,6 +325,15 @@ pub struct Notification {
     pub next_retry_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// The last delivery attempt's error (an addition to the contract's fields, present only
+    /// when there is one): what a script needs to tell why a notification failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[sqlx(default)]
+    pub last_error: Option<String>,
+    /// Why a FAILED notification was dead-lettered (permanent_error, retry_exhausted, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[sqlx(default)]
+    pub failure_reason: Option<String>,
 }
 
 #[cfg(test)]

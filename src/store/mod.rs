@@ -2,6 +2,7 @@
 //! changed only by conditional updates, so two processes racing on one row cannot both win.
 
 pub mod batched;
+pub mod lookup;
 pub mod replay;
 pub mod scan;
 
@@ -21,6 +22,10 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 const COLUMNS: &str = "id, correlation_id, idempotency_key, batch_id, channel, priority, recipient, content, \
      status, provider_message_id, attempt_count, max_retries, scheduled_at, next_retry_at, created_at, updated_at";
+/// What the read endpoints show: the hot paths' columns and why the last attempt failed.
+const VIEW_COLUMNS: &str = "id, correlation_id, idempotency_key, batch_id, channel, priority, recipient, content, \
+     status, provider_message_id, attempt_count, max_retries, scheduled_at, next_retry_at, created_at, updated_at, \
+     last_error, failure_reason";
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -218,7 +223,7 @@ impl Store {
 
     pub async fn get(&self, id: Uuid) -> StoreResult<Option<Notification>> {
         Ok(
-            sqlx::query_as(&format!("SELECT {COLUMNS} FROM notifications WHERE id = $1"))
+            sqlx::query_as(&format!("SELECT {VIEW_COLUMNS} FROM notifications WHERE id = $1"))
                 .bind(id)
                 .fetch_optional(&self.pool)
                 .await?,
@@ -227,7 +232,7 @@ impl Store {
 
     pub async fn get_many(&self, ids: &[Uuid]) -> StoreResult<Vec<Notification>> {
         Ok(
-            sqlx::query_as(&format!("SELECT {COLUMNS} FROM notifications WHERE id = ANY($1)"))
+            sqlx::query_as(&format!("SELECT {VIEW_COLUMNS} FROM notifications WHERE id = ANY($1)"))
                 .bind(ids)
                 .fetch_all(&self.pool)
                 .await?,
@@ -257,7 +262,7 @@ impl Store {
         const WHERE: &str = "WHERE ($1::text IS NULL OR status = $1) AND ($2::text IS NULL OR channel = $2) \
              AND ($3::timestamptz IS NULL OR created_at >= $3) AND ($4::timestamptz IS NULL OR created_at <= $4)";
         let rows: Vec<Notification> = sqlx::query_as(&format!(
-            "SELECT {COLUMNS} FROM notifications {WHERE} ORDER BY created_at DESC, id DESC LIMIT $5 OFFSET $6"
+            "SELECT {VIEW_COLUMNS} FROM notifications {WHERE} ORDER BY created_at DESC, id DESC LIMIT $5 OFFSET $6"
         ))
         .bind(f.status)
         .bind(f.channel)

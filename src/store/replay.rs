@@ -97,6 +97,26 @@ impl Store {
         .await?)
     }
 
+    /// How many FAILED notifications `f` selects (the total of `replay --from-db`'s progress).
+    pub async fn count_failed(&self, f: &FailedFilter) -> StoreResult<u64> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM (SELECT 1 FROM notifications WHERE status = 'FAILED' \
+               AND (cardinality($1::uuid[]) = 0 OR id = ANY($1)) \
+               AND ($2::text IS NULL OR channel = $2) AND ($3::text IS NULL OR failure_reason = $3) \
+               AND ($4::timestamptz IS NULL OR updated_at >= $4) AND ($5::timestamptz IS NULL OR updated_at <= $5) \
+             LIMIT $6) AS selected",
+        )
+        .bind(&f.ids)
+        .bind(f.channel)
+        .bind(&f.reason)
+        .bind(f.since)
+        .bind(f.until)
+        .bind(f.limit.unwrap_or(i64::MAX))
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(n.max(0) as u64)
+    }
+
     pub async fn status_of(&self, id: Uuid) -> StoreResult<Option<Status>> {
         Ok(sqlx::query_scalar("SELECT status FROM notifications WHERE id = $1")
             .bind(id)

@@ -9,4 +9,5 @@ mod packaging;
 mod scanner;
 mod security;
 mod store;
+mod terminal;
 mod worker;

@@ -9,9 +9,9 @@ use serde_json::{json, Value};
 
 use crate::helpers::{closed_port, queue_len, wait_for, Env, ScriptedProvider, TestApp};
 
-const WITHIN: Duration = Duration::from_secs(30);
+pub(crate) const WITHIN: Duration = Duration::from_secs(30);
 
-fn command(env: &HashMap<String, String>, args: &[&str]) -> Command {
+pub(crate) fn command(env: &HashMap<String, String>, args: &[&str]) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_dispatchctl"));
     c.args(args)
         .env_clear()
@@ -21,14 +21,14 @@ fn command(env: &HashMap<String, String>, args: &[&str]) -> Command {
     c
 }
 
-async fn run(env: &HashMap<String, String>, args: &[&str]) -> Output {
+pub(crate) async fn run(env: &HashMap<String, String>, args: &[&str]) -> Output {
     let mut c = command(env, args);
     tokio::task::spawn_blocking(move || c.output().expect("run dispatchctl"))
         .await
         .expect("join")
 }
 
-fn json_out(o: &Output) -> Value {
+pub(crate) fn json_out(o: &Output) -> Value {
     serde_json::from_slice(&o.stdout).unwrap_or_else(|e| {
         panic!(
             "stdout is not JSON ({e}): {}\nstderr: {}",
@@ -38,13 +38,15 @@ fn json_out(o: &Output) -> Value {
     })
 }
 
-fn stderr(o: &Output) -> String {
+pub(crate) fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 /// Serve with a provider that rejects `reject…` recipients, and `count` of them per channel
 /// failed and dead-lettered.
-async fn failed_setup(counts: &[(&str, usize)]) -> (TestApp, std::sync::Arc<ScriptedProvider>, Vec<(String, String)>) {
+pub(crate) async fn failed_setup(
+    counts: &[(&str, usize)],
+) -> (TestApp, std::sync::Arc<ScriptedProvider>, Vec<(String, String)>) {
     let provider = ScriptedProvider::start().await;
     let t = TestApp::spawn(Env::new().set("WEBHOOK_SITE_URL", provider.url.clone()), false).await;
     let mut ids = Vec::new();

@@ -19,7 +19,12 @@ fn read(path: &str) -> String {
 fn completions_are_fresh() {
     for shell in [Shell::Bash, Shell::Zsh, Shell::Fish, Shell::PowerShell, Shell::Elvish] {
         let mut generated = Vec::new();
-        clap_complete::generate(shell, &mut Cli::command(), "dispatchctl", &mut generated);
+        clap_complete::generate(
+            shell,
+            &mut dispatchctl::cli::completions::visible_command(),
+            "dispatchctl",
+            &mut generated,
+        );
         let file = format!("completions/{}", shell.file_name("dispatchctl"));
         assert!(
             read(&file).as_bytes() == generated.as_slice(),
@@ -49,6 +54,64 @@ fn man_pages_are_fresh() {
         count,
         "man/ holds a page no subcommand has"
     );
+}
+
+#[test]
+fn completions_offer_no_hidden_command_and_complete_values() {
+    let bash = read("completions/dispatchctl.bash");
+    for hidden in Cli::command().get_subcommands().filter(|s| s.is_hide_set()) {
+        assert!(
+            !bash.contains(&format!(" {} ", hidden.get_name())) && !bash.contains(&format!("__{}", hidden.get_name())),
+            "completions offer the hidden `{}`",
+            hidden.get_name()
+        );
+    }
+    for values in [
+        "sms email push",
+        "permanent_error retry_exhausted invalid_message not_found",
+        "ACCEPTED QUEUED SENDING SENT FAILED CANCELED",
+        "table json yaml ndjson",
+    ] {
+        assert!(bash.contains(values), "bash completes {values}");
+    }
+}
+
+#[test]
+fn man_pages_have_an_environment_section_and_point_only_at_pages_that_exist() {
+    for entry in std::fs::read_dir(root().join("man")).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains(".SH ENVIRONMENT"), "{}", path.display());
+        for (i, _) in text.match_indices("(1)") {
+            let start = text[..i].rfind(|c: char| c.is_whitespace()).map_or(0, |s| s + 1);
+            let page = text[start..i].replace("\\-", "-");
+            assert!(
+                root().join("man").join(format!("{page}.1")).exists(),
+                "{} refers to {page}(1), which does not exist",
+                path.display()
+            );
+        }
+    }
+}
+
+#[test]
+fn every_flag_of_every_visible_command_has_a_description() {
+    fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+        for arg in cmd.get_arguments() {
+            if arg.is_hide_set() || arg.get_help().is_some() || arg.get_long_help().is_some() {
+                continue;
+            }
+            missing.push(format!("{path} {}", arg.get_id()));
+        }
+        for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
+            walk(sub, &format!("{path} {}", sub.get_name()), missing);
+        }
+    }
+    let mut cmd = dispatchctl::cli::completions::visible_command();
+    cmd.build();
+    let mut missing = Vec::new();
+    walk(&cmd, "dispatchctl", &mut missing);
+    assert!(missing.is_empty(), "flags without a description: {missing:?}");
 }
 
 #[test]

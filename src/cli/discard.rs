@@ -1,0 +1,222 @@
+//! `dispatchctl discard`: remove dead letters that must never be sent (a recipient that does
+//! not exist, a message that is wrong), on purpose: the same selection as `replay`, a dry
+//! run, a confirmation, an optional export of every discarded letter, and an audit record.
+//! The notifications stay FAILED in PostgreSQL; only their dead letters go.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use serde::Serialize;
+use uuid::Uuid;
+
+use super::inspect_dlq::SelectionArgs;
+use super::output::{self, Format};
+use super::{load_settings_quiet, require_schema, Exit, GlobalArgs};
+use crate::app::App;
+use crate::broker::dlq::{DeadLetterView, DlqCursor};
+use crate::dispatch::replay::Selection;
+
+#[derive(clap::Args, Debug, Clone)]
+#[command(
+    after_help = "Discarded letters are gone from RabbitMQ for good; their notifications stay FAILED in PostgreSQL (replay --from-db can still resend them). Export first: --export FILE writes every discarded letter (headers and body, as inspect-dlq -o ndjson) before it is removed.\n\nExit status:\n  0    the selected letters were discarded (or, with --dry-run, listed)\n  1    an --id selection matched no dead letter; RabbitMQ or PostgreSQL unreachable\n  2    invalid flags, no selection, or no confirmation (use --yes when not on a terminal)\n  130  interrupted: what was discarded before is reported and audited\n\nSettings: DATABASE_DSN, RABBITMQ_URL, QUEUE_PREFIX (see docs/CONFIGURATION.md).\n\nExamples:\n  dispatchctl discard --channel sms --reason permanent_error --dry-run\n  dispatchctl discard --id 0193c0de-7d1f-7aa0-9d5e-3b1f2a9c4e11 --export discarded.ndjson\n  dispatchctl discard --channel email --until 7d --export old.ndjson --yes"
+)]
+pub struct Args {
+    #[command(flatten)]
+    pub selection: SelectionArgs,
+    /// Discard every dead letter of the selected channels (all channels without --channel).
+    #[arg(long)]
+    pub all: bool,
+    /// List what would be discarded; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Do not ask for confirmation (required when stdin is not a terminal).
+    #[arg(long, short)]
+    pub yes: bool,
+    /// Append every discarded letter to FILE (one JSON object per line) before removing it.
+    #[arg(long, value_name = "FILE")]
+    pub export: Option<PathBuf>,
+    /// Output format: table (default on a terminal), json (default otherwise) or yaml.
+    #[arg(short, long, value_enum)]
+    pub output: Option<Format>,
+}
+
+#[derive(Serialize, Default)]
+struct DiscardSummary {
+    discard_id: Uuid,
+    dry_run: bool,
+    discarded: u64,
+    /// Letters not selected; they stay in the DLQ in their order.
+    left: u64,
+    interrupted: bool,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    letters: Vec<DeadLetterView>,
+}
+
+pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
+    let selection = args.selection.to_selection(args.all)?;
+    if selection.is_unbounded() {
+        return Err(Exit::new(
+            2,
+            "discard needs a selection: --id UUID, --channel sms|email|push, --reason REASON, --since/--until TIME, \
+             or --all; add --dry-run to see what it takes",
+        )
+        .into());
+    }
+    let settings = load_settings_quiet(global)?;
+    let format = output::resolve(args.output);
+    let app = App::start(settings, false).await?;
+    let outcome = discard(&app, &args, &selection, format)
+        .await
+        .map_err(|e| super::locate(e, &app.settings));
+    app.close().await;
+    outcome
+}
+
+async fn discard(app: &App, args: &Args, sel: &Selection, format: Format) -> anyhow::Result<ExitCode> {
+    require_schema(&app.store).await?;
+    if !args.dry_run && !args.yes {
+        if !std::io::stdin().is_terminal() {
+            return Err(Exit::new(
+                2,
+                "discard removes dead letters for good: confirm with --yes (stdin is not a terminal), after a --dry-run",
+            )
+            .into());
+        }
+        if !confirm(sel).await? {
+            output::note("nothing discarded");
+            return Ok(ExitCode::SUCCESS);
+        }
+    }
+    let mut export = match &args.export {
+        Some(path) if !args.dry_run => Some(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .map_err(|e| Exit::new(2, format!("--export: cannot open {}: {e}", path.display())))?,
+        ),
+        _ => None,
+    };
+    let mut summary = DiscardSummary {
+        discard_id: Uuid::now_v7(),
+        dry_run: args.dry_run,
+        ..Default::default()
+    };
+    let operator = crate::config::operator_identity();
+    app.store
+        .audit_start(
+            summary.discard_id,
+            &operator,
+            "discard",
+            &serde_json::to_value(sel)?,
+            args.dry_run,
+        )
+        .await?;
+    let cancel = crate::shutdown::on_signal();
+    let mut selected = 0usize;
+    'channels: for channel in sel.channels() {
+        let mut cursor = DlqCursor::open(app.broker.endpoints(), app.broker.topology(), channel).await?;
+        loop {
+            if cancel.is_cancelled() {
+                summary.interrupted = true;
+                cursor.close().await;
+                break 'channels;
+            }
+            let Some(fetched) = cursor.next().await? else {
+                break;
+            };
+            if sel.limit.is_some_and(|l| selected >= l) || !sel.matches(&fetched.view) {
+                summary.left += 1;
+                continue;
+            }
+            selected += 1;
+            if args.dry_run {
+                if summary.letters.len() < crate::dispatch::replay::MAX_LISTED {
+                    summary.letters.push(fetched.view);
+                }
+                continue;
+            }
+            if let Some(file) = export.as_mut() {
+                // Written and flushed before the letter is removed: nothing is lost unexported.
+                let line = serde_json::to_string(&fetched.view)?;
+                writeln!(file, "{line}").and_then(|()| file.flush())?;
+            }
+            let view = fetched.view.clone();
+            fetched.ack().await?;
+            summary.discarded += 1;
+            if let Err(e) = app
+                .store
+                .audit_progress(summary.discard_id, summary.discarded as i32, 0, 0, false)
+                .await
+            {
+                tracing::warn!(error = %e, "could not record the discard's progress");
+            }
+            if summary.letters.len() < crate::dispatch::replay::MAX_LISTED {
+                summary.letters.push(view);
+            }
+        }
+        cursor.close().await;
+    }
+    let count = if args.dry_run {
+        selected as u64
+    } else {
+        summary.discarded
+    };
+    app.store
+        .audit_progress(summary.discard_id, count as i32, 0, 0, !summary.interrupted)
+        .await?;
+    if format == Format::Table {
+        let mut t = output::table(&["notification", "channel", "reason", "last error", "dead-lettered"]);
+        for l in &summary.letters {
+            t.add_row(vec![
+                l.notification_id.map_or("-".into(), |i| i.to_string()),
+                l.channel.lower().to_string(),
+                l.reason.clone().unwrap_or_else(|| "-".into()),
+                l.last_error.clone().unwrap_or_else(|| "-".into()),
+                l.failed_at
+                    .map_or("-".into(), |t| t.format("%Y-%m-%d %H:%M:%S").to_string()),
+            ]);
+        }
+        output::line(&t)?;
+        output::line(if args.dry_run {
+            format!("dry run: {selected} would be discarded; nothing changed")
+        } else {
+            format!(
+                "discard {}: discarded {}; {} dead letters not selected stay in the DLQ",
+                summary.discard_id, summary.discarded, summary.left
+            )
+        })?;
+    } else {
+        output::print_structured(format, &summary)?;
+    }
+    if summary.interrupted {
+        output::note(format!(
+            "interrupted: discarded {} before the interruption (recorded as {})",
+            summary.discarded, summary.discard_id
+        ));
+        return Ok(ExitCode::from(130));
+    }
+    if !sel.ids.is_empty() && selected == 0 {
+        output::note("no dead letter has the requested id(s); see `dispatchctl notifications ID` for where they are");
+        return Ok(ExitCode::from(1));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn confirm(sel: &Selection) -> anyhow::Result<bool> {
+    let what = if sel.all {
+        "every selected dead letter"
+    } else {
+        "the selected dead letters"
+    };
+    let mut err = std::io::stderr();
+    let _ = write!(err, "Discard {what} for good (they are not sent)? [y/N] ");
+    let _ = err.flush();
+    let line = tokio::task::spawn_blocking(|| {
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line).map(|_| line)
+    })
+    .await??;
+    Ok(matches!(line.trim(), "y" | "Y" | "yes"))
+}

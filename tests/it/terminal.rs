@@ -1,0 +1,768 @@
+//! The operator's terminal through the real binary: pipes whose reader goes away, signals,
+//! and what the commands say when something is wrong (issue 19).
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::helpers::{wait_for, Env, KillOnDrop, TestApp};
+use crate::operator::{command, stderr};
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Waits for the child to exit, at most `within`; None when it is still running.
+async fn exit_within(child: &mut KillOnDrop, within: Duration) -> Option<ExitStatus> {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(status) = child.0.as_mut().unwrap().try_wait().unwrap() {
+            return Some(status);
+        }
+        if Instant::now() > deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn sigterm(child: &Child) {
+    assert!(Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
+}
+
+async fn serve_until_live(env: &Env, log_level: &str) -> (KillOnDrop, String) {
+    let port = free_port().to_string();
+    let child = command(
+        &env.clone().set("LOG_LEVEL", log_level).values,
+        &["serve", "--host", "127.0.0.1", "--port", &port],
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped())
+    .spawn()
+    .expect("spawn serve");
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let live = wait_for(Duration::from_secs(30), || async {
+        matches!(client.get(format!("{base}/livez")).send().await, Ok(r) if r.status() == 200)
+    })
+    .await;
+    assert!(live, "serve never answered /livez");
+    (KillOnDrop(Some(child)), base)
+}
+
+#[tokio::test]
+async fn serve_stops_on_sigterm_after_the_reader_of_its_logs_went_away() {
+    let env = Env::new();
+    let (mut serve, base) = serve_until_live(&env, "debug").await;
+    // Like `serve 2>&1 | head -3`: read three lines, then close the pipe.
+    let logs = serve.0.as_mut().unwrap().stderr.take().unwrap();
+    let mut reader = BufReader::new(logs);
+    for _ in 0..3 {
+        let mut line = String::new();
+        reader.read_line(&mut line).unwrap();
+    }
+    drop(reader);
+    // Requests and the shutdown itself log into the closed pipe.
+    let client = reqwest::Client::new();
+    for _ in 0..20 {
+        let _ = client.get(format!("{base}/livez")).send().await;
+    }
+    sigterm(serve.0.as_ref().unwrap());
+    let status = exit_within(&mut serve, Duration::from_secs(20)).await;
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "serve exits 0 on SIGTERM with its log reader gone, got {status:?}"
+    );
+}
+
+#[tokio::test]
+async fn serve_stops_on_sigterm_while_nobody_reads_its_logs() {
+    let env = Env::new();
+    // Trace level fills the pipe buffer (64 KiB) within a few requests; nothing reads it.
+    let (mut serve, base) = serve_until_live(&env, "trace").await;
+    let client = reqwest::Client::new();
+    for _ in 0..200 {
+        let _ = client.get(format!("{base}/livez")).send().await;
+    }
+    let live = tokio::time::timeout(Duration::from_secs(5), client.get(format!("{base}/livez")).send()).await;
+    assert!(
+        matches!(live, Ok(Ok(ref r)) if r.status() == 200),
+        "a stalled log reader never stalls the API: {live:?}"
+    );
+    sigterm(serve.0.as_ref().unwrap());
+    let status = exit_within(&mut serve, Duration::from_secs(20)).await;
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "serve exits 0 on SIGTERM with a stalled log reader, got {status:?}"
+    );
+}
+
+/// Runs a command whose stdout reader has already gone (`| head` that exited).
+async fn with_closed_stdout(env: &Env, args: &[&str]) -> (Option<i32>, String) {
+    let mut c = command(&env.values, args);
+    c.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let (code, err) = tokio::task::spawn_blocking(move || {
+        let mut child = c.spawn().expect("spawn");
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+    })
+    .await
+    .unwrap();
+    (code, err)
+}
+
+#[tokio::test]
+async fn every_command_ends_quietly_on_a_closed_stdout() {
+    let t = TestApp::spawn(Env::new(), true).await;
+    let api = t.env.clone().set("DISPATCH_API_URL", t.url(""));
+    let cases: Vec<Vec<&str>> = vec![
+        vec![
+            "send",
+            "--channel",
+            "sms",
+            "--to",
+            "+905551234567",
+            "--content",
+            "hi",
+            "-o",
+            "json",
+        ],
+        vec!["inspect-dlq", "-o", "json"],
+        vec!["inspect-dlq", "--history", "-o", "json"],
+        vec!["replay", "--channel", "sms", "--dry-run", "-o", "json"],
+        vec!["migrate", "status", "-o", "json"],
+        vec!["scan-retries", "-o", "json"],
+        vec!["completions", "bash"],
+    ];
+    for args in cases {
+        let (code, err) = with_closed_stdout(&api, &args).await;
+        assert_eq!(code, Some(141), "{args:?} exits as if by SIGPIPE: {err}");
+        assert!(
+            !err.contains("panicked") && !err.contains("error"),
+            "{args:?} ends quietly: {err}"
+        );
+    }
+    // The send did what it would have done with a reader: the notification exists.
+    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM notifications")
+        .fetch_one(t.app.store.pool())
+        .await
+        .unwrap();
+    assert_eq!(rows, 1);
+    t.stop().await;
+}
+
+fn json(o: &std::process::Output) -> Value {
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", stderr(o)))
+}
+
+#[tokio::test]
+async fn send_file_wait_reports_each_final_status_attempts_and_error() {
+    let provider = crate::helpers::ScriptedProvider::start().await;
+    let t = TestApp::spawn(Env::new().set("WEBHOOK_SITE_URL", provider.url.clone()), false).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("batch.yaml");
+    std::fs::write(
+        &path,
+        "- {channel: sms, priority: normal, recipient: '+905551234567', content: ok}\n\
+         - {channel: sms, priority: normal, recipient: reject-me, content: refused}\n\
+         - {channel: email, priority: low, recipient: flaky1-a@example.com, content: once}\n",
+    )
+    .unwrap();
+    let env = t.env.clone().set("DISPATCH_API_URL", t.url(""));
+    let out = crate::operator::run(
+        &env.values,
+        &[
+            "send",
+            "--file",
+            path.to_str().unwrap(),
+            "--wait",
+            "--timeout",
+            "30s",
+            "-o",
+            "json",
+        ],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(1), "one failed: {}", stderr(&out));
+    let result = json(&out);
+    let items = result["notifications"].as_array().unwrap();
+    let by_recipient = |r: &str| items.iter().find(|n| n["recipient"] == r).unwrap().clone();
+    let ok = by_recipient("+905551234567");
+    assert_eq!(
+        (ok["status"].as_str(), ok["attemptCount"].as_i64()),
+        (Some("SENT"), Some(1)),
+        "{ok}"
+    );
+    let failed = by_recipient("reject-me");
+    assert_eq!(failed["status"], "FAILED", "{failed}");
+    assert_eq!(failed["attemptCount"], 1, "{failed}");
+    assert_eq!(failed["failureReason"], "permanent_error", "{failed}");
+    assert!(
+        failed["lastError"].as_str().is_some_and(|e| e.contains("400")),
+        "{failed}"
+    );
+    let retried = by_recipient("flaky1-a@example.com");
+    assert_eq!(
+        (retried["status"].as_str(), retried["attemptCount"].as_i64()),
+        (Some("SENT"), Some(2)),
+        "{retried}"
+    );
+    assert_eq!(result["batches"][0]["status"], "PARTIAL_FAILURE");
+    t.stop().await;
+}
+
+fn error_lines(err: &str) -> Vec<&str> {
+    err.lines().filter(|l| !l.trim().is_empty()).collect()
+}
+
+#[tokio::test]
+async fn errors_are_one_line_with_the_cause_once_where_and_what_to_do() {
+    let t = TestApp::spawn(Env::new(), true).await;
+    let port = crate::helpers::closed_port();
+    let refused = t
+        .env
+        .clone()
+        .set("DATABASE_DSN", format!("postgres://postgres@127.0.0.1:{port}/x"));
+    let out = crate::operator::run(&refused.values, &["inspect-dlq"]).await;
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(error_lines(&err).len(), 1, "{err}");
+    assert_eq!(err.matches("Connection refused").count(), 1, "the cause once: {err}");
+    assert!(
+        err.contains(&format!("127.0.0.1:{port}")) && err.contains("DATABASE_DSN"),
+        "{err}"
+    );
+
+    // A due notification, so that scan-retries has something to publish.
+    let id = t.create("sms", "+905551234567", "x").await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    sqlx::query(
+        "UPDATE notifications SET status = 'QUEUED', next_retry_at = now() - interval '1 second' WHERE id = $1::uuid",
+    )
+    .bind(&id)
+    .execute(t.app.store.pool())
+    .await
+    .unwrap();
+    let amqp = t.env.values["RABBITMQ_URL"].clone();
+    let wrong = t
+        .env
+        .clone()
+        .set("RABBITMQ_URL", amqp.replacen(":guest@", ":wrong@", 1));
+    let host = url::Url::parse(&amqp).unwrap();
+    let host = format!("{}:{}", host.host_str().unwrap(), host.port().unwrap_or(5672));
+    for args in [
+        vec!["replay", "--channel", "sms", "-o", "json"],
+        vec!["inspect-dlq", "-o", "json"],
+        vec!["scan-retries", "-o", "json"],
+    ] {
+        let out = crate::operator::run(&wrong.values, &args).await;
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert_eq!(error_lines(&err).len(), 1, "{args:?}: one line, no WARN logs: {err}");
+        assert_eq!(
+            err.matches("ACCESS_REFUSED -").count(),
+            1,
+            "{args:?}: the cause once: {err}"
+        );
+        assert!(err.contains(&host) && err.contains("RABBITMQ_URL"), "{args:?}: {err}");
+        assert!(out.stdout.is_empty() || json(&out).is_object(), "{args:?}: no stray []");
+    }
+
+    let out = crate::operator::run(&t.env.values, &["replay", "--rate", "-1", "--channel", "sms"]).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("--rate: -1 must be a positive number"),
+        "{}",
+        stderr(&out)
+    );
+
+    let out = crate::operator::run(&t.env.values, &["replay", "--dry-run"]).await;
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        !err.contains("try --dry-run") && err.contains("--channel") && err.contains("--all"),
+        "{err}"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("dispatch.yaml");
+    std::fs::write(&file, "api_port: abc\n").unwrap();
+    let out = crate::operator::run(&t.env.values, &["--config", file.to_str().unwrap(), "inspect-dlq"]).await;
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.contains("dispatch.yaml") && err.contains("api_port") && !err.contains("API_PORT"),
+        "{err}"
+    );
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn a_replay_that_matches_nothing_says_why_and_fails() {
+    let (t, provider, ids) = crate::operator::failed_setup(&[("sms", 1)]).await;
+    provider.set_healthy();
+    let sent = t.create("sms", "+905551234567", "fine").await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    t.wait_status(&sent, "SENT", crate::operator::WITHIN).await;
+    let env = &t.env.values;
+    let unknown = uuid::Uuid::new_v4().to_string();
+    for args in [
+        vec!["replay", "--id", &sent, "-o", "json"],
+        vec!["replay", "--from-db", "--id", &sent, "-o", "json"],
+    ] {
+        let out = crate::operator::run(env, &args).await;
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert!(
+            err.contains(&sent) && err.contains("not FAILED (it is SENT)"),
+            "{args:?}: {err}"
+        );
+        assert_eq!(json(&out)["not_replayed"][0]["id"], sent.as_str());
+    }
+    let out = crate::operator::run(env, &["replay", "--id", &unknown]).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("unknown: no notification has this id"),
+        "{}",
+        stderr(&out)
+    );
+
+    // One that can be replayed beside one that cannot: the replay happens, the other is named.
+    let failed = &ids[0].1;
+    let out = crate::operator::run(env, &["replay", "--id", failed, "--id", &sent, "-o", "json"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(json(&out)["replayed"], 1);
+    assert!(stderr(&out).contains(&sent), "{}", stderr(&out));
+    t.wait_status(failed, "SENT", crate::operator::WITHIN).await;
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn an_interrupted_replay_records_and_reports_what_it_did() {
+    let (t, provider, _ids) = crate::operator::failed_setup(&[("push", 12)]).await;
+    provider.set_healthy();
+    let mut c = command(
+        &t.env.values,
+        &["replay", "--channel", "push", "--rate", "4", "-q", "-o", "json"],
+    );
+    c.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    assert!(
+        wait_for(crate::operator::WITHIN, || async { provider.successes().len() >= 3 }).await,
+        "replay started"
+    );
+    assert!(Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
+    let out = tokio::task::spawn_blocking(move || {
+        let _ = &mut child;
+        child.wait_with_output().unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
+    let replayed: i64 = sqlx::query_scalar("SELECT count(*) FROM notifications WHERE status <> 'FAILED'")
+        .fetch_one(t.app.store.pool())
+        .await
+        .unwrap();
+    assert!(replayed > 0 && replayed < 12, "interrupted halfway: {replayed}");
+    let err = stderr(&out);
+    assert!(err.contains(&format!("interrupted: replayed {replayed},")), "{err}");
+    let summary = json(&out);
+    assert_eq!(
+        (summary["replayed"].as_i64(), summary["interrupted"].as_bool()),
+        (Some(replayed), Some(true))
+    );
+    let (audited, finished): (i32, Option<chrono::DateTime<chrono::Utc>>) =
+        sqlx::query_as("SELECT replayed, finished_at FROM replay_audit WHERE dry_run = false")
+            .fetch_one(t.app.store.pool())
+            .await
+            .unwrap();
+    assert_eq!(i64::from(audited), replayed, "the audit row says what was done");
+    assert!(finished.is_none(), "and that the run was interrupted");
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn a_send_file_with_an_unknown_key_is_refused_with_file_item_line_and_suggestion() {
+    let t = TestApp::spawn(Env::new(), true).await;
+    let env = t.env.clone().set("DISPATCH_API_URL", t.url(""));
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("later.yaml");
+    std::fs::write(
+        &path,
+        "- channel: sms\n  recipient: '+905551234567'\n  content: now\n\
+         - channel: sms\n  recipient: '+905551234567'\n  content: later\n  scheduled_at: '+1h'\n",
+    )
+    .unwrap();
+    let out = crate::operator::run(&env.values, &["send", "--file", path.to_str().unwrap()]).await;
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("later.yaml:7")
+            && err.contains("notifications[1]")
+            && err.contains("`scheduled_at`")
+            && err.contains("did you mean `scheduledAt`"),
+        "{err}"
+    );
+    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM notifications")
+        .fetch_one(t.app.store.pool())
+        .await
+        .unwrap();
+    assert_eq!(rows, 0, "nothing was sent");
+
+    // priority may be left out, as on the command line.
+    std::fs::write(&path, "- {channel: sms, recipient: '+905551234567', content: hi}\n").unwrap();
+    let out = crate::operator::run(&env.values, &["send", "--file", path.to_str().unwrap(), "-o", "json"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(json(&out)["notifications"][0]["priority"], "NORMAL");
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn send_and_healthcheck_find_the_api_from_the_settings_serve_reads() {
+    let t = TestApp::spawn(Env::new().set("API_TOKENS", "tok-1,tok-2"), true).await;
+    let port = t.addr.port().to_string();
+    // The environment `serve` runs with: a wildcard host, its port, its tokens.
+    let same = t.env.clone().set("API_HOST", "0.0.0.0").set("API_PORT", port.as_str());
+    let out = crate::operator::run(
+        &same.values,
+        &[
+            "send",
+            "--channel",
+            "sms",
+            "--to",
+            "+905551234567",
+            "--content",
+            "hi",
+            "-o",
+            "json",
+        ],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(json(&out)["notifications"][0]["id"].is_string());
+    let out = crate::operator::run(&same.values, &["healthcheck"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+
+    let closed = crate::helpers::closed_port().to_string();
+    let elsewhere = t.env.clone().set("API_PORT", closed.as_str());
+    let out = crate::operator::run(
+        &elsewhere.values,
+        &["send", "--channel", "sms", "--to", "x", "--content", "hi"],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(4));
+    let err = stderr(&out);
+    assert!(
+        err.contains(&closed) && err.contains("API_PORT") && err.contains("--api-url"),
+        "{err}"
+    );
+    t.stop().await;
+}
+
+/// Runs the binary on a pseudo-terminal (util-linux `script`), 160 columns wide; returns
+/// everything it drew and its exit status.
+async fn on_a_terminal(env: &Env, args: &[&str]) -> (Option<i32>, String) {
+    let bin = env!("CARGO_BIN_EXE_dispatchctl");
+    let line = format!("stty cols 160 rows 40; exec {bin} {}", args.join(" "));
+    let mut c = Command::new("script");
+    c.args(["-qefc", &line, "/dev/null"])
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("TERM", "xterm")
+        .envs(&env.values)
+        .stdin(Stdio::null());
+    let out = tokio::task::spawn_blocking(move || c.output().expect("script"))
+        .await
+        .unwrap();
+    (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+#[tokio::test]
+async fn progress_shows_known_totals_a_label_and_the_real_rate() {
+    let (t, provider, _ids) = crate::operator::failed_setup(&[("email", 6)]).await;
+    provider.set_healthy();
+    let (code, screen) = on_a_terminal(&t.env, &["replay", "--from-db", "--channel", "email", "--rate", "2"]).await;
+    assert_eq!(code, Some(0), "{screen}");
+    assert!(
+        screen.contains("/6 FAILED notifications"),
+        "known total and label: {screen}"
+    );
+    assert!(!screen.contains("/0 "), "{screen}");
+    let rates: Vec<f64> = screen
+        .split(" (")
+        .skip(1)
+        .filter_map(|s| s.split("/s)").next()?.parse().ok())
+        .collect();
+    assert!(!rates.is_empty(), "a rate is shown: {screen}");
+    assert!(
+        rates.iter().all(|r| *r <= 2.5),
+        "the replay rate, not the examination rate: {rates:?}"
+    );
+
+    let env = t.env.clone().set("DISPATCH_API_URL", t.url(""));
+    let (code, screen) = on_a_terminal(
+        &env,
+        &[
+            "send",
+            "--channel",
+            "sms",
+            "--to",
+            "+905551234567",
+            "--content",
+            "x",
+            "--wait",
+        ],
+    )
+    .await;
+    assert_eq!(code, Some(0), "{screen}");
+    assert!(
+        screen.contains("waiting [") && screen.contains("/1 notifications"),
+        "{screen}"
+    );
+    assert!(!screen.contains("0/0"), "no unlabelled 0/0 bar: {screen}");
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn one_shot_commands_print_no_autovacuum_warning_and_no_sql() {
+    let t = TestApp::spawn(Env::new(), true).await;
+    sqlx::query("ALTER TABLE notifications SET (autovacuum_enabled = false)")
+        .execute(t.app.store.pool())
+        .await
+        .unwrap();
+    let out = crate::operator::run(&t.env.values, &["scan-retries", "-o", "json"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        !stderr(&out).contains("autovacuum"),
+        "cron would mail it every run: {}",
+        stderr(&out)
+    );
+
+    // A statement slower than sqlx's threshold (1 s): the table is locked meanwhile.
+    let mut lock = t.app.store.pool().begin().await.unwrap();
+    sqlx::query("LOCK TABLE notifications IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut *lock)
+        .await
+        .unwrap();
+    let env = t.env.values.clone();
+    let replay = tokio::spawn(async move {
+        crate::operator::run(&env, &["replay", "--from-db", "--channel", "sms", "-o", "json"]).await
+    });
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    lock.rollback().await.unwrap();
+    let out = replay.await.unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        !err.contains("SELECT") && !err.contains("slow statement"),
+        "no raw SQL: {err}"
+    );
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn replay_wait_reports_what_became_of_the_replayed_notifications() {
+    let (t, provider, _ids) = crate::operator::failed_setup(&[("sms", 2)]).await;
+    let env = &t.env.values;
+    // The provider is not fixed yet: the replay gains nothing, and says so.
+    let out = crate::operator::run(
+        env,
+        &["replay", "--channel", "sms", "--wait", "--timeout", "20s", "-o", "json"],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let s = json(&out);
+    assert_eq!(s["replayed"], 2, "{s}");
+    assert_eq!(
+        (s["outcome"]["sent"].as_u64(), s["outcome"]["failed_again"].as_u64()),
+        (Some(0), Some(2)),
+        "{s}"
+    );
+    assert_eq!(s["outcome"]["failures"][0]["reason"], "permanent_error", "{s}");
+    assert!(
+        s["outcome"]["failures"][0]["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("400")),
+        "{s}"
+    );
+
+    provider.set_healthy();
+    let dlq = t.env.dlq(dispatchctl::domain::Channel::Sms);
+    let app = t.app.clone();
+    assert!(
+        wait_for(Duration::from_secs(20), || async {
+            crate::helpers::queue_len(&app, &dlq).await == 2
+        })
+        .await,
+        "dead-lettered again"
+    );
+    let out = crate::operator::run(env, &["replay", "--channel", "sms", "--wait", "-o", "json"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let s = json(&out);
+    assert_eq!(
+        (s["outcome"]["sent"].as_u64(), s["outcome"]["failed_again"].as_u64()),
+        (Some(2), Some(0)),
+        "{s}"
+    );
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn notifications_shows_one_with_its_attempts_and_where_it_is_and_lists_by_filter() {
+    let (t, _provider, ids) = crate::operator::failed_setup(&[("sms", 1)]).await;
+    let env = &t.env.values;
+    let id = &ids[0].1;
+    let out = crate::operator::run(env, &["notifications", id, "-o", "json"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let n = json(&out);
+    assert_eq!(n["status"], "FAILED");
+    assert!(
+        n["location"]
+            .as_str()
+            .unwrap()
+            .contains(&t.env.dlq(dispatchctl::domain::Channel::Sms)),
+        "{n}"
+    );
+    assert_eq!(n["attempts"][0]["status_code"], 400, "{n}");
+    assert!(n["recipient"].as_str().unwrap().contains('*'), "masked by default: {n}");
+
+    let out = crate::operator::run(
+        env,
+        &["notifications", "--status", "failed", "--channel", "sms", "-o", "json"],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let list = json(&out);
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    assert_eq!(list[0]["id"], id.as_str());
+    let out = crate::operator::run(env, &["notifications", "--status", "SENT", "-o", "json"]).await;
+    assert_eq!(json(&out).as_array().unwrap().len(), 0);
+
+    let unknown = uuid::Uuid::new_v4().to_string();
+    let out = crate::operator::run(env, &["notifications", &unknown]).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains(&unknown), "{}", stderr(&out));
+    let out = crate::operator::run(env, &["notifications", "--status", "LOST"]).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("--status"), "{}", stderr(&out));
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn discard_removes_selected_dead_letters_after_export_with_dry_run_confirmation_and_audit() {
+    let (t, _provider, ids) = crate::operator::failed_setup(&[("sms", 3)]).await;
+    let env = &t.env.values;
+    let dlq = t.env.dlq(dispatchctl::domain::Channel::Sms);
+    let target = &ids[1].1;
+
+    let out = crate::operator::run(env, &["discard", "--id", target, "--dry-run", "-o", "json"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(json(&out)["letters"][0]["notification_id"], target.as_str());
+    assert_eq!(
+        crate::helpers::queue_len(&t.app, &dlq).await,
+        3,
+        "--dry-run changed nothing"
+    );
+
+    // Not on a terminal and no --yes: refused.
+    let out = crate::operator::run(env, &["discard", "--id", target]).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("--yes"), "{}", stderr(&out));
+
+    let dir = tempfile::tempdir().unwrap();
+    let export = dir.path().join("discarded.ndjson");
+    let out = crate::operator::run(
+        env,
+        &[
+            "discard",
+            "--id",
+            target,
+            "--export",
+            export.to_str().unwrap(),
+            "--yes",
+            "-o",
+            "json",
+        ],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(json(&out)["discarded"], 1);
+    assert_eq!(
+        crate::helpers::queue_len(&t.app, &dlq).await,
+        2,
+        "exactly one letter removed"
+    );
+    let exported: Vec<Value> = std::fs::read_to_string(&export)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(exported.len(), 1);
+    assert_eq!(exported[0]["notification_id"], target.as_str());
+    assert!(exported[0]["body"].is_string() && exported[0]["headers"].is_object());
+    assert_eq!(
+        t.notification(target).await["status"],
+        "FAILED",
+        "the notification stays FAILED"
+    );
+
+    let out = crate::operator::run(env, &["inspect-dlq", "--history", "-o", "json"]).await;
+    let history = json(&out);
+    let row = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["source"] == "discard" && h["dry_run"] == false)
+        .expect("the discard is in the audit trail");
+    assert_eq!(row["replayed"], 1);
+    assert!(row["finished_at"].is_string());
+
+    let out = crate::operator::run(env, &["discard", "--id", target, "--yes"]).await;
+    assert_eq!(out.status.code(), Some(1), "nothing left to discard for that id");
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn migrate_revert_asks_on_a_terminal_unless_yes() {
+    let t = TestApp::spawn(Env::new(), true).await;
+    let applied = || async {
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations")
+            .fetch_one(t.app.store.pool())
+            .await
+            .unwrap();
+        n
+    };
+    let before = applied().await;
+    // stdin at EOF: no answer is a no.
+    let (code, screen) = on_a_terminal(&t.env, &["migrate", "revert"]).await;
+    assert_eq!(code, Some(0), "{screen}");
+    assert!(
+        screen.contains("[y/N]") && screen.contains("nothing reverted"),
+        "{screen}"
+    );
+    assert_eq!(applied().await, before);
+    let (code, screen) = on_a_terminal(&t.env, &["migrate", "revert", "--yes"]).await;
+    assert_eq!(code, Some(0), "{screen}");
+    assert!(screen.contains("reverted"), "{screen}");
+    assert_eq!(applied().await, before - 1);
+    t.stop().await;
+}
