@@ -3,7 +3,7 @@
 //! run, a confirmation, an optional export of every discarded letter, and an audit record.
 //! The notifications stay FAILED in PostgreSQL; only their dead letters go.
 
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -210,13 +210,5 @@ async fn confirm(sel: &Selection) -> anyhow::Result<bool> {
     } else {
         "the selected dead letters"
     };
-    let mut err = std::io::stderr();
-    let _ = write!(err, "Discard {what} for good (they are not sent)? [y/N] ");
-    let _ = err.flush();
-    let line = tokio::task::spawn_blocking(|| {
-        let mut line = String::new();
-        std::io::stdin().lock().read_line(&mut line).map(|_| line)
-    })
-    .await??;
-    Ok(matches!(line.trim(), "y" | "Y" | "yes"))
+    super::confirm(&format!("Discard {what} for good (they are not sent)? [y/N] ")).await
 }

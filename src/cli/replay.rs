@@ -1,7 +1,7 @@
 //! `dispatchctl replay`: dead letters back to the work queues, safely (see
 //! `dispatch::replay`), with a progress bar, pacing and an audit record.
 
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -237,15 +237,7 @@ async fn confirm(app: &App) -> anyhow::Result<bool> {
         },
     )
     .await;
-    let mut err = std::io::stderr();
-    let _ = write!(err, "Replay all {depth} dead letters of every channel? [y/N] ");
-    let _ = err.flush();
-    let line = tokio::task::spawn_blocking(|| {
-        let mut line = String::new();
-        std::io::stdin().lock().read_line(&mut line).map(|_| line)
-    })
-    .await??;
-    Ok(matches!(line.trim(), "y" | "Y" | "yes"))
+    super::confirm(&format!("Replay all {depth} dead letters of every channel? [y/N] ")).await
 }
 
 fn progress_bar(quiet: bool, total: u64, from_db: bool) -> ProgressBar {

@@ -41,6 +41,15 @@ pub async fn reset_failed(
     .await?)
 }
 
+/// The rows a `FailedFilter` selects, with its binds $1–$6 (see `FailedFilter::bind`).
+macro_rules! failed_selection {
+    () => {
+        "status = 'FAILED' AND (cardinality($1::uuid[]) = 0 OR id = ANY($1)) \
+         AND ($2::text IS NULL OR channel = $2) AND ($3::text IS NULL OR failure_reason = $3) \
+         AND ($4::timestamptz IS NULL OR updated_at >= $4) AND ($5::timestamptz IS NULL OR updated_at <= $5)"
+    };
+}
+
 /// Filters of `replay --from-db`.
 #[derive(Clone, Debug, Default)]
 pub struct FailedFilter {
@@ -66,22 +75,29 @@ pub struct AuditRow {
     pub finished_at: Option<DateTime<Utc>>,
 }
 
+impl FailedFilter {
+    /// Binds $1–$6 of `failed_selection!` (the row limit is $6).
+    fn bind<'q, O>(
+        &'q self,
+        q: sqlx::query::QueryScalar<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments>,
+    ) -> sqlx::query::QueryScalar<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments> {
+        q.bind(&self.ids)
+            .bind(self.channel)
+            .bind(&self.reason)
+            .bind(self.since)
+            .bind(self.until)
+            .bind(self.limit.unwrap_or(i64::MAX))
+    }
+}
+
 impl Store {
     /// FAILED notifications matching `f`, streamed oldest failure first (bounded memory).
     pub fn failed_ids<'a>(&'a self, f: &'a FailedFilter) -> BoxStream<'a, Result<Uuid, sqlx::Error>> {
-        sqlx::query_scalar(
-            "SELECT id FROM notifications WHERE status = 'FAILED' \
-               AND (cardinality($1::uuid[]) = 0 OR id = ANY($1)) \
-               AND ($2::text IS NULL OR channel = $2) AND ($3::text IS NULL OR failure_reason = $3) \
-               AND ($4::timestamptz IS NULL OR updated_at >= $4) AND ($5::timestamptz IS NULL OR updated_at <= $5) \
-             ORDER BY updated_at, id LIMIT $6",
-        )
-        .bind(&f.ids)
-        .bind(f.channel)
-        .bind(&f.reason)
-        .bind(f.since)
-        .bind(f.until)
-        .bind(f.limit.unwrap_or(i64::MAX))
+        f.bind(sqlx::query_scalar(concat!(
+            "SELECT id FROM notifications WHERE ",
+            failed_selection!(),
+            " ORDER BY updated_at, id LIMIT $6"
+        )))
         .fetch(&self.pool)
     }
 
@@ -99,21 +115,14 @@ impl Store {
 
     /// How many FAILED notifications `f` selects (the total of `replay --from-db`'s progress).
     pub async fn count_failed(&self, f: &FailedFilter) -> StoreResult<u64> {
-        let n: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM (SELECT 1 FROM notifications WHERE status = 'FAILED' \
-               AND (cardinality($1::uuid[]) = 0 OR id = ANY($1)) \
-               AND ($2::text IS NULL OR channel = $2) AND ($3::text IS NULL OR failure_reason = $3) \
-               AND ($4::timestamptz IS NULL OR updated_at >= $4) AND ($5::timestamptz IS NULL OR updated_at <= $5) \
-             LIMIT $6) AS selected",
-        )
-        .bind(&f.ids)
-        .bind(f.channel)
-        .bind(&f.reason)
-        .bind(f.since)
-        .bind(f.until)
-        .bind(f.limit.unwrap_or(i64::MAX))
-        .fetch_one(&self.pool)
-        .await?;
+        let n: i64 = f
+            .bind(sqlx::query_scalar(concat!(
+                "SELECT count(*) FROM (SELECT 1 FROM notifications WHERE ",
+                failed_selection!(),
+                " LIMIT $6) AS selected"
+            )))
+            .fetch_one(&self.pool)
+            .await?;
         Ok(n.max(0) as u64)
     }
 

@@ -2,40 +2,17 @@
 //! whose first node is down, a queue declared with the other type, and the conversion
 //! between types with messages waiting and dead-lettered.
 
-use std::collections::HashMap;
-use std::process::Output;
 use std::time::Duration;
 
 use dispatchctl::broker::{BrokerError, DeadLetter, QueueType};
 use dispatchctl::domain::{Channel, DeadLetterReason, Priority};
 use lapin::options::{BasicGetOptions, BasicNackOptions};
-use serde_json::{json, Value};
+use serde_json::json;
 
 use crate::helpers::{amqp_url, closed_port, queue_len, wait_for, Env, ScriptedProvider, TestApp};
+use crate::operator::{json_out, run};
 
 const WITHIN: Duration = Duration::from_secs(30);
-
-async fn run(env: &HashMap<String, String>, args: &[&str]) -> Output {
-    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_dispatchctl"));
-    c.args(args)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .envs(env)
-        .current_dir(std::env::temp_dir());
-    tokio::task::spawn_blocking(move || c.output().expect("run dispatchctl"))
-        .await
-        .expect("join")
-}
-
-fn json_out(o: &Output) -> Value {
-    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| {
-        panic!(
-            "stdout is not JSON ({e}): {}\nstderr: {}",
-            String::from_utf8_lossy(&o.stdout),
-            String::from_utf8_lossy(&o.stderr)
-        )
-    })
-}
 
 /// The vhost of the test broker URL, for rabbitmqctl.
 fn vhost() -> String {

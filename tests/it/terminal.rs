@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::helpers::{wait_for, Env, KillOnDrop, TestApp};
-use crate::operator::{command, stderr};
+use crate::operator::{command, json_out, stderr};
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -162,10 +162,6 @@ async fn every_command_ends_quietly_on_a_closed_stdout() {
     t.stop().await;
 }
 
-fn json(o: &std::process::Output) -> Value {
-    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", stderr(o)))
-}
-
 #[tokio::test]
 async fn send_file_wait_reports_each_final_status_attempts_and_error() {
     let provider = crate::helpers::ScriptedProvider::start().await;
@@ -195,7 +191,7 @@ async fn send_file_wait_reports_each_final_status_attempts_and_error() {
     )
     .await;
     assert_eq!(out.status.code(), Some(1), "one failed: {}", stderr(&out));
-    let result = json(&out);
+    let result = json_out(&out);
     let items = result["notifications"].as_array().unwrap();
     let by_recipient = |r: &str| items.iter().find(|n| n["recipient"] == r).unwrap().clone();
     let ok = by_recipient("+905551234567");
@@ -278,7 +274,10 @@ async fn errors_are_one_line_with_the_cause_once_where_and_what_to_do() {
             "{args:?}: the cause once: {err}"
         );
         assert!(err.contains(&host) && err.contains("RABBITMQ_URL"), "{args:?}: {err}");
-        assert!(out.stdout.is_empty() || json(&out).is_object(), "{args:?}: no stray []");
+        assert!(
+            out.stdout.is_empty() || json_out(&out).is_object(),
+            "{args:?}: no stray []"
+        );
     }
 
     let out = crate::operator::run(&t.env.values, &["replay", "--rate", "-1", "--channel", "sms"]).await;
@@ -332,7 +331,7 @@ async fn a_replay_that_matches_nothing_says_why_and_fails() {
             err.contains(&sent) && err.contains("not FAILED (it is SENT)"),
             "{args:?}: {err}"
         );
-        assert_eq!(json(&out)["not_replayed"][0]["id"], sent.as_str());
+        assert_eq!(json_out(&out)["not_replayed"][0]["id"], sent.as_str());
     }
     let out = crate::operator::run(env, &["replay", "--id", &unknown]).await;
     assert_eq!(out.status.code(), Some(1));
@@ -346,7 +345,7 @@ async fn a_replay_that_matches_nothing_says_why_and_fails() {
     let failed = &ids[0].1;
     let out = crate::operator::run(env, &["replay", "--id", failed, "--id", &sent, "-o", "json"]).await;
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert_eq!(json(&out)["replayed"], 1);
+    assert_eq!(json_out(&out)["replayed"], 1);
     assert!(stderr(&out).contains(&sent), "{}", stderr(&out));
     t.wait_status(failed, "SENT", crate::operator::WITHIN).await;
     t.stop().await;
@@ -385,7 +384,7 @@ async fn an_interrupted_replay_records_and_reports_what_it_did() {
     assert!(replayed > 0 && replayed < 12, "interrupted halfway: {replayed}");
     let err = stderr(&out);
     assert!(err.contains(&format!("interrupted: replayed {replayed},")), "{err}");
-    let summary = json(&out);
+    let summary = json_out(&out);
     assert_eq!(
         (summary["replayed"].as_i64(), summary["interrupted"].as_bool()),
         (Some(replayed), Some(true))
@@ -432,7 +431,7 @@ async fn a_send_file_with_an_unknown_key_is_refused_with_file_item_line_and_sugg
     std::fs::write(&path, "- {channel: sms, recipient: '+905551234567', content: hi}\n").unwrap();
     let out = crate::operator::run(&env.values, &["send", "--file", path.to_str().unwrap(), "-o", "json"]).await;
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert_eq!(json(&out)["notifications"][0]["priority"], "NORMAL");
+    assert_eq!(json_out(&out)["notifications"][0]["priority"], "NORMAL");
     t.stop().await;
 }
 
@@ -458,7 +457,7 @@ async fn send_and_healthcheck_find_the_api_from_the_settings_serve_reads() {
     )
     .await;
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert!(json(&out)["notifications"][0]["id"].is_string());
+    assert!(json_out(&out)["notifications"][0]["id"].is_string());
     let out = crate::operator::run(&same.values, &["healthcheck"]).await;
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 
@@ -590,7 +589,7 @@ async fn replay_wait_reports_what_became_of_the_replayed_notifications() {
     )
     .await;
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    let s = json(&out);
+    let s = json_out(&out);
     assert_eq!(s["replayed"], 2, "{s}");
     assert_eq!(
         (s["outcome"]["sent"].as_u64(), s["outcome"]["failed_again"].as_u64()),
@@ -617,7 +616,7 @@ async fn replay_wait_reports_what_became_of_the_replayed_notifications() {
     );
     let out = crate::operator::run(env, &["replay", "--channel", "sms", "--wait", "-o", "json"]).await;
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let s = json(&out);
+    let s = json_out(&out);
     assert_eq!(
         (s["outcome"]["sent"].as_u64(), s["outcome"]["failed_again"].as_u64()),
         (Some(2), Some(0)),
@@ -633,7 +632,7 @@ async fn notifications_shows_one_with_its_attempts_and_where_it_is_and_lists_by_
     let id = &ids[0].1;
     let out = crate::operator::run(env, &["notifications", id, "-o", "json"]).await;
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let n = json(&out);
+    let n = json_out(&out);
     assert_eq!(n["status"], "FAILED");
     assert!(
         n["location"]
@@ -651,11 +650,11 @@ async fn notifications_shows_one_with_its_attempts_and_where_it_is_and_lists_by_
     )
     .await;
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let list = json(&out);
+    let list = json_out(&out);
     assert_eq!(list.as_array().unwrap().len(), 1);
     assert_eq!(list[0]["id"], id.as_str());
     let out = crate::operator::run(env, &["notifications", "--status", "SENT", "-o", "json"]).await;
-    assert_eq!(json(&out).as_array().unwrap().len(), 0);
+    assert_eq!(json_out(&out).as_array().unwrap().len(), 0);
 
     let unknown = uuid::Uuid::new_v4().to_string();
     let out = crate::operator::run(env, &["notifications", &unknown]).await;
@@ -676,7 +675,7 @@ async fn discard_removes_selected_dead_letters_after_export_with_dry_run_confirm
 
     let out = crate::operator::run(env, &["discard", "--id", target, "--dry-run", "-o", "json"]).await;
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert_eq!(json(&out)["letters"][0]["notification_id"], target.as_str());
+    assert_eq!(json_out(&out)["letters"][0]["notification_id"], target.as_str());
     assert_eq!(
         crate::helpers::queue_len(&t.app, &dlq).await,
         3,
@@ -705,7 +704,7 @@ async fn discard_removes_selected_dead_letters_after_export_with_dry_run_confirm
     )
     .await;
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert_eq!(json(&out)["discarded"], 1);
+    assert_eq!(json_out(&out)["discarded"], 1);
     assert_eq!(
         crate::helpers::queue_len(&t.app, &dlq).await,
         2,
@@ -726,7 +725,7 @@ async fn discard_removes_selected_dead_letters_after_export_with_dry_run_confirm
     );
 
     let out = crate::operator::run(env, &["inspect-dlq", "--history", "-o", "json"]).await;
-    let history = json(&out);
+    let history = json_out(&out);
     let row = history
         .as_array()
         .unwrap()
