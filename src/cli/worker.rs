@@ -18,6 +18,9 @@ use crate::ops::{BrokerCheck, Readiness};
 use crate::provider::Provider;
 
 #[derive(clap::Args, Debug, Clone)]
+#[command(
+    after_help = "Stops gracefully on SIGTERM or SIGINT: it stops consuming and lets deliveries in flight finish within SHUTDOWN_TIMEOUT; what is left unacked is redelivered to another worker.\n\nExit status: 0 after a graceful stop; 1 when it cannot start (the message says why); 2 for invalid settings or a missing WEBHOOK_SITE_URL.\n\nSettings: WEBHOOK_SITE_URL, WEBHOOK_SECRET, DATABASE_DSN, RABBITMQ_URL (several nodes, comma-separated), QUEUE_TYPE, QUEUE_PREFIX, QUEUE_DELIVERY_LIMIT, REDIS_URL, WORKER_CONCURRENCY, RATE_LIMIT_*, PROVIDER_TIMEOUT, LEASE_TIMEOUT, RETRY_BACKOFF_*, SHUTDOWN_TIMEOUT (see docs/CONFIGURATION.md).\n\nExamples:\n  WEBHOOK_SITE_URL=https://provider.example.com/hook dispatchctl worker\n  dispatchctl worker --channels sms --concurrency 128 --listen 0.0.0.0:9091\n  RABBITMQ_URL=amqp://u:p@rmq-0:5672/%2f,rmq-1:5672,rmq-2:5672 QUEUE_TYPE=quorum dispatchctl worker"
+)]
 pub struct Args {
     /// Address of the /livez, /readyz and /metrics endpoints.
     #[arg(long, default_value = "0.0.0.0:9091", value_name = "ADDR")]
