@@ -765,3 +765,22 @@ async fn migrate_revert_asks_on_a_terminal_unless_yes() {
     assert_eq!(applied().await, before - 1);
     t.stop().await;
 }
+
+#[tokio::test]
+async fn tables_never_wrap_an_id_on_a_160_column_terminal() {
+    let (t, _provider, ids) = crate::operator::failed_setup(&[("sms", 2)]).await;
+    for args in [
+        vec!["inspect-dlq", "--list", "--channel", "sms"],
+        vec!["notifications", "--status", "failed"],
+    ] {
+        let (code, screen) = on_a_terminal(&t.env, &args).await;
+        assert_eq!(code, Some(0), "{args:?}: {screen}");
+        for (_, id) in &ids {
+            assert!(
+                screen.lines().any(|l| l.contains(id.as_str())),
+                "{args:?}: id {id} is not whole on one line:\n{screen}"
+            );
+        }
+    }
+    t.stop().await;
+}
