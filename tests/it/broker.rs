@@ -25,7 +25,7 @@ fn vhost() -> String {
 
 /// (global_prefetch_count, prefetch_count) of every channel open in the test vhost.
 fn channel_prefetches() -> Vec<(u32, u32)> {
-    let out = std::process::Command::new("rabbitmqctl")
+    let out = crate::helpers::rabbitmqctl()
         .args([
             "list_channels",
             "-p",

@@ -36,6 +36,17 @@ pub fn redis_url() -> String {
     std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379/0".into())
 }
 
+/// `rabbitmqctl` for the test broker: TEST_RABBITMQCTL is the command line that runs it
+/// (e.g. `docker exec CONTAINER rabbitmqctl` where the broker is a container), default the
+/// local `rabbitmqctl`.
+pub fn rabbitmqctl() -> std::process::Command {
+    let line = std::env::var("TEST_RABBITMQCTL").unwrap_or_else(|_| "rabbitmqctl".into());
+    let mut words = line.split_whitespace();
+    let mut c = std::process::Command::new(words.next().unwrap_or("rabbitmqctl"));
+    c.args(words);
+    c
+}
+
 /// A port nothing listens on: bound, then released.
 pub fn closed_port() -> u16 {
     let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");

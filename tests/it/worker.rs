@@ -430,7 +430,7 @@ async fn signatures_verify_independently() {
 /// Closes this test's broker connections from the broker side (as a broker restart or a
 /// network cut would) and returns how many it closed.
 fn close_broker_connections(prefix: &str) -> usize {
-    let out = std::process::Command::new("rabbitmqctl")
+    let out = crate::helpers::rabbitmqctl()
         .args([
             "list_connections",
             "pid",
@@ -446,7 +446,7 @@ fn close_broker_connections(prefix: &str) -> usize {
         .filter(|l| l.contains(prefix))
     {
         let pid = line.split('\t').next().unwrap();
-        let ok = std::process::Command::new("rabbitmqctl")
+        let ok = crate::helpers::rabbitmqctl()
             .args(["close_connection", pid, "test: simulated broker failure"])
             .status()
             .unwrap();
