@@ -289,3 +289,48 @@ fn queue_type_setting_names_the_choices() {
     let ok = Env::new().set("QUEUE_TYPE", "Quorum").settings();
     assert_eq!(ok.queue_type, QueueType::Quorum);
 }
+
+/// A database failure under a delivery is retried by the worker in place: returning the
+/// message would count towards a quorum queue's delivery limit and push still-valid work
+/// into the DLQ (here the limit is 1, so a single return would).
+#[tokio::test]
+async fn a_database_outage_under_a_delivery_does_not_spend_the_delivery_limit() {
+    let provider = ScriptedProvider::start().await;
+    let env = Env::new()
+        .set("QUEUE_TYPE", "quorum")
+        .set("QUEUE_DELIVERY_LIMIT", "1")
+        .set("WEBHOOK_SITE_URL", provider.url.clone());
+    let api = TestApp::spawn(env.clone(), true).await;
+    let id = api.create("sms", "x", "through an outage").await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let pool = api.app.store.pool().clone();
+    // The claim fails while the table is away, as it would with PostgreSQL down.
+    sqlx::query("ALTER TABLE notifications RENAME TO notifications_away")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let worker = TestApp::spawn_with(api.app.clone(), env.clone(), false).await;
+    let queue = env.queue(Channel::Sms);
+    assert!(
+        wait_for(WITHIN, || async { queue_len(&api.app, &queue).await == 0 }).await,
+        "the worker took it"
+    );
+    // Long enough for the old nack-after-1-s to have returned the message twice; there is no
+    // event to wait for when the point is that nothing happens.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    sqlx::query("ALTER TABLE notifications_away RENAME TO notifications")
+        .execute(&pool)
+        .await
+        .unwrap();
+    worker.wait_status(&id, "SENT", WITHIN).await;
+    assert_eq!(
+        queue_len(&api.app, &env.dlq(Channel::Sms)).await,
+        0,
+        "nothing dead-lettered"
+    );
+    assert_eq!(provider.for_notification(&id).len(), 1);
+    worker.stop().await;
+    api.stop().await;
+}
