@@ -219,21 +219,30 @@ async fn converting_queue_types_keeps_every_waiting_message_and_dead_letter() {
     worker.stop().await;
 }
 
-/// A quorum queue dead-letters a message returned more often than QUEUE_DELIVERY_LIMIT; its
-/// notification never failed, so replay puts it back to work instead of dropping the letter,
-/// and the DLQ itself never takes that limit however often it is inspected.
-#[tokio::test]
-async fn a_letter_over_the_delivery_limit_is_kept_and_replayed_into_a_delivery() {
+/// An API-only app on quorum queues whose delivery limit is 1, and one notification waiting
+/// on `sms.normal`.
+async fn one_waiting_on_a_quorum_queue_with_a_limit_of_one(
+    content: &str,
+) -> (std::sync::Arc<ScriptedProvider>, Env, TestApp, String) {
     let provider = ScriptedProvider::start().await;
     let env = Env::new()
         .set("QUEUE_TYPE", "quorum")
         .set("QUEUE_DELIVERY_LIMIT", "1")
         .set("WEBHOOK_SITE_URL", provider.url.clone());
     let api = TestApp::spawn(env.clone(), true).await;
-    let id = api.create("sms", "x", "bounced").await["id"]
+    let id = api.create("sms", "x", content).await["id"]
         .as_str()
         .unwrap()
         .to_string();
+    (provider, env, api, id)
+}
+
+/// A quorum queue dead-letters a message returned more often than QUEUE_DELIVERY_LIMIT; its
+/// notification never failed, so replay puts it back to work instead of dropping the letter,
+/// and the DLQ itself never takes that limit however often it is inspected.
+#[tokio::test]
+async fn a_letter_over_the_delivery_limit_is_kept_and_replayed_into_a_delivery() {
+    let (provider, env, api, id) = one_waiting_on_a_quorum_queue_with_a_limit_of_one("bounced").await;
     let ch = api.app.broker.channel().await.unwrap();
     let queue = env.queue(Channel::Sms);
     // A consumer that keeps handing the message back, as a crashing worker would.
@@ -295,16 +304,7 @@ fn queue_type_setting_names_the_choices() {
 /// into the DLQ (here the limit is 1, so a single return would).
 #[tokio::test]
 async fn a_database_outage_under_a_delivery_does_not_spend_the_delivery_limit() {
-    let provider = ScriptedProvider::start().await;
-    let env = Env::new()
-        .set("QUEUE_TYPE", "quorum")
-        .set("QUEUE_DELIVERY_LIMIT", "1")
-        .set("WEBHOOK_SITE_URL", provider.url.clone());
-    let api = TestApp::spawn(env.clone(), true).await;
-    let id = api.create("sms", "x", "through an outage").await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let (provider, env, api, id) = one_waiting_on_a_quorum_queue_with_a_limit_of_one("through an outage").await;
     let pool = api.app.store.pool().clone();
     // The claim fails while the table is away, as it would with PostgreSQL down.
     sqlx::query("ALTER TABLE notifications RENAME TO notifications_away")
