@@ -30,9 +30,13 @@ if [ -z "${TEST_RABBITMQ_URL:-}" ] && command -v rabbitmqctl >/dev/null 2>&1; th
     done
   rmq delete_vhost dispatchctl-test >/dev/null 2>&1 || true # left by older versions of this script
   own_vhost="dispatchctl-test-$RUN_ID"
-  rmq add_vhost "$own_vhost" >/dev/null || { echo "test.sh: RabbitMQ did not create vhost $own_vhost" >&2; exit 1; }
-  rmq set_permissions -p "$own_vhost" guest '.*' '.*' '.*' >/dev/null
-  export TEST_RABBITMQ_URL="amqp://guest:guest@127.0.0.1:5672/$own_vhost"
+  if rmq add_vhost "$own_vhost" >/dev/null && rmq set_permissions -p "$own_vhost" guest '.*' '.*' '.*' >/dev/null; then
+    export TEST_RABBITMQ_URL="amqp://guest:guest@127.0.0.1:5672/$own_vhost"
+  else
+    echo "test.sh: the shared RabbitMQ did not create vhost $own_vhost in time; this run uses private services" >&2
+    own_vhost=""
+    shared_broker_sick=1
+  fi
 fi
 export TEST_RABBITMQ_URL="${TEST_RABBITMQ_URL:-amqp://guest:guest@127.0.0.1:5672/%2f}"
 
@@ -53,7 +57,6 @@ cleanup() {
   if [ -n "$own_vhost" ]; then rmq delete_vhost "$own_vhost" >/dev/null 2>&1 || true; fi
 }
 drop_test_databases
-trap cleanup EXIT
 
 # Most tests wait on I/O, so more run at once than there are cores.
 run_tests() {
@@ -64,18 +67,69 @@ run_tests() {
   fi
 }
 
-# The whole suite with the queue type of TEST_QUEUE_TYPE (classic by default). Without extra
-# arguments, the tests that talk to the broker's queues run once more with quorum queues, so
-# both queue types are proven on every run.
+# Runs its arguments with a private PostgreSQL, Redis and RabbitMQ node of this run
+# (scripts/chaos/services.sh, about 5 s to start), stopped afterwards.
+private_runs=()
+with_private_services() {
+  local dir
+  dir=$(mktemp -d "${TMPDIR:-/tmp}/dispatchctl-test.XXXXXX")
+  chmod 755 "$dir" # the private PostgreSQL runs as its own user
+  private_runs+=("$dir")
+  if ! scripts/chaos/services.sh "$dir" start; then
+    echo "test.sh: could not start private services in $dir" >&2
+    return 1
+  fi
+  # shellcheck disable=SC1091
+  . "$dir/services.env"
+  TEST_DATABASE_URL="postgres://postgres@127.0.0.1:$CHAOS_PG_PORT" \
+    TEST_RABBITMQ_URL="amqp://guest:guest@127.0.0.1:$CHAOS_AMQP_PORT/%2f" \
+    TEST_REDIS_URL="redis://127.0.0.1:$CHAOS_REDIS_PORT/0" \
+    TEST_RABBITMQCTL="$PWD/scripts/chaos/services.sh $dir rabbitmqctl" \
+    "$@"
+}
+stop_private_services() {
+  local dir
+  for dir in "${private_runs[@]}"; do
+    scripts/chaos/services.sh "$dir" stop >/dev/null 2>&1 || true
+    rm -rf "$dir"
+  done
+}
+trap 'stop_private_services; cleanup' EXIT
+
+# The whole suite with the queue type of TEST_QUEUE_TYPE (classic by default), then, without
+# extra arguments, the tests that talk to the broker's queues once more with quorum queues,
+# so both queue types are proven on every run. Quorum queues (that pass, and the tests named
+# `quorum_…`) go to a private RabbitMQ node: on this machine's RabbitMQ 3.10, many quorum
+# queues coming and going with their vhosts have wedged every vhost operation of the broker
+# (seen three times), and a fresh node per run keeps that from reaching the shared broker and
+# the runs after this one. A shared broker that does not answer moves the whole run there.
+run_suite() {
+  if [ $# -gt 0 ]; then
+    run_tests "$@"
+  elif [ "${TEST_QUEUE_TYPE:-classic}" = quorum ] || [ "${DISPATCHCTL_SKIP_SERVICES:-0}" = 1 ]; then
+    run_tests
+  elif cargo nextest --version >/dev/null 2>&1; then
+    run_tests -E 'not test(/::quorum_/)'
+  else
+    run_tests # without nextest the quorum_ tests run here too
+  fi
+}
 status=0
-run_tests "$@" || status=$?
+if [ "${shared_broker_sick:-0}" = 1 ]; then
+  with_private_services run_suite "$@" || status=$?
+else
+  run_suite "$@" || status=$?
+fi
 if [ $# -eq 0 ] && [ -z "${TEST_QUEUE_TYPE:-}" ]; then
-  echo "test.sh: the worker, scanner and operator tests again with QUEUE_TYPE=quorum" >&2
-  if cargo nextest --version >/dev/null 2>&1; then
-    TEST_QUEUE_TYPE=quorum run_tests -E 'test(/^(worker|scanner|operator)::/)' || status=$?
+  echo "test.sh: the worker, scanner, operator and broker tests again with QUEUE_TYPE=quorum" >&2
+  quorum_filter='test(/^(worker|scanner|operator|broker)::/)'
+  if [ "${DISPATCHCTL_SKIP_SERVICES:-0}" != 1 ]; then
+    TEST_QUEUE_TYPE=quorum with_private_services run_tests -E "$quorum_filter" || status=$?
+  elif cargo nextest --version >/dev/null 2>&1; then
+    TEST_QUEUE_TYPE=quorum run_tests -E "$quorum_filter" || status=$?
   else
     TEST_QUEUE_TYPE=quorum cargo test --locked --no-fail-fast --test it -- \
-      --test-threads "${TEST_THREADS:-8}" worker:: scanner:: operator:: || status=$?
+      --test-threads "${TEST_THREADS:-8}" worker:: scanner:: operator:: broker:: || status=$?
   fi
 fi
 exit "$status"

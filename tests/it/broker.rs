@@ -1,6 +1,9 @@
 //! RabbitMQ as production runs it: per-consumer QoS only, both queue types, a cluster URL
 //! whose first node is down, a queue declared with the other type, and the conversion
 //! between types with messages waiting and dead-lettered.
+//!
+//! Tests named `quorum_…` create quorum queues whatever TEST_QUEUE_TYPE says; scripts/test.sh
+//! runs them only in its quorum pass, on a private RabbitMQ node.
 
 use std::time::Duration;
 
@@ -130,7 +133,7 @@ async fn a_queue_of_the_other_type_is_one_clear_error() {
 /// Waiting work and dead letters survive classic → quorum and back, and are then delivered
 /// and replayable as before.
 #[tokio::test]
-async fn converting_queue_types_keeps_every_waiting_message_and_dead_letter() {
+async fn quorum_conversion_keeps_every_waiting_message_and_dead_letter() {
     let provider = ScriptedProvider::start().await;
     let classic = Env::new()
         .set("QUEUE_TYPE", "classic")
@@ -241,7 +244,7 @@ async fn one_waiting_on_a_quorum_queue_with_a_limit_of_one(
 /// notification never failed, so replay puts it back to work instead of dropping the letter,
 /// and the DLQ itself never takes that limit however often it is inspected.
 #[tokio::test]
-async fn a_letter_over_the_delivery_limit_is_kept_and_replayed_into_a_delivery() {
+async fn quorum_letter_over_the_delivery_limit_is_kept_and_replayed_into_a_delivery() {
     let (provider, env, api, id) = one_waiting_on_a_quorum_queue_with_a_limit_of_one("bounced").await;
     let ch = api.app.broker.channel().await.unwrap();
     let queue = env.queue(Channel::Sms);
@@ -303,7 +306,7 @@ fn queue_type_setting_names_the_choices() {
 /// message would count towards a quorum queue's delivery limit and push still-valid work
 /// into the DLQ (here the limit is 1, so a single return would).
 #[tokio::test]
-async fn a_database_outage_under_a_delivery_does_not_spend_the_delivery_limit() {
+async fn quorum_database_outage_under_a_delivery_spends_no_delivery_limit() {
     let (provider, env, api, id) = one_waiting_on_a_quorum_queue_with_a_limit_of_one("through an outage").await;
     let pool = api.app.store.pool().clone();
     // The claim fails while the table is away, as it would with PostgreSQL down.
