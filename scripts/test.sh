@@ -1,8 +1,15 @@
 #!/usr/bin/env bash
-# The whole test suite: unit tests and the integration binary against the real PostgreSQL,
-# RabbitMQ and Redis (started here when they are down), then the broker-facing tests again with
-# quorum queues. Extra arguments go to the runner (and skip the quorum pass, unless
-# TEST_QUEUE_TYPE=quorum is set for the whole run).
+# The whole test suite: unit tests and the integration binary against real PostgreSQL,
+# RabbitMQ and Redis, then the broker-facing tests again with quorum queues. Extra arguments go
+# to the runner (and skip the quorum pass, unless TEST_QUEUE_TYPE=quorum is set for the run).
+#
+# Where does it find the services? TEST_DATABASE_URL, TEST_RABBITMQ_URL and TEST_REDIS_URL
+# when given (with DISPATCHCTL_SKIP_SERVICES=1, as the GitHub workflow does with its service
+# containers). Otherwise it installs and starts the machine's services when they are missing
+# (scripts/start-services.sh, for their packages) and runs each pass against PostgreSQL, Redis
+# and RabbitMQ instances of its own (scripts/chaos/services.sh, ~5 s to start, stopped at the
+# end): a broker that other runs on the machine share, and that today's RabbitMQ 3.10 can wedge
+# under quorum-queue churn, then never decides whether a run passes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,6 +17,10 @@ if [ "${DISPATCHCTL_SKIP_SERVICES:-0}" != 1 ]; then
   scripts/start-services.sh
 fi
 
+private=0
+if [ "${DISPATCHCTL_SKIP_SERVICES:-0}" != 1 ] && [ -z "${TEST_DATABASE_URL:-}${TEST_RABBITMQ_URL:-}${TEST_REDIS_URL:-}" ]; then
+  private=1
+fi
 export TEST_DATABASE_URL="${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432}"
 export TEST_REDIS_URL="${TEST_REDIS_URL:-redis://127.0.0.1:6379/0}"
 
@@ -23,7 +34,7 @@ export DISPATCHCTL_TEST_RUN="$RUN_ID"
 run_is_dead() { ! kill -0 "${1#r}" 2>/dev/null; }
 
 own_vhost=""
-if [ -z "${TEST_RABBITMQ_URL:-}" ] && command -v rabbitmqctl >/dev/null 2>&1; then
+if [ "$private" != 1 ] && [ -z "${TEST_RABBITMQ_URL:-}" ] && command -v rabbitmqctl >/dev/null 2>&1; then
   rmq list_vhosts 2>/dev/null | sed -n 's/^dispatchctl-test-\(r[0-9]*\)$/\1/p' |
     while read -r run; do
       if run_is_dead "$run"; then rmq delete_vhost "dispatchctl-test-$run" >/dev/null 2>&1 || true; fi
@@ -115,7 +126,7 @@ run_suite() {
   fi
 }
 status=0
-if [ "${shared_broker_sick:-0}" = 1 ]; then
+if [ "$private" = 1 ] || [ "${shared_broker_sick:-0}" = 1 ]; then
   with_private_services run_suite "$@" || status=$?
 else
   run_suite "$@" || status=$?
