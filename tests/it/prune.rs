@@ -345,3 +345,38 @@ async fn prune_exit_codes() {
     let o = run(&down, &["prune", "--older-than", "30d"]).await;
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
 }
+
+#[tokio::test]
+async fn the_scanner_loop_prunes_when_a_period_is_set_and_counts_it() {
+    let env = Env::new().set("RETENTION_PERIOD", "30d").set("PRUNE_INTERVAL", "100ms");
+    let t = crate::helpers::TestApp::spawn(env, false).await;
+    let s = t.app.store.clone();
+    let old = row(&s, "SENT", "SMS", 40, None, None).await;
+    attempts(&s, old, 2).await;
+    let failed = row(&s, "FAILED", "SMS", 40, None, None).await;
+    let recent = row(&s, "SENT", "SMS", 1, None, None).await;
+    let s2 = s.clone();
+    assert!(
+        wait_for(Duration::from_secs(20), || {
+            let s2 = s2.clone();
+            async move { !ids(&s2, "notifications").await.contains(&old) }
+        })
+        .await,
+        "the loop pruned the old SENT row"
+    );
+    assert_eq!(ids(&s, "notifications").await, BTreeSet::from([failed, recent]));
+    let app = t.app.clone();
+    assert!(
+        wait_for(Duration::from_secs(20), || {
+            let text = app.metrics.render();
+            async move {
+                text.contains("dispatch_engine_pruned_total{kind=\"notification\"} 1")
+                    && text.contains("dispatch_engine_pruned_total{kind=\"attempt\"} 2")
+                    && text.contains("dispatch_engine_oldest_finished_age_seconds ")
+            }
+        })
+        .await,
+        "{}",
+        t.app.metrics.render()
+    );
+}
