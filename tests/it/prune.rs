@@ -349,12 +349,13 @@ async fn prune_exit_codes() {
 #[tokio::test]
 async fn the_scanner_loop_prunes_when_a_period_is_set_and_counts_it() {
     let env = Env::new().set("RETENTION_PERIOD", "30d").set("PRUNE_INTERVAL", "100ms");
-    let t = crate::helpers::TestApp::spawn(env, false).await;
-    let s = t.app.store.clone();
+    // The rows exist before the loop starts, so it cannot take one half-written.
+    let s = store(&env).await;
     let old = row(&s, "SENT", "SMS", 40, None, None).await;
     attempts(&s, old, 2).await;
     let failed = row(&s, "FAILED", "SMS", 40, None, None).await;
     let recent = row(&s, "SENT", "SMS", 1, None, None).await;
+    let t = crate::helpers::TestApp::spawn(env, false).await;
     let s2 = s.clone();
     assert!(
         wait_for(Duration::from_secs(20), || {
