@@ -35,6 +35,7 @@ Register-ArgumentCompleter -Native -CommandName 'dispatchctl' -ScriptBlock {
             [CompletionResult]::new('replay', 'replay', [CompletionResultType]::ParameterValue, 'Put dead letters back on the work queues')
             [CompletionResult]::new('convert-queues', 'convert-queues', [CompletionResultType]::ParameterValue, 'Move the queues between the classic and the quorum type without losing a message')
             [CompletionResult]::new('discard', 'discard', [CompletionResultType]::ParameterValue, 'Remove dead letters that must never be sent (dry run, confirmation, export, audit)')
+            [CompletionResult]::new('prune', 'prune', [CompletionResultType]::ParameterValue, 'Delete finished notifications, emptied batches and audit rows past their retention period')
             [CompletionResult]::new('notifications', 'notifications', [CompletionResultType]::ParameterValue, 'Show one notification (status, attempts, where it is now), or list them by filter')
             break
         }
@@ -229,6 +230,23 @@ Register-ArgumentCompleter -Native -CommandName 'dispatchctl' -ScriptBlock {
             [CompletionResult]::new('--dry-run', '--dry-run', [CompletionResultType]::ParameterName, 'List what would be discarded; change nothing')
             [CompletionResult]::new('-y', '-y', [CompletionResultType]::ParameterName, 'Do not ask for confirmation (required when stdin is not a terminal)')
             [CompletionResult]::new('--yes', '--yes', [CompletionResultType]::ParameterName, 'Do not ask for confirmation (required when stdin is not a terminal)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'dispatchctl;prune' {
+            [CompletionResult]::new('--export', '--export', [CompletionResultType]::ParameterName, 'Append each deleted notification with its attempts as one JSON line to FILE (`-`: stdout, and the summary goes to stderr), written before its batch is deleted')
+            [CompletionResult]::new('--older-than', '--older-than', [CompletionResultType]::ParameterName, 'Notifications untouched for longer than this go (overrides RETENTION_PERIOD), e.g. 30d')
+            [CompletionResult]::new('--audit-older-than', '--audit-older-than', [CompletionResultType]::ParameterName, 'Audit rows older than this go (overrides AUDIT_RETENTION_PERIOD), e.g. 365d')
+            [CompletionResult]::new('--batch-size', '--batch-size', [CompletionResultType]::ParameterName, 'Rows per transaction (overrides PRUNE_BATCH_SIZE)')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format: table (default on a terminal), json (default otherwise) or yaml')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format: table (default on a terminal), json (default otherwise) or yaml')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'YAML file with settings (lower-case names of the environment variables); the environment and flags override it')
+            [CompletionResult]::new('--dry-run', '--dry-run', [CompletionResultType]::ParameterName, 'Count what would be deleted, per status and channel; change nothing')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'No progress bar')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'No progress bar')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')

@@ -31,6 +31,9 @@ _dispatchctl() {
             dispatchctl,notifications)
                 cmd="dispatchctl__subcmd__notifications"
                 ;;
+            dispatchctl,prune)
+                cmd="dispatchctl__subcmd__prune"
+                ;;
             dispatchctl,replay)
                 cmd="dispatchctl__subcmd__replay"
                 ;;
@@ -62,7 +65,7 @@ _dispatchctl() {
 
     case "${cmd}" in
         dispatchctl)
-            opts="-h -V --config --help --version serve worker scan-retries migrate send inspect-dlq replay convert-queues discard notifications"
+            opts="-h -V --config --help --version serve worker scan-retries migrate send inspect-dlq replay convert-queues discard prune notifications"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -345,6 +348,48 @@ _dispatchctl() {
                     return 0
                     ;;
                 --limit)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table json yaml ndjson" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table json yaml ndjson" -- "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dispatchctl__subcmd__prune)
+            opts="-q -o -h -V --dry-run --export --older-than --audit-older-than --batch-size --quiet --output --config --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --export)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --older-than)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --audit-older-than)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --batch-size)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -32,6 +32,7 @@ set edit:completion:arg-completer[dispatchctl] = {|@words|
             cand replay 'Put dead letters back on the work queues'
             cand convert-queues 'Move the queues between the classic and the quorum type without losing a message'
             cand discard 'Remove dead letters that must never be sent (dry run, confirmation, export, audit)'
+            cand prune 'Delete finished notifications, emptied batches and audit rows past their retention period'
             cand notifications 'Show one notification (status, attempts, where it is now), or list them by filter'
         }
         &'dispatchctl;serve'= {
@@ -214,6 +215,22 @@ set edit:completion:arg-completer[dispatchctl] = {|@words|
             cand --dry-run 'List what would be discarded; change nothing'
             cand -y 'Do not ask for confirmation (required when stdin is not a terminal)'
             cand --yes 'Do not ask for confirmation (required when stdin is not a terminal)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'dispatchctl;prune'= {
+            cand --export 'Append each deleted notification with its attempts as one JSON line to FILE (`-`: stdout, and the summary goes to stderr), written before its batch is deleted'
+            cand --older-than 'Notifications untouched for longer than this go (overrides RETENTION_PERIOD), e.g. 30d'
+            cand --audit-older-than 'Audit rows older than this go (overrides AUDIT_RETENTION_PERIOD), e.g. 365d'
+            cand --batch-size 'Rows per transaction (overrides PRUNE_BATCH_SIZE)'
+            cand -o 'Output format: table (default on a terminal), json (default otherwise) or yaml'
+            cand --output 'Output format: table (default on a terminal), json (default otherwise) or yaml'
+            cand --config 'YAML file with settings (lower-case names of the environment variables); the environment and flags override it'
+            cand --dry-run 'Count what would be deleted, per status and channel; change nothing'
+            cand -q 'No progress bar'
+            cand --quiet 'No progress bar'
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
             cand -V 'Print version'

@@ -36,6 +36,7 @@ complete -c dispatchctl -n "__fish_dispatchctl_needs_command" -f -a "inspect-dlq
 complete -c dispatchctl -n "__fish_dispatchctl_needs_command" -f -a "replay" -d 'Put dead letters back on the work queues'
 complete -c dispatchctl -n "__fish_dispatchctl_needs_command" -f -a "convert-queues" -d 'Move the queues between the classic and the quorum type without losing a message'
 complete -c dispatchctl -n "__fish_dispatchctl_needs_command" -f -a "discard" -d 'Remove dead letters that must never be sent (dry run, confirmation, export, audit)'
+complete -c dispatchctl -n "__fish_dispatchctl_needs_command" -f -a "prune" -d 'Delete finished notifications, emptied batches and audit rows past their retention period'
 complete -c dispatchctl -n "__fish_dispatchctl_needs_command" -f -a "notifications" -d 'Show one notification (status, attempts, where it is now), or list them by filter'
 complete -c dispatchctl -n "__fish_dispatchctl_using_subcommand serve" -l host -d 'Address to listen on [env: API_HOST; default 0.0.0.0]' -r
 complete -c dispatchctl -n "__fish_dispatchctl_using_subcommand serve" -s p -l port -d 'Port to listen on [env: API_PORT; default 8080]' -r
@@ -204,6 +205,19 @@ complete -c dispatchctl -n "__fish_dispatchctl_using_subcommand discard" -l dry-
 complete -c dispatchctl -n "__fish_dispatchctl_using_subcommand discard" -s y -l yes -d 'Do not ask for confirmation (required when stdin is not a terminal)'
 complete -c dispatchctl -n "__fish_dispatchctl_using_subcommand discard" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dispatchctl -n "__fish_dispatchctl_using_subcommand discard" -s V -l version -d 'Print version'
+complete -c dispatchctl -n "__fish_dispatchctl_using_subcommand prune" -l export -d 'Append each deleted notification with its attempts as one JSON line to FILE (`-`: stdout, and the summary goes to stderr), written before its batch is deleted' -r -F
+complete -c dispatchctl -n "__fish_dispatchctl_using_subcommand prune" -l older-than -d 'Notifications untouched for longer than this go (overrides RETENTION_PERIOD), e.g. 30d' -r
+complete -c dispatchctl -n "__fish_dispatchctl_using_subcommand prune" -l audit-older-than -d 'Audit rows older than this go (overrides AUDIT_RETENTION_PERIOD), e.g. 365d' -r
+complete -c dispatchctl -n "__fish_dispatchctl_using_subcommand prune" -l batch-size -d 'Rows per transaction (overrides PRUNE_BATCH_SIZE)' -r
+complete -c dispatchctl -n "__fish_dispatchctl_using_subcommand prune" -s o -l output -d 'Output format: table (default on a terminal), json (default otherwise) or yaml' -r -f -a "table\t''
+json\t''
+yaml\t''
+ndjson\t'One JSON object per line (exports)'"
+complete -c dispatchctl -n "__fish_dispatchctl_using_subcommand prune" -l config -d 'YAML file with settings (lower-case names of the environment variables); the environment and flags override it' -r -F
+complete -c dispatchctl -n "__fish_dispatchctl_using_subcommand prune" -l dry-run -d 'Count what would be deleted, per status and channel; change nothing'
+complete -c dispatchctl -n "__fish_dispatchctl_using_subcommand prune" -s q -l quiet -d 'No progress bar'
+complete -c dispatchctl -n "__fish_dispatchctl_using_subcommand prune" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c dispatchctl -n "__fish_dispatchctl_using_subcommand prune" -s V -l version -d 'Print version'
 complete -c dispatchctl -n "__fish_dispatchctl_using_subcommand notifications" -l status -d 'Only this status: ACCEPTED, QUEUED, SENDING, SENT, FAILED, CANCELED' -r -f -a "ACCEPTED\t''
 QUEUED\t''
 SENDING\t''

@@ -77,6 +77,10 @@ pub const SETTINGS: &[SettingSpec] = &[
     spec("SCHEDULER_SCAN_INTERVAL", Some("5s"), "5s", "Interval of the scheduled/unpublished scan in loop mode."),
     spec("SCHEDULER_SCAN_LIMIT", Some("100"), "100", "Most due scheduled or unpublished notifications handled per pass."),
     spec("UNPUBLISHED_GRACE", Some("30s"), "30s", "Age after which an ACCEPTED, unscheduled notification counts as never published."),
+    spec("RETENTION_PERIOD", Some("off"), "90d", "Age (since the last change) after which SENT and CANCELED notifications, their attempts and emptied batches are deleted by `dispatchctl prune` and the scanner loop; FAILED ones are kept until replayed. Idempotency keys are remembered only this long. 0 or off keeps everything."),
+    spec("AUDIT_RETENTION_PERIOD", Some("off"), "365d", "Age after which replay and discard audit rows are deleted by `dispatchctl prune` and the scanner loop. 0 or off keeps them."),
+    spec("PRUNE_BATCH_SIZE", Some("500"), "500", "Rows deleted per prune transaction (small keeps each transaction short)."),
+    spec("PRUNE_INTERVAL", Some("5m"), "5m", "How often the scanner loop (serve, scan-retries --loop) runs a prune pass when RETENTION_PERIOD or AUDIT_RETENTION_PERIOD is set."),
     spec("API_HOST", Some("0.0.0.0"), "127.0.0.1", "Address the HTTP API listens on."),
     spec("API_PORT", Some("8080"), "8080", "Port the HTTP API listens on."),
     secret("API_TOKENS", "token-one,token-two", "Comma-separated bearer tokens; when set, every /v1 request needs one."),
@@ -139,6 +143,12 @@ pub struct Settings {
     pub scheduler_scan_interval: Duration,
     pub scheduler_scan_limit: i64,
     pub unpublished_grace: Duration,
+    /// None keeps finished notifications forever.
+    pub retention_period: Option<Duration>,
+    /// None keeps the replay/discard audit forever.
+    pub audit_retention_period: Option<Duration>,
+    pub prune_batch_size: i64,
+    pub prune_interval: Duration,
     pub api_host: IpAddr,
     pub api_port: u16,
     pub api_tokens: Vec<SecretString>,
@@ -307,6 +317,10 @@ impl Settings {
             scheduler_scan_interval: raw.duration("SCHEDULER_SCAN_INTERVAL")?,
             scheduler_scan_limit: raw.positive::<i64>("SCHEDULER_SCAN_LIMIT")?,
             unpublished_grace: raw.duration("UNPUBLISHED_GRACE")?,
+            retention_period: raw.period("RETENTION_PERIOD")?,
+            audit_retention_period: raw.period("AUDIT_RETENTION_PERIOD")?,
+            prune_batch_size: raw.positive::<i64>("PRUNE_BATCH_SIZE")?,
+            prune_interval: raw.duration("PRUNE_INTERVAL")?,
             api_host: raw.number("API_HOST")?,
             api_port: raw.number("API_PORT")?,
             api_tokens: tokens,
@@ -392,6 +406,20 @@ impl Raw<'_> {
             return Err(invalid(key, "must be longer than zero".into()));
         }
         Ok(parsed)
+    }
+
+    /// A retention period: `0` or `off` means none (keep everything).
+    fn period(&self, key: &'static str) -> Result<Option<Duration>, ConfigError> {
+        let value = self.get(key).unwrap_or_default();
+        if value.is_empty() || value == "0" || value.eq_ignore_ascii_case("off") {
+            return Ok(None);
+        }
+        humantime::parse_duration(&value).map(Some).map_err(|e| {
+            invalid(
+                key,
+                format!("\"{value}\" is not a duration ({e}); use e.g. 30d, 12h, or 0/off to keep everything"),
+            )
+        })
     }
 
     fn number<T: FromStr>(&self, key: &'static str) -> Result<T, ConfigError> {
@@ -682,6 +710,23 @@ mod tests {
         let s = settings(&[("RETRY_SCAN_INTERVAL", "250ms"), ("SCHEDULER_SCAN_INTERVAL", "1m")]).unwrap();
         assert_eq!(s.retry_scan_interval, Duration::from_millis(250));
         assert_eq!(s.scheduler_scan_interval, Duration::from_secs(60));
+    }
+
+    #[test]
+    fn retention_periods_default_to_off_and_accept_0_off_and_durations() {
+        let s = settings(&[]).unwrap();
+        assert_eq!(s.retention_period, None);
+        assert_eq!(s.audit_retention_period, None);
+        for off in ["0", "off", "OFF"] {
+            assert_eq!(settings(&[("RETENTION_PERIOD", off)]).unwrap().retention_period, None);
+        }
+        let s = settings(&[("RETENTION_PERIOD", "30d"), ("AUDIT_RETENTION_PERIOD", "12h")]).unwrap();
+        assert_eq!(s.retention_period, Some(Duration::from_secs(30 * 86_400)));
+        assert_eq!(s.audit_retention_period, Some(Duration::from_secs(12 * 3_600)));
+        let e = settings(&[("RETENTION_PERIOD", "thirty days")])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("RETENTION_PERIOD") && e.contains("off"), "{e}");
     }
 
     #[test]

@@ -27,6 +27,8 @@ pub struct Metrics {
     pub dlq_depth: IntGaugeVec,
     pub queue_depth: IntGaugeVec,
     pub write_batch_size: HistogramVec,
+    pub pruned: IntCounterVec,
+    pub oldest_finished_age: IntGaugeVec,
 }
 
 fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -152,8 +154,23 @@ impl Metrics {
                 &["kind"],
                 vec![1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0],
             ),
+            pruned: counter(
+                &r,
+                "pruned_total",
+                "Rows deleted by retention (the scanner loop's prune), per kind: notification, attempt, batch, audit.",
+                &["kind"],
+            ),
+            oldest_finished_age: gauge(
+                &r,
+                "oldest_finished_age_seconds",
+                "Age of the oldest SENT or CANCELED notification still stored (by created_at).",
+                &[],
+            ),
             registry: r,
         };
+        for kind in ["notification", "attempt", "batch", "audit"] {
+            m.pruned.with_label_values(&[kind]);
+        }
         for ch in Channel::ALL {
             let c = ch.lower();
             m.sent.with_label_values(&[c]);

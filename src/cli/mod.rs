@@ -8,6 +8,7 @@ pub mod inspect_dlq;
 pub mod migrate;
 pub mod notifications;
 pub mod output;
+pub mod prune;
 pub mod replay;
 pub mod scan_retries;
 pub mod send;
@@ -66,6 +67,8 @@ pub enum Command {
     ConvertQueues(convert_queues::Args),
     /// Remove dead letters that must never be sent (dry run, confirmation, export, audit).
     Discard(discard::Args),
+    /// Delete finished notifications, emptied batches and audit rows past their retention period.
+    Prune(prune::Args),
     /// Show one notification (status, attempts, where it is now), or list them by filter.
     Notifications(notifications::Args),
     /// Print a shell completion script.
@@ -109,6 +112,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::ConvertQueues(a) => convert_queues::run(g, a).await,
         Command::Discard(a) => discard::run(g, a).await,
         Command::Notifications(a) => notifications::run(g, a).await,
+        Command::Prune(a) => prune::run(g, a).await,
         Command::Completions(a) => completions::completions(a),
         Command::Man(a) => completions::man(a),
         Command::Healthcheck(a) => completions::healthcheck(g, a).await,

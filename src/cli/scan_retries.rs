@@ -19,7 +19,7 @@ use crate::ops::{BrokerCheck, Readiness};
 
 #[derive(clap::Args, Debug, Clone)]
 #[command(
-    after_help = "Exit status:\n  0  the pass succeeded (also when nothing was due)\n  1  PostgreSQL or RabbitMQ unreachable (one line: which, where, what to do)\n  2  invalid flags or settings\n\nSettings: DATABASE_DSN, RABBITMQ_URL, QUEUE_PREFIX, RETRY_SCAN_LIMIT, SCHEDULER_SCAN_LIMIT, UNPUBLISHED_GRACE, LEASE_TIMEOUT; with --loop also RETRY_SCAN_INTERVAL, SCHEDULER_SCAN_INTERVAL, LOG_LEVEL, LOG_FORMAT (see docs/CONFIGURATION.md).\n\nExamples:\n  dispatchctl scan-retries --dry-run\n  dispatchctl scan-retries --drain -o json      # from cron\n  dispatchctl scan-retries --loop --listen 127.0.0.1:9092"
+    after_help = "Exit status:\n  0  the pass succeeded (also when nothing was due)\n  1  PostgreSQL or RabbitMQ unreachable (one line: which, where, what to do)\n  2  invalid flags or settings\n\nSettings: DATABASE_DSN, RABBITMQ_URL, QUEUE_PREFIX, RETRY_SCAN_LIMIT, SCHEDULER_SCAN_LIMIT, UNPUBLISHED_GRACE, LEASE_TIMEOUT; with --loop also RETRY_SCAN_INTERVAL, SCHEDULER_SCAN_INTERVAL, RETENTION_PERIOD, AUDIT_RETENTION_PERIOD, PRUNE_INTERVAL, PRUNE_BATCH_SIZE, LOG_LEVEL, LOG_FORMAT (see docs/CONFIGURATION.md).\n\nExamples:\n  dispatchctl scan-retries --dry-run\n  dispatchctl scan-retries --drain -o json      # from cron\n  dispatchctl scan-retries --loop --listen 127.0.0.1:9092"
 )]
 pub struct Args {
     /// Run as a daemon, scanning every RETRY_SCAN_INTERVAL / SCHEDULER_SCAN_INTERVAL.
@@ -179,8 +179,58 @@ pub fn spawn_loops(app: &App, interval: Option<Duration>, tasks: &mut JoinSet<()
         },
         schedule_every,
         false,
-        shutdown,
+        shutdown.clone(),
     ));
+    if s.retention_period.is_some() || s.audit_retention_period.is_some() {
+        tasks.spawn(prune_loop(app.clone(), shutdown));
+    }
+}
+
+/// Retention in the daemon: one prune pass every PRUNE_INTERVAL, stopped between batches
+/// by a shutdown (what was deleted stays deleted; the next start continues).
+async fn prune_loop(app: App, shutdown: CancellationToken) {
+    let s = &app.settings;
+    let plan = crate::dispatch::prune::PrunePlan {
+        period: s.retention_period,
+        audit_period: s.audit_retention_period,
+        batch_size: s.prune_batch_size,
+        dry_run: false,
+    };
+    let mut counted = crate::store::prune::PruneCounts::default();
+    loop {
+        let mut on_progress = |c: &crate::store::prune::PruneCounts| {
+            // Counted as each batch commits, so an interrupted pass still shows its work.
+            let m = &app.metrics.pruned;
+            m.with_label_values(&["notification"])
+                .inc_by(c.notification_total().saturating_sub(counted.notification_total()));
+            m.with_label_values(&["attempt"])
+                .inc_by(c.attempts.saturating_sub(counted.attempts));
+            m.with_label_values(&["batch"])
+                .inc_by(c.batches.saturating_sub(counted.batches));
+            m.with_label_values(&["audit"])
+                .inc_by(c.audit.saturating_sub(counted.audit));
+            counted = c.clone();
+        };
+        match crate::dispatch::prune::prune(&app.store, plan, &shutdown, None, &mut on_progress).await {
+            Ok(r) if r.counts.total() > 0 => {
+                tracing::info!(deleted = r.counts.total(), duration_ms = r.duration_ms, detail = ?r.counts, "prune pass")
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "prune pass incomplete; the next pass continues"),
+        }
+        counted = crate::store::prune::PruneCounts::default();
+        if let Ok(oldest) = app.store.oldest_finished().await {
+            let age = oldest.map_or(0, |at| (chrono::Utc::now() - at).num_seconds().max(0));
+            app.metrics
+                .oldest_finished_age
+                .with_label_values(&[] as &[&str])
+                .set(age);
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(s.prune_interval) => {}
+        }
+    }
 }
 
 async fn scan_loop(app: App, scope: ScanScope, every: Duration, sample_queues: bool, shutdown: CancellationToken) {

@@ -3,5 +3,6 @@
 
 pub mod create;
 pub mod deliver;
+pub mod prune;
 pub mod replay;
 pub mod scan;

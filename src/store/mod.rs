@@ -3,6 +3,7 @@
 
 pub mod batched;
 pub mod lookup;
+pub mod prune;
 pub mod replay;
 pub mod scan;
 
