@@ -91,35 +91,54 @@ pub async fn prune(
             report.transactions += 1;
             progress(&report.counts);
         }
-        while !report.interrupted {
-            if cancel.is_cancelled() {
-                report.interrupted = true;
-                break;
-            }
-            let n = store.prune_empty_batches(cutoff, limit).await?;
-            if n == 0 {
-                break;
-            }
-            report.counts.batches += n;
-            report.transactions += 1;
-            progress(&report.counts);
-        }
+        in_batches(
+            &mut report,
+            cancel,
+            progress,
+            |c| &mut c.batches,
+            || store.prune_empty_batches(cutoff, limit),
+        )
+        .await?;
     }
     if let Some(cutoff) = report.audit_cutoff {
-        while !report.interrupted {
-            if cancel.is_cancelled() {
-                report.interrupted = true;
-                break;
-            }
-            let n = store.prune_audit(cutoff, limit).await?;
-            if n == 0 {
-                break;
-            }
-            report.counts.audit += n;
-            report.transactions += 1;
-            progress(&report.counts);
-        }
+        in_batches(
+            &mut report,
+            cancel,
+            progress,
+            |c| &mut c.audit,
+            || store.prune_audit(cutoff, limit),
+        )
+        .await?;
     }
     report.duration_ms = started.elapsed().as_millis() as u64;
     Ok(report)
+}
+
+/// Runs `delete` (one short transaction that returns how many rows it removed) until it
+/// removes nothing or `cancel` fires, adding each batch to the total `tally` picks.
+async fn in_batches<F, Fut>(
+    report: &mut PruneReport,
+    cancel: &CancellationToken,
+    progress: &mut (dyn FnMut(&PruneCounts) + Send),
+    tally: fn(&mut PruneCounts) -> &mut u64,
+    mut delete: F,
+) -> Result<(), PruneError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<u64, StoreError>>,
+{
+    while !report.interrupted {
+        if cancel.is_cancelled() {
+            report.interrupted = true;
+            break;
+        }
+        let n = delete().await?;
+        if n == 0 {
+            break;
+        }
+        *tally(&mut report.counts) += n;
+        report.transactions += 1;
+        progress(&report.counts);
+    }
+    Ok(())
 }
