@@ -301,29 +301,29 @@ cluster_any_live() {
     return 1
 }
 
-cluster_kill() {
-    local i="$1" pid n
-    pid="$(cluster_pid "$i")" || { cluster_log "node $i has no pid file"; return 1; }
-    pid_running "$pid" || { cluster_log "node $i (pid $pid) is not running"; return 1; }
-    kill -KILL "$pid"
-    for ((n = 0; n < 200; n++)); do
+# Waits up to SECONDS for PID to end.
+wait_gone() {
+    local pid="$1" seconds="$2" n
+    for ((n = 0; n < seconds * 20; n++)); do
         pid_running "$pid" || return 0
         sleep 0.05
     done
-    cluster_log "node $i (pid $pid) still runs 10 s after SIGKILL"
     return 1
 }
 
+cluster_kill() {
+    local i="$1" pid
+    pid="$(cluster_pid "$i")" || { cluster_log "node $i has no pid file"; return 1; }
+    pid_running "$pid" || { cluster_log "node $i (pid $pid) is not running"; return 1; }
+    kill -KILL "$pid"
+    wait_gone "$pid" 10 || { cluster_log "node $i (pid $pid) still runs 10 s after SIGKILL"; return 1; }
+}
+
 cluster_stop_node() {
-    local i="$1" pid n
+    local i="$1" pid
     pid="$(cluster_pid "$i")" || { cluster_log "node $i has no pid file"; return 1; }
     cluster_ctl "$i" -q stop >/dev/null || { cluster_log "node $i: rabbitmqctl stop failed"; return 1; }
-    for ((n = 0; n < 120; n++)); do
-        pid_running "$pid" || return 0
-        sleep 0.25
-    done
-    cluster_log "node $i (pid $pid) still runs 30 s after rabbitmqctl stop"
-    return 1
+    wait_gone "$pid" 30 || { cluster_log "node $i (pid $pid) still runs 30 s after rabbitmqctl stop"; return 1; }
 }
 
 cluster_restart() {
