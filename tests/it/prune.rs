@@ -381,3 +381,227 @@ async fn the_scanner_loop_prunes_when_a_period_is_set_and_counts_it() {
         t.app.metrics.render()
     );
 }
+
+/// Prune beside a live delivery load: two `dispatchctl prune` loops (competing with each other
+/// too) delete 2,000 old rows and every new row one second after it is SENT, while 300 creates
+/// go through the API, the worker and the provider. Nothing is lost (each notification reaches
+/// the provider exactly once and is either still in the table as SENT or in an export as SENT
+/// with its attempt), no prune waits or fails, and PostgreSQL counts no deadlock.
+#[tokio::test]
+async fn prune_beside_a_delivery_load_loses_nothing_and_deadlocks_nothing() {
+    let provider = crate::helpers::ScriptedProvider::start().await;
+    let env = Env::new().set("WEBHOOK_SITE_URL", provider.url.clone());
+    let s = store(&env).await;
+    sqlx::query(
+        "INSERT INTO notifications (id, correlation_id, channel, priority, recipient, content, status, max_retries, created_at, updated_at) \
+         SELECT gen_random_uuid(), 'old', 'SMS', 'NORMAL', 'r', 'x', 'SENT', 3, now() - interval '40 days', now() - interval '40 days' \
+         FROM generate_series(1, 2000)",
+    )
+    .execute(s.pool())
+    .await
+    .expect("old rows");
+    sqlx::query(
+        "INSERT INTO notification_attempts (notification_id, attempt_number, outcome, duration_ms) \
+         SELECT id, 1, 'SUCCESS', 5 FROM notifications",
+    )
+    .execute(s.pool())
+    .await
+    .expect("old attempts");
+    let t = crate::helpers::TestApp::spawn(env.clone(), false).await;
+
+    let stop = tokio_util::sync::CancellationToken::new();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut pruners = Vec::new();
+    for p in 0..2 {
+        let (values, stop, dir) = (env.values.clone(), stop.clone(), dir.path().to_path_buf());
+        pruners.push(tokio::spawn(async move {
+            let mut runs = 0;
+            loop {
+                let export = dir.join(format!("p{p}-{runs}.ndjson")).to_string_lossy().into_owned();
+                let args = [
+                    "prune",
+                    "--older-than",
+                    "1s",
+                    "--batch-size",
+                    "50",
+                    "--export",
+                    &export,
+                    "-o",
+                    "json",
+                ];
+                let o = tokio::time::timeout(Duration::from_secs(60), run(&values, &args))
+                    .await
+                    .expect("a prune run beside the load finishes");
+                assert!(o.status.success(), "prune run {runs} of pruner {p}: {}", stderr(&o));
+                runs += 1;
+                if stop.is_cancelled() {
+                    return runs;
+                }
+            }
+        }));
+    }
+
+    let mut created = BTreeSet::new();
+    let mut creators = tokio::task::JoinSet::new();
+    for c in 0..6 {
+        let client = t.client.clone();
+        let url = t.url("/v1/notifications");
+        creators.spawn(async move {
+            let mut ids = Vec::new();
+            for i in 0..50 {
+                let channel = ["SMS", "EMAIL", "PUSH"][i % 3];
+                let body = serde_json::json!({"channel": channel, "priority": "NORMAL",
+                    "recipient": format!("+9055500{c}{i:03}"), "content": "load"});
+                let r = client.post(&url).json(&body).send().await.expect("create");
+                assert_eq!(r.status().as_u16(), 202);
+                let v: Value = r.json().await.expect("json");
+                ids.push(v["id"].as_str().and_then(|i| i.parse::<Uuid>().ok()).expect("id"));
+            }
+            ids
+        });
+    }
+    while let Some(ids) = creators.join_next().await {
+        created.extend(ids.expect("creator"));
+    }
+    assert_eq!(created.len(), 300);
+
+    let p2 = provider.clone();
+    let want = created.clone();
+    assert!(
+        wait_for(Duration::from_secs(60), || {
+            let successes = p2.successes();
+            let done = want.iter().all(|id| successes.contains_key(&id.to_string()));
+            async move { done }
+        })
+        .await,
+        "every notification reached the provider while prune ran"
+    );
+    // Let the pruners take some of the just-delivered rows too, then stop them.
+    let s2 = s.clone();
+    wait_for(Duration::from_secs(20), || {
+        let s2 = s2.clone();
+        async move { ids(&s2, "notifications").await.len() < 250 }
+    })
+    .await;
+    stop.cancel();
+    let mut runs = 0;
+    for p in pruners {
+        runs += p.await.expect("pruner");
+    }
+    assert!(runs >= 2, "both pruners ran");
+
+    let successes = provider.successes();
+    for id in &created {
+        assert_eq!(
+            successes.get(&id.to_string()),
+            Some(&1),
+            "{id} was delivered exactly once"
+        );
+    }
+    let left: Vec<(Uuid, String)> = sqlx::query_as("SELECT id, status FROM notifications")
+        .fetch_all(s.pool())
+        .await
+        .expect("rows left");
+    assert!(
+        left.iter().all(|(_, status)| status == "SENT"),
+        "every row left is SENT: {left:?}"
+    );
+    let mut exported = BTreeSet::new();
+    for entry in std::fs::read_dir(dir.path()).expect("exports") {
+        for r in read_export(&entry.expect("entry").path()) {
+            assert_eq!(r["status"], "SENT", "only SENT rows were pruned: {r}");
+            let id: Uuid = r["id"].as_str().and_then(|i| i.parse().ok()).expect("id");
+            if created.contains(&id) {
+                assert_eq!(r["attempts"].as_array().map(Vec::len), Some(1), "{r}");
+            }
+            exported.insert(id);
+        }
+    }
+    for id in &created {
+        let in_table = left.iter().any(|(l, _)| l == id);
+        assert!(
+            in_table || exported.contains(id),
+            "{id} is neither in the table nor in an export"
+        );
+    }
+    assert_eq!(
+        left.iter().filter(|(l, _)| !created.contains(l)).count(),
+        0,
+        "all 2,000 old rows are gone"
+    );
+    assert!(
+        created.iter().any(|id| exported.contains(id)),
+        "some rows delivered during the load were pruned during it"
+    );
+    let deadlocks: i64 =
+        sqlx::query_scalar("SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()")
+            .fetch_one(s.pool())
+            .await
+            .expect("deadlocks");
+    assert_eq!(deadlocks, 0, "PostgreSQL detected a deadlock");
+    t.stop().await;
+}
+
+/// The restore procedure in docs/OPERATIONS.md, run as written: it brings back exactly the
+/// rows and attempts a prune exported.
+#[tokio::test]
+async fn an_export_restores_with_the_commands_the_runbook_gives() {
+    let env = Env::new();
+    let s = store(&env).await;
+    let mut old = Vec::new();
+    for (i, status) in ["SENT", "CANCELED", "SENT"].into_iter().enumerate() {
+        let id = row(&s, status, "EMAIL", 40, None, None).await;
+        attempts(&s, id, i as i32).await;
+        old.push(id);
+    }
+    let snapshot = |s: Store| async move {
+        let rows: Vec<Value> = sqlx::query_scalar(
+            "SELECT to_jsonb(n) || jsonb_build_object('attempts', (SELECT coalesce(jsonb_agg(to_jsonb(a) ORDER BY a.attempt_number), '[]') \
+               FROM notification_attempts a WHERE a.notification_id = n.id)) FROM notifications n ORDER BY id",
+        )
+        .fetch_all(s.pool())
+        .await
+        .expect("snapshot");
+        rows
+    };
+    let before = snapshot(s.clone()).await;
+    assert_eq!(before.len(), 3);
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    // The runbook reads `pruned.ndjson` from the directory it runs in.
+    let export = dir.path().join("pruned.ndjson").to_string_lossy().into_owned();
+    let o = run(
+        &env.values,
+        &["prune", "--older-than", "30d", "--export", &export, "-o", "json"],
+    )
+    .await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(snapshot(s.clone()).await.is_empty(), "the prune deleted the rows");
+
+    let runbook = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/OPERATIONS.md")).expect("runbook");
+    let from = runbook
+        .find("**Restoring from an export.**")
+        .expect("the runbook has a restore entry");
+    let block = runbook[from..]
+        .split("```sh")
+        .nth(1)
+        .and_then(|b| b.split("```").next())
+        .expect("a sh block follows the restore entry");
+    let restored = std::process::Command::new("sh")
+        .arg("-ec")
+        .arg(block)
+        .current_dir(dir.path())
+        .env("DATABASE_DSN", &env.values["DATABASE_DSN"])
+        .output()
+        .expect("run the runbook's commands");
+    assert!(
+        restored.status.success(),
+        "the runbook's restore failed: {}",
+        String::from_utf8_lossy(&restored.stderr)
+    );
+    assert_eq!(
+        snapshot(s.clone()).await,
+        before,
+        "the restore brings back every row and attempt as it was"
+    );
+}
