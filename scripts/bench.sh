@@ -46,11 +46,17 @@
 #   BENCH_E2E_RATES ["200 1000"]  req/s of the create→delivery runs
 #   BENCH_SOAK_SECONDS [600/40]   soak duration; BENCH_SOAK_RATE [500]; BENCH_SOAK_EARLY [60/10]
 #   BENCH_STALL_SECONDS [45]      give up waiting for deliveries after this long without progress
-#   BENCH_SECTIONS ["sink floor throughput latency drain soak"]
+#   BENCH_SECTIONS ["sink floor throughput latency drain soak"]; "prune" (section 7, retention)
+#                                 runs only when named, as it writes a million rows first
+#   BENCH_PRUNE_ROWS [1000000/100000]  old SENT notifications (one attempt each) prune deletes
+#   BENCH_PRUNE_RATE [200]        req/s of the create-latency runs without and with prune
+#   BENCH_PRUNE_SECONDS [30/10]   duration of each of those two runs
 #   BENCH_PERF [0]                1: perf record -a -g during the first single-create run
 #   BENCH_PG_WAITS [0]            1: sample pg_stat_activity (state, wait event) of the bench
 #                                 database every 0.1 s during the first single-create run
 #   BENCH_SKIP_BUILD [0]          1: use the binaries already in target/release
+#   BENCH_BIN                     the dispatchctl binary to measure (default: the one just
+#                                 built), e.g. an older build for a before/after comparison
 #   BENCH_PG_BASE [postgres://postgres@127.0.0.1:5432]; BENCH_DSN_PARAMS [""], e.g.
 #                                 "?sslmode=disable" (appended to the bench DSN, pgbench too)
 #   BENCH_REV                     what to print as the build's revision (default: git)
@@ -86,8 +92,14 @@ SECTIONS=" ${BENCH_SECTIONS:-sink floor throughput latency drain soak} "
 PERF=${BENCH_PERF:-0}
 PG_WAITS=${BENCH_PG_WAITS:-0}
 
-BIN=$ROOT/target/release/dispatchctl
-EX=$ROOT/target/release/examples
+PRUNE_ROWS=${BENCH_PRUNE_ROWS:-$(q 1000000 100000)}
+PRUNE_RATE=${BENCH_PRUNE_RATE:-200}
+PRUNE_SECONDS=${BENCH_PRUNE_SECONDS:-$(q 30 10)}
+
+# cargo builds into CARGO_TARGET_DIR when it is set; the binaries must be read from there.
+TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
+BIN=${BENCH_BIN:-$TARGET/release/dispatchctl}
+EX=$TARGET/release/examples
 STAMP=$(date +%Y%m%d-%H%M%S)
 OUT=$ROOT/target/bench
 RUN=$OUT/run-$STAMP
@@ -189,6 +201,8 @@ BIN=$RUN/bin/dispatchctl
 EX=$RUN/bin
 if [[ -n ${BENCH_REV:-} ]]; then
   GIT_REV=$BENCH_REV
+elif [[ -n ${BENCH_BIN:-} ]]; then
+  GIT_REV="binary $BENCH_BIN"
 elif git rev-parse --git-dir >/dev/null 2>&1; then
   GIT_REV="$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src migrations Cargo.toml Cargo.lock || echo ' with uncommitted changes in src/')"
 else
@@ -765,6 +779,56 @@ if has soak; then
   SERVE_ROLE="soak"
   stop_serve
   section_end soak
+fi
+
+# ---- 7 prune (only when named in BENCH_SECTIONS) -------------------------------------------
+# Retention beside live creates: PRUNE_ROWS old SENT rows (one attempt each), then create
+# latency at PRUNE_RATE without prune and, in the same serve, while `dispatchctl prune` deletes
+# them. The prune rate counts notifications and attempts deleted over prune's own run time.
+if has prune; then
+  section_start prune
+  fresh_serve "prune"
+  t0=$(now)
+  psqlb -c "INSERT INTO notifications (id, correlation_id, channel, priority, recipient, content, status, max_retries, created_at, updated_at)
+    SELECT gen_random_uuid(), 'bench-old', (ARRAY['SMS','EMAIL','PUSH'])[1 + i % 3], 'NORMAL', '+905550000000', 'old', 'SENT', 3,
+           now() - interval '120 days' + i * interval '1 second', now() - interval '120 days' + i * interval '1 second'
+    FROM generate_series(1, $PRUNE_ROWS) i" >/dev/null
+  psqlb -c "INSERT INTO notification_attempts (notification_id, attempt_number, outcome, duration_ms)
+    SELECT id, 1, 'SUCCESS', 5 FROM notifications WHERE correlation_id = 'bench-old'" >/dev/null
+  # What autovacuum would have done long before rows grow this old (it is off on some machines).
+  psqlb -c "VACUUM ANALYZE notifications, notification_attempts" >/dev/null
+  log "$PRUNE_ROWS old rows with their attempts written in $(calc "$(now) - $t0")s"
+  c="$CMD_LOADGEN --target single --url \$API --rate $PRUNE_RATE --duration $PRUNE_SECONDS ($PRUNE_ROWS old rows in the table)"
+  f=$RUN/prune-without.json
+  loadgen "$f" --target single --url "$API" --rate "$PRUNE_RATE" --duration "$PRUNE_SECONDS"
+  check_rate "$f" "$PRUNE_RATE" "create latency without prune"
+  without=$(jq .latency_ms.p99 "$f")
+  record "7 create latency p99 at $PRUNE_RATE req/s, no prune running" "$without" "ms" "$c"
+  record "7 create latency p50 at $PRUNE_RATE req/s, no prune running" "$(jq .latency_ms.p50 "$f")" "ms" "$c"
+  t0=$(now)
+  "$BIN" prune --older-than 30d -o json >"$RUN/prune.json" 2>"$RUN/prune.err" &
+  pp=$!
+  PIDS+=("$pp")
+  f=$RUN/prune-with.json
+  loadgen "$f" --target single --url "$API" --rate "$PRUNE_RATE" --duration "$PRUNE_SECONDS"
+  t_load=$(now)
+  kill -0 "$pp" 2>/dev/null || note "prune finished before the ${PRUNE_SECONDS}s create run did: the run with prune overlapped it only partly (raise BENCH_PRUNE_ROWS)"
+  wait "$pp" || die "prune failed: $(cat "$RUN/prune.err")"
+  t1=$(now)
+  check_rate "$f" "$PRUNE_RATE" "create latency with prune"
+  with=$(jq .latency_ms.p99 "$f")
+  record "7 create latency p99 at $PRUNE_RATE req/s, prune running" "$with" "ms" "$c; dispatchctl prune --older-than 30d started with it"
+  record "7 create latency p50 at $PRUNE_RATE req/s, prune running" "$(jq .latency_ms.p50 "$f")" "ms" "same run"
+  record "7 create latency p99 with prune / without" "$(calc "100 * $with / $without")" "% of no-prune" "the two runs above (goal: at most 120 %)"
+  deleted=$(jq '[.notifications[][]] | add // 0' "$RUN/prune.json")
+  attempts=$(jq '.attempts' "$RUN/prune.json")
+  ((deleted == PRUNE_ROWS)) || note "prune deleted $deleted notifications of the $PRUNE_ROWS old ones"
+  secs=$(calc "$t1 - $t0")
+  record "7 prune rate: notifications deleted/s" "$(calc "$deleted / $secs")" "/s" "dispatchctl prune --older-than 30d (PRUNE_BATCH_SIZE ${PRUNE_BATCH_SIZE:-500}); $deleted rows in ${secs}s beside the create run"
+  record "7 prune rate: rows deleted/s (notifications + attempts)" "$(calc "($deleted + $attempts) / $secs")" "/s" "same run"
+  echo "prune: $(cat "$RUN/prune.json"); create run ended $(calc "$t1 - $t_load")s before prune" >>"$RUN/db-status.txt"
+  stop_serve
+  section_end prune
 fi
 
 # ---- perf summary ------------------------------------------------------------------------
