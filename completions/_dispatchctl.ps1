@@ -241,6 +241,7 @@ Register-ArgumentCompleter -Native -CommandName 'dispatchctl' -ScriptBlock {
             [CompletionResult]::new('--older-than', '--older-than', [CompletionResultType]::ParameterName, 'Notifications untouched for longer than this go (overrides RETENTION_PERIOD), e.g. 30d')
             [CompletionResult]::new('--audit-older-than', '--audit-older-than', [CompletionResultType]::ParameterName, 'Audit rows older than this go (overrides AUDIT_RETENTION_PERIOD), e.g. 365d')
             [CompletionResult]::new('--batch-size', '--batch-size', [CompletionResultType]::ParameterName, 'Rows per transaction (overrides PRUNE_BATCH_SIZE)')
+            [CompletionResult]::new('--max-rate', '--max-rate', [CompletionResultType]::ParameterName, 'Most notifications deleted per second, 0 for no limit (overrides PRUNE_MAX_RATE)')
             [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format: table (default on a terminal), json (default otherwise) or yaml')
             [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format: table (default on a terminal), json (default otherwise) or yaml')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'YAML file with settings (lower-case names of the environment variables); the environment and flags override it')

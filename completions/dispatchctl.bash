@@ -371,7 +371,7 @@ _dispatchctl() {
             return 0
             ;;
         dispatchctl__subcmd__prune)
-            opts="-q -o -h -V --dry-run --export --older-than --audit-older-than --batch-size --quiet --output --config --help --version"
+            opts="-q -o -h -V --dry-run --export --older-than --audit-older-than --batch-size --max-rate --quiet --output --config --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -390,6 +390,10 @@ _dispatchctl() {
                     return 0
                     ;;
                 --batch-size)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-rate)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

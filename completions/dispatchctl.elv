@@ -225,6 +225,7 @@ set edit:completion:arg-completer[dispatchctl] = {|@words|
             cand --older-than 'Notifications untouched for longer than this go (overrides RETENTION_PERIOD), e.g. 30d'
             cand --audit-older-than 'Audit rows older than this go (overrides AUDIT_RETENTION_PERIOD), e.g. 365d'
             cand --batch-size 'Rows per transaction (overrides PRUNE_BATCH_SIZE)'
+            cand --max-rate 'Most notifications deleted per second, 0 for no limit (overrides PRUNE_MAX_RATE)'
             cand -o 'Output format: table (default on a terminal), json (default otherwise) or yaml'
             cand --output 'Output format: table (default on a terminal), json (default otherwise) or yaml'
             cand --config 'YAML file with settings (lower-case names of the environment variables); the environment and flags override it'

@@ -209,6 +209,7 @@ complete -c dispatchctl -n "__fish_dispatchctl_using_subcommand prune" -l export
 complete -c dispatchctl -n "__fish_dispatchctl_using_subcommand prune" -l older-than -d 'Notifications untouched for longer than this go (overrides RETENTION_PERIOD), e.g. 30d' -r
 complete -c dispatchctl -n "__fish_dispatchctl_using_subcommand prune" -l audit-older-than -d 'Audit rows older than this go (overrides AUDIT_RETENTION_PERIOD), e.g. 365d' -r
 complete -c dispatchctl -n "__fish_dispatchctl_using_subcommand prune" -l batch-size -d 'Rows per transaction (overrides PRUNE_BATCH_SIZE)' -r
+complete -c dispatchctl -n "__fish_dispatchctl_using_subcommand prune" -l max-rate -d 'Most notifications deleted per second, 0 for no limit (overrides PRUNE_MAX_RATE)' -r
 complete -c dispatchctl -n "__fish_dispatchctl_using_subcommand prune" -s o -l output -d 'Output format: table (default on a terminal), json (default otherwise) or yaml' -r -f -a "table\t''
 json\t''
 yaml\t''

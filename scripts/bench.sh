@@ -50,6 +50,7 @@
 #                                 runs only when named, as it writes a million rows first
 #   BENCH_PRUNE_ROWS [1000000/100000]  old SENT notifications (one attempt each) prune deletes
 #   BENCH_PRUNE_RATE [200]        req/s of the create-latency runs without and with prune
+#                                 (PRUNE_MAX_RATE, when set, paces the first prune run)
 #   BENCH_PRUNE_SECONDS [30/10]   duration of each of those two runs
 #   BENCH_PERF [0]                1: perf record -a -g during the first single-create run
 #   BENCH_PG_WAITS [0]            1: sample pg_stat_activity (state, wait event) of the bench
@@ -782,9 +783,38 @@ if has soak; then
 fi
 
 # ---- 7 prune (only when named in BENCH_SECTIONS) -------------------------------------------
-# Retention beside live creates: PRUNE_ROWS old SENT rows (one attempt each), then create
-# latency at PRUNE_RATE without prune and, in the same serve, while `dispatchctl prune` deletes
-# them. The prune rate counts notifications and attempts deleted over prune's own run time.
+# Retention beside live creates, in one serve: PRUNE_ROWS old SENT rows (one attempt each),
+# then three create runs at PRUNE_RATE: without prune; with `dispatchctl prune` at its default
+# pace (PRUNE_MAX_RATE), stopped when the run ends; with prune unpaced (PRUNE_MAX_RATE=0), left
+# to delete the rest. Prune rates count notifications and attempts over prune's own run time.
+# prune_run LABEL MAX_RATE STOP(0|1): one create run beside one prune.
+prune_run() {
+  local label=$1 rate=$2 stop=$3 f pp t0 t1 deleted attempts with secs
+  f=$RUN/prune-$label.json
+  t0=$(now)
+  PRUNE_MAX_RATE=$rate "$BIN" prune --older-than 30d -o json >"$RUN/prune-$label.out" 2>"$RUN/prune-$label.err" &
+  pp=$!
+  PIDS+=("$pp")
+  loadgen "$f" --target single --url "$API" --rate "$PRUNE_RATE" --duration "$PRUNE_SECONDS"
+  if ((stop)); then
+    kill -INT "$pp" 2>/dev/null || true
+  else
+    kill -0 "$pp" 2>/dev/null || note "unpaced prune finished before the ${PRUNE_SECONDS}s create run did: they overlapped only partly (raise BENCH_PRUNE_ROWS)"
+  fi
+  wait "$pp" || [[ $? == 130 ]] || die "prune failed: $(cat "$RUN/prune-$label.err")"
+  t1=$(now)
+  check_rate "$f" "$PRUNE_RATE" "create latency with prune ($label)"
+  with=$(jq .latency_ms.p99 "$f")
+  record "7 create latency p99 at $PRUNE_RATE req/s, prune $label running" "$with" "ms" "$c; PRUNE_MAX_RATE=$rate dispatchctl prune --older-than 30d started with it"
+  record "7 create latency p50 at $PRUNE_RATE req/s, prune $label running" "$(jq .latency_ms.p50 "$f")" "ms" "same run"
+  record "7 create latency p99 with prune $label / without" "$(calc "100 * $with / $without")" "% of no-prune" "the run above and the one without prune (goal: at most 120 %)"
+  deleted=$(jq '[.notifications[][]] | add // 0' "$RUN/prune-$label.out")
+  attempts=$(jq '.attempts' "$RUN/prune-$label.out")
+  secs=$(calc "$t1 - $t0")
+  record "7 prune $label: notifications deleted/s" "$(calc "$deleted / $secs")" "/s" "PRUNE_MAX_RATE=$rate dispatchctl prune --older-than 30d (PRUNE_BATCH_SIZE ${PRUNE_BATCH_SIZE:-500}); $deleted rows in ${secs}s"
+  record "7 prune $label: rows deleted/s (notifications + attempts)" "$(calc "($deleted + $attempts) / $secs")" "/s" "same run"
+  PRUNED=$((PRUNED + deleted))
+}
 if has prune; then
   section_start prune
   fresh_serve "prune"
@@ -805,28 +835,10 @@ if has prune; then
   without=$(jq .latency_ms.p99 "$f")
   record "7 create latency p99 at $PRUNE_RATE req/s, no prune running" "$without" "ms" "$c"
   record "7 create latency p50 at $PRUNE_RATE req/s, no prune running" "$(jq .latency_ms.p50 "$f")" "ms" "$c"
-  t0=$(now)
-  "$BIN" prune --older-than 30d -o json >"$RUN/prune.json" 2>"$RUN/prune.err" &
-  pp=$!
-  PIDS+=("$pp")
-  f=$RUN/prune-with.json
-  loadgen "$f" --target single --url "$API" --rate "$PRUNE_RATE" --duration "$PRUNE_SECONDS"
-  t_load=$(now)
-  kill -0 "$pp" 2>/dev/null || note "prune finished before the ${PRUNE_SECONDS}s create run did: the run with prune overlapped it only partly (raise BENCH_PRUNE_ROWS)"
-  wait "$pp" || die "prune failed: $(cat "$RUN/prune.err")"
-  t1=$(now)
-  check_rate "$f" "$PRUNE_RATE" "create latency with prune"
-  with=$(jq .latency_ms.p99 "$f")
-  record "7 create latency p99 at $PRUNE_RATE req/s, prune running" "$with" "ms" "$c; dispatchctl prune --older-than 30d started with it"
-  record "7 create latency p50 at $PRUNE_RATE req/s, prune running" "$(jq .latency_ms.p50 "$f")" "ms" "same run"
-  record "7 create latency p99 with prune / without" "$(calc "100 * $with / $without")" "% of no-prune" "the two runs above (goal: at most 120 %)"
-  deleted=$(jq '[.notifications[][]] | add // 0' "$RUN/prune.json")
-  attempts=$(jq '.attempts' "$RUN/prune.json")
-  ((deleted == PRUNE_ROWS)) || note "prune deleted $deleted notifications of the $PRUNE_ROWS old ones"
-  secs=$(calc "$t1 - $t0")
-  record "7 prune rate: notifications deleted/s" "$(calc "$deleted / $secs")" "/s" "dispatchctl prune --older-than 30d (PRUNE_BATCH_SIZE ${PRUNE_BATCH_SIZE:-500}); $deleted rows in ${secs}s beside the create run"
-  record "7 prune rate: rows deleted/s (notifications + attempts)" "$(calc "($deleted + $attempts) / $secs")" "/s" "same run"
-  echo "prune: $(cat "$RUN/prune.json"); create run ended $(calc "$t1 - $t_load")s before prune" >>"$RUN/db-status.txt"
+  PRUNED=0
+  prune_run paced "${PRUNE_MAX_RATE:-1000}" 1
+  prune_run unpaced 0 0
+  ((PRUNED == PRUNE_ROWS)) || note "prune deleted $PRUNED notifications of the $PRUNE_ROWS old ones"
   stop_serve
   section_end prune
 fi

@@ -80,6 +80,7 @@ pub const SETTINGS: &[SettingSpec] = &[
     spec("RETENTION_PERIOD", Some("off"), "90d", "Age (since the last change) after which SENT and CANCELED notifications, their attempts and emptied batches are deleted by `dispatchctl prune` and the scanner loop; FAILED ones are kept until replayed. Idempotency keys are remembered only this long. 0 or off keeps everything."),
     spec("AUDIT_RETENTION_PERIOD", Some("off"), "365d", "Age after which replay and discard audit rows are deleted by `dispatchctl prune` and the scanner loop. 0 or off keeps them."),
     spec("PRUNE_BATCH_SIZE", Some("500"), "500", "Rows deleted per prune transaction (small keeps each transaction short)."),
+    spec("PRUNE_MAX_RATE", Some("1000"), "1000", "Most notifications a prune pass deletes per second (their attempts go with them), so that it does not slow creates down; 0 = no limit."),
     spec("PRUNE_INTERVAL", Some("5m"), "5m", "How often the scanner loop (serve, scan-retries --loop) runs a prune pass when RETENTION_PERIOD or AUDIT_RETENTION_PERIOD is set."),
     spec("API_HOST", Some("0.0.0.0"), "127.0.0.1", "Address the HTTP API listens on."),
     spec("API_PORT", Some("8080"), "8080", "Port the HTTP API listens on."),
@@ -149,6 +150,8 @@ pub struct Settings {
     pub audit_retention_period: Option<Duration>,
     pub prune_batch_size: i64,
     pub prune_interval: Duration,
+    /// None: no limit.
+    pub prune_max_rate: Option<f64>,
     pub api_host: IpAddr,
     pub api_port: u16,
     pub api_tokens: Vec<SecretString>,
@@ -321,6 +324,16 @@ impl Settings {
             audit_retention_period: raw.period("AUDIT_RETENTION_PERIOD")?,
             prune_batch_size: raw.positive::<i64>("PRUNE_BATCH_SIZE")?,
             prune_interval: raw.duration("PRUNE_INTERVAL")?,
+            prune_max_rate: match raw.get("PRUNE_MAX_RATE").unwrap_or_default().parse::<u32>() {
+                Ok(0) => None,
+                Ok(rate) => Some(f64::from(rate)),
+                Err(_) => {
+                    return Err(invalid(
+                        "PRUNE_MAX_RATE",
+                        "not a whole number of notifications per second; use e.g. 1000, or 0 for no limit".into(),
+                    ))
+                }
+            },
             api_host: raw.number("API_HOST")?,
             api_port: raw.number("API_PORT")?,
             api_tokens: tokens,

@@ -15,7 +15,7 @@ use crate::store::Store;
 
 #[derive(clap::Args, Debug, Clone)]
 #[command(
-    after_help = "Deletes SENT and CANCELED notifications (with their attempts) untouched for longer than RETENTION_PERIOD, batches none of whose items is left, and replay/discard audit rows older than AUDIT_RETENTION_PERIOD. FAILED notifications are never deleted: their dead letter may still be in dlq.<channel> (replay them, and they are pruned once SENT). Scheduled and in-flight notifications are never deleted. Each batch of --batch-size rows is its own short transaction: a run stopped anywhere (Ctrl-C, kill) keeps what it deleted, and the next run continues.\n\nExit status:\n  0    the pass finished (also when nothing was old enough, or with --dry-run)\n  1    PostgreSQL unreachable or a statement failed; the export could not be written\n  2    invalid flags or settings, or no retention period set (RETENTION_PERIOD, AUDIT_RETENTION_PERIOD or --older-than)\n  130  interrupted: the batches deleted before are reported\n\nSettings: DATABASE_DSN, RETENTION_PERIOD, AUDIT_RETENTION_PERIOD, PRUNE_BATCH_SIZE (see docs/CONFIGURATION.md).\n\nExamples:\n  dispatchctl prune --dry-run                          # counts per status and channel\n  dispatchctl prune --older-than 90d --export old.ndjson\n  dispatchctl prune --export - | gzip > pruned-$(date +%F).ndjson.gz\n  RETENTION_PERIOD=30d dispatchctl prune -o json       # from cron"
+    after_help = "Deletes SENT and CANCELED notifications (with their attempts) untouched for longer than RETENTION_PERIOD, batches none of whose items is left, and replay/discard audit rows older than AUDIT_RETENTION_PERIOD. FAILED notifications are never deleted: their dead letter may still be in dlq.<channel> (replay them, and they are pruned once SENT). Scheduled and in-flight notifications are never deleted. Each batch of --batch-size rows is its own short transaction: a run stopped anywhere (Ctrl-C, kill) keeps what it deleted, and the next run continues.\n\nExit status:\n  0    the pass finished (also when nothing was old enough, or with --dry-run)\n  1    PostgreSQL unreachable or a statement failed; the export could not be written\n  2    invalid flags or settings, or no retention period set (RETENTION_PERIOD, AUDIT_RETENTION_PERIOD or --older-than)\n  130  interrupted: the batches deleted before are reported\n\nSettings: DATABASE_DSN, RETENTION_PERIOD, AUDIT_RETENTION_PERIOD, PRUNE_BATCH_SIZE, PRUNE_MAX_RATE (see docs/CONFIGURATION.md).\n\nExamples:\n  dispatchctl prune --dry-run                          # counts per status and channel\n  dispatchctl prune --older-than 90d --export old.ndjson\n  dispatchctl prune --export - | gzip > pruned-$(date +%F).ndjson.gz\n  RETENTION_PERIOD=30d dispatchctl prune -o json       # from cron"
 )]
 pub struct Args {
     /// Count what would be deleted, per status and channel; change nothing.
@@ -34,6 +34,9 @@ pub struct Args {
     /// Rows per transaction (overrides PRUNE_BATCH_SIZE).
     #[arg(long, value_name = "N")]
     pub batch_size: Option<String>,
+    /// Most notifications deleted per second, 0 for no limit (overrides PRUNE_MAX_RATE).
+    #[arg(long, value_name = "N")]
+    pub max_rate: Option<String>,
     /// No progress bar.
     #[arg(short, long)]
     pub quiet: bool,
@@ -54,6 +57,9 @@ pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
     }
     if let Some(v) = &args.batch_size {
         flags.push(("PRUNE_BATCH_SIZE", v.clone()));
+    }
+    if let Some(v) = &args.max_rate {
+        flags.push(("PRUNE_MAX_RATE", v.clone()));
     }
     if !flags.is_empty() {
         settings = crate::config::Settings::load(global.config.as_deref(), &flags)?;
@@ -85,9 +91,11 @@ pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
         period: settings.retention_period,
         audit_period: settings.audit_retention_period,
         batch_size: settings.prune_batch_size,
+        max_rate: settings.prune_max_rate,
         dry_run: args.dry_run,
     };
-    let total = if args.dry_run {
+    // The count walks every prunable row: only worth it when a bar shows it.
+    let total = if args.dry_run || args.quiet || !std::io::stderr().is_terminal() {
         0
     } else {
         store

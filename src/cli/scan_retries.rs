@@ -194,6 +194,7 @@ async fn prune_loop(app: App, shutdown: CancellationToken) {
         period: s.retention_period,
         audit_period: s.audit_retention_period,
         batch_size: s.prune_batch_size,
+        max_rate: s.prune_max_rate,
         dry_run: false,
     };
     let mut counted = crate::store::prune::PruneCounts::default();

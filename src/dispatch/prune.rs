@@ -25,6 +25,8 @@ pub struct PrunePlan {
     pub period: Option<Duration>,
     pub audit_period: Option<Duration>,
     pub batch_size: i64,
+    /// Most notifications deleted per second (None: as fast as PostgreSQL goes).
+    pub max_rate: Option<f64>,
     pub dry_run: bool,
 }
 
@@ -74,6 +76,7 @@ pub async fn prune(
         return Ok(report);
     }
     if let Some(cutoff) = report.cutoff {
+        let pace = std::time::Instant::now();
         loop {
             if cancel.is_cancelled() {
                 report.interrupted = true;
@@ -90,6 +93,17 @@ pub async fn prune(
             report.counts.merge(&done);
             report.transactions += 1;
             progress(&report.counts);
+            // Every delete writes WAL that the creates' commits flush behind it, so an
+            // unpaced prune raises their latency; pausing between batches spreads it out.
+            if let Some(rate) = plan.max_rate {
+                let due = Duration::from_secs_f64(report.counts.notification_total() as f64 / rate);
+                if let Some(wait) = due.checked_sub(pace.elapsed()) {
+                    tokio::select! {
+                        _ = tokio::time::sleep(wait) => {}
+                        _ = cancel.cancelled() => {}
+                    }
+                }
+            }
         }
         in_batches(
             &mut report,

@@ -605,3 +605,41 @@ async fn an_export_restores_with_the_commands_the_runbook_gives() {
         "the restore brings back every row and attempt as it was"
     );
 }
+
+/// `--max-rate` (PRUNE_MAX_RATE) paces the deletes: 60 rows at 40/s in batches of 10 cannot
+/// take less than 1.5 s, and they all go.
+#[tokio::test]
+async fn prune_keeps_to_its_max_rate() {
+    let env = Env::new();
+    let s = store(&env).await;
+    for _ in 0..60 {
+        row(&s, "SENT", "SMS", 40, None, None).await;
+    }
+    let started = std::time::Instant::now();
+    let o = run(
+        &env.values,
+        &[
+            "prune",
+            "--older-than",
+            "30d",
+            "--batch-size",
+            "10",
+            "--max-rate",
+            "40",
+            "-o",
+            "json",
+        ],
+    )
+    .await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        started.elapsed() >= Duration::from_millis(1500),
+        "60 rows at 40/s took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(json_out(&o)["notifications"]["SENT"]["SMS"], 60);
+    assert!(ids(&s, "notifications").await.is_empty());
+    let o = run(&env.values, &["prune", "--older-than", "30d", "--max-rate", "fast"]).await;
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("PRUNE_MAX_RATE"), "{}", stderr(&o));
+}
