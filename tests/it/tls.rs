@@ -766,3 +766,42 @@ fn secrets_can_come_from_files_and_not_from_both_places() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn provider_that_demands_a_client_certificate_we_lack_is_a_transient_attempt_saying_so() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ca = Ca::new("provider CA");
+    let ca_file = ca.write(dir.path(), "ca");
+    let (cert, key) = ca.issue(
+        dir.path(),
+        "server",
+        &["localhost"],
+        ExtendedKeyUsagePurpose::ServerAuth,
+    );
+    let url = https_provider(&cert, &key, Some(&ca_file)).await;
+    // Trusts the provider, but has no certificate to show it.
+    let env = Env::new()
+        .set("WEBHOOK_SITE_URL", url)
+        .set("PROVIDER_CA_FILE", ca_file.display().to_string())
+        .set("DEFAULT_MAX_RETRIES", "10");
+    let app = TestApp::spawn(env, false).await;
+    let created = app.create("SMS", "+905551234569", "no client certificate").await;
+    let id = created["id"].as_str().expect("id").to_string();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let last = loop {
+        let last = app.notification(&id).await;
+        if last["attemptCount"].as_i64().unwrap_or(0) >= 1 && !last["lastError"].is_null() {
+            break last;
+        }
+        assert!(std::time::Instant::now() < deadline, "no attempt recorded: {last}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_ne!(last["status"], "FAILED", "{last}");
+    assert_ne!(last["status"], "SENT", "{last}");
+    let error = last["lastError"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("TLS: the server refused our client certificate"),
+        "the attempt says why: {last}"
+    );
+    app.stop().await;
+}
