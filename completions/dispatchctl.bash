@@ -475,7 +475,7 @@ _dispatchctl() {
             return 0
             ;;
         dispatchctl__subcmd__scan__subcmd__retries)
-            opts="-o -h -V --loop --interval --listen --dry-run --drain --max-passes --output --config --help --version"
+            opts="-o -h -V --loop --interval --listen --dry-run --drain --max-passes --output --tls-cert --tls-key --config --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -499,6 +499,14 @@ _dispatchctl() {
                     ;;
                 -o)
                     COMPREPLY=($(compgen -W "table json yaml ndjson" -- "${cur}"))
+                    return 0
+                    ;;
+                --tls-cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --tls-key)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --config)
@@ -595,7 +603,7 @@ _dispatchctl() {
             return 0
             ;;
         dispatchctl__subcmd__serve)
-            opts="-p -h -V --api-only --no-migrate --host --port --config --help --version"
+            opts="-p -h -V --api-only --no-migrate --host --port --tls-cert --tls-key --config --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -613,6 +621,14 @@ _dispatchctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --tls-cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --tls-key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -625,7 +641,7 @@ _dispatchctl() {
             return 0
             ;;
         dispatchctl__subcmd__worker)
-            opts="-h -V --listen --channels --concurrency --config --help --version"
+            opts="-h -V --listen --channels --concurrency --tls-cert --tls-key --config --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -640,6 +656,14 @@ _dispatchctl() {
                     return 0
                     ;;
                 --concurrency)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --tls-cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --tls-key)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

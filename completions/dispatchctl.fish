@@ -40,6 +40,8 @@ complete -c dispatchctl -n "__fish_dispatchctl_needs_command" -f -a "prune" -d '
 complete -c dispatchctl -n "__fish_dispatchctl_needs_command" -f -a "notifications" -d 'Show one notification (status, attempts, where it is now), or list them by filter'
 complete -c dispatchctl -n "__fish_dispatchctl_using_subcommand serve" -l host -d 'Address to listen on [env: API_HOST; default 0.0.0.0]' -r
 complete -c dispatchctl -n "__fish_dispatchctl_using_subcommand serve" -s p -l port -d 'Port to listen on [env: API_PORT; default 8080]' -r
+complete -c dispatchctl -n "__fish_dispatchctl_using_subcommand serve" -l tls-cert -d 'Certificate chain (PEM) of the listener, which then speaks HTTPS only (TLS 1.2+); reloaded on SIGHUP and when the file changes [env: TLS_CERT_FILE]' -r -F
+complete -c dispatchctl -n "__fish_dispatchctl_using_subcommand serve" -l tls-key -d 'Private key (PEM) of --tls-cert [env: TLS_KEY_FILE]' -r -F
 complete -c dispatchctl -n "__fish_dispatchctl_using_subcommand serve" -l config -d 'YAML file with settings (lower-case names of the environment variables); the environment and flags override it' -r -F
 complete -c dispatchctl -n "__fish_dispatchctl_using_subcommand serve" -l api-only -d 'Run only the HTTP API (split deployments run `worker` and `scan-retries --loop` apart)'
 complete -c dispatchctl -n "__fish_dispatchctl_using_subcommand serve" -l no-migrate -d 'Do not apply pending migrations at start-up'
@@ -48,6 +50,8 @@ complete -c dispatchctl -n "__fish_dispatchctl_using_subcommand serve" -s V -l v
 complete -c dispatchctl -n "__fish_dispatchctl_using_subcommand worker" -l listen -d 'Address of the /livez, /readyz and /metrics endpoints' -r
 complete -c dispatchctl -n "__fish_dispatchctl_using_subcommand worker" -l channels -d 'Channels to consume (comma-separated); all by default' -r
 complete -c dispatchctl -n "__fish_dispatchctl_using_subcommand worker" -l concurrency -d 'Deliveries in flight [env: WORKER_CONCURRENCY; default 64]' -r
+complete -c dispatchctl -n "__fish_dispatchctl_using_subcommand worker" -l tls-cert -d 'Certificate chain (PEM) of the listener, which then speaks HTTPS only (TLS 1.2+); reloaded on SIGHUP and when the file changes [env: TLS_CERT_FILE]' -r -F
+complete -c dispatchctl -n "__fish_dispatchctl_using_subcommand worker" -l tls-key -d 'Private key (PEM) of --tls-cert [env: TLS_KEY_FILE]' -r -F
 complete -c dispatchctl -n "__fish_dispatchctl_using_subcommand worker" -l config -d 'YAML file with settings (lower-case names of the environment variables); the environment and flags override it' -r -F
 complete -c dispatchctl -n "__fish_dispatchctl_using_subcommand worker" -s h -l help -d 'Print help'
 complete -c dispatchctl -n "__fish_dispatchctl_using_subcommand worker" -s V -l version -d 'Print version'
@@ -58,6 +62,8 @@ complete -c dispatchctl -n "__fish_dispatchctl_using_subcommand scan-retries" -s
 json\t''
 yaml\t''
 ndjson\t'One JSON object per line (exports)'"
+complete -c dispatchctl -n "__fish_dispatchctl_using_subcommand scan-retries" -l tls-cert -d 'Certificate chain (PEM) of the listener, which then speaks HTTPS only (TLS 1.2+); reloaded on SIGHUP and when the file changes [env: TLS_CERT_FILE]' -r -F
+complete -c dispatchctl -n "__fish_dispatchctl_using_subcommand scan-retries" -l tls-key -d 'Private key (PEM) of --tls-cert [env: TLS_KEY_FILE]' -r -F
 complete -c dispatchctl -n "__fish_dispatchctl_using_subcommand scan-retries" -l config -d 'YAML file with settings (lower-case names of the environment variables); the environment and flags override it' -r -F
 complete -c dispatchctl -n "__fish_dispatchctl_using_subcommand scan-retries" -l loop -d 'Run as a daemon, scanning every RETRY_SCAN_INTERVAL / SCHEDULER_SCAN_INTERVAL'
 complete -c dispatchctl -n "__fish_dispatchctl_using_subcommand scan-retries" -l dry-run -d 'Show what would be enqueued without changing anything'

@@ -80,14 +80,15 @@ run_tests() {
 }
 
 # Runs its arguments with a private PostgreSQL, Redis and RabbitMQ node of this run
-# (scripts/chaos/services.sh, about 5 s to start), stopped afterwards.
+# (scripts/chaos/services.sh, about 5 s to start), stopped afterwards. They speak TLS too,
+# with a CA of this run (TEST_TLS_*), for the tls:: tests.
 private_runs=()
 with_private_services() {
   local dir
   dir=$(mktemp -d "${TMPDIR:-/tmp}/dispatchctl-test.XXXXXX")
   chmod 755 "$dir" # the private PostgreSQL runs as its own user
   private_runs+=("$dir")
-  if ! scripts/chaos/services.sh "$dir" start; then
+  if ! scripts/chaos/services.sh "$dir" start --tls; then
     echo "test.sh: could not start private services in $dir" >&2
     return 1
   fi
@@ -97,6 +98,10 @@ with_private_services() {
     TEST_RABBITMQ_URL="amqp://guest:guest@127.0.0.1:$CHAOS_AMQP_PORT/%2f" \
     TEST_REDIS_URL="redis://127.0.0.1:$CHAOS_REDIS_PORT/0" \
     TEST_RABBITMQCTL="$PWD/scripts/chaos/services.sh $dir rabbitmqctl" \
+    TEST_TLS_DIR="$CHAOS_TLS_DIR" \
+    TEST_TLS_PG_PORT="$CHAOS_PG_PORT" \
+    TEST_TLS_REDIS_PORT="$CHAOS_REDIS_TLS_PORT" \
+    TEST_TLS_AMQPS_PORT="$CHAOS_AMQPS_PORT" \
     "$@"
 }
 stop_private_services() {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 
-use crate::broker::{Broker, Topology};
+use crate::broker::{Broker, Endpoints, Topology};
 use crate::config::Settings;
 use crate::domain::backoff::Backoff;
 use crate::metrics::Metrics;
@@ -76,8 +76,13 @@ impl App {
             settings.queue_type,
             settings.queue_delivery_limit,
         );
-        let broker = Arc::new(Broker::new(&settings.rabbitmq_url, topology, settings.publish_timeout));
-        let redis = Arc::new(RedisHandle::new(&settings.redis_url, settings.redis_key_prefix.clone()));
+        let endpoints = Endpoints::parse(&settings.rabbitmq_url, &settings.rabbitmq_tls);
+        let broker = Arc::new(Broker::new(endpoints, topology, settings.publish_timeout));
+        let redis = Arc::new(RedisHandle::new(
+            &settings.redis_url,
+            &settings.redis_tls,
+            settings.redis_key_prefix.clone(),
+        ));
         let metrics = Arc::new(Metrics::new());
         let writes = BatchedWrites::spawn(&store, &metrics);
         App {

@@ -10,8 +10,12 @@ use std::time::Duration;
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::postgres::{PgConnectOptions, PgSslMode};
 
+use crate::api::tls_listener::ListenerTlsFiles;
 use crate::broker::QueueType;
 use crate::domain::Channel;
+use crate::tls::ClientTlsFiles;
+
+mod tls;
 
 /// One recognised setting. The YAML key is the environment name in lower case.
 pub struct SettingSpec {
@@ -55,14 +59,27 @@ pub const DEFAULT_REDIS_URL: &str = "redis://localhost:6379/0";
 /// the two in step.
 pub const SETTINGS: &[SettingSpec] = &[
     secret("DATABASE_DSN", "postgres://dispatch:secret@db:5432/dispatch_engine", "PostgreSQL connection, as a URL or libpq key=value pairs. Default: postgres://postgres@localhost:5432/dispatch_engine."),
+    spec("DATABASE_DSN_FILE", None, "/run/secrets/database_dsn", "File holding DATABASE_DSN (container secrets; one trailing newline is dropped). TLS goes in the DSN: sslmode=verify-full&sslrootcert=/etc/ssl/db-ca.pem (and sslcert, sslkey for a client certificate); see docs/SECURITY.md."),
     spec("DATABASE_MAX_CONNECTIONS", Some("20"), "20", "Size of the PostgreSQL connection pool of one process."),
     secret("RABBITMQ_URL", "amqp://guest:guest@rabbitmq:5672/%2f", "RabbitMQ connection URL (amqp:// or amqps://); for a cluster, several comma-separated, where an entry may be just host:port and takes the rest from the first (amqp://u:p@node1:5672/%2f,node2:5672,node3:5672). Default: amqp://guest:guest@localhost:5672/%2f."),
+    spec("RABBITMQ_URL_FILE", None, "/run/secrets/rabbitmq_url", "File holding RABBITMQ_URL (container secrets)."),
+    spec("RABBITMQ_CA_FILE", None, "/etc/ssl/rabbitmq-ca.pem", "With amqps://: CA certificates (PEM) trusted besides the system's."),
+    spec("RABBITMQ_CERT_FILE", None, "/etc/ssl/dispatch-client.pem", "With amqps://: client certificate chain (PEM) presented to RabbitMQ; with RABBITMQ_KEY_FILE. Add ?auth_mechanism=external to the URL to log in by it."),
+    spec("RABBITMQ_KEY_FILE", None, "/etc/ssl/dispatch-client.key", "With amqps://: private key (PEM) of RABBITMQ_CERT_FILE."),
     spec("QUEUE_TYPE", Some("classic"), "quorum", "classic (one priority queue per channel) or quorum (replicated; one queue per channel and priority). Every process of a deployment must agree; `dispatchctl convert-queues` switches."),
     spec("QUEUE_DELIVERY_LIMIT", Some("20"), "20", "With QUEUE_TYPE=quorum: deliveries of one work message (worker crashes, lost connections) before RabbitMQ dead-letters it to dlq.<channel> with reason delivery_limit."),
     secret("REDIS_URL", "redis://redis:6379/0", "Redis connection URL (redis:// or rediss://). Default: redis://localhost:6379/0."),
+    spec("REDIS_URL_FILE", None, "/run/secrets/redis_url", "File holding REDIS_URL (container secrets)."),
+    spec("REDIS_CA_FILE", None, "/etc/ssl/redis-ca.pem", "With rediss://: CA certificates (PEM) trusted instead of the built-in public roots."),
+    spec("REDIS_CERT_FILE", None, "/etc/ssl/dispatch-client.pem", "With rediss://: client certificate chain (PEM); with REDIS_KEY_FILE."),
+    spec("REDIS_KEY_FILE", None, "/etc/ssl/dispatch-client.key", "With rediss://: private key (PEM) of REDIS_CERT_FILE."),
     spec("WEBHOOK_SITE_URL", None, "https://provider.example.com/hook", "The provider endpoint deliveries are POSTed to. Without it no worker runs."),
     secret("WEBHOOK_SECRET", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "When set, deliveries are signed per Standard Webhooks (whsec_<base64> or raw text)."),
+    spec("WEBHOOK_SECRET_FILE", None, "/run/secrets/webhook_secret", "File holding WEBHOOK_SECRET (container secrets)."),
     spec("PROVIDER_TIMEOUT", Some("10s"), "10s", "Timeout of one provider request."),
+    spec("PROVIDER_CA_FILE", None, "/etc/ssl/provider-ca.pem", "With an https:// WEBHOOK_SITE_URL: CA certificates (PEM) trusted besides the system's."),
+    spec("PROVIDER_CERT_FILE", None, "/etc/ssl/dispatch-client.pem", "Client certificate chain (PEM) presented to the provider (mutual TLS); with PROVIDER_KEY_FILE."),
+    spec("PROVIDER_KEY_FILE", None, "/etc/ssl/dispatch-client.key", "Private key (PEM) of PROVIDER_CERT_FILE."),
     spec("LEASE_TIMEOUT", Some("15s"), "15s", "How long a worker's claim on a notification lasts; must exceed PROVIDER_TIMEOUT."),
     spec("RATE_LIMIT_PER_SEC", Some("100"), "100", "Deliveries per second per channel, shared by all workers (0 = unlimited)."),
     spec("RATE_LIMIT_SMS_PER_SEC", None, "50", "Override of RATE_LIMIT_PER_SEC for SMS."),
@@ -86,6 +103,9 @@ pub const SETTINGS: &[SettingSpec] = &[
     spec("API_PORT", Some("8080"), "8080", "Port the HTTP API listens on."),
     secret("API_TOKENS", "token-one,token-two", "Comma-separated bearer tokens; when set, every /v1 request needs one."),
     spec("API_TOKENS_FILE", None, "/run/secrets/api_tokens", "File with one bearer token per line (joined with API_TOKENS)."),
+    spec("TLS_CERT_FILE", None, "/etc/tls/tls.crt", "Certificate chain (PEM) of the API and ops listeners; with TLS_KEY_FILE they speak HTTPS only (TLS 1.2+). Reloaded on SIGHUP and when the files change. Same as --tls-cert."),
+    spec("TLS_KEY_FILE", None, "/etc/tls/tls.key", "Private key (PEM) of TLS_CERT_FILE. Same as --tls-key."),
+    spec("TLS_RELOAD_INTERVAL", Some("10s"), "10s", "How often the listeners look for a changed TLS_CERT_FILE or TLS_KEY_FILE."),
     spec("CORS_ALLOWED_ORIGINS", None, "https://console.example.com", "Comma-separated origins allowed by CORS; CORS is off when unset."),
     spec("MAX_BODY_BYTES", Some("65536"), "65536", "Largest accepted body of a single create, in bytes (413 beyond)."),
     spec("MAX_BATCH_BODY_BYTES", Some("16777216"), "16777216", "Largest accepted body of a batch create, in bytes (413 beyond)."),
@@ -126,10 +146,13 @@ pub struct Settings {
     pub database: PgConnectOptions,
     pub database_max_connections: u32,
     pub rabbitmq_url: SecretString,
+    pub rabbitmq_tls: ClientTlsFiles,
     pub redis_url: SecretString,
+    pub redis_tls: ClientTlsFiles,
     pub webhook_site_url: Option<url::Url>,
     pub webhook_secret: Option<SecretString>,
     pub provider_timeout: Duration,
+    pub provider_tls: ClientTlsFiles,
     pub lease_timeout: Duration,
     pub rate_limit_per_sec: u32,
     pub rate_limit_overrides: [Option<u32>; 3],
@@ -155,6 +178,9 @@ pub struct Settings {
     pub api_host: IpAddr,
     pub api_port: u16,
     pub api_tokens: Vec<SecretString>,
+    /// Some: the API and ops listeners speak HTTPS only.
+    pub listener_tls: Option<ListenerTlsFiles>,
+    pub tls_reload_interval: Duration,
     pub cors_allowed_origins: Vec<String>,
     pub max_body_bytes: usize,
     pub max_batch_body_bytes: usize,
@@ -216,6 +242,7 @@ impl Settings {
     /// Builds settings from explicit values only (defaults fill the rest); used by tests and
     /// by `load` after layering.
     pub fn from_map(values: &HashMap<String, String>) -> Result<Self, ConfigError> {
+        let values = &tls::read_secret_files(values)?;
         let raw = Raw { values };
         let mut defaulted = Vec::new();
         let dsn = match raw.get("DATABASE_DSN") {
@@ -298,10 +325,13 @@ impl Settings {
             database,
             database_max_connections: raw.positive("DATABASE_MAX_CONNECTIONS")?,
             rabbitmq_url: SecretString::from(rabbitmq_url),
+            rabbitmq_tls: tls::client_files(&raw, &tls::RABBITMQ)?,
             redis_url: SecretString::from(redis_url),
+            redis_tls: tls::client_files(&raw, &tls::REDIS)?,
             webhook_site_url,
             webhook_secret: raw.get("WEBHOOK_SECRET").map(SecretString::from),
             provider_timeout,
+            provider_tls: tls::client_files(&raw, &tls::PROVIDER)?,
             lease_timeout,
             rate_limit_per_sec: raw.number("RATE_LIMIT_PER_SEC")?,
             rate_limit_overrides: [
@@ -337,6 +367,8 @@ impl Settings {
             api_host: raw.number("API_HOST")?,
             api_port: raw.number("API_PORT")?,
             api_tokens: tokens,
+            listener_tls: tls::listener_files(&raw)?,
+            tls_reload_interval: raw.duration("TLS_RELOAD_INTERVAL")?,
             cors_allowed_origins: raw
                 .get("CORS_ALLOWED_ORIGINS")
                 .map(|v| split_list(&v))
@@ -594,10 +626,13 @@ pub fn parse_dsn(dsn: &str) -> Result<PgConnectOptions, String> {
                 format!("sslmode \"{value}\" is not one of disable, allow, prefer, require, verify-ca, verify-full")
             })?),
             "application_name" => options.application_name(value),
+            "sslrootcert" => options.ssl_root_cert(value),
+            "sslcert" => options.ssl_client_cert(value),
+            "sslkey" => options.ssl_client_key(value),
             "connect_timeout" => options,
             other => {
                 return Err(format!(
-                    "unknown key \"{other}\"; accepted: host, port, user, password, dbname, sslmode, application_name"
+                    "unknown key \"{other}\"; accepted: host, port, user, password, dbname, sslmode, sslrootcert, sslcert, sslkey, application_name"
                 ))
             }
         };

@@ -17,3 +17,4 @@ pub mod redis_client;
 pub mod shutdown;
 pub mod store;
 pub mod telemetry;
+pub mod tls;

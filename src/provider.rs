@@ -13,6 +13,7 @@ use sha2::Sha256;
 use crate::broker::messages::truncate_chars;
 use crate::domain::outcome::{classify_status, StatusClass};
 use crate::domain::{DeliveryResult, Notification};
+use crate::tls::ClientTlsFiles;
 
 /// Response bodies are recorded up to this many bytes.
 pub const MAX_RECORDED_BODY: usize = 4096;
@@ -23,6 +24,8 @@ pub enum ProviderError {
     Secret(String),
     #[error("cannot build the HTTP client: {0}")]
     Client(#[from] reqwest::Error),
+    #[error("provider TLS settings: {0}")]
+    Tls(#[from] crate::tls::TlsError),
 }
 
 #[derive(Clone)]
@@ -46,6 +49,7 @@ impl Provider {
         secret: Option<&SecretString>,
         timeout: Duration,
         pool_size: usize,
+        tls: &ClientTlsFiles,
     ) -> Result<Self, ProviderError> {
         let signing_key = secret.map(|s| signing_key(s.expose_secret())).transpose()?;
         let client = reqwest::Client::builder()
@@ -53,6 +57,8 @@ impl Provider {
             .connect_timeout(timeout.min(Duration::from_secs(5)))
             .pool_max_idle_per_host(pool_size)
             .user_agent(concat!("dispatchctl/", env!("CARGO_PKG_VERSION")))
+            // The system roots plus PROVIDER_CA_FILE, and the client certificate if any.
+            .use_preconfigured_tls(crate::tls::client_config(tls)?)
             .build()?;
         Ok(Provider {
             client,
@@ -121,7 +127,11 @@ impl Provider {
     }
 
     fn transport_failure(&self, e: reqwest::Error) -> DeliveryResult {
-        let error = if e.is_timeout() {
+        let error = if let Some(tls) = crate::tls::describe(&e) {
+            // A certificate problem is transient too (a rotation may fix it), but its reason
+            // must be plain in the attempt: "TLS: certificate not trusted (unknown CA)".
+            format!("cannot connect to the provider: {tls}")
+        } else if e.is_timeout() {
             format!("no answer within {}", humantime::format_duration(self.timeout))
         } else if e.is_connect() {
             format!("cannot connect to the provider: {}", root_cause(&e))

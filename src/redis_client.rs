@@ -7,6 +7,8 @@ use std::time::{Duration, Instant};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use secrecy::{ExposeSecret, SecretString};
 
+use crate::tls::ClientTlsFiles;
+
 const TIMEOUT: Duration = Duration::from_millis(1500);
 
 pub struct RedisHandle {
@@ -22,8 +24,8 @@ pub struct RedisHandle {
 pub struct RedisDown(pub String);
 
 impl RedisHandle {
-    pub fn new(url: &SecretString, prefix: String) -> RedisHandle {
-        let client = redis::Client::open(url.expose_secret()).map_err(|e| e.to_string());
+    pub fn new(url: &SecretString, tls: &ClientTlsFiles, prefix: String) -> RedisHandle {
+        let client = open_client(url, tls);
         RedisHandle {
             client,
             conn: tokio::sync::Mutex::new(None),
@@ -55,7 +57,8 @@ impl RedisHandle {
             }
             outcome => {
                 let reason = match outcome {
-                    Ok(Err(e)) => e.to_string(),
+                    // A failed handshake says which check failed (unknown CA, host name).
+                    Ok(Err(e)) => crate::tls::describe(&e).unwrap_or_else(|| e.to_string()),
                     _ => "connection timed out".into(),
                 };
                 *self.retry_after.lock().unwrap_or_else(|p| p.into_inner()) =
@@ -70,4 +73,23 @@ impl RedisHandle {
         let pong: Result<String, _> = redis::cmd("PING").query_async(&mut c).await;
         pong.map(|_| ()).map_err(|e| RedisDown(e.to_string()))
     }
+}
+
+/// A client for REDIS_URL; with `rediss://` and REDIS_CA_FILE or a client certificate, one
+/// that uses them (the CA file replaces the built-in roots, as redis-rs does).
+fn open_client(url: &SecretString, tls: &ClientTlsFiles) -> Result<redis::Client, String> {
+    let url = url.expose_secret();
+    if tls.is_empty() || !url.starts_with("rediss://") {
+        return redis::Client::open(url).map_err(|e| e.to_string());
+    }
+    let read = |path: &std::path::Path| std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()));
+    let client_tls = match (&tls.cert_file, &tls.key_file) {
+        (Some(cert), Some(key)) => Some(redis::ClientTlsConfig {
+            client_cert: read(cert)?,
+            client_key: read(key)?,
+        }),
+        _ => None,
+    };
+    let root_cert = tls.ca_file.as_deref().map(read).transpose()?;
+    redis::Client::build_with_tls(url, redis::TlsCertificates { client_tls, root_cert }).map_err(|e| e.to_string())
 }

@@ -5,7 +5,13 @@
 # here stops, signals or connects to anything it did not start itself.
 #
 # Usage: scripts/chaos/services.sh RUN_DIR ACTION
-#   start              pick ports, write RUN_DIR/services.env, start all three, wait for them
+#   start [--tls]      pick ports, write RUN_DIR/services.env, start all three, wait for them;
+#                      with --tls also make a private CA in RUN_DIR/tls and have each service
+#                      speak TLS too: PostgreSQL on its port (ssl = on; the role "guest" may
+#                      log in only by a client certificate), Redis on CHAOS_REDIS_TLS_PORT,
+#                      RabbitMQ on CHAOS_AMQPS_PORT (client certificates optional, EXTERNAL
+#                      login enabled). Server certificates name "localhost" only, so that
+#                      127.0.0.1 is a wrong host name for the tests.
 #   stop               stop all three (what is running of them); never fails
 #   pg-restart         pg_ctl restart -m fast
 #   pg-stop, pg-start  pg_ctl stop -m fast; pg_ctl start
@@ -121,9 +127,38 @@ chaos_rabbitmqctl() {
     )
 }
 
+# ---- TLS --------------------------------------------------------------------------------
+# A private CA (ca.pem), a server certificate for "localhost" (server.pem, server-key.pem) and
+# a client certificate with CN=guest (client.pem, client-key.pem), P-256 keys, valid 30 days.
+chaos_tls_make() {
+    local t="$1" who cn ext
+    mkdir -p "$t"
+    (
+        cd "$t" || exit 1
+        openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 30 \
+            -keyout ca-key.pem -out ca.pem -subj "/CN=dispatchctl private test CA" \
+            -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" || exit 1
+        for who in server client; do
+            if [[ "$who" == server ]]; then
+                ext="subjectAltName=DNS:localhost"$'\n'"extendedKeyUsage=serverAuth"
+                cn=localhost
+            else
+                ext="extendedKeyUsage=clientAuth"
+                cn=guest
+            fi
+            openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+                -keyout "$who-key.pem" -out "$who.csr" -subj "/CN=$cn" || exit 1
+            printf '%s\nbasicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\n' "$ext" >"$who.ext"
+            openssl x509 -req -in "$who.csr" -CA ca.pem -CAkey ca-key.pem -CAcreateserial -days 30 \
+                -extfile "$who.ext" -out "$who.pem" || exit 1
+        done
+        chmod 644 ./*.pem && chmod 600 ./*-key.pem # libpq refuses a key others can read
+    ) >"$t/openssl.log" 2>&1 || { chaos_log "openssl failed:"; tail -n 20 "$t/openssl.log" >&2; return 1; }
+}
+
 # ---- PostgreSQL -------------------------------------------------------------------------
 chaos_pg_start() {
-    local bin d="$CHAOS_RUN/pg"
+    local bin d="$CHAOS_RUN/pg" make_guest=""
     bin="$(chaos_pg_bindir)" || { chaos_log "no PostgreSQL binaries (initdb, pg_ctl) found"; return 1; }
     mkdir -p "$d"
     if [[ "$(id -u)" -eq 0 ]]; then chown postgres: "$d"; fi
@@ -138,9 +173,31 @@ unix_socket_directories = '$d'
 max_connections = 100
 shared_buffers = 64MB
 EOF
+        if [[ -n "${CHAOS_TLS_DIR:-}" ]]; then
+            # PostgreSQL wants its key private to its own user.
+            install -m 600 "$CHAOS_TLS_DIR/server.pem" "$d/data/server.crt"
+            install -m 600 "$CHAOS_TLS_DIR/server-key.pem" "$d/data/server.key"
+            install -m 644 "$CHAOS_TLS_DIR/ca.pem" "$d/data/root.crt"
+            if [[ "$(id -u)" -eq 0 ]]; then chown postgres: "$d/data/server.crt" "$d/data/server.key" "$d/data/root.crt"; fi
+            cat >>"$d/data/postgresql.conf" <<EOF
+ssl = on
+ssl_cert_file = 'server.crt'
+ssl_key_file = 'server.key'
+ssl_ca_file = 'root.crt'
+EOF
+            # First match wins: "guest" only over TLS with a certificate the CA signed.
+            { printf 'hostssl all guest 127.0.0.1/32 cert\nhost all guest 127.0.0.1/32 reject\n'; cat "$d/data/pg_hba.conf"; } >"$d/data/pg_hba.new"
+            mv "$d/data/pg_hba.new" "$d/data/pg_hba.conf"
+            if [[ "$(id -u)" -eq 0 ]]; then chown postgres: "$d/data/pg_hba.conf"; fi
+            make_guest=1
+        fi
     fi
     chaos_as_pg "$bin/pg_ctl" -D "$d/data" -l "$d/postgres.log" -w -t 60 start >/dev/null \
         || { chaos_log "PostgreSQL did not start:"; tail -n 20 "$d/postgres.log" >&2; return 1; }
+    if [[ -n "$make_guest" ]]; then
+        chaos_as_pg "$bin/psql" -h "$d" -p "$CHAOS_PG_PORT" -U postgres -qAtc "CREATE ROLE guest LOGIN CREATEDB" postgres >/dev/null \
+            || { chaos_log "could not create the role guest"; return 1; }
+    fi
 }
 
 chaos_pg_restart() {
@@ -169,8 +226,14 @@ chaos_pg_stop() {
 chaos_redis_start() {
     local d="$CHAOS_RUN/redis" i
     mkdir -p "$d"
+    local tls=()
+    if [[ -n "${CHAOS_TLS_DIR:-}" ]]; then
+        tls=(--tls-port "$CHAOS_REDIS_TLS_PORT" --tls-cert-file "$CHAOS_TLS_DIR/server.pem"
+            --tls-key-file "$CHAOS_TLS_DIR/server-key.pem" --tls-ca-cert-file "$CHAOS_TLS_DIR/ca.pem"
+            --tls-auth-clients optional)
+    fi
     redis-server --port "$CHAOS_REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no \
-        --daemonize yes --dir "$d" --pidfile "$d/redis.pid" --logfile "$d/redis.log" || return 1
+        --daemonize yes --dir "$d" --pidfile "$d/redis.pid" --logfile "$d/redis.log" "${tls[@]}" || return 1
     for ((i = 0; i < 100; i++)); do
         [[ "$(redis-cli -h 127.0.0.1 -p "$CHAOS_REDIS_PORT" ping 2>/dev/null)" == PONG ]] && return 0
         sleep 0.1
@@ -214,6 +277,22 @@ loopback_users.guest = true
 log.console = false
 log.file.level = info
 EOF
+    if [[ -n "${CHAOS_TLS_DIR:-}" ]]; then
+        # EXTERNAL logs in as the client certificate's CN (guest).
+        echo '[rabbitmq_auth_mechanism_ssl].' >"$r/enabled_plugins"
+        cat >>"$r/rabbitmq.conf" <<EOF
+listeners.ssl.default = 127.0.0.1:$CHAOS_AMQPS_PORT
+ssl_options.cacertfile = $CHAOS_TLS_DIR/ca.pem
+ssl_options.certfile = $CHAOS_TLS_DIR/server.pem
+ssl_options.keyfile = $CHAOS_TLS_DIR/server-key.pem
+ssl_options.verify = verify_peer
+ssl_options.fail_if_no_peer_cert = false
+auth_mechanisms.1 = PLAIN
+auth_mechanisms.2 = AMQPLAIN
+auth_mechanisms.3 = EXTERNAL
+ssl_cert_login_from = common_name
+EOF
+    fi
     (
         chaos_rabbit_env
         "$(chaos_rabbit_script rabbitmq-server)" -detached >"$r/log/startup.log" 2>&1
@@ -237,9 +316,9 @@ chaos_rabbit_stop() {
 
 # ---- all --------------------------------------------------------------------------------
 chaos_services_start() {
-    local run="$1" ports ctl
-    read -r -a ports <<<"$(chaos_free_ports 4 10)"
-    ctl="${ports[4]}"
+    local run="$1" tls="${2:-}" ports ctl
+    read -r -a ports <<<"$(chaos_free_ports 6 10)"
+    ctl="${ports[6]}"
     cat >"$run/services.env" <<EOF
 CHAOS_RUN='$run'
 CHAOS_PG_PORT=${ports[0]}
@@ -251,6 +330,14 @@ CHAOS_RABBIT_CTL_MAX=$((ctl + 9))
 CHAOS_EPMD_PORT=$((ctl + 10))
 CHAOS_RABBIT_NODE='chaos-$$@localhost'
 EOF
+    if [[ "$tls" == --tls ]]; then
+        chaos_tls_make "$run/tls" || return 1
+        cat >>"$run/services.env" <<EOF
+CHAOS_TLS_DIR='$run/tls'
+CHAOS_REDIS_TLS_PORT=${ports[4]}
+CHAOS_AMQPS_PORT=${ports[5]}
+EOF
+    fi
     chaos_load_env "$run" || return 1
     chaos_log "private services: postgres 127.0.0.1:$CHAOS_PG_PORT, redis 127.0.0.1:$CHAOS_REDIS_PORT, rabbitmq 127.0.0.1:$CHAOS_AMQP_PORT ($CHAOS_RABBIT_NODE)"
     chaos_pg_start || return 1
@@ -270,7 +357,7 @@ chaos_services_main() {
     local run="${1:?usage: services.sh RUN_DIR ACTION}" action="${2:?usage: services.sh RUN_DIR ACTION}"
     shift 2
     case "$action" in
-        start) chaos_services_start "$run" ;;
+        start) chaos_services_start "$run" "${1:-}" ;;
         stop) chaos_services_stop "$run" ;;
         *)
             chaos_load_env "$run" || return 1

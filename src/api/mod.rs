@@ -3,6 +3,7 @@
 
 pub mod error;
 pub mod handlers;
+pub mod tls_listener;
 
 use std::time::{Duration, Instant};
 
@@ -148,6 +149,13 @@ pub async fn serve(
         .timer(TokioTimer::new())
         .header_read_timeout(header_timeout);
     let graceful = GracefulShutdown::new();
+    let tls = match &settings.listener_tls {
+        Some(files) => Some(
+            tls_listener::TlsListener::start(files, settings.tls_reload_interval, shutdown.clone())
+                .map_err(std::io::Error::other)?,
+        ),
+        None => None,
+    };
     loop {
         let stream = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -163,6 +171,18 @@ pub async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let service = TowerToHyperService::new(router.clone());
+        if let Some(tls) = &tls {
+            // The handshake runs in the connection's task, so a slow client holds up no other.
+            let (tls, builder, watcher) = (tls.clone(), builder.clone(), graceful.watcher());
+            tokio::spawn(async move {
+                let Some(stream) = tls.accept(stream, header_timeout).await else {
+                    return;
+                };
+                let connection = builder.serve_connection(TokioIo::new(stream), service).into_owned();
+                let _ = watcher.watch(connection).await;
+            });
+            continue;
+        }
         let connection = builder.serve_connection(TokioIo::new(stream), service).into_owned();
         let connection = graceful.watch(connection);
         tokio::spawn(async move {

@@ -7,6 +7,7 @@ pub mod consumer;
 pub mod convert;
 pub mod dlq;
 pub mod messages;
+pub mod tls;
 pub mod topology;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -57,6 +58,8 @@ pub enum BrokerError {
 /// cluster through the loss of any node.
 pub struct Endpoints {
     urls: Vec<SecretString>,
+    // Built only when a node is amqps://.
+    tls: Option<tls::AmqpTls>,
     // The index of the node that last accepted a connection.
     preferred: AtomicUsize,
 }
@@ -64,11 +67,16 @@ pub struct Endpoints {
 impl Endpoints {
     /// Splits RABBITMQ_URL on commas. An entry without a scheme (`host:port`) takes the
     /// scheme, credentials, vhost and query of the first entry; config validated them.
-    pub fn parse(value: &SecretString) -> Endpoints {
+    pub fn parse(value: &SecretString, tls_files: &crate::tls::ClientTlsFiles) -> Endpoints {
         let urls = crate::config::rabbitmq_nodes(value.expose_secret())
             .unwrap_or_else(|_| vec![value.expose_secret().to_string()]);
+        let tls = urls
+            .iter()
+            .any(|u| u.starts_with("amqps://"))
+            .then(|| tls::AmqpTls::new(tls_files));
         Endpoints {
             urls: urls.into_iter().map(SecretString::from).collect(),
+            tls,
             preferred: AtomicUsize::new(0),
         }
     }
@@ -87,7 +95,7 @@ impl Endpoints {
             let index = (start + i) % self.urls.len();
             let url = &self.urls[index];
             let node = node_of(url.expose_secret());
-            match connect_one(url, name).await {
+            match connect_one(url, name, self.tls.as_ref()).await {
                 Ok(connection) => {
                     self.preferred.store(index, Ordering::Relaxed);
                     return Ok((connection, node));
@@ -106,11 +114,22 @@ fn node_of(url: &str) -> String {
     }
 }
 
-async fn connect_one(url: &SecretString, name: &str) -> Result<Connection, String> {
+async fn connect_one(url: &SecretString, name: &str, tls: Option<&tls::AmqpTls>) -> Result<Connection, String> {
     let props = ConnectionProperties::default()
         .with_connection_name(name.into())
         .with_executor(tokio_executor_trait::Tokio::current())
         .with_reactor(tokio_reactor_trait::Tokio);
+    if let (Some(tls), true) = (tls, url.expose_secret().starts_with("amqps://")) {
+        return match tokio::time::timeout(
+            CONNECT_TIMEOUT,
+            tls::connect(url.expose_secret(), props, tls, CONNECT_TIMEOUT),
+        )
+        .await
+        {
+            Ok(outcome) => outcome,
+            Err(_) => Err(format!("no answer within {CONNECT_TIMEOUT:?}")),
+        };
+    }
     match tokio::time::timeout(CONNECT_TIMEOUT, Connection::connect(url.expose_secret(), props)).await {
         Ok(Ok(conn)) => Ok(conn),
         // lapin's errors do not carry the URL, so they are safe to show.
@@ -165,9 +184,9 @@ pub struct Broker {
 }
 
 impl Broker {
-    pub fn new(url: &SecretString, topology: Topology, publish_timeout: Duration) -> Self {
+    pub fn new(endpoints: Endpoints, topology: Topology, publish_timeout: Duration) -> Self {
         Broker {
-            endpoints: Endpoints::parse(url),
+            endpoints,
             topology,
             publish_timeout,
             link: RwLock::new(None),

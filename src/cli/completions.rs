@@ -26,6 +26,10 @@ pub struct HealthcheckArgs {
     /// URL to check [default: /livez on API_HOST and API_PORT, as `serve` reads them].
     #[arg(long)]
     pub url: Option<String>,
+    /// CA certificate (PEM) to verify an https:// listener with [default: with TLS_CERT_FILE
+    /// set, trust exactly that certificate; else the system roots].
+    #[arg(long, value_name = "FILE")]
+    pub ca_file: Option<PathBuf>,
 }
 
 /// The command tree as users see it: no hidden subcommands (completions would offer them)
@@ -174,14 +178,43 @@ pub async fn healthcheck(global: &super::GlobalArgs, args: HealthcheckArgs) -> a
         Some(url) => url,
         None => format!("{}/livez", super::send::ApiTarget::resolve(global, None, None).url),
     };
-    let client = reqwest::Client::builder().timeout(Duration::from_secs(3)).build()?;
+    let tls = match &args.ca_file {
+        Some(ca) => crate::tls::client_config(&crate::tls::ClientTlsFiles {
+            ca_file: Some(ca.clone()),
+            ..Default::default()
+        })
+        .map_err(|e| Exit::new(2, format!("--ca-file: {e}")))?,
+        None => match crate::config::Settings::load(global.config.as_deref(), &[])
+            .ok()
+            .and_then(|s| s.listener_tls)
+        {
+            Some(files) => crate::tls::pinned_client_config(&files.cert_file)
+                .map_err(|e| Exit::new(2, format!("TLS_CERT_FILE: {e}")))?,
+            None => crate::tls::client_config(&crate::tls::ClientTlsFiles::default())
+                .map_err(|e| Exit::new(2, e.to_string()))?,
+        },
+    };
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(3))
+        .use_preconfigured_tls(tls)
+        .build()?;
     match client.get(&url).send().await {
         Ok(r) if r.status().is_success() => Ok(ExitCode::SUCCESS),
         Ok(r) => Err(Exit::new(1, format!("{url} answered {}", r.status())).into()),
-        Err(e) => Err(Exit::new(
-            1,
-            format!("{url} unreachable: {e}; pass --url to check another address"),
-        )
-        .into()),
+        Err(e) => {
+            // reqwest's own text ("error sending request") hides the cause; name the deepest.
+            let reason = crate::tls::describe(&e).unwrap_or_else(|| {
+                let mut cause: &dyn std::error::Error = &e;
+                while let Some(next) = cause.source() {
+                    cause = next;
+                }
+                cause.to_string()
+            });
+            Err(Exit::new(
+                1,
+                format!("{url} unreachable: {reason}; pass --url to check another address"),
+            )
+            .into())
+        }
     }
 }

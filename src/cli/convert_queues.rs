@@ -43,7 +43,7 @@ pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
         None => settings.queue_type,
     };
     let topology = Topology::new(settings.queue_prefix.clone(), to, settings.queue_delivery_limit);
-    let endpoints = Endpoints::parse(&settings.rabbitmq_url);
+    let endpoints = Endpoints::parse(&settings.rabbitmq_url, &settings.rabbitmq_tls);
     let report = convert(&endpoints, &topology, args.dry_run).await?;
     match output::resolve(args.output) {
         Format::Table => {

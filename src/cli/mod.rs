@@ -13,6 +13,7 @@ pub mod replay;
 pub mod scan_retries;
 pub mod send;
 pub mod serve;
+pub mod tls_args;
 pub mod worker;
 
 use std::path::PathBuf;

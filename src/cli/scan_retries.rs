@@ -44,11 +44,13 @@ pub struct Args {
     /// ndjson.
     #[arg(short, long, value_enum)]
     pub output: Option<Format>,
+    #[command(flatten)]
+    pub tls: super::tls_args::ListenerTlsArgs,
 }
 
 pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
     let settings = if args.daemon {
-        load_settings(global, &[])?
+        load_settings(global, &args.tls.flags())?
     } else {
         load_settings_quiet(global)?
     };

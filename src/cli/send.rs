@@ -414,8 +414,10 @@ impl ApiTarget {
             std::net::IpAddr::V6(v6) => format!("[{v6}]"),
             ip => ip.to_string(),
         };
+        // TLS_CERT_FILE makes the listener HTTPS only.
+        let scheme = if s.listener_tls.is_some() { "https" } else { "http" };
         ApiTarget {
-            url: format!("http://{host}:{}", s.api_port),
+            url: format!("{scheme}://{host}:{}", s.api_port),
             token,
             origin: "API_HOST / API_PORT",
         }

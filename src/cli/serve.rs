@@ -31,10 +31,12 @@ pub struct Args {
     /// Port to listen on [env: API_PORT; default 8080].
     #[arg(long, short)]
     pub port: Option<u16>,
+    #[command(flatten)]
+    pub tls: super::tls_args::ListenerTlsArgs,
 }
 
 pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
-    let mut flags = Vec::new();
+    let mut flags = args.tls.flags();
     if let Some(h) = &args.host {
         flags.push(("API_HOST", h.clone()));
     }

@@ -31,6 +31,8 @@ pub struct Args {
     /// Deliveries in flight [env: WORKER_CONCURRENCY; default 64].
     #[arg(long, value_name = "N")]
     pub concurrency: Option<u16>,
+    #[command(flatten)]
+    pub tls: super::tls_args::ListenerTlsArgs,
 }
 
 #[derive(Debug)]
@@ -45,6 +47,7 @@ pub fn build(app: &App) -> Result<Arc<Deliverer>, NoProvider> {
         s.webhook_secret.as_ref(),
         s.provider_timeout,
         usize::from(s.worker_concurrency),
+        &s.provider_tls,
     ) {
         Ok(provider) => Ok(Deliverer::new(app.clone(), provider)),
         Err(e) => {
@@ -78,7 +81,7 @@ pub async fn consume(
 }
 
 pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
-    let mut flags = Vec::new();
+    let mut flags = args.tls.flags();
     if let Some(n) = args.concurrency {
         flags.push(("WORKER_CONCURRENCY", n.to_string()));
     }

@@ -37,9 +37,21 @@ pub enum StoreError {
     /// The failure of a shared (batched) transaction, handed to each of its items.
     #[error("{0}")]
     Shared(std::sync::Arc<StoreError>),
+    /// A failed TLS handshake, as one line naming the check (unknown CA, host name, no TLS).
+    #[error("{0}")]
+    Tls(String),
 }
 
 impl StoreError {
+    /// Replaces a connection error that is a failed TLS handshake by the check that failed,
+    /// in place of sqlx's nested wording.
+    fn naming_tls_check(self) -> StoreError {
+        match &self {
+            StoreError::Database(e) => crate::tls::describe(e).map_or(self, StoreError::Tls),
+            _ => self,
+        }
+    }
+
     /// The database could not be reached (as opposed to a statement that failed).
     pub fn is_unavailable(&self) -> bool {
         match self {
@@ -51,6 +63,7 @@ impl StoreError {
                 e.code().is_some_and(|c| c.starts_with("57P") || c.starts_with("08"))
             }
             StoreError::Shared(inner) => inner.is_unavailable(),
+            StoreError::Tls(_) => true,
             _ => false,
         }
     }
@@ -130,6 +143,12 @@ pub struct FailureDetails {
 impl Store {
     /// Connects, creating the database first when it does not exist yet.
     pub async fn connect(options: &PgConnectOptions, max_connections: u32) -> StoreResult<Store> {
+        Self::connect_inner(options, max_connections)
+            .await
+            .map_err(StoreError::naming_tls_check)
+    }
+
+    async fn connect_inner(options: &PgConnectOptions, max_connections: u32) -> StoreResult<Store> {
         ensure_database(options).await?;
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)

@@ -11,4 +11,5 @@ mod scanner;
 mod security;
 mod store;
 mod terminal;
+mod tls;
 mod worker;

@@ -1,0 +1,28 @@
+//! `--tls-cert`/`--tls-key`, shared by the commands that listen (serve, worker, scan-retries).
+
+use std::path::PathBuf;
+
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct ListenerTlsArgs {
+    /// Certificate chain (PEM) of the listener, which then speaks HTTPS only (TLS 1.2+);
+    /// reloaded on SIGHUP and when the file changes [env: TLS_CERT_FILE].
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// Private key (PEM) of --tls-cert [env: TLS_KEY_FILE].
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+}
+
+impl ListenerTlsArgs {
+    /// The settings these flags set, to layer over the environment.
+    pub fn flags(&self) -> Vec<(&'static str, String)> {
+        let mut flags = Vec::new();
+        if let Some(cert) = &self.tls_cert {
+            flags.push(("TLS_CERT_FILE", cert.display().to_string()));
+        }
+        if let Some(key) = &self.tls_key {
+            flags.push(("TLS_KEY_FILE", key.display().to_string()));
+        }
+        flags
+    }
+}
