@@ -52,9 +52,11 @@ ENV LOG_FORMAT=json
 # 8080: HTTP API (serve); 9091: worker ops (worker --listen); 9092: scanner ops (scan-retries --loop --listen)
 EXPOSE 8080 9091 9092
 STOPSIGNAL SIGTERM
-# Fits `serve`; the worker and scanner override it with their own port (see docker-compose.yml).
+# Fits `serve`: with no --url it checks /livez where API_HOST and API_PORT put it, over HTTPS
+# when TLS_CERT_FILE is set, so a changed port or TLS needs no edit here. The worker and
+# scanner override it with their own port (see docker-compose.yml).
 HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
-    CMD ["dispatchctl", "healthcheck", "--url", "http://127.0.0.1:8080/livez"]
+    CMD ["dispatchctl", "healthcheck"]
 
 ENTRYPOINT ["dispatchctl"]
 CMD ["serve"]
