@@ -108,16 +108,6 @@ async fn replay(app: &App, args: Args, selection: replay::Selection, format: For
         cancel: crate::shutdown::on_signal(),
         track_ids: args.wait,
     };
-    let source = if args.from_db { "db" } else { "dlq" };
-    app.store
-        .audit_start(
-            opts.replay_id,
-            &opts.operator,
-            source,
-            &serde_json::to_value(&selection)?,
-            opts.dry_run,
-        )
-        .await?;
     let filter = FailedFilter {
         ids: selection.ids.clone(),
         channel: selection.channels.first().copied(),
@@ -154,22 +144,10 @@ async fn replay(app: &App, args: Args, selection: replay::Selection, format: For
             s.replayed, s.skipped, s.errors
         ));
     };
-    let result = if args.from_db {
-        replay::replay_failed_rows(&app, &filter, &opts, &mut on_progress).await
-    } else {
-        replay::replay_dlq(&app, &selection, &opts, &mut on_progress).await
-    };
+    let from_db = args.from_db.then_some(&filter);
+    let result = replay::run(&app, &selection, from_db, &opts, &mut on_progress).await;
     bar.finish_and_clear();
     let mut summary = result?;
-    app.store
-        .audit_progress(
-            opts.replay_id,
-            summary.replayed as i32,
-            summary.skipped as i32,
-            summary.errors as i32,
-            !summary.interrupted,
-        )
-        .await?;
     if !selection.ids.is_empty() && !summary.dry_run {
         replay::explain_not_replayed(&app, &selection.ids, &mut summary, args.from_db).await?;
     }

@@ -12,19 +12,11 @@ use dispatchctl::domain::{Channel, DeadLetterReason, Priority};
 use lapin::options::{BasicGetOptions, BasicNackOptions};
 use serde_json::json;
 
-use crate::helpers::{amqp_url, closed_port, queue_len, wait_for, Env, ScriptedProvider, TestApp};
-use crate::operator::{json_out, run};
+use crate::helpers::{
+    amqp_url, closed_port, json_out, queue_len, run, vhost, wait_for, Env, ScriptedProvider, TestApp,
+};
 
 const WITHIN: Duration = Duration::from_secs(30);
-
-/// The vhost of the test broker URL, for rabbitmqctl.
-fn vhost() -> String {
-    let url = url::Url::parse(&amqp_url()).expect("TEST_RABBITMQ_URL");
-    match url.path().trim_start_matches('/') {
-        "" | "%2f" | "%2F" => "/".into(),
-        v => v.to_string(),
-    }
-}
 
 /// (global_prefetch_count, prefetch_count) of every channel open in the test vhost.
 fn channel_prefetches() -> Vec<(u32, u32)> {

@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::process::{Command, Output};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -47,7 +48,92 @@ pub fn rabbitmqctl() -> std::process::Command {
     c
 }
 
-/// A port nothing listens on: bound, then released.
+/// The vhost of the test broker URL, for rabbitmqctl.
+pub fn vhost() -> String {
+    let url = url::Url::parse(&amqp_url()).expect("TEST_RABBITMQ_URL");
+    match url.path().trim_start_matches('/') {
+        "" | "%2f" | "%2F" => "/".into(),
+        v => v.to_string(),
+    }
+}
+
+/// Messages in the work queues named `prefix…`, ready or delivered and not yet acked, as
+/// the broker counts them.
+pub fn unfinished_work(env: &Env) -> u64 {
+    let out = rabbitmqctl()
+        .args([
+            "list_queues",
+            "-p",
+            &vhost(),
+            "name",
+            "messages",
+            "-q",
+            "--no-table-headers",
+        ])
+        .output()
+        .expect("rabbitmqctl");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let work: Vec<String> = Channel::ALL
+        .iter()
+        .flat_map(|c| env.topology().work_queues(*c))
+        .collect();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            let mut cols = l.split_whitespace();
+            let (name, n) = (cols.next()?, cols.next()?.parse::<u64>().ok()?);
+            work.iter().any(|q| q == name).then_some(n)
+        })
+        .sum()
+}
+
+/// Waits until every work message of the test was acked: nothing is left to deliver, so
+/// counting deliveries from then on counts them all.
+pub async fn wait_until_settled(env: &Env, within: Duration) -> bool {
+    wait_for(within, || async {
+        let env = env.clone();
+        tokio::task::spawn_blocking(move || unfinished_work(&env))
+            .await
+            .expect("join")
+            == 0
+    })
+    .await
+}
+
+/// The real binary with only `env` (and PATH) for its environment, in a temporary directory.
+pub fn command(env: &HashMap<String, String>, args: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_dispatchctl"));
+    c.args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .envs(env)
+        .current_dir(std::env::temp_dir());
+    c
+}
+
+pub async fn run(env: &HashMap<String, String>, args: &[&str]) -> Output {
+    let mut c = command(env, args);
+    tokio::task::spawn_blocking(move || c.output().expect("run dispatchctl"))
+        .await
+        .expect("join")
+}
+
+pub fn json_out(o: &Output) -> Value {
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not JSON ({e}): {}\nstderr: {}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        )
+    })
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// A port nothing listens on: bound, then released (for a daemon to listen on, or for a
+/// service that is down).
 pub fn closed_port() -> u16 {
     let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     l.local_addr().expect("addr").port()
@@ -146,7 +232,7 @@ impl TestApp {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let shutdown = CancellationToken::new();
-        let handle = tokio::spawn(dispatchctl::cli::serve::run_with(
+        let handle = tokio::spawn(dispatchctl::roles::serve(
             app.clone(),
             listener,
             api_only,

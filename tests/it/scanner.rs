@@ -72,7 +72,20 @@ async fn a_scheduled_notification_waits_then_is_delivered() {
         .await;
     let id = n["id"].as_str().unwrap().to_string();
     assert_eq!(n["status"], "ACCEPTED");
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Two passes of the scheduled scan after the create: the first may have begun before it.
+    let passes = || {
+        t.app
+            .metrics
+            .scan_duration
+            .with_label_values(&["scheduled"])
+            .get_sample_count()
+    };
+    let before = passes();
+    assert!(
+        wait_for(WITHIN, || async { passes() >= before + 2 }).await,
+        "the scanner runs"
+    );
+    assert!(chrono::Utc::now() < at, "the passes ran before its time");
     assert_eq!(
         t.notification(&id).await["status"],
         "ACCEPTED",

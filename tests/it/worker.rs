@@ -9,7 +9,9 @@ use dispatchctl::domain::Channel;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
-use crate::helpers::{closed_port, drain_at_least, header, wait_for, Env, ScriptedProvider, TestApp};
+use crate::helpers::{
+    closed_port, drain_at_least, header, wait_for, wait_until_settled, Env, ScriptedProvider, TestApp,
+};
 
 const WITHIN: Duration = Duration::from_secs(20);
 const CHANNELS: [&str; 3] = ["SMS", "EMAIL", "PUSH"];
@@ -291,8 +293,8 @@ async fn start_workers(
 ) -> Vec<tokio::task::JoinHandle<()>> {
     (0..n)
         .map(|_| {
-            let deliverer = dispatchctl::cli::worker::build(app).expect("provider configured");
-            tokio::spawn(dispatchctl::cli::worker::consume(
+            let deliverer = dispatchctl::roles::worker::build(app).expect("provider configured");
+            tokio::spawn(dispatchctl::roles::worker::consume(
                 app.clone(),
                 deliverer,
                 Channel::ALL.to_vec(),
@@ -320,8 +322,7 @@ async fn two_workers_never_deliver_one_notification_twice() {
     let stop = CancellationToken::new();
     let workers = start_workers(&api.app, 2, &stop).await;
     assert!(wait_for(WITHIN, || async { provider.received().len() >= 200 }).await);
-    // Settle: nothing more may arrive.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(wait_until_settled(&api.env, WITHIN).await, "every message acked");
     let mut per_id: HashMap<String, usize> = HashMap::new();
     for r in provider.received() {
         *per_id.entry(r.notification_id).or_default() += 1;
