@@ -1,18 +1,23 @@
 //! `dispatchctl send`: scripted sends through the HTTP API, one from flags or many from a
 //! file, optionally waiting until they are delivered. Exit codes are the contract with CI.
 
-use std::io::{IsTerminal, Read};
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+use uuid::Uuid;
+
+mod input;
 
 use super::output::{self, Format};
 use super::Exit;
 use crate::dispatch::create::MAX_BATCH;
-use crate::domain::NotificationRequest;
+use crate::domain::{BatchStatus, Notification, Status};
 
 const OK: u8 = 0;
 const SOME_FAILED: u8 = 1;
@@ -87,27 +92,29 @@ fn fail(code: u8, message: impl Into<String>) -> anyhow::Error {
 }
 
 pub async fn run(global: &super::GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
-    let items = collect_items(&args)?;
+    let items = input::collect_items(&args)?;
     let client = Client::new(&ApiTarget::resolve(global, args.api_url.clone(), args.token.clone()))?;
     let format = output::resolve(args.output);
     let spinner = spinner(args.quiet);
     let mut result = SendResult::default();
     if args.file.is_none() {
         spinner.set_message("sending");
-        let n = client
-            .post("/v1/notifications", &serde_json::to_value(&items[0])?)
-            .await?;
+        let n = client.post("/v1/notifications", &items[0]).await?;
         result.notifications.push(n);
     } else {
         for (i, chunk) in items.chunks(MAX_BATCH).enumerate() {
             spinner.set_message(format!("sending batch {}", i + 1));
-            let b = client
+            let b: BatchAccepted = client
                 .post("/v1/notifications/batch", &json!({"notifications": chunk}))
                 .await?;
-            if let Some(list) = b["notifications"].as_array() {
-                result.notifications.extend(list.iter().cloned());
-            }
-            result.batches.push(json!({"batchId": b["batchId"], "totalCount": b["totalCount"], "status": b["status"], "warning": b.get("warning")}));
+            result.notifications.extend(b.notifications);
+            result.batches.push(BatchState {
+                batch_id: b.batch_id,
+                total_count: b.total_count,
+                status: b.status,
+                warning: b.warning,
+                counts: None,
+            });
         }
     }
     let mut code = OK;
@@ -127,242 +134,46 @@ pub async fn run(global: &super::GlobalArgs, args: Args) -> anyhow::Result<ExitC
     Ok(ExitCode::from(code))
 }
 
-#[derive(Default, serde::Serialize)]
+#[derive(Default, Serialize)]
 struct SendResult {
-    notifications: Vec<Value>,
-    batches: Vec<Value>,
+    notifications: Vec<Notification>,
+    batches: Vec<BatchState>,
 }
 
-/// Builds and validates every item locally, reporting all errors at once.
-fn collect_items(args: &Args) -> anyhow::Result<Vec<NotificationRequest>> {
-    let mut items = match &args.file {
-        Some(path) => read_file(path)?,
-        None => {
-            let channel = args
-                .channel
-                .clone()
-                .ok_or_else(|| fail(INVALID, "--channel is required (or use --file)"))?;
-            let to = args
-                .to
-                .clone()
-                .ok_or_else(|| fail(INVALID, "--to is required (or use --file)"))?;
-            let content = match (&args.content, &args.content_file) {
-                (Some(c), _) => c.clone(),
-                (None, Some(path)) => read_text(path)?,
-                (None, None) => return Err(fail(INVALID, "--content or --content-file is required")),
-            };
-            vec![NotificationRequest {
-                channel: Some(channel),
-                recipient: Some(to),
-                content: Some(content),
-                priority: Some(args.priority.clone()),
-                idempotency_key: args.idempotency_key.clone(),
-                correlation_id: args.correlation_id.clone(),
-                max_retries: args.max_retries,
-                scheduled_at: args.scheduled_at.clone(),
-            }]
-        }
-    };
-    let mut errors = Vec::new();
-    for (i, item) in items.iter_mut().enumerate() {
-        // As on the command line, priority may be left out.
-        if item.priority.is_none() {
-            item.priority = Some(args.priority.clone());
-        }
-        if let Some(when) = item.scheduled_at.clone() {
-            match relative_time(&when) {
-                Ok(Some(t)) => item.scheduled_at = Some(t),
-                Ok(None) => {}
-                Err(e) => errors.push(prefix(args, i, &format!("scheduledAt: {e}"))),
-            }
-        }
-        if let Err(e) = item.validate(None, 5) {
-            errors.push(prefix(args, i, &e.to_string()));
-        }
-    }
-    if items.is_empty() {
-        errors.push("the file holds no notifications".into());
-    }
-    if !errors.is_empty() {
-        return Err(fail(INVALID, errors.join("\n")));
-    }
-    Ok(items)
+/// The API's answer to a batch.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct BatchAccepted {
+    batch_id: Uuid,
+    total_count: u64,
+    status: BatchStatus,
+    notifications: Vec<Notification>,
+    warning: Option<String>,
 }
 
-fn prefix(args: &Args, index: usize, message: &str) -> String {
-    if args.file.is_some() {
-        format!("notifications[{index}].{message}")
-    } else {
-        // Name the flag the user typed.
-        let field = message.split(':').next().unwrap_or_default();
-        let flag = match field {
-            "recipient" => "--to",
-            "channel" => "--channel",
-            "content" => "--content",
-            "priority" => "--priority",
-            "scheduledAt" => "--scheduled-at",
-            _ => "",
-        };
-        if flag.is_empty() {
-            message.to_string()
-        } else {
-            format!("{flag} ({message})")
-        }
-    }
+/// A batch as `send` reports it: as accepted, then as its summary said when waited for.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct BatchState {
+    batch_id: Uuid,
+    total_count: u64,
+    status: BatchStatus,
+    warning: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    counts: Option<Vec<StatusCount>>,
 }
 
-/// `+10m` becomes an RFC 3339 time; anything else is left for validation.
-fn relative_time(value: &str) -> Result<Option<String>, String> {
-    let Some(offset) = value.trim().strip_prefix('+') else {
-        return Ok(None);
-    };
-    let d = humantime::parse_duration(offset)
-        .map_err(|e| format!("\"{value}\" is not a relative time such as +10m ({e})"))?;
-    let at = chrono::Utc::now() + chrono::Duration::from_std(d).map_err(|e| e.to_string())?;
-    Ok(Some(at.to_rfc3339()))
+/// `GET /v1/batches/{id}`.
+#[derive(Deserialize)]
+struct BatchSummary {
+    status: BatchStatus,
+    counts: Vec<StatusCount>,
 }
 
-fn read_text(path: &PathBuf) -> anyhow::Result<String> {
-    let mut text = String::new();
-    if path.as_os_str() == "-" {
-        std::io::stdin().read_to_string(&mut text)?;
-    } else {
-        text =
-            std::fs::read_to_string(path).map_err(|e| fail(INVALID, format!("cannot read {}: {e}", path.display())))?;
-    }
-    Ok(text)
-}
-
-fn read_file(path: &PathBuf) -> anyhow::Result<Vec<NotificationRequest>> {
-    let text = read_text(path)?;
-    let trimmed = text.trim_start();
-    let doc: Value = if trimmed.starts_with('{') || trimmed.starts_with('[') {
-        serde_json::from_str(&text).map_err(|e| fail(INVALID, format!("{}: invalid JSON: {e}", path.display())))?
-    } else {
-        let yaml: serde_yaml::Value =
-            serde_yaml::from_str(&text).map_err(|e| fail(INVALID, format!("{}: invalid YAML: {e}", path.display())))?;
-        serde_json::to_value(yaml).map_err(|e| fail(INVALID, format!("{}: {e}", path.display())))?
-    };
-    let list = match doc {
-        Value::Array(items) => items,
-        Value::Object(mut map) => match map.remove("notifications") {
-            Some(Value::Array(items)) => items,
-            _ => {
-                return Err(fail(
-                    INVALID,
-                    format!(
-                        "{}: expected a list, or an object with a `notifications` list",
-                        path.display()
-                    ),
-                ))
-            }
-        },
-        _ => {
-            return Err(fail(
-                INVALID,
-                format!(
-                    "{}: expected a list, or an object with a `notifications` list",
-                    path.display()
-                ),
-            ))
-        }
-    };
-    reject_unknown_keys(path, &text)?;
-    let mut errors = Vec::new();
-    let mut items = Vec::with_capacity(list.len());
-    for (i, item) in list.into_iter().enumerate() {
-        match serde_path_to_error::deserialize::<_, NotificationRequest>(item) {
-            Ok(r) => items.push(r),
-            Err(e) => errors.push(format!("notifications[{i}].{}: {}", e.path(), e.inner())),
-        }
-    }
-    if !errors.is_empty() {
-        return Err(fail(INVALID, errors.join("\n")));
-    }
-    Ok(items)
-}
-
-/// The keys a send file's items may have: the API's field names.
-const ITEM_KEYS: &[&str] = &[
-    "channel",
-    "recipient",
-    "content",
-    "priority",
-    "idempotencyKey",
-    "correlationId",
-    "maxRetries",
-    "scheduledAt",
-];
-
-/// The same shape as the file, refusing any key the API does not know (a misspelt
-/// `scheduled_at` would otherwise be dropped and the notification sent at once).
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-#[allow(dead_code)]
-struct StrictItem {
-    channel: Option<serde::de::IgnoredAny>,
-    recipient: Option<serde::de::IgnoredAny>,
-    content: Option<serde::de::IgnoredAny>,
-    priority: Option<serde::de::IgnoredAny>,
-    idempotency_key: Option<serde::de::IgnoredAny>,
-    correlation_id: Option<serde::de::IgnoredAny>,
-    max_retries: Option<serde::de::IgnoredAny>,
-    scheduled_at: Option<serde::de::IgnoredAny>,
-}
-
-#[derive(serde::Deserialize)]
-#[allow(dead_code)]
-struct StrictWrapped {
-    notifications: Vec<StrictItem>,
-}
-
-/// Names the file, the item, the line and the accepted keys (with the closest one).
-fn reject_unknown_keys(path: &std::path::Path, text: &str) -> anyhow::Result<()> {
-    let trimmed = text.trim_start();
-    let wrapped = !(trimmed.starts_with('[') || trimmed.starts_with('-'));
-    let de = serde_yaml::Deserializer::from_str(text);
-    let result = if wrapped {
-        serde_path_to_error::deserialize::<_, StrictWrapped>(de).map(|_| ())
-    } else {
-        serde_path_to_error::deserialize::<_, Vec<StrictItem>>(de).map(|_| ())
-    };
-    let Err(e) = result else {
-        return Ok(());
-    };
-    let message = e.inner().to_string();
-    let Some(key) = message
-        .split_once("unknown field `")
-        .and_then(|(_, rest)| rest.split('`').next())
-    else {
-        // Anything else is reported by the regular parse, with its own wording.
-        return Ok(());
-    };
-    let item = e.path().to_string();
-    let item = item.trim_start_matches("notifications").trim_start_matches('.');
-    let index = item.trim_start_matches('[').split(']').next().unwrap_or("?");
-    let line = e
-        .inner()
-        .location()
-        .map_or_else(String::new, |l| format!(":{}", l.line()));
-    let closest = ITEM_KEYS
-        .iter()
-        .map(|k| {
-            (
-                strsim::jaro_winkler(&key.to_ascii_lowercase().replace('_', ""), &k.to_ascii_lowercase()),
-                k,
-            )
-        })
-        .filter(|(score, _)| *score > 0.8)
-        .max_by(|a, b| a.0.total_cmp(&b.0))
-        .map_or_else(String::new, |(_, k)| format!("did you mean `{k}`? "));
-    Err(fail(
-        INVALID,
-        format!(
-            "{}{line}: notifications[{index}]: unknown key `{key}`; {closest}accepted keys: {}",
-            path.display(),
-            ITEM_KEYS.join(", ")
-        ),
-    ))
+#[derive(Clone, Deserialize, Serialize)]
+struct StatusCount {
+    status: Status,
+    count: u64,
 }
 
 struct Client {
@@ -434,7 +245,7 @@ impl Client {
         })
     }
 
-    async fn send(&self, request: reqwest::RequestBuilder) -> anyhow::Result<Value> {
+    async fn send<T: DeserializeOwned>(&self, request: reqwest::RequestBuilder) -> anyhow::Result<T> {
         let request = match &self.token {
             Some(t) => request.bearer_auth(t),
             None => request,
@@ -463,15 +274,20 @@ impl Client {
                 format!("the API refused the request ({status}): {message}"),
             ));
         }
-        Ok(body)
+        serde_json::from_value(body).map_err(|e| {
+            fail(
+                UNREACHABLE,
+                format!("the API answered {status} with an unexpected body: {e}"),
+            )
+        })
     }
 
-    async fn post(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
+    async fn post<T: DeserializeOwned>(&self, path: &str, body: &impl Serialize) -> anyhow::Result<T> {
         self.send(self.http.post(format!("{}{path}", self.base)).json(body))
             .await
     }
 
-    async fn get(&self, path: &str) -> anyhow::Result<Value> {
+    async fn get<T: DeserializeOwned>(&self, path: &str) -> anyhow::Result<T> {
         self.send(self.http.get(format!("{}{path}", self.base))).await
     }
 }
@@ -482,10 +298,6 @@ fn root(e: &(dyn std::error::Error + 'static)) -> String {
         cause = next;
     }
     cause.to_string()
-}
-
-fn is_terminal(status: &Value) -> bool {
-    matches!(status.as_str(), Some("SENT" | "FAILED" | "CANCELED"))
 }
 
 /// Polls until all are terminal (batches through their summary, one call per batch), then
@@ -504,32 +316,27 @@ async fn wait(
         let mut failed = 0u64;
         if result.batches.is_empty() {
             for n in result.notifications.iter_mut() {
-                if !is_terminal(&n["status"]) {
-                    *n = client
-                        .get(&format!("/v1/notifications/{}", n["id"].as_str().unwrap_or_default()))
-                        .await?;
+                if !n.status.is_terminal() {
+                    *n = client.get(&format!("/v1/notifications/{}", n.id)).await?;
                 }
-                if !is_terminal(&n["status"]) {
+                if !n.status.is_terminal() {
                     pending += 1;
-                } else if n["status"] != "SENT" {
+                } else if n.status != Status::Sent {
                     failed += 1;
                 }
             }
         } else {
             for b in result.batches.iter_mut() {
-                if b["status"] == "PROCESSING" {
-                    let summary = client
-                        .get(&format!("/v1/batches/{}", b["batchId"].as_str().unwrap_or_default()))
-                        .await?;
-                    b["status"] = summary["status"].clone();
-                    b["counts"] = summary["counts"].clone();
+                if b.status == BatchStatus::Processing {
+                    let summary: BatchSummary = client.get(&format!("/v1/batches/{}", b.batch_id)).await?;
+                    b.status = summary.status;
+                    b.counts = Some(summary.counts);
                 }
-                for c in b["counts"].as_array().into_iter().flatten() {
-                    let n = c["count"].as_u64().unwrap_or(0);
-                    if !is_terminal(&c["status"]) {
-                        pending += n;
-                    } else if c["status"] != "SENT" {
-                        failed += n;
+                for c in b.counts.iter().flatten() {
+                    if !c.status.is_terminal() {
+                        pending += c.count;
+                    } else if c.status != Status::Sent {
+                        failed += c.count;
                     }
                 }
             }
@@ -558,13 +365,10 @@ async fn wait(
 }
 
 /// Re-reads every notification (a few requests at a time).
-async fn refresh_all(client: &Client, notifications: &mut [Value]) -> anyhow::Result<()> {
+async fn refresh_all(client: &Client, notifications: &mut [Notification]) -> anyhow::Result<()> {
     use futures_util::stream::{self, StreamExt, TryStreamExt};
-    let ids: Vec<String> = notifications
-        .iter()
-        .map(|n| n["id"].as_str().unwrap_or_default().to_string())
-        .collect();
-    let fresh: Vec<Value> = stream::iter(ids)
+    let ids: Vec<Uuid> = notifications.iter().map(|n| n.id).collect();
+    let fresh: Vec<Notification> = stream::iter(ids)
         .map(|id| async move { client.get(&format!("/v1/notifications/{id}")).await })
         .buffered(16)
         .try_collect()
@@ -599,7 +403,14 @@ fn render(format: Format, result: &SendResult, waited: bool) -> anyhow::Result<(
     if format != Format::Table {
         return output::print_structured(format, result);
     }
-    let s = |n: &Value, k: &str| n[k].as_str().unwrap_or("-").to_string();
+    let row = |n: &Notification| {
+        vec![
+            n.id.to_string(),
+            n.channel.to_string(),
+            n.priority.to_string(),
+            n.status.to_string(),
+        ]
+    };
     if result.batches.is_empty() {
         let mut t = if waited {
             output::table(&["id", "channel", "priority", "status", "attempts", "last error"])
@@ -607,42 +418,50 @@ fn render(format: Format, result: &SendResult, waited: bool) -> anyhow::Result<(
             output::table(&["id", "channel", "priority", "status"])
         };
         for n in &result.notifications {
-            let mut row = vec![s(n, "id"), s(n, "channel"), s(n, "priority"), s(n, "status")];
+            let mut cells = row(n);
             if waited {
-                row.push(attempts(n));
-                row.push(why(n));
+                cells.push(attempts(n));
+                cells.push(why(n));
             }
-            t.add_row(row);
+            t.add_row(cells);
         }
         output::line(&t)?;
         return Ok(());
     }
     let mut t = output::table(&["batch", "items", "status", "counts"]);
     for b in &result.batches {
-        let counts = b["counts"]
-            .as_array()
-            .map(|cs| {
-                cs.iter()
-                    .map(|c| format!("{}: {}", c["status"].as_str().unwrap_or("?"), c["count"]))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            })
-            .unwrap_or_default();
+        let counts: Vec<String> = b
+            .counts
+            .iter()
+            .flatten()
+            .map(|c| format!("{}: {}", c.status, c.count))
+            .collect();
         t.add_row(vec![
-            b["batchId"].as_str().unwrap_or("-").to_string(),
-            b["totalCount"].to_string(),
+            b.batch_id.to_string(),
+            b.total_count.to_string(),
             batch_status(b),
-            counts,
+            counts.join(", "),
         ]);
     }
     output::line(&t)?;
     if waited {
         // Which ones did not make it, and why: the rows a person acts on.
-        let unsent: Vec<&Value> = result.notifications.iter().filter(|n| n["status"] != "SENT").collect();
+        let unsent: Vec<&Notification> = result
+            .notifications
+            .iter()
+            .filter(|n| n.status != Status::Sent)
+            .collect();
         if !unsent.is_empty() {
             let mut t = output::table(&["id", "channel", "status", "attempts", "last error"]);
             for n in unsent {
-                t.add_row(vec![s(n, "id"), s(n, "channel"), s(n, "status"), attempts(n), why(n)]);
+                let id = n.id.to_string();
+                t.add_row(vec![
+                    id,
+                    n.channel.to_string(),
+                    n.status.to_string(),
+                    attempts(n),
+                    why(n),
+                ]);
             }
             output::line(&t)?;
         }
@@ -650,13 +469,13 @@ fn render(format: Format, result: &SendResult, waited: bool) -> anyhow::Result<(
     Ok(())
 }
 
-fn attempts(n: &Value) -> String {
-    format!("{}/{}", n["attemptCount"], n["maxRetries"])
+fn attempts(n: &Notification) -> String {
+    format!("{}/{}", n.attempt_count, n.max_retries)
 }
 
 /// The last error, with the dead-letter reason when there is one.
-fn why(n: &Value) -> String {
-    match (n["failureReason"].as_str(), n["lastError"].as_str()) {
+fn why(n: &Notification) -> String {
+    match (n.failure_reason.as_deref(), n.last_error.as_deref()) {
         (Some(r), Some(e)) => format!("{r}: {e}"),
         (Some(r), None) => r.to_string(),
         (None, Some(e)) => e.to_string(),
@@ -665,44 +484,18 @@ fn why(n: &Value) -> String {
 }
 
 /// The contract's batch status, with "all N failed" when PARTIAL_FAILURE means all of them.
-fn batch_status(b: &Value) -> String {
-    let status = b["status"].as_str().unwrap_or("-").to_string();
-    let total = b["totalCount"].as_u64().unwrap_or(0);
-    let failed: u64 = b["counts"]
-        .as_array()
-        .into_iter()
+fn batch_status(b: &BatchState) -> String {
+    let total = b.total_count;
+    let failed: u64 = b
+        .counts
+        .iter()
         .flatten()
-        .filter(|c| c["status"] == "FAILED")
-        .map(|c| c["count"].as_u64().unwrap_or(0))
+        .filter(|c| c.status == Status::Failed)
+        .map(|c| c.count)
         .sum();
-    if status == "PARTIAL_FAILURE" && total > 0 && failed == total {
-        format!("{status} (all {total} failed)")
+    if b.status == BatchStatus::PartialFailure && total > 0 && failed == total {
+        format!("{} (all {total} failed)", b.status)
     } else {
-        status
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn unknown_keys_in_a_send_file_are_named_with_line_and_suggestion() {
-        let text = "- channel: sms\n  recipient: x\n  content: a\n- channel: sms\n  recipient: x\n  content: b\n  scheduled_at: '+1h'\n";
-        let err = reject_unknown_keys(std::path::Path::new("f.yaml"), text)
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains("f.yaml:7") && err.contains("notifications[1]") && err.contains("did you mean `scheduledAt`"),
-            "{err}"
-        );
-        let json = r#"{"notifications":[{"channel":"sms","recipient":"x","content":"b","prio":"high"}]}"#;
-        let err = reject_unknown_keys(std::path::Path::new("f.json"), json)
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains("notifications[0]") && err.contains("`prio`") && err.contains("`priority`"),
-            "{err}"
-        );
+        b.status.to_string()
     }
 }
