@@ -65,6 +65,16 @@ impl ScanScope {
         retries: true,
         scheduled: true,
     };
+    /// Due retries, expired leases and the dead-letter sweep.
+    pub const RETRIES: ScanScope = ScanScope {
+        retries: true,
+        scheduled: false,
+    };
+    /// Due scheduled and never-published notifications.
+    pub const SCHEDULED: ScanScope = ScanScope {
+        retries: false,
+        scheduled: true,
+    };
 }
 
 pub struct Scanner {

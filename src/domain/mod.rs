@@ -11,7 +11,7 @@ pub mod transition;
 pub use notification::{
     BatchStatus, Channel, NewNotification, Notification, NotificationRequest, Priority, Status, ValidationError,
 };
-pub use outcome::{AttemptKind, DeadLetterReason, DeliveryResult, LostAttempt, NextStep, Outcome};
+pub use outcome::{DeadLetterReason, DeliveryResult, LostAttempt, NextStep, Outcome};
 pub use transition::Transition;
 
 /// `s` cut to at most `max` characters (not bytes), with an ellipsis when cut.

@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use super::backoff::Backoff;
+use super::Status;
 
 /// One finished attempt: what happened (`result`) and what comes next (`next`). The worker
 /// builds it from the provider's answer, the scanner's lease recovery from a lease that
@@ -49,6 +50,38 @@ impl Outcome {
         Outcome::decide(lost, attempt, max_attempts, Duration::ZERO, backoff, jitter)
     }
 
+    /// The state the notification moves to.
+    pub fn status(&self) -> Status {
+        match self.next {
+            NextStep::Sent { .. } => Status::Sent,
+            NextStep::RetryAfter(_) => Status::Queued,
+            NextStep::Fail(_) => Status::Failed,
+        }
+    }
+
+    /// The notification's `last_error` afterwards: none once sent.
+    pub fn last_error(&self) -> Option<&str> {
+        match self.next {
+            NextStep::Sent { .. } => None,
+            NextStep::RetryAfter(_) => Some(self.result.error().unwrap_or_default()),
+            NextStep::Fail(_) => self.result.error(),
+        }
+    }
+
+    pub fn provider_message_id(&self) -> Option<&str> {
+        match &self.next {
+            NextStep::Sent { provider_message_id } => provider_message_id.as_deref(),
+            _ => None,
+        }
+    }
+
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self.next {
+            NextStep::RetryAfter(after) => Some(after),
+            _ => None,
+        }
+    }
+
     /// The reason of a final failure, which goes to the dead-letter queue.
     pub fn dead_letter_reason(&self) -> Option<DeadLetterReason> {
         match self.next {
@@ -69,24 +102,6 @@ impl LostAttempt {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::LeaseExpired => "lease expired",
-        }
-    }
-}
-
-/// How an attempt ended, as `notification_attempts.outcome` records it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum AttemptKind {
-    Success,
-    Transient,
-    Permanent,
-}
-
-impl AttemptKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Success => "SUCCESS",
-            Self::Transient => "TRANSIENT",
-            Self::Permanent => "PERMANENT",
         }
     }
 }
@@ -149,11 +164,12 @@ pub enum NextStep {
 }
 
 impl DeliveryResult {
-    pub fn kind(&self) -> AttemptKind {
+    /// How the attempt ended, as `notification_attempts.outcome` records it.
+    pub fn kind(&self) -> &'static str {
         match self {
-            Self::Success { .. } => AttemptKind::Success,
-            Self::Transient { .. } => AttemptKind::Transient,
-            Self::Permanent { .. } => AttemptKind::Permanent,
+            Self::Success { .. } => "SUCCESS",
+            Self::Transient { .. } => "TRANSIENT",
+            Self::Permanent { .. } => "PERMANENT",
         }
     }
 
@@ -255,7 +271,7 @@ mod tests {
     fn an_expired_lease_is_a_transient_failure_that_spends_an_attempt() {
         let retried = Outcome::lease_expired(1, 3, &B, 0.0);
         assert_eq!(retried.next, NextStep::RetryAfter(Duration::from_secs(1)));
-        assert_eq!(retried.result.kind(), AttemptKind::Transient);
+        assert_eq!(retried.result.kind(), "TRANSIENT");
         assert_eq!(retried.result.error(), Some("lease expired"));
         assert_eq!(
             Outcome::lease_expired(3, 3, &B, 0.0).dead_letter_reason(),

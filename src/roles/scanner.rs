@@ -43,22 +43,14 @@ pub fn spawn_loops(app: &App, interval: Option<Duration>, tasks: &mut JoinSet<()
     let schedule_every = interval.unwrap_or(s.scheduler_scan_interval);
     tasks.spawn(scan_loop(
         app.clone(),
-        ScanScope {
-            retries: true,
-            scheduled: false,
-        },
+        ScanScope::RETRIES,
         retry_every,
-        true,
         shutdown.clone(),
     ));
     tasks.spawn(scan_loop(
         app.clone(),
-        ScanScope {
-            retries: false,
-            scheduled: true,
-        },
+        ScanScope::SCHEDULED,
         schedule_every,
-        false,
         shutdown.clone(),
     ));
     if s.retention_period.is_some() || s.audit_retention_period.is_some() {
@@ -80,15 +72,17 @@ async fn prune_loop(app: App, shutdown: CancellationToken) {
     loop {
         let mut on_progress = |c: &PruneCounts| {
             // Counted as each batch commits, so an interrupted pass still shows its work.
-            let m = &app.metrics.pruned;
-            m.with_label_values(&["notification"])
-                .inc_by(c.notification_total().saturating_sub(counted.notification_total()));
-            m.with_label_values(&["attempt"])
-                .inc_by(c.attempts.saturating_sub(counted.attempts));
-            m.with_label_values(&["batch"])
-                .inc_by(c.batches.saturating_sub(counted.batches));
-            m.with_label_values(&["audit"])
-                .inc_by(c.audit.saturating_sub(counted.audit));
+            for (kind, now, before) in [
+                ("notification", c.notification_total(), counted.notification_total()),
+                ("attempt", c.attempts, counted.attempts),
+                ("batch", c.batches, counted.batches),
+                ("audit", c.audit, counted.audit),
+            ] {
+                app.metrics
+                    .pruned
+                    .with_label_values(&[kind])
+                    .inc_by(now.saturating_sub(before));
+            }
             counted = c.clone();
         };
         match prune(&app.store, plan, &shutdown, None, &mut on_progress).await {
@@ -113,7 +107,8 @@ async fn prune_loop(app: App, shutdown: CancellationToken) {
     }
 }
 
-async fn scan_loop(app: App, scope: ScanScope, every: Duration, sample_queues: bool, shutdown: CancellationToken) {
+/// The retries' loop also samples the queue depths.
+async fn scan_loop(app: App, scope: ScanScope, every: Duration, shutdown: CancellationToken) {
     let scanner = Scanner::new(app.clone());
     loop {
         match scanner.pass(scope, false).await {
@@ -123,7 +118,7 @@ async fn scan_loop(app: App, scope: ScanScope, every: Duration, sample_queues: b
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "scan pass incomplete; due rows stay due"),
         }
-        if sample_queues {
+        if scope.retries {
             sample_depths(&app).await;
         }
         tokio::select! {

@@ -9,7 +9,7 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::{status_from, StoreResult, COLUMNS};
-use crate::domain::{truncate_chars, NextStep, Notification, Outcome, Status, Transition};
+use crate::domain::{truncate_chars, Notification, Outcome, Status, Transition};
 
 /// Attempt errors are recorded up to this many characters.
 const MAX_ATTEMPT_ERROR_CHARS: usize = 1024;
@@ -190,36 +190,7 @@ pub(crate) async fn claim_on(
 pub async fn record_outcomes_on(conn: &mut PgConnection, records: &[OutcomeRecord]) -> StoreResult<Vec<bool>> {
     let mut sorted: Vec<&OutcomeRecord> = records.iter().collect();
     sorted.sort_by_key(|r| r.id);
-    let outcomes = sorted.iter().map(|r| &r.outcome);
-    let column = |f: &dyn Fn(&Outcome) -> Option<String>| outcomes.clone().map(f).collect::<Vec<_>>();
-    let new_status = column(&|o| {
-        Some(
-            match o.next {
-                NextStep::Sent { .. } => Status::Sent,
-                NextStep::RetryAfter(_) => Status::Queued,
-                NextStep::Fail(_) => Status::Failed,
-            }
-            .as_str()
-            .to_string(),
-        )
-    });
-    let provider_id = column(&|o| match &o.next {
-        NextStep::Sent { provider_message_id } => provider_message_id.clone(),
-        _ => None,
-    });
-    let last_error = column(&|o| match o.next {
-        NextStep::Sent { .. } => None,
-        NextStep::RetryAfter(_) => Some(o.result.error().unwrap_or_default().to_string()),
-        NextStep::Fail(_) => o.result.error().map(str::to_string),
-    });
-    let reason = column(&|o| o.dead_letter_reason().map(|r| r.as_str().to_string()));
-    let retry_ms: Vec<Option<i64>> = outcomes
-        .clone()
-        .map(|o| match o.next {
-            NextStep::RetryAfter(after) => Some(after.as_millis() as i64),
-            _ => None,
-        })
-        .collect();
+    let o: Vec<&Outcome> = sorted.iter().map(|r| &r.outcome).collect();
     // The guard stands for `status_from(Transition::RecordOutcome)` (see above).
     let applied: Vec<(Uuid, Option<Uuid>)> = sqlx::query_as(&format!(
         "WITH attempts AS ( \
@@ -245,32 +216,17 @@ pub async fn record_outcomes_on(conn: &mut PgConnection, records: &[OutcomeRecor
     ))
     .bind(sorted.iter().map(|r| r.id).collect::<Vec<_>>())
     .bind(sorted.iter().map(|r| r.token()).collect::<Vec<_>>())
-    .bind(outcomes.clone().map(|o| o.attempt).collect::<Vec<_>>())
-    .bind(outcomes.clone().map(|o| o.result.kind().as_str()).collect::<Vec<_>>())
-    .bind(outcomes.clone().map(|o| o.result.status_code().map(i32::from)).collect::<Vec<_>>())
-    .bind(
-        outcomes
-            .clone()
-            .map(|o| Some(o.result.body()).filter(|b| !b.is_empty()))
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        outcomes
-            .clone()
-            .map(|o| o.result.error().map(|e| truncate_chars(e, MAX_ATTEMPT_ERROR_CHARS)))
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        outcomes
-            .clone()
-            .map(|o| o.duration.as_millis().min(i32::MAX as u128) as i32)
-            .collect::<Vec<_>>(),
-    )
-    .bind(new_status)
-    .bind(provider_id)
-    .bind(retry_ms)
-    .bind(last_error)
-    .bind(reason)
+    .bind(o.iter().map(|o| o.attempt).collect::<Vec<_>>())
+    .bind(o.iter().map(|o| o.result.kind()).collect::<Vec<_>>())
+    .bind(o.iter().map(|o| o.result.status_code().map(i32::from)).collect::<Vec<_>>())
+    .bind(o.iter().map(|o| Some(o.result.body()).filter(|b| !b.is_empty())).collect::<Vec<_>>())
+    .bind(o.iter().map(|o| o.result.error().map(|e| truncate_chars(e, MAX_ATTEMPT_ERROR_CHARS))).collect::<Vec<_>>())
+    .bind(o.iter().map(|o| o.duration.as_millis().min(i32::MAX as u128) as i32).collect::<Vec<_>>())
+    .bind(o.iter().map(|o| o.status().as_str()).collect::<Vec<_>>())
+    .bind(o.iter().map(|o| o.provider_message_id()).collect::<Vec<_>>())
+    .bind(o.iter().map(|o| o.retry_after().map(|d| d.as_millis() as i64)).collect::<Vec<_>>())
+    .bind(o.iter().map(|o| o.last_error()).collect::<Vec<_>>())
+    .bind(o.iter().map(|o| o.dead_letter_reason().map(|r| r.as_str())).collect::<Vec<_>>())
     .fetch_all(&mut *conn)
     .await?;
     Ok(records

@@ -556,7 +556,19 @@ async fn one_shot_commands_print_no_autovacuum_warning_and_no_sql() {
     let env = t.env.values.clone();
     let replay =
         tokio::spawn(async move { run(&env, &["replay", "--from-db", "--channel", "sms", "-o", "json"]).await });
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let pool = t.app.store.pool().clone();
+    let slow = wait_for(Duration::from_secs(20), || async {
+        let waiting: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
+               AND wait_event_type = 'Lock' AND now() - query_start > interval '1200 milliseconds'",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        waiting > 0
+    })
+    .await;
+    assert!(slow, "the replay's statement waits on the lock for over a second");
     lock.rollback().await.unwrap();
     let out = replay.await.unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
