@@ -158,7 +158,8 @@ async fn quorum_conversion_keeps_every_waiting_message_and_dead_letter() {
     }
     assert_eq!(queue_len(&api.app, &classic.queue(Channel::Sms)).await, 4);
     let store = api.app.store.clone();
-    api.stop().await;
+    // They stay for the conversion to move.
+    api.stop_leaving_messages().await;
     let vars = classic.values.clone();
 
     let dry = run(&vars, &["convert-queues", "--to", "quorum", "--dry-run", "-o", "json"]).await;
@@ -210,7 +211,7 @@ async fn quorum_conversion_keeps_every_waiting_message_and_dead_letter() {
     for id in &ids {
         worker.wait_status(id, "SENT", WITHIN).await;
     }
-    assert_eq!(queue_len(&worker.app, &worker.env.dlq(Channel::Push)).await, 2);
+    worker.take_left(&[("dlq.push", 2)]).await;
     worker.stop().await;
 }
 

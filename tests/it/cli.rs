@@ -132,6 +132,7 @@ async fn scan_retries_dry_run_json_and_exit_codes() {
         "{}",
         stderr(&out)
     );
+    t.take_left(&[("sms", 2)]).await;
     t.stop().await;
 }
 

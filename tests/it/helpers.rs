@@ -301,12 +301,74 @@ impl TestApp {
         }
     }
 
-    pub async fn stop(mut self) {
+    /// Stops the app, then fails the test if it left a message in one of its queues: work
+    /// that no test waited for, or a dead letter no test looked at. A test that means to leave
+    /// them says so with `stop_leaving_messages`.
+    pub async fn stop(self) {
+        let (app, env) = (self.app.clone(), self.env.clone());
+        self.stop_leaving_messages().await;
+        let left = messages_left(&app, &env).await;
+        assert!(left.is_empty(), "the test left messages in its queues: {left:?}");
+    }
+
+    /// Takes what the test leaves in its queues on purpose, failing unless it is exactly
+    /// `expected`: ("sms", work messages in its queues) or ("dlq.sms", dead letters).
+    pub async fn take_left(&self, expected: &[(&str, u32)]) {
+        let topology = self.env.topology();
+        let mut left = Vec::new();
+        let mut queues = Vec::new();
+        for channel in Channel::ALL {
+            let mut work = 0;
+            for q in topology.work_queues(*channel) {
+                work += self.app.broker.queue_depth(&q).await.unwrap_or(0);
+                queues.push(q);
+            }
+            let dlq = topology.dead_letter_queue(*channel);
+            let letters = self.app.broker.queue_depth(&dlq).await.unwrap_or(0);
+            queues.push(dlq);
+            left.extend([
+                (channel.lower().to_string(), work),
+                (format!("dlq.{}", channel.lower()), letters),
+            ]);
+        }
+        left.retain(|(_, n)| *n > 0);
+        let mut expected: Vec<(String, u32)> = expected.iter().map(|(q, n)| (q.to_string(), *n)).collect();
+        left.sort();
+        expected.sort();
+        assert_eq!(left, expected, "what the test leaves in its queues");
+        for q in queues {
+            // Asking for a queue that was never declared closes the channel: ask first.
+            if self.app.broker.queue_depth(&q).await.is_ok() {
+                let ch = self.app.broker.channel().await.expect("broker");
+                ch.queue_purge(&q, lapin::options::QueuePurgeOptions::default())
+                    .await
+                    .expect("purge");
+            }
+        }
+    }
+
+    pub async fn stop_leaving_messages(mut self) {
         self.shutdown.cancel();
         if let Some(h) = self.handle.take() {
             let _ = tokio::time::timeout(Duration::from_secs(10), h).await;
         }
     }
+}
+
+/// Messages waiting in this test's work queues and DLQs (queues never declared count none).
+pub async fn messages_left(app: &App, env: &Env) -> Vec<(String, u32)> {
+    let topology = env.topology();
+    let mut left = Vec::new();
+    for channel in Channel::ALL {
+        let mut queues = topology.work_queues(*channel);
+        queues.push(topology.dead_letter_queue(*channel));
+        for q in queues {
+            if let Ok(n @ 1..) = app.broker.queue_depth(&q).await {
+                left.push((q, n));
+            }
+        }
+    }
+    left
 }
 
 impl Drop for TestApp {

@@ -155,6 +155,7 @@ async fn inspect_lists_dead_letters_without_consuming_and_replay_sends_them() {
     assert_eq!(real["replayed"], 3);
     assert!(real["operator"].as_str().unwrap().contains('@'));
     assert!(real["finished_at"].is_string());
+    t.take_left(&[("dlq.email", 2)]).await;
     t.stop().await;
 }
 
@@ -253,6 +254,7 @@ async fn send_exit_codes() {
     )
     .await;
     assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    t.take_left(&[("dlq.sms", 1)]).await;
     t.stop().await;
 }
 
@@ -291,5 +293,6 @@ async fn send_file_splits_2500_items_into_three_batches() {
         err.contains("notifications[1].channel") && err.contains("notifications[2].recipient"),
         "{err}"
     );
+    t.take_left(&[("push", 2500)]).await;
     t.stop().await;
 }

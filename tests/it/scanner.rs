@@ -59,6 +59,7 @@ async fn a_retry_is_enqueued_only_once_due() {
         0,
         "enqueued once"
     );
+    t.take_left(&[("sms", 1)]).await;
     t.stop().await;
 }
 
@@ -179,6 +180,7 @@ async fn an_expired_lease_is_recovered_as_a_transient_failure() {
         })
         .await
     );
+    t.take_left(&[("sms", 1)]).await;
     t.stop().await;
 }
 
@@ -255,5 +257,6 @@ async fn a_broker_failure_leaves_rows_due_and_a_rerun_enqueues_them() {
     let report = Scanner::new(t.app.clone()).pass(ScanScope::ALL, false).await.unwrap();
     assert_eq!(report.handled["retry"]["email"], 1);
     assert_eq!(queue_len(&t.app, &t.env.queue(Channel::Email)).await, 1);
+    t.take_left(&[("email", 1)]).await;
     t.stop().await;
 }

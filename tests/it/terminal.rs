@@ -150,6 +150,7 @@ async fn every_command_ends_quietly_on_a_closed_stdout() {
         .await
         .unwrap();
     assert_eq!(rows, 1);
+    t.take_left(&[("sms", 1)]).await;
     t.stop().await;
 }
 
@@ -206,6 +207,7 @@ async fn send_file_wait_reports_each_final_status_attempts_and_error() {
         "{retried}"
     );
     assert_eq!(result["batches"][0]["status"], "PARTIAL_FAILURE");
+    t.take_left(&[("dlq.sms", 1)]).await;
     t.stop().await;
 }
 
@@ -297,6 +299,7 @@ async fn errors_are_one_line_with_the_cause_once_where_and_what_to_do() {
         err.contains("dispatch.yaml") && err.contains("api_port") && !err.contains("API_PORT"),
         "{err}"
     );
+    t.take_left(&[("sms", 1)]).await;
     t.stop().await;
 }
 
@@ -387,6 +390,7 @@ async fn an_interrupted_replay_records_and_reports_what_it_did() {
             .unwrap();
     assert_eq!(i64::from(audited), replayed, "the audit row says what was done");
     assert!(finished.is_none(), "and that the run was interrupted");
+    t.take_left(&[("dlq.push", 9)]).await;
     t.stop().await;
 }
 
@@ -423,6 +427,7 @@ async fn a_send_file_with_an_unknown_key_is_refused_with_file_item_line_and_sugg
     let out = run(&env.values, &["send", "--file", path.to_str().unwrap(), "-o", "json"]).await;
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(json_out(&out)["notifications"][0]["priority"], "NORMAL");
+    t.take_left(&[("sms", 1)]).await;
     t.stop().await;
 }
 
@@ -465,6 +470,7 @@ async fn send_and_healthcheck_find_the_api_from_the_settings_serve_reads() {
         err.contains(&closed) && err.contains("API_PORT") && err.contains("--api-url"),
         "{err}"
     );
+    t.take_left(&[("sms", 1)]).await;
     t.stop().await;
 }
 
@@ -529,6 +535,7 @@ async fn progress_shows_known_totals_a_label_and_the_real_rate() {
         "{screen}"
     );
     assert!(!screen.contains("0/0"), "no unlabelled 0/0 bar: {screen}");
+    t.take_left(&[("dlq.email", 6)]).await;
     t.stop().await;
 }
 
@@ -665,6 +672,7 @@ async fn notifications_shows_one_with_its_attempts_and_where_it_is_and_lists_by_
     let out = run(env, &["notifications", "--status", "LOST"]).await;
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("--status"), "{}", stderr(&out));
+    t.take_left(&[("dlq.sms", 1)]).await;
     t.stop().await;
 }
 
@@ -739,6 +747,7 @@ async fn discard_removes_selected_dead_letters_after_export_with_dry_run_confirm
 
     let out = run(env, &["discard", "--id", target, "--yes"]).await;
     assert_eq!(out.status.code(), Some(1), "nothing left to discard for that id");
+    t.take_left(&[("dlq.sms", 2)]).await;
     t.stop().await;
 }
 
@@ -784,5 +793,6 @@ async fn tables_never_wrap_an_id_on_a_160_column_terminal() {
             );
         }
     }
+    t.take_left(&[("dlq.sms", 2)]).await;
     t.stop().await;
 }

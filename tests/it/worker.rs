@@ -164,6 +164,7 @@ async fn a_provider_that_hangs_past_the_timeout_is_transient() {
             .all(|r| r.1 == "TRANSIENT" && r.3.as_deref().unwrap_or_default().contains("no answer within")),
         "{rows:?}"
     );
+    t.take_left(&[("dlq.sms", 1)]).await;
     t.stop().await;
 }
 
@@ -176,6 +177,7 @@ async fn connection_refused_is_transient() {
     let rows = attempts(&t, &id).await;
     assert_eq!(rows.len(), 2, "{rows:?}");
     assert!(rows[0].3.as_deref().unwrap().contains("cannot connect"), "{rows:?}");
+    t.take_left(&[("dlq.sms", 1)]).await;
     t.stop().await;
 }
 
