@@ -4,7 +4,7 @@
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::ProgressBar;
 use uuid::Uuid;
 
 use super::inspect_dlq::SelectionArgs;
@@ -154,13 +154,9 @@ async fn replay(app: &App, args: Args, selection: replay::Selection, format: For
     if args.wait && !summary.interrupted && summary.replayed > 0 {
         let deadline = tokio::time::Instant::now() + args.timeout;
         let bar = progress_bar(args.quiet, summary.replayed, false);
-        bar.set_style(
-            ProgressStyle::with_template(
-                "{spinner} waiting [{bar:30}] {pos}/{len} replayed notifications finished  {elapsed}",
-            )
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
-        );
+        bar.set_style(output::progress_style(
+            "{spinner} waiting [{bar:30}] {pos}/{len} replayed notifications finished  {elapsed}",
+        ));
         let outcome = replay::wait_for_outcomes(&app, &summary.replayed_ids, deadline, &opts.cancel, |done, _| {
             bar.set_position(done)
         })
@@ -219,22 +215,13 @@ async fn confirm(app: &App) -> anyhow::Result<bool> {
 }
 
 fn progress_bar(quiet: bool, total: u64, from_db: bool) -> ProgressBar {
-    if quiet || !std::io::stderr().is_terminal() {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
     let unit = if from_db {
         "FAILED notifications"
     } else {
         "dead letters examined"
     };
-    let style = ProgressStyle::with_template(&format!(
-        "{{spinner}} replaying [{{bar:30}}] {{pos}}/{{len}} {unit}  {{msg}}  eta {{eta}}"
-    ))
-    .unwrap_or_else(|_| ProgressStyle::default_bar())
-    .progress_chars("=> ");
-    bar.set_style(style);
-    bar
+    let template = format!("{{spinner}} replaying [{{bar:30}}] {{pos}}/{{len}} {unit}  {{msg}}  eta {{eta}}");
+    output::progress(quiet, Some(total), &template)
 }
 
 fn render(format: Format, s: &ReplaySummary) -> anyhow::Result<()> {

@@ -1,12 +1,11 @@
 //! `dispatchctl send`: scripted sends through the HTTP API, one from flags or many from a
 //! file, optionally waiting until they are delivered. Exit codes are the contract with CI.
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::ProgressBar;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -95,7 +94,8 @@ pub async fn run(global: &super::GlobalArgs, args: Args) -> anyhow::Result<ExitC
     let items = input::collect_items(&args)?;
     let client = Client::new(&ApiTarget::resolve(global, args.api_url.clone(), args.token.clone()))?;
     let format = output::resolve(args.output);
-    let spinner = spinner(args.quiet);
+    // A spinner while the total is unknown (indicatif's default is a bar that reads 0/0).
+    let spinner = output::progress(args.quiet, None, "{spinner} {msg}  {elapsed}");
     let mut result = SendResult::default();
     if args.file.is_none() {
         spinner.set_message("sending");
@@ -120,7 +120,10 @@ pub async fn run(global: &super::GlobalArgs, args: Args) -> anyhow::Result<ExitC
     let mut code = OK;
     if args.wait {
         let deadline = Instant::now() + args.timeout;
-        spinner.set_style(waiting_style());
+        // Once the total is known, a bar of finished notifications with its label.
+        spinner.set_style(output::progress_style(
+            "{spinner} waiting [{bar:30}] {pos}/{len} notifications {msg}  {elapsed}",
+        ));
         code = wait(&client, &mut result, deadline, &spinner).await?;
     }
     spinner.finish_and_clear();
@@ -377,26 +380,6 @@ async fn refresh_all(client: &Client, notifications: &mut [Notification]) -> any
         *slot = n;
     }
     Ok(())
-}
-
-fn spinner(quiet: bool) -> ProgressBar {
-    if quiet || !std::io::stderr().is_terminal() {
-        return ProgressBar::hidden();
-    }
-    let s = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
-    // A spinner while the total is unknown (indicatif's default is a bar that reads 0/0).
-    s.set_style(
-        ProgressStyle::with_template("{spinner} {msg}  {elapsed}").unwrap_or_else(|_| ProgressStyle::default_spinner()),
-    );
-    s.enable_steady_tick(Duration::from_millis(120));
-    s
-}
-
-/// Once the total is known (waiting), a bar of finished notifications with its label.
-fn waiting_style() -> ProgressStyle {
-    ProgressStyle::with_template("{spinner} waiting [{bar:30}] {pos}/{len} notifications {msg}  {elapsed}")
-        .unwrap_or_else(|_| ProgressStyle::default_bar())
-        .progress_chars("=> ")
 }
 
 fn render(format: Format, result: &SendResult, waited: bool) -> anyhow::Result<()> {
