@@ -109,7 +109,7 @@ async fn a_queue_of_the_other_type_is_one_clear_error() {
         .expect_err("the DLQs exist as classic queues");
     assert!(matches!(err, BrokerError::QueueMismatch { .. }), "{err:?}");
     let message = err.to_string();
-    let queue = format!("t{}.dlq.sms", classic.id);
+    let queue = classic.dlq(Channel::Sms);
     for needle in [
         queue.as_str(),
         "x-queue-type",

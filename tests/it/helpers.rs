@@ -151,7 +151,6 @@ pub fn init_logs() {
 /// Isolated names and the settings that point at them.
 #[derive(Clone)]
 pub struct Env {
-    pub id: String,
     pub values: HashMap<String, String>,
 }
 
@@ -184,7 +183,7 @@ impl Env {
             "QUEUE_TYPE",
             std::env::var("TEST_QUEUE_TYPE").unwrap_or_else(|_| "classic".into()),
         );
-        Env { id, values }
+        Env { values }
     }
 
     pub fn set(mut self, key: &str, value: impl Into<String>) -> Env {

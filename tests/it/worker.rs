@@ -464,7 +464,7 @@ async fn worker_and_publisher_reconnect_after_the_broker_drops_them() {
     let (t, _provider) = with_provider(Env::new()).await;
     let first = t.create("sms", "x", "before").await["id"].as_str().unwrap().to_string();
     t.wait_status(&first, "SENT", WITHIN).await;
-    let prefix = format!("t{}.", t.env.id);
+    let prefix = t.env.settings().queue_prefix;
     let closed = tokio::task::spawn_blocking(move || close_broker_connections(&prefix))
         .await
         .unwrap();
