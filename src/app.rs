@@ -69,7 +69,7 @@ impl App {
     }
 
     /// Wires handles around an existing store without touching the network (within a tokio
-    /// runtime: it starts the batching lanes).
+    /// runtime: it starts the batching tasks).
     pub fn from_store(settings: Settings, store: Store) -> App {
         let topology = Topology::new(
             settings.queue_prefix.clone(),

@@ -1,13 +1,12 @@
-//! Micro-batching for group commit: callers submit one item and await its own result; a few
-//! lanes each take whatever is waiting (up to `max`) and handle it in one call, typically
-//! one transaction. Under light load a batch holds one item and nothing waits for company;
+//! Micro-batching for group commit: callers submit one item and await its own result; one
+//! task takes whatever is waiting (up to `max`) and handles it in one call, typically one
+//! transaction. Under light load a batch holds one item and nothing waits for company;
 //! under heavy load items queue while a commit is in flight and share the next one, so the
 //! number of commits per notification falls as the load rises.
 
 use std::future::Future;
-use std::sync::Arc;
 
-use tokio::sync::{mpsc, oneshot, Mutex};
+use tokio::sync::{mpsc, oneshot};
 
 struct Job<I, O> {
     item: I,
@@ -29,44 +28,33 @@ impl<I, O> Clone for Batcher<I, O> {
 pub struct Stopped;
 
 impl<I: Send + 'static, O: Send + 'static> Batcher<I, O> {
-    /// `run` gets a batch and must return one output per input, in order.
-    pub fn spawn<F, Fut>(max: usize, lanes: usize, run: F) -> Batcher<I, O>
+    /// `run` gets a batch and must return one output per input, in order. One batch runs at
+    /// a time: while it does, the next one gathers.
+    pub fn spawn<F, Fut>(max: usize, run: F) -> Batcher<I, O>
     where
         F: Fn(Vec<I>) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Vec<O>> + Send + 'static,
     {
-        let (tx, rx) = mpsc::channel::<Job<I, O>>(max * lanes * 2);
-        // tokio Mutex: a lane holds it across the await for the first job of its batch.
-        let rx = Arc::new(Mutex::new(rx));
-        let run = Arc::new(run);
-        for _ in 0..lanes {
-            let (rx, run) = (rx.clone(), run.clone());
-            tokio::spawn(async move {
-                loop {
-                    let mut jobs = Vec::with_capacity(max);
-                    {
-                        let mut rx = rx.lock().await;
-                        match rx.recv().await {
-                            Some(job) => jobs.push(job),
-                            None => return,
-                        }
-                        while jobs.len() < max {
-                            match rx.try_recv() {
-                                Ok(job) => jobs.push(job),
-                                Err(_) => break,
-                            }
-                        }
-                    }
-                    let (items, replies): (Vec<I>, Vec<oneshot::Sender<O>>) =
-                        jobs.into_iter().map(|j| (j.item, j.reply)).unzip();
-                    let outputs = run(items).await;
-                    // A caller that went away (request canceled) just misses its answer.
-                    for (reply, output) in replies.into_iter().zip(outputs) {
-                        let _ = reply.send(output);
+        let (tx, mut rx) = mpsc::channel::<Job<I, O>>(max * 2);
+        tokio::spawn(async move {
+            while let Some(first) = rx.recv().await {
+                let mut jobs = Vec::with_capacity(max);
+                jobs.push(first);
+                while jobs.len() < max {
+                    match rx.try_recv() {
+                        Ok(job) => jobs.push(job),
+                        Err(_) => break,
                     }
                 }
-            });
-        }
+                let (items, replies): (Vec<I>, Vec<oneshot::Sender<O>>) =
+                    jobs.into_iter().map(|j| (j.item, j.reply)).unzip();
+                let outputs = run(items).await;
+                // A caller that went away (request canceled) just misses its answer.
+                for (reply, output) in replies.into_iter().zip(outputs) {
+                    let _ = reply.send(output);
+                }
+            }
+        });
         Batcher { tx }
     }
 
@@ -79,13 +67,15 @@ impl<I: Send + 'static, O: Send + 'static> Batcher<I, O> {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
 
     #[tokio::test]
     async fn every_caller_gets_its_own_answer_and_batches_form_under_load() {
         let sizes = Arc::new(std::sync::Mutex::new(Vec::new()));
         let seen = sizes.clone();
-        let doubler = Batcher::spawn(16, 2, move |items: Vec<u32>| {
+        let doubler = Batcher::spawn(16, move |items: Vec<u32>| {
             seen.lock().unwrap().push(items.len());
             async move {
                 tokio::task::yield_now().await;

@@ -14,6 +14,7 @@ pub mod ops;
 pub mod provider;
 pub mod ratelimit;
 pub mod redis_client;
+pub mod roles;
 pub mod shutdown;
 pub mod store;
 pub mod telemetry;

@@ -10,9 +10,9 @@ use reqwest::header::{HeaderMap, RETRY_AFTER};
 use secrecy::{ExposeSecret, SecretString};
 use sha2::Sha256;
 
-use crate::broker::messages::truncate_chars;
 use crate::domain::outcome::{classify_status, StatusClass};
-use crate::domain::{DeliveryResult, Notification};
+use crate::domain::{truncate_chars, DeliveryResult};
+use crate::store::Claimed;
 use crate::tls::ClientTlsFiles;
 
 /// Response bodies are recorded up to this many bytes.
@@ -68,8 +68,10 @@ impl Provider {
         })
     }
 
-    /// One attempt. Never fails: every failure is classified into the result.
-    pub async fn deliver(&self, n: &Notification, attempt: i32) -> DeliveryResult {
+    /// One attempt. Never fails: every failure is classified into the result. Takes a
+    /// `Claimed`, which only a claim makes: nothing is sent without a lease (invariant 2).
+    pub async fn deliver(&self, claimed: &Claimed) -> DeliveryResult {
+        let (n, attempt) = (claimed.notification(), claimed.attempt());
         let body = serde_json::to_vec(&Payload {
             to: &n.recipient,
             channel: n.channel.lower(),

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use secrecy::{ExposeSecret, SecretString};
 
+use crate::domain::backoff::Reconnect;
 use crate::tls::ClientTlsFiles;
 
 const TIMEOUT: Duration = Duration::from_millis(1500);
@@ -14,8 +15,8 @@ const TIMEOUT: Duration = Duration::from_millis(1500);
 pub struct RedisHandle {
     client: Result<redis::Client, String>,
     conn: tokio::sync::Mutex<Option<ConnectionManager>>,
-    // std Mutex: a timestamp read or written without awaiting.
-    retry_after: Mutex<Option<Instant>>,
+    // std Mutex: read or written without awaiting. When to try again after a failure.
+    retry: Mutex<(Option<Instant>, Reconnect)>,
     pub prefix: String,
 }
 
@@ -29,7 +30,7 @@ impl RedisHandle {
         RedisHandle {
             client,
             conn: tokio::sync::Mutex::new(None),
-            retry_after: Mutex::new(None),
+            retry: Mutex::new((None, Reconnect::new())),
             prefix,
         }
     }
@@ -39,7 +40,7 @@ impl RedisHandle {
         if let Some(c) = guard.as_ref() {
             return Ok(c.clone());
         }
-        if let Some(at) = *self.retry_after.lock().unwrap_or_else(|p| p.into_inner()) {
+        if let (Some(at), _) = *self.retry.lock().unwrap_or_else(|p| p.into_inner()) {
             if Instant::now() < at {
                 return Err(RedisDown("reconnecting after an earlier failure".into()));
             }
@@ -53,6 +54,7 @@ impl RedisHandle {
         match tokio::time::timeout(TIMEOUT * 2, ConnectionManager::new_with_config(client, config)).await {
             Ok(Ok(c)) => {
                 *guard = Some(c.clone());
+                *self.retry.lock().unwrap_or_else(|p| p.into_inner()) = (None, Reconnect::new());
                 Ok(c)
             }
             outcome => {
@@ -61,8 +63,9 @@ impl RedisHandle {
                     Ok(Err(e)) => crate::tls::describe(&e).unwrap_or_else(|| e.to_string()),
                     _ => "connection timed out".into(),
                 };
-                *self.retry_after.lock().unwrap_or_else(|p| p.into_inner()) =
-                    Some(Instant::now() + Duration::from_secs(1));
+                let mut retry = self.retry.lock().unwrap_or_else(|p| p.into_inner());
+                let wait = retry.1.failed();
+                retry.0 = Some(Instant::now() + wait);
                 Err(RedisDown(reason))
             }
         }

@@ -17,7 +17,7 @@ use uuid::Uuid;
 use super::error::ApiError;
 use crate::app::App;
 use crate::dispatch::create;
-use crate::domain::{BatchStatus, Channel, Notification, NotificationRequest, Status};
+use crate::domain::{BatchStatus, Channel, Notification, NotificationRequest, Status, Transition};
 use crate::store::{CancelOutcome, ListFilter};
 
 pub const DEFAULT_PAGE_SIZE: i64 = 50;
@@ -130,10 +130,14 @@ pub async fn get_notification(State(app): State<App>, Path(id): Path<String>) ->
 pub async fn cancel_notification(State(app): State<App>, Path(id): Path<String>) -> Result<Response, ApiError> {
     let id = parse_uuid(&id, "notification")?;
     match app.store.cancel(id).await? {
-        CancelOutcome::Canceled => Ok(Json(json!({"notificationId": id, "status": "CANCELED"})).into_response()),
-        CancelOutcome::NotCancelable(status) => Err(ApiError::Conflict(format!(
-            "notification cannot be canceled in status {status}; only ACCEPTED or QUEUED can"
-        ))),
+        CancelOutcome::Canceled => Ok(Json(json!({"notificationId": id, "status": Status::Canceled})).into_response()),
+        CancelOutcome::NotCancelable(status) => {
+            let cancelable: Vec<&str> = Transition::Cancel.from().iter().map(|s| s.as_str()).collect();
+            Err(ApiError::Conflict(format!(
+                "notification cannot be canceled in status {status}; only {} can",
+                cancelable.join(" or ")
+            )))
+        }
         CancelOutcome::NotFound => Err(ApiError::NotFound("notification not found".into())),
     }
 }

@@ -3,7 +3,8 @@
 //! The prefetches add up to the worker's concurrency, so the broker never hands out more than
 //! that, and a priority queue (or, for quorum queues, the HIGH queue) keeps waiting HIGH
 //! messages ahead of LOW ones. Reconnects to the next node with backoff; on shutdown stops
-//! consuming and lets in-flight work finish.
+//! consuming and lets in-flight work finish. The handler says what should become of each
+//! message (`Disposition`); the acks and nacks are done here and nowhere else.
 
 use std::future::Future;
 use std::sync::{Arc, Mutex};
@@ -11,13 +12,41 @@ use std::time::Duration;
 
 use futures_util::stream::{select_all, StreamExt};
 use lapin::message::Delivery;
-use lapin::options::{BasicConsumeOptions, BasicQosOptions};
+use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions};
 use lapin::types::FieldTable;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::{BrokerError, Endpoints, Topology};
+use crate::domain::backoff::Reconnect;
 use crate::domain::Channel;
+
+/// How long a message waits before it is processed again when PostgreSQL or RabbitMQ failed
+/// under it, doubling up to `TRY_AGAIN_MAX`, so an outage does not spin.
+const TRY_AGAIN_FIRST: Duration = Duration::from_secs(1);
+const TRY_AGAIN_MAX: Duration = Duration::from_secs(30);
+
+/// What should become of a message once its handler is done with it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Disposition {
+    /// Its work is done (delivered, retry scheduled, dead-lettered, or refused as already
+    /// done): ack it.
+    Ack,
+    /// PostgreSQL or RabbitMQ failed under it: process it again after a pause. It is kept
+    /// here rather than returned to the queue, because a quorum queue counts every return
+    /// towards its delivery limit and an outage must not push work into the DLQ. On
+    /// shutdown it is nacked back to the queue instead.
+    TryAgain,
+}
+
+/// One message as the handler sees it.
+#[derive(Debug)]
+pub struct Message {
+    pub channel: Channel,
+    /// The queue it came from.
+    pub queue: String,
+    pub body: Vec<u8>,
+}
 
 pub struct ConsumerOptions<'a> {
     pub endpoints: &'a Endpoints,
@@ -54,13 +83,14 @@ pub fn prefetch_per_queue(concurrency: u16, queues: usize) -> u16 {
 }
 
 /// Consumes until `shutdown`; `attachment` says where while consumers are attached.
-/// Every delivery runs `handler` in its own task; the handler acks or nacks it.
+/// Every delivery runs `handler` in its own task, which then acks or nacks it as the
+/// handler's `Disposition` says.
 pub async fn run<H, F>(opts: ConsumerOptions<'_>, shutdown: CancellationToken, attachment: Arc<Attachment>, handler: H)
 where
-    H: Fn(Channel, Delivery) -> F + Clone + Send + Sync + 'static,
-    F: Future<Output = ()> + Send + 'static,
+    H: Fn(Arc<Message>) -> F + Clone + Send + Sync + 'static,
+    F: Future<Output = Disposition> + Send + 'static,
 {
-    let mut delay = Duration::from_millis(200);
+    let mut reconnect = Reconnect::new();
     let mut in_flight: JoinSet<()> = JoinSet::new();
     while !shutdown.is_cancelled() {
         match consume(&opts, &shutdown, &attachment, &handler, &mut in_flight).await {
@@ -78,15 +108,15 @@ where
                 // A connection that was consuming starts the backoff afresh, so the worker
                 // moves to the next node of a cluster at once.
                 if attachment.is_attached() {
-                    delay = Duration::from_millis(200);
+                    reconnect.succeeded();
                 }
                 attachment.set(None);
-                tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "worker lost RabbitMQ; reconnecting");
+                let wait = reconnect.failed();
+                tracing::warn!(error = %e, retry_in_ms = wait.as_millis() as u64, "worker lost RabbitMQ; reconnecting");
                 tokio::select! {
                     _ = shutdown.cancelled() => break,
-                    _ = tokio::time::sleep(delay) => {}
+                    _ = tokio::time::sleep(wait) => {}
                 }
-                delay = (delay * 2).min(Duration::from_secs(10));
             }
         }
     }
@@ -112,8 +142,8 @@ async fn consume<H, F>(
     in_flight: &mut JoinSet<()>,
 ) -> Result<(), BrokerError>
 where
-    H: Fn(Channel, Delivery) -> F + Clone + Send + Sync + 'static,
-    F: Future<Output = ()> + Send + 'static,
+    H: Fn(Arc<Message>) -> F + Clone + Send + Sync + 'static,
+    F: Future<Output = Disposition> + Send + 'static,
 {
     let (connection, node) = opts.endpoints.connect(&opts.topology.connection_name("worker")).await?;
     let ch = connection.create_channel().await?;
@@ -157,7 +187,7 @@ where
             }
             next = deliveries.next() => match next {
                 Some((channel, Ok(delivery))) => {
-                    in_flight.spawn(handler(channel, delivery));
+                    in_flight.spawn(settle(channel, delivery, handler.clone(), shutdown.clone()));
                     // Reap finished tasks so the set does not grow without bound.
                     while in_flight.try_join_next().is_some() {}
                 }
@@ -165,5 +195,44 @@ where
                 None => return Err(BrokerError::Unavailable("consumer stream ended".into())),
             },
         }
+    }
+}
+
+/// Runs the handler on one delivery until it is done with it, then acks it; on shutdown
+/// while it waits to try again, nacks it back to the queue.
+async fn settle<H, F>(channel: Channel, mut delivery: Delivery, handler: H, shutdown: CancellationToken)
+where
+    H: Fn(Arc<Message>) -> F,
+    F: Future<Output = Disposition>,
+{
+    let message = Arc::new(Message {
+        channel,
+        queue: delivery.routing_key.to_string(),
+        body: std::mem::take(&mut delivery.data),
+    });
+    let mut pause = TRY_AGAIN_FIRST;
+    let requeue = loop {
+        if handler(message.clone()).await == Disposition::Ack {
+            break false;
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => break true,
+            _ = tokio::time::sleep(pause) => {}
+        }
+        pause = (pause * 2).min(TRY_AGAIN_MAX);
+    };
+    let settled = if requeue {
+        delivery
+            .nack(BasicNackOptions {
+                requeue: true,
+                ..Default::default()
+            })
+            .await
+    } else {
+        delivery.ack(BasicAckOptions::default()).await
+    };
+    if let Err(e) = settled {
+        // The broker will redeliver; the claim makes the repeat harmless.
+        tracing::warn!(error = %e, "could not settle message; it will be redelivered");
     }
 }

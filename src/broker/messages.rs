@@ -6,7 +6,8 @@ use lapin::types::{AMQPValue, FieldTable, LongString};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::domain::{Channel, DeadLetterReason, Priority};
+use super::Topology;
+use crate::domain::{truncate_chars, Channel, DeadLetterReason, Notification, Priority};
 
 /// `{"notificationId","correlationId","channel","priority"}`, as the Go service published it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -23,6 +24,15 @@ pub struct WorkMessage {
 pub struct InvalidMessage(pub String);
 
 impl WorkMessage {
+    pub fn new(notification_id: Uuid, correlation_id: String, channel: Channel, priority: Priority) -> WorkMessage {
+        WorkMessage {
+            notification_id,
+            correlation_id,
+            channel,
+            priority,
+        }
+    }
+
     pub fn to_json(&self) -> Vec<u8> {
         // Serialising plain strings and a UUID cannot fail.
         serde_json::to_vec(self).unwrap_or_default()
@@ -72,6 +82,51 @@ pub struct DeadLetter {
 }
 
 impl DeadLetter {
+    /// A notification's final failure: its work message, from the queue it was (or would
+    /// have been) on, stamped now.
+    pub fn of_notification(
+        topology: &Topology,
+        work: &WorkMessage,
+        reason: DeadLetterReason,
+        attempts: i32,
+        last_status_code: Option<i32>,
+        last_error: Option<String>,
+    ) -> DeadLetter {
+        DeadLetter {
+            notification_id: Some(work.notification_id),
+            channel: work.channel,
+            reason,
+            attempts,
+            last_status_code,
+            last_error,
+            failed_at: Utc::now(),
+            original_queue: topology.work_queue(work.channel, work.priority),
+            body: work.to_json(),
+        }
+    }
+
+    /// A message with no notification to deliver (unreadable, or an unknown id): its bytes
+    /// as they came from `queue`.
+    pub fn of_message(
+        channel: Channel,
+        queue: &str,
+        body: &[u8],
+        reason: DeadLetterReason,
+        error: String,
+    ) -> DeadLetter {
+        DeadLetter {
+            notification_id: None,
+            channel,
+            reason,
+            attempts: 0,
+            last_status_code: None,
+            last_error: Some(error),
+            failed_at: Utc::now(),
+            original_queue: queue.to_string(),
+            body: body.to_vec(),
+        }
+    }
+
     pub fn headers(&self) -> FieldTable {
         let mut t = FieldTable::default();
         t.insert(H_REASON.into(), long_string(self.reason.as_str()));
@@ -84,6 +139,29 @@ impl DeadLetter {
         }
         t.insert(H_FAILED_AT.into(), long_string(&self.failed_at.to_rfc3339()));
         t.insert(H_ORIGINAL_QUEUE.into(), long_string(&self.original_queue));
+        t
+    }
+}
+
+impl From<&Notification> for WorkMessage {
+    fn from(n: &Notification) -> WorkMessage {
+        WorkMessage::new(n.id, n.correlation_id.clone(), n.channel, n.priority)
+    }
+}
+
+/// Who replayed a work message, and when: headers on the message put back on its queue.
+#[derive(Clone, Debug)]
+pub struct ReplayStamp {
+    pub replay_id: Uuid,
+    pub operator: String,
+}
+
+impl ReplayStamp {
+    pub fn headers(&self) -> FieldTable {
+        let mut t = FieldTable::default();
+        t.insert(H_REPLAY_ID.into(), long_string(&self.replay_id.to_string()));
+        t.insert(H_REPLAYED_AT.into(), long_string(&Utc::now().to_rfc3339()));
+        t.insert(H_REPLAYED_BY.into(), long_string(&self.operator));
         t
     }
 }
@@ -110,13 +188,6 @@ pub fn header_text(headers: Option<&FieldTable>, key: &str) -> Option<String> {
     })
 }
 
-pub fn truncate_chars(s: &str, max: usize) -> String {
-    match s.char_indices().nth(max) {
-        Some((i, _)) => format!("{}…", &s[..i]),
-        None => s.to_string(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -124,12 +195,7 @@ mod tests {
     #[test]
     fn work_message_matches_the_go_format() {
         let id = Uuid::nil();
-        let m = WorkMessage {
-            notification_id: id,
-            correlation_id: "c".into(),
-            channel: Channel::Sms,
-            priority: Priority::High,
-        };
+        let m = WorkMessage::new(id, "c".into(), Channel::Sms, Priority::High);
         let json: serde_json::Value = serde_json::from_slice(&m.to_json()).unwrap();
         assert_eq!(
             json,
@@ -149,11 +215,5 @@ mod tests {
             .unwrap_err()
             .0
             .contains("not a UUID"));
-    }
-
-    #[test]
-    fn truncation_respects_characters() {
-        assert_eq!(truncate_chars("şşşş", 2), "şş…");
-        assert_eq!(truncate_chars("ab", 2), "ab");
     }
 }

@@ -21,13 +21,12 @@ use lapin::types::{FieldTable, ShortString};
 use lapin::{BasicProperties, Channel as AmqpChannel, Connection, ConnectionProperties};
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::domain::{Channel, Priority};
-pub use messages::{DeadLetter, WorkMessage};
+use crate::domain::backoff::Reconnect;
+
+pub use messages::{DeadLetter, ReplayStamp, WorkMessage};
 pub use topology::{QueueType, Topology};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
-const RECONNECT_MIN: Duration = Duration::from_millis(200);
-const RECONNECT_MAX: Duration = Duration::from_secs(5);
 
 #[derive(Debug, thiserror::Error)]
 pub enum BrokerError {
@@ -166,9 +165,18 @@ struct Link {
 
 struct Backoff {
     next_attempt: Instant,
-    delay: Duration,
+    policy: Reconnect,
     /// Why the last attempt failed, so callers turned away during the backoff see the cause.
     last_error: String,
+}
+
+/// What became of a batch of work messages: those not confirmed stay due in PostgreSQL.
+#[derive(Debug)]
+pub struct Published {
+    /// Positions (in the batch given) of the messages the broker confirmed, in order.
+    pub confirmed: Vec<usize>,
+    /// Why the first unconfirmed one was not, when some were not.
+    pub error: Option<BrokerError>,
 }
 
 /// The process's publisher: cheap to share behind an `Arc`.
@@ -193,7 +201,7 @@ impl Broker {
             connecting: tokio::sync::Mutex::new(()),
             backoff: Mutex::new(Backoff {
                 next_attempt: Instant::now(),
-                delay: RECONNECT_MIN,
+                policy: Reconnect::new(),
                 last_error: String::new(),
             }),
         }
@@ -249,13 +257,13 @@ impl Broker {
                 tracing::info!(node = %link.node, "publisher connected to RabbitMQ");
                 *self.link.write().unwrap_or_else(|p| p.into_inner()) = Some(link);
                 let mut backoff = self.backoff.lock().unwrap_or_else(|p| p.into_inner());
-                backoff.delay = RECONNECT_MIN;
+                backoff.policy.succeeded();
                 Ok(ch)
             }
             Err(e) => {
                 let mut backoff = self.backoff.lock().unwrap_or_else(|p| p.into_inner());
-                backoff.next_attempt = Instant::now() + backoff.delay;
-                backoff.delay = (backoff.delay * 2).min(RECONNECT_MAX);
+                let wait = backoff.policy.failed();
+                backoff.next_attempt = Instant::now() + wait;
                 backoff.last_error = match &e {
                     BrokerError::Unavailable(reason) => reason.clone(),
                     other => other.to_string(),
@@ -263,7 +271,7 @@ impl Broker {
                 if matches!(e, BrokerError::QueueMismatch { .. }) {
                     tracing::error!(error = %e, "publishing is off until the queues match QUEUE_TYPE");
                 } else {
-                    tracing::warn!(error = %e, retry_in_ms = backoff.delay.as_millis() as u64, "RabbitMQ connection failed");
+                    tracing::warn!(error = %e, retry_in_ms = wait.as_millis() as u64, "RabbitMQ connection failed");
                 }
                 Err(e)
             }
@@ -309,8 +317,8 @@ impl Broker {
     }
 
     /// Publishes work messages and waits for all their confirms at once (pipelined, not one
-    /// round-trip each). The result has one entry per message, in order.
-    pub async fn publish_work(&self, messages: &[WorkMessage]) -> Vec<Result<(), BrokerError>> {
+    /// round-trip each); says which the broker confirmed.
+    pub async fn publish_work(&self, messages: &[WorkMessage]) -> Published {
         let publishes = messages.iter().map(|m| {
             let props = BasicProperties::default()
                 .with_delivery_mode(2)
@@ -324,7 +332,19 @@ impl Broker {
                 props,
             )
         });
-        self.publish_all(publishes.collect()).await
+        let mut published = Published {
+            confirmed: Vec::with_capacity(messages.len()),
+            error: None,
+        };
+        for (i, result) in self.publish_all(publishes.collect()).await.into_iter().enumerate() {
+            match result {
+                Ok(()) => published.confirmed.push(i),
+                Err(e) => {
+                    published.error.get_or_insert(e);
+                }
+            }
+        }
+        published
     }
 
     /// Publishes one dead letter to `dlq.<channel>` through the dead-letter exchange and
@@ -346,28 +366,17 @@ impl Broker {
         results.pop().unwrap_or(Ok(()))
     }
 
-    /// Republishes a message with the given properties to a work queue (used by replay).
-    pub async fn republish(
-        &self,
-        channel: Channel,
-        priority: Priority,
-        body: Vec<u8>,
-        headers: FieldTable,
-        message_id: &str,
-    ) -> Result<(), BrokerError> {
+    /// Publishes a work message again, stamped with who replayed it.
+    pub async fn republish(&self, work: &WorkMessage, stamp: &ReplayStamp) -> Result<(), BrokerError> {
         let props = BasicProperties::default()
             .with_delivery_mode(2)
-            .with_priority(priority.amqp_priority())
-            .with_message_id(message_id.into())
+            .with_priority(work.priority.amqp_priority())
+            .with_message_id(ShortString::from(work.notification_id.to_string()))
             .with_content_type("application/json".into())
-            .with_headers(headers);
+            .with_headers(stamp.headers());
+        let queue = self.topology.work_queue(work.channel, work.priority);
         let mut results = self
-            .publish_all(vec![(
-                String::new(),
-                self.topology.work_queue(channel, priority),
-                body,
-                props,
-            )])
+            .publish_all(vec![(String::new(), queue, work.to_json(), props)])
             .await;
         results.pop().unwrap_or(Ok(()))
     }

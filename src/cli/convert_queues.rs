@@ -48,20 +48,22 @@ pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
     match output::resolve(args.output) {
         Format::Table => {
             if report.steps.is_empty() {
-                eprintln!("nothing to convert: no queue of this deployment exists yet");
+                output::note("nothing to convert: no queue of this deployment exists yet");
             } else {
                 let mut t = output::table(&["queue", "action", "messages"]);
                 for s in &report.steps {
                     t.add_row(vec![s.queue.clone(), s.action.to_string(), s.messages.to_string()]);
                 }
-                println!("{t}");
+                output::line(&t)?;
             }
             if args.dry_run {
-                eprintln!("dry run: nothing changed");
+                output::note("dry run: nothing changed");
             } else {
                 let moved = report.messages_moved();
                 let noun = if moved == 1 { "message" } else { "messages" };
-                eprintln!("converted to {to} queues ({moved} {noun} moved); start every process with QUEUE_TYPE={to}");
+                output::note(format!(
+                    "converted to {to} queues ({moved} {noun} moved); start every process with QUEUE_TYPE={to}"
+                ));
             }
         }
         f => output::print_structured(f, &report)?,

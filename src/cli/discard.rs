@@ -7,14 +7,11 @@ use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use serde::Serialize;
-use uuid::Uuid;
-
 use super::inspect_dlq::SelectionArgs;
 use super::output::{self, Format};
 use super::{load_settings_quiet, require_schema, Exit, GlobalArgs};
 use crate::app::App;
-use crate::broker::dlq::{DeadLetterView, DlqCursor};
+use crate::dispatch::discard;
 use crate::dispatch::replay::Selection;
 
 #[derive(clap::Args, Debug, Clone)]
@@ -41,18 +38,6 @@ pub struct Args {
     pub output: Option<Format>,
 }
 
-#[derive(Serialize, Default)]
-struct DiscardSummary {
-    discard_id: Uuid,
-    dry_run: bool,
-    discarded: u64,
-    /// Letters not selected; they stay in the DLQ in their order.
-    left: u64,
-    interrupted: bool,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    letters: Vec<DeadLetterView>,
-}
-
 pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
     let selection = args.selection.to_selection(args.all)?;
     if selection.is_unbounded() {
@@ -66,14 +51,14 @@ pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
     let settings = load_settings_quiet(global)?;
     let format = output::resolve(args.output);
     let app = App::start(settings, false).await?;
-    let outcome = discard(&app, &args, &selection, format)
+    let outcome = run_discard(&app, &args, &selection, format)
         .await
         .map_err(|e| super::locate(e, &app.settings));
     app.close().await;
     outcome
 }
 
-async fn discard(app: &App, args: &Args, sel: &Selection, format: Format) -> anyhow::Result<ExitCode> {
+async fn run_discard(app: &App, args: &Args, sel: &Selection, format: Format) -> anyhow::Result<ExitCode> {
     require_schema(&app.store).await?;
     if !args.dry_run && !args.yes {
         if !std::io::stdin().is_terminal() {
@@ -98,74 +83,16 @@ async fn discard(app: &App, args: &Args, sel: &Selection, format: Format) -> any
         ),
         _ => None,
     };
-    let mut summary = DiscardSummary {
-        discard_id: Uuid::now_v7(),
-        dry_run: args.dry_run,
-        ..Default::default()
-    };
-    let operator = crate::config::operator_identity();
-    app.store
-        .audit_start(
-            summary.discard_id,
-            &operator,
-            "discard",
-            &serde_json::to_value(sel)?,
-            args.dry_run,
-        )
-        .await?;
     let cancel = crate::shutdown::on_signal();
-    let mut selected = 0usize;
-    'channels: for channel in sel.channels() {
-        let mut cursor = DlqCursor::open(app.broker.endpoints(), app.broker.topology(), channel).await?;
-        loop {
-            if cancel.is_cancelled() {
-                summary.interrupted = true;
-                cursor.close().await;
-                break 'channels;
-            }
-            let Some(fetched) = cursor.next().await? else {
-                break;
-            };
-            if sel.limit.is_some_and(|l| selected >= l) || !sel.matches(&fetched.view) {
-                summary.left += 1;
-                continue;
-            }
-            selected += 1;
-            if args.dry_run {
-                if summary.letters.len() < crate::dispatch::replay::MAX_LISTED {
-                    summary.letters.push(fetched.view);
-                }
-                continue;
-            }
-            if let Some(file) = export.as_mut() {
-                // Written and flushed before the letter is removed: nothing is lost unexported.
-                let line = serde_json::to_string(&fetched.view)?;
-                writeln!(file, "{line}").and_then(|()| file.flush())?;
-            }
-            let view = fetched.view.clone();
-            fetched.ack().await?;
-            summary.discarded += 1;
-            if let Err(e) = app
-                .store
-                .audit_progress(summary.discard_id, summary.discarded as i32, 0, 0, false)
-                .await
-            {
-                tracing::warn!(error = %e, "could not record the discard's progress");
-            }
-            if summary.letters.len() < crate::dispatch::replay::MAX_LISTED {
-                summary.letters.push(view);
-            }
-        }
-        cursor.close().await;
-    }
-    let count = if args.dry_run {
-        selected as u64
-    } else {
-        summary.discarded
-    };
-    app.store
-        .audit_progress(summary.discard_id, count as i32, 0, 0, !summary.interrupted)
-        .await?;
+    let summary = discard::discard(
+        app,
+        sel,
+        args.dry_run,
+        export.as_mut().map(|f| f as &mut dyn Write),
+        &cancel,
+    )
+    .await?;
+    let selected = summary.selected;
     if format == Format::Table {
         let mut t = output::table(&["notification", "channel", "reason", "last error", "dead-lettered"]);
         for l in &summary.letters {

@@ -3,12 +3,10 @@
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
-use chrono::{DateTime, Utc};
-use serde::Serialize;
-
 use super::output::{self, Format};
 use super::{load_settings_quiet, GlobalArgs};
-use crate::store::{Store, MIGRATOR};
+use crate::store::migrations::MigrationState;
+use crate::store::Store;
 
 #[derive(clap::Args, Debug, Clone)]
 #[command(
@@ -36,56 +34,18 @@ pub enum Action {
     Revert,
 }
 
-#[derive(Serialize)]
-pub struct MigrationState {
-    pub version: i64,
-    pub description: String,
-    pub applied_at: Option<DateTime<Utc>>,
-}
-
-/// Every known migration with when it was applied (None = pending).
-pub async fn status(store: &Store) -> anyhow::Result<Vec<MigrationState>> {
-    let exists: bool = sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations') IS NOT NULL")
-        .fetch_one(store.pool())
-        .await?;
-    let applied: Vec<(i64, DateTime<Utc>)> = if exists {
-        sqlx::query_as("SELECT version, installed_on FROM _sqlx_migrations WHERE success ORDER BY version")
-            .fetch_all(store.pool())
-            .await?
-    } else {
-        Vec::new()
-    };
-    Ok(MIGRATOR
-        .iter()
-        .filter(|m| m.migration_type.is_up_migration())
-        .map(|m| MigrationState {
-            version: m.version,
-            description: m.description.to_string(),
-            applied_at: applied.iter().find(|(v, _)| *v == m.version).map(|(_, at)| *at),
-        })
-        .collect())
-}
-
-pub async fn pending(store: &Store) -> anyhow::Result<Vec<MigrationState>> {
-    Ok(status(store)
-        .await?
-        .into_iter()
-        .filter(|m| m.applied_at.is_none())
-        .collect())
-}
-
 pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
     let settings = load_settings_quiet(global)?;
     let store = Store::connect(&settings.database, 2).await?;
     let settings_display = settings.database_display();
     match args.action.unwrap_or(Action::Run) {
         Action::Run => {
-            let before = pending(&store).await?.len();
+            let before = store.pending_migrations().await?.len();
             store.migrate().await?;
             output::note(format!("applied {before} migrations; the schema is up to date"));
         }
         Action::Status => {
-            let states = status(&store).await?;
+            let states = store.migrations().await?;
             match output::resolve(args.output) {
                 Format::Table => {
                     let mut t = output::table(&["version", "description", "state"]);
@@ -101,7 +61,7 @@ pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
             }
         }
         Action::Revert => {
-            let states = status(&store).await?;
+            let states = store.migrations().await?;
             let applied: Vec<&MigrationState> = states.iter().filter(|m| m.applied_at.is_some()).collect();
             let Some(last) = applied.last() else {
                 output::note("nothing to revert: no migration is applied");
@@ -118,7 +78,7 @@ pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
                 }
             }
             let target = applied.iter().rev().nth(1).map_or(0, |m| m.version);
-            MIGRATOR.undo(store.pool(), target).await?;
+            store.revert_to(target).await?;
             output::note(format!("reverted {} {}", last.version, last.description));
         }
     }

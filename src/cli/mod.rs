@@ -1,5 +1,7 @@
 //! The command line: one module per subcommand, each with its `Args` and `run`. This file
-//! only declares the tree and dispatches.
+//! declares the tree, dispatches, and holds what every subcommand shares: loading settings,
+//! the schema check, the confirmation prompt, and turning an error into an exit code and one
+//! line (`exit_code`, `describe`).
 
 pub mod completions;
 pub mod convert_queues;
@@ -222,7 +224,7 @@ pub fn load_settings_quiet(global: &GlobalArgs) -> anyhow::Result<Settings> {
 /// Fails with a hint when the schema is older than this binary (for the daemons that do not
 /// migrate by themselves).
 pub async fn require_schema(store: &crate::store::Store) -> anyhow::Result<()> {
-    let pending = migrate::pending(store).await?;
+    let pending = store.pending_migrations().await?;
     if !pending.is_empty() {
         anyhow::bail!(
             "the database schema is not up to date ({} pending migrations); run `dispatchctl migrate` first",

@@ -5,6 +5,7 @@ use std::io::{IsTerminal, Write};
 use clap::ValueEnum;
 use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::{ContentArrangement, Table};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -23,6 +24,26 @@ pub fn resolve(chosen: Option<Format>) -> Format {
     } else {
         Format::Json
     })
+}
+
+/// Progress on stderr for a person at a terminal (hidden when `quiet` or not a terminal):
+/// a bar of `total` or, without one, a ticking spinner; `template` in indicatif's syntax.
+pub fn progress(quiet: bool, total: Option<u64>, template: &str) -> ProgressBar {
+    if quiet || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::with_draw_target(total, ProgressDrawTarget::stderr());
+    bar.set_style(progress_style(template));
+    if total.is_none() {
+        bar.enable_steady_tick(std::time::Duration::from_millis(120));
+    }
+    bar
+}
+
+pub fn progress_style(template: &str) -> ProgressStyle {
+    ProgressStyle::with_template(template)
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> ")
 }
 
 pub fn table(headers: &[&str]) -> Table {

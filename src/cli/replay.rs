@@ -4,7 +4,7 @@
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::ProgressBar;
 use uuid::Uuid;
 
 use super::inspect_dlq::SelectionArgs;
@@ -108,16 +108,6 @@ async fn replay(app: &App, args: Args, selection: replay::Selection, format: For
         cancel: crate::shutdown::on_signal(),
         track_ids: args.wait,
     };
-    let source = if args.from_db { "db" } else { "dlq" };
-    app.store
-        .audit_start(
-            opts.replay_id,
-            &opts.operator,
-            source,
-            &serde_json::to_value(&selection)?,
-            opts.dry_run,
-        )
-        .await?;
     let filter = FailedFilter {
         ids: selection.ids.clone(),
         channel: selection.channels.first().copied(),
@@ -154,35 +144,19 @@ async fn replay(app: &App, args: Args, selection: replay::Selection, format: For
             s.replayed, s.skipped, s.errors
         ));
     };
-    let result = if args.from_db {
-        replay::replay_failed_rows(&app, &filter, &opts, &mut on_progress).await
-    } else {
-        replay::replay_dlq(&app, &selection, &opts, &mut on_progress).await
-    };
+    let from_db = args.from_db.then_some(&filter);
+    let result = replay::run(&app, &selection, from_db, &opts, &mut on_progress).await;
     bar.finish_and_clear();
     let mut summary = result?;
-    app.store
-        .audit_progress(
-            opts.replay_id,
-            summary.replayed as i32,
-            summary.skipped as i32,
-            summary.errors as i32,
-            !summary.interrupted,
-        )
-        .await?;
     if !selection.ids.is_empty() && !summary.dry_run {
         replay::explain_not_replayed(&app, &selection.ids, &mut summary, args.from_db).await?;
     }
     if args.wait && !summary.interrupted && summary.replayed > 0 {
         let deadline = tokio::time::Instant::now() + args.timeout;
         let bar = progress_bar(args.quiet, summary.replayed, false);
-        bar.set_style(
-            ProgressStyle::with_template(
-                "{spinner} waiting [{bar:30}] {pos}/{len} replayed notifications finished  {elapsed}",
-            )
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
-        );
+        bar.set_style(output::progress_style(
+            "{spinner} waiting [{bar:30}] {pos}/{len} replayed notifications finished  {elapsed}",
+        ));
         let outcome = replay::wait_for_outcomes(&app, &summary.replayed_ids, deadline, &opts.cancel, |done, _| {
             bar.set_position(done)
         })
@@ -241,22 +215,13 @@ async fn confirm(app: &App) -> anyhow::Result<bool> {
 }
 
 fn progress_bar(quiet: bool, total: u64, from_db: bool) -> ProgressBar {
-    if quiet || !std::io::stderr().is_terminal() {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
     let unit = if from_db {
         "FAILED notifications"
     } else {
         "dead letters examined"
     };
-    let style = ProgressStyle::with_template(&format!(
-        "{{spinner}} replaying [{{bar:30}}] {{pos}}/{{len}} {unit}  {{msg}}  eta {{eta}}"
-    ))
-    .unwrap_or_else(|_| ProgressStyle::default_bar())
-    .progress_chars("=> ");
-    bar.set_style(style);
-    bar
+    let template = format!("{{spinner}} replaying [{{bar:30}}] {{pos}}/{{len}} {unit}  {{msg}}  eta {{eta}}");
+    output::progress(quiet, Some(total), &template)
 }
 
 fn render(format: Format, s: &ReplaySummary) -> anyhow::Result<()> {

@@ -7,15 +7,11 @@ use std::time::Duration;
 
 use anyhow::Context;
 use tokio::net::TcpListener;
-use tokio::task::JoinSet;
-use tokio_util::sync::CancellationToken;
 
 use super::output::{self, Format};
 use super::{load_settings, load_settings_quiet, require_schema, Exit, GlobalArgs};
 use crate::app::App;
 use crate::dispatch::scan::{PassReport, ScanScope, Scanner};
-use crate::domain::Channel;
-use crate::ops::{BrokerCheck, Readiness};
 
 #[derive(clap::Args, Debug, Clone)]
 #[command(
@@ -141,140 +137,7 @@ async fn daemon(app: App, args: Args) -> anyhow::Result<ExitCode> {
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let shutdown = crate::shutdown::on_signal();
-    let readiness = Readiness {
-        app: app.clone(),
-        broker: BrokerCheck::Publisher,
-    };
-    let mut tasks = JoinSet::new();
-    spawn_loops(&app, args.interval, &mut tasks, shutdown.clone());
     tracing::info!(listen = %args.listen, "scanner running");
-    crate::api::serve(listener, crate::ops::router(readiness), shutdown, &app.settings).await?;
-    while tasks.join_next().await.is_some() {}
+    crate::roles::scanner::run(app, args.interval, listener, shutdown).await?;
     Ok(ExitCode::SUCCESS)
-}
-
-/// The two scan loops `serve` and `scan-retries --loop` run: retries (with lease recovery
-/// and dead-letter sweep) and scheduled (with never-published) notifications.
-pub fn spawn_loops(app: &App, interval: Option<Duration>, tasks: &mut JoinSet<()>, shutdown: CancellationToken) {
-    // Present from the first scrape, before the first pass has measured anything.
-    for kind in crate::store::ScanKind::ALL {
-        app.metrics.due_backlog.with_label_values(&[kind.as_str()]);
-    }
-    let s = &app.settings;
-    let retry_every = interval.unwrap_or(s.retry_scan_interval);
-    let schedule_every = interval.unwrap_or(s.scheduler_scan_interval);
-    tasks.spawn(scan_loop(
-        app.clone(),
-        ScanScope {
-            retries: true,
-            scheduled: false,
-        },
-        retry_every,
-        true,
-        shutdown.clone(),
-    ));
-    tasks.spawn(scan_loop(
-        app.clone(),
-        ScanScope {
-            retries: false,
-            scheduled: true,
-        },
-        schedule_every,
-        false,
-        shutdown.clone(),
-    ));
-    if s.retention_period.is_some() || s.audit_retention_period.is_some() {
-        tasks.spawn(prune_loop(app.clone(), shutdown));
-    }
-}
-
-/// Retention in the daemon: one prune pass every PRUNE_INTERVAL, stopped between batches
-/// by a shutdown (what was deleted stays deleted; the next start continues).
-async fn prune_loop(app: App, shutdown: CancellationToken) {
-    let s = &app.settings;
-    let plan = crate::dispatch::prune::PrunePlan {
-        period: s.retention_period,
-        audit_period: s.audit_retention_period,
-        batch_size: s.prune_batch_size,
-        max_rate: s.prune_max_rate,
-        dry_run: false,
-    };
-    let mut counted = crate::store::prune::PruneCounts::default();
-    loop {
-        let mut on_progress = |c: &crate::store::prune::PruneCounts| {
-            // Counted as each batch commits, so an interrupted pass still shows its work.
-            let m = &app.metrics.pruned;
-            m.with_label_values(&["notification"])
-                .inc_by(c.notification_total().saturating_sub(counted.notification_total()));
-            m.with_label_values(&["attempt"])
-                .inc_by(c.attempts.saturating_sub(counted.attempts));
-            m.with_label_values(&["batch"])
-                .inc_by(c.batches.saturating_sub(counted.batches));
-            m.with_label_values(&["audit"])
-                .inc_by(c.audit.saturating_sub(counted.audit));
-            counted = c.clone();
-        };
-        match crate::dispatch::prune::prune(&app.store, plan, &shutdown, None, &mut on_progress).await {
-            Ok(r) if r.counts.total() > 0 => {
-                tracing::info!(deleted = r.counts.total(), duration_ms = r.duration_ms, detail = ?r.counts, "prune pass")
-            }
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "prune pass incomplete; the next pass continues"),
-        }
-        counted = crate::store::prune::PruneCounts::default();
-        if let Ok(oldest) = app.store.oldest_finished().await {
-            let age = oldest.map_or(0, |at| (chrono::Utc::now() - at).num_seconds().max(0));
-            app.metrics
-                .oldest_finished_age
-                .with_label_values(&[] as &[&str])
-                .set(age);
-        }
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            _ = tokio::time::sleep(s.prune_interval) => {}
-        }
-    }
-}
-
-async fn scan_loop(app: App, scope: ScanScope, every: Duration, sample_queues: bool, shutdown: CancellationToken) {
-    let scanner = Scanner::new(app.clone());
-    loop {
-        match scanner.pass(scope, false).await {
-            Ok(r) if r.total() > 0 => {
-                tracing::info!(handled = r.total(), duration_ms = r.duration_ms, detail = ?r.handled, "scan pass")
-            }
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "scan pass incomplete; due rows stay due"),
-        }
-        if sample_queues {
-            sample_depths(&app).await;
-        }
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            _ = tokio::time::sleep(every) => {}
-        }
-    }
-}
-
-/// Queue and DLQ depths for the alerts.
-async fn sample_depths(app: &App) {
-    let topology = app.broker.topology().clone();
-    for channel in Channel::ALL {
-        let mut depth = Some(0i64);
-        for queue in topology.work_queues(*channel) {
-            depth = match app.broker.queue_depth(&queue).await {
-                Ok(n) => depth.map(|d| d + i64::from(n)),
-                Err(_) => None,
-            };
-        }
-        if let Some(n) = depth {
-            app.metrics.queue_depth.with_label_values(&[channel.lower()]).set(n);
-        }
-        if let Ok(n) = app.broker.queue_depth(&topology.dead_letter_queue(*channel)).await {
-            app.metrics
-                .dlq_depth
-                .with_label_values(&[channel.lower()])
-                .set(i64::from(n));
-        }
-    }
 }

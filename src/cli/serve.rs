@@ -2,17 +2,12 @@
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use anyhow::Context;
 use tokio::net::TcpListener;
-use tokio::task::JoinSet;
-use tokio_util::sync::CancellationToken;
 
-use super::{load_settings, scan_retries, worker, GlobalArgs};
+use super::{load_settings, GlobalArgs};
 use crate::app::App;
-use crate::broker::consumer::Attachment;
-use crate::ops::{BrokerCheck, Readiness};
 
 #[derive(clap::Args, Debug, Clone, Default)]
 #[command(
@@ -51,50 +46,7 @@ pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
     let shutdown = crate::shutdown::on_signal();
-    run_with(app.clone(), listener, args.api_only, shutdown).await?;
+    crate::roles::serve(app.clone(), listener, args.api_only, shutdown).await?;
     app.close().await;
     Ok(ExitCode::SUCCESS)
-}
-
-/// Runs everything `serve` runs on a listener it is given, until `shutdown`.
-pub async fn run_with(
-    app: App,
-    listener: TcpListener,
-    api_only: bool,
-    shutdown: CancellationToken,
-) -> anyhow::Result<()> {
-    let mut background = JoinSet::new();
-    let mut broker_check = BrokerCheck::Publisher;
-    if !api_only {
-        match worker::build(&app) {
-            Ok(deliverer) => {
-                let attachment = Arc::new(Attachment::default());
-                broker_check = BrokerCheck::Consumer(attachment.clone());
-                background.spawn(worker::consume(
-                    app.clone(),
-                    deliverer,
-                    crate::domain::Channel::ALL.to_vec(),
-                    attachment,
-                    shutdown.clone(),
-                ));
-            }
-            Err(worker::NoProvider) => {
-                tracing::warn!(
-                    "WEBHOOK_SITE_URL is not set: no worker runs in this process until it is; the API and scanners run"
-                );
-            }
-        }
-        scan_retries::spawn_loops(&app, None, &mut background, shutdown.clone());
-    }
-    let readiness = Readiness {
-        app: app.clone(),
-        broker: broker_check,
-    };
-    let router = crate::api::router(app.clone(), readiness);
-    let local = listener.local_addr()?;
-    tracing::info!(addr = %local, api_only, "API listening");
-    crate::api::serve(listener, router, shutdown.clone(), &app.settings).await?;
-    while background.join_next().await.is_some() {}
-    tracing::info!("stopped");
-    Ok(())
 }

@@ -3,19 +3,14 @@
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use anyhow::Context;
 use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
 
 use super::{load_settings, require_schema, Exit, GlobalArgs};
 use crate::app::App;
-use crate::broker::consumer::{self, Attachment, ConsumerOptions};
-use crate::dispatch::deliver::Deliverer;
 use crate::domain::Channel;
-use crate::ops::{BrokerCheck, Readiness};
-use crate::provider::Provider;
+use crate::roles::worker;
 
 #[derive(clap::Args, Debug, Clone)]
 #[command(
@@ -35,51 +30,6 @@ pub struct Args {
     pub tls: super::tls_args::ListenerTlsArgs,
 }
 
-#[derive(Debug)]
-pub struct NoProvider;
-
-/// The deliverer of this process, or `NoProvider` without WEBHOOK_SITE_URL.
-pub fn build(app: &App) -> Result<Arc<Deliverer>, NoProvider> {
-    let s = &app.settings;
-    let url = s.webhook_site_url.clone().ok_or(NoProvider)?;
-    match Provider::new(
-        url,
-        s.webhook_secret.as_ref(),
-        s.provider_timeout,
-        usize::from(s.worker_concurrency),
-        &s.provider_tls,
-    ) {
-        Ok(provider) => Ok(Deliverer::new(app.clone(), provider)),
-        Err(e) => {
-            tracing::error!(error = %e, "cannot build the provider client");
-            Err(NoProvider)
-        }
-    }
-}
-
-/// Consumes until `shutdown`, then lets in-flight deliveries finish within SHUTDOWN_TIMEOUT.
-pub async fn consume(
-    app: App,
-    deliverer: Arc<Deliverer>,
-    channels: Vec<Channel>,
-    attachment: Arc<Attachment>,
-    shutdown: CancellationToken,
-) {
-    let s = &app.settings;
-    let opts = ConsumerOptions {
-        endpoints: app.broker.endpoints(),
-        topology: app.broker.topology().clone(),
-        channels,
-        concurrency: s.worker_concurrency,
-        shutdown_timeout: s.shutdown_timeout,
-    };
-    let stop = shutdown.clone();
-    consumer::run(opts, shutdown, attachment, move |channel, delivery| {
-        deliverer.clone().handle(channel, delivery, stop.clone())
-    })
-    .await;
-}
-
 pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
     let mut flags = args.tls.flags();
     if let Some(n) = args.concurrency {
@@ -97,24 +47,13 @@ pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
     let app = App::start(settings, false).await?;
     require_schema(&app.store).await?;
     app.warn_if_autovacuum_is_off().await;
-    let deliverer = build(&app).map_err(|_| anyhow::anyhow!("cannot build the provider client"))?;
+    let deliverer = worker::build(&app).map_err(|_| anyhow::anyhow!("cannot build the provider client"))?;
     let listener = TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let shutdown = crate::shutdown::on_signal();
-    let attachment = Arc::new(Attachment::default());
-    let readiness = Readiness {
-        app: app.clone(),
-        broker: BrokerCheck::Consumer(attachment.clone()),
-    };
-    let (settings, ops_shutdown) = (app.settings.clone(), shutdown.clone());
-    let ops = tokio::spawn(async move {
-        crate::api::serve(listener, crate::ops::router(readiness), ops_shutdown, &settings).await
-    });
     tracing::info!(listen = %args.listen, "worker ops endpoints listening");
-    consume(app.clone(), deliverer, channels, attachment, shutdown.clone()).await;
-    shutdown.cancel();
-    let _ = ops.await;
+    worker::run(app.clone(), deliverer, channels, listener, shutdown).await;
     app.close().await;
     Ok(ExitCode::SUCCESS)
 }

@@ -122,27 +122,10 @@ async fn enqueue(app: &App, stored: &mut [Notification]) -> usize {
     if due.is_empty() {
         return 0;
     }
-    let messages: Vec<WorkMessage> = due
-        .iter()
-        .map(|&i| WorkMessage {
-            notification_id: stored[i].id,
-            correlation_id: stored[i].correlation_id.clone(),
-            channel: stored[i].channel,
-            priority: stored[i].priority,
-        })
-        .collect();
-    let results = app.broker.publish_work(&messages).await;
-    let mut confirmed = Vec::new();
-    let mut first_error = None;
-    for (&i, result) in due.iter().zip(results) {
-        match result {
-            Ok(()) => confirmed.push(i),
-            Err(e) => {
-                first_error.get_or_insert(e);
-            }
-        }
-    }
-    if let Some(e) = &first_error {
+    let messages: Vec<WorkMessage> = due.iter().map(|&i| WorkMessage::from(&stored[i])).collect();
+    let published = app.broker.publish_work(&messages).await;
+    let confirmed: Vec<usize> = published.confirmed.iter().map(|&k| due[k]).collect();
+    if let Some(e) = &published.error {
         tracing::warn!(error = %e, unpublished = due.len() - confirmed.len(), "enqueue failed; left ACCEPTED for the scanner");
     }
     let ids: Vec<Uuid> = confirmed.iter().map(|&i| stored[i].id).collect();

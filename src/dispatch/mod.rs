@@ -3,6 +3,7 @@
 
 pub mod create;
 pub mod deliver;
+pub mod discard;
 pub mod prune;
 pub mod replay;
 pub mod scan;

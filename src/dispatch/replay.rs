@@ -10,7 +10,6 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
-use lapin::types::FieldTable;
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -18,8 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::app::App;
 use crate::broker::dlq::{DeadLetterView, DlqCursor};
-use crate::broker::messages::{long_string, H_REPLAYED_AT, H_REPLAYED_BY, H_REPLAY_ID};
-use crate::broker::{BrokerError, WorkMessage};
+use crate::broker::{BrokerError, ReplayStamp, WorkMessage};
 use crate::domain::{Channel, Status};
 use crate::store::replay::{reset_failed, FailedFilter, ReplayTarget};
 use crate::store::StoreError;
@@ -142,7 +140,7 @@ pub async fn wait_for_outcomes(
     loop {
         let mut outcome = WaitOutcome::default();
         for chunk in ids.chunks(1000) {
-            for n in app.store.get_many(chunk).await? {
+            for n in app.store.failure_details(chunk).await? {
                 match n.status {
                     Status::Sent => outcome.sent += 1,
                     Status::Failed | Status::Canceled => {
@@ -203,7 +201,38 @@ enum One {
     Unknown,
 }
 
-pub async fn replay_dlq(
+/// Runs a replay, from the dead-letter queues or (with `from_db`) from FAILED rows, with its
+/// audit row: started before the first letter, kept current after each one (so a killed
+/// run's row says what it did), finished unless the run was interrupted.
+pub async fn run(
+    app: &App,
+    sel: &Selection,
+    from_db: Option<&FailedFilter>,
+    opts: &ReplayOptions,
+    on_progress: OnProgress<'_>,
+) -> Result<ReplaySummary, ReplayError> {
+    let source = if from_db.is_some() { "db" } else { "dlq" };
+    let selection = serde_json::to_value(sel).unwrap_or_default();
+    app.store
+        .audit_start(opts.replay_id, &opts.operator, source, &selection, opts.dry_run)
+        .await?;
+    let summary = match from_db {
+        Some(filter) => replay_failed_rows(app, filter, opts, on_progress).await?,
+        None => replay_dlq(app, sel, opts, on_progress).await?,
+    };
+    app.store
+        .audit_progress(
+            summary.replay_id,
+            summary.replayed as i32,
+            summary.skipped as i32,
+            summary.errors as i32,
+            !summary.interrupted,
+        )
+        .await?;
+    Ok(summary)
+}
+
+async fn replay_dlq(
     app: &App,
     sel: &Selection,
     opts: &ReplayOptions,
@@ -292,7 +321,7 @@ pub async fn replay_dlq(
 }
 
 /// `replay --from-db`: FAILED notifications whose dead letter may be gone.
-pub async fn replay_failed_rows(
+async fn replay_failed_rows(
     app: &App,
     filter: &FailedFilter,
     opts: &ReplayOptions,
@@ -362,21 +391,12 @@ async fn replay_one(app: &App, id: Uuid, opts: &ReplayOptions) -> Result<One, Re
 }
 
 async fn republish(app: &App, target: ReplayTarget, opts: &ReplayOptions) -> Result<(), ReplayError> {
-    let id = target.id;
-    let mut headers = FieldTable::default();
-    headers.insert(H_REPLAY_ID.into(), long_string(&opts.replay_id.to_string()));
-    headers.insert(H_REPLAYED_AT.into(), long_string(&Utc::now().to_rfc3339()));
-    headers.insert(H_REPLAYED_BY.into(), long_string(&opts.operator));
-    let body = WorkMessage {
-        notification_id: target.id,
-        correlation_id: target.correlation_id,
-        channel: target.channel,
-        priority: target.priority,
-    }
-    .to_json();
-    app.broker
-        .republish(target.channel, target.priority, body, headers, &id.to_string())
-        .await?;
+    let stamp = ReplayStamp {
+        replay_id: opts.replay_id,
+        operator: opts.operator.clone(),
+    };
+    let work = WorkMessage::new(target.id, target.correlation_id, target.channel, target.priority);
+    app.broker.republish(&work, &stamp).await?;
     Ok(())
 }
 

@@ -5,18 +5,19 @@
 //! the row due for the next pass.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use chrono::Utc;
 use rand::Rng;
 use serde::Serialize;
+use sqlx::{Postgres, Transaction};
 use uuid::Uuid;
 
 use crate::app::App;
 use crate::broker::{DeadLetter, WorkMessage};
-use crate::domain::{DeadLetterReason, DeliveryResult, NextStep};
+use crate::domain::{DeadLetterReason, LostAttempt, Outcome};
+use crate::store::lease::record_outcomes_on;
 use crate::store::scan::{self as scanning, DueRow, ScanKind};
-use crate::store::{OutcomeUpdate, StoreError};
+use crate::store::{OutcomeRecord, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ScanError {
@@ -62,6 +63,16 @@ pub struct ScanScope {
 impl ScanScope {
     pub const ALL: ScanScope = ScanScope {
         retries: true,
+        scheduled: true,
+    };
+    /// Due retries, expired leases and the dead-letter sweep.
+    pub const RETRIES: ScanScope = ScanScope {
+        retries: true,
+        scheduled: false,
+    };
+    /// Due scheduled and never-published notifications.
+    pub const SCHEDULED: ScanScope = ScanScope {
+        retries: false,
         scheduled: true,
     };
 }
@@ -137,6 +148,25 @@ impl Scanner {
         }
     }
 
+    /// The opening of every step: locks up to `limit` due rows of `kind` in a new
+    /// transaction. None when there is nothing to do, or on a dry run (which only counts).
+    async fn lock_step(
+        &self,
+        kind: ScanKind,
+        limit: i64,
+        dry_run: bool,
+        report: &mut PassReport,
+    ) -> Result<Option<(Transaction<'static, Postgres>, Vec<DueRow>)>, ScanError> {
+        let mut tx = self.app.store.begin().await?;
+        let rows = scanning::lock_due(&mut tx, kind, self.app.settings.unpublished_grace, limit).await?;
+        if rows.is_empty() || dry_run {
+            report.add(kind, &rows);
+            tx.rollback().await.map_err(StoreError::from)?;
+            return Ok(None);
+        }
+        Ok(Some((tx, rows)))
+    }
+
     async fn enqueue_due(
         &self,
         kind: ScanKind,
@@ -144,25 +174,12 @@ impl Scanner {
         dry_run: bool,
         report: &mut PassReport,
     ) -> Result<(), ScanError> {
-        let mut tx = self.app.store.begin().await?;
-        let rows = scanning::lock_due(&mut tx, kind, self.app.settings.unpublished_grace, limit).await?;
-        if rows.is_empty() || dry_run {
-            report.add(kind, &rows);
-            tx.rollback().await.map_err(StoreError::from)?;
+        let Some((mut tx, rows)) = self.lock_step(kind, limit, dry_run, report).await? else {
             return Ok(());
-        }
+        };
         let messages: Vec<WorkMessage> = rows.iter().map(work_message).collect();
-        let results = self.app.broker.publish_work(&messages).await;
-        let mut confirmed = Vec::new();
-        let mut failure = None;
-        for (row, result) in rows.iter().zip(results) {
-            match result {
-                Ok(()) => confirmed.push(row.clone()),
-                Err(e) => {
-                    failure.get_or_insert_with(|| e.to_string());
-                }
-            }
-        }
+        let published = self.app.broker.publish_work(&messages).await;
+        let confirmed: Vec<DueRow> = published.confirmed.iter().map(|&i| rows[i].clone()).collect();
         let ids: Vec<Uuid> = confirmed.iter().map(|r| r.id).collect();
         scanning::mark_enqueued(&mut tx, &ids).await?;
         tx.commit().await.map_err(StoreError::from)?;
@@ -174,10 +191,10 @@ impl Scanner {
                 .with_label_values(&[kind.as_str(), r.channel.lower()])
                 .inc();
         }
-        match failure {
-            Some(reason) => Err(ScanError::Publish {
+        match published.error {
+            Some(e) => Err(ScanError::Publish {
                 failed: rows.len() - confirmed.len(),
-                reason,
+                reason: e.to_string(),
             }),
             None => Ok(()),
         }
@@ -186,61 +203,46 @@ impl Scanner {
     /// A worker died mid-send: count the lost attempt as a transient failure, then retry it
     /// or, out of attempts, fail and dead-letter it like any other.
     async fn recover_leases(&self, limit: i64, dry_run: bool, report: &mut PassReport) -> Result<(), ScanError> {
-        let mut tx = self.app.store.begin().await?;
-        let rows = scanning::lock_due(&mut tx, ScanKind::ExpiredLease, Duration::ZERO, limit).await?;
-        if rows.is_empty() || dry_run {
-            report.add(ScanKind::ExpiredLease, &rows);
-            tx.rollback().await.map_err(StoreError::from)?;
+        let kind = ScanKind::ExpiredLease;
+        let Some((mut tx, rows)) = self.lock_step(kind, limit, dry_run, report).await? else {
             return Ok(());
-        }
-        let lost = DeliveryResult::Transient {
-            status: None,
-            error: "lease expired".into(),
-            body: String::new(),
-            retry_after: None,
         };
+        let backoff = self.app.backoff();
+        let records: Vec<OutcomeRecord> = rows
+            .iter()
+            .map(|row| {
+                let jitter = rand::thread_rng().gen::<f64>();
+                let outcome = Outcome::lease_expired(row.attempt_count + 1, row.max_retries, &backoff, jitter);
+                OutcomeRecord::expired(row.id, outcome)
+            })
+            .collect();
+        let applied = record_outcomes_on(&mut tx, &records).await?;
+        tx.commit().await.map_err(StoreError::from)?;
+        report.add(kind, &rows);
         let mut failed = Vec::new();
-        for row in &rows {
-            let attempt = (row.attempt_count + 1) as u32;
-            let jitter = rand::thread_rng().gen::<f64>();
-            let update = match lost.next_step(attempt, row.max_retries.max(1) as u32, &self.app.backoff(), jitter) {
-                NextStep::RetryAfter(after) => OutcomeUpdate::Retry {
-                    after,
-                    error: "lease expired".into(),
-                },
-                _ => OutcomeUpdate::Failed {
-                    reason: DeadLetterReason::RetryExhausted,
-                    error: Some("lease expired".into()),
-                },
-            };
-            if scanning::recover_lease(&mut tx, row, &update).await? && matches!(update, OutcomeUpdate::Failed { .. }) {
+        for ((row, record), applied) in rows.iter().zip(&records).zip(applied) {
+            self.app
+                .metrics
+                .scanner_enqueued
+                .with_label_values(&[kind.as_str(), row.channel.lower()])
+                .inc();
+            let outcome = record.outcome();
+            if let (true, Some(reason)) = (applied, outcome.dead_letter_reason()) {
+                self.app
+                    .metrics
+                    .failed
+                    .with_label_values(&[row.channel.lower(), reason.as_str()])
+                    .inc();
                 failed.push(DueRow {
-                    attempt_count: row.attempt_count + 1,
-                    last_error: Some("lease expired".into()),
+                    attempt_count: outcome.attempt,
+                    failure_reason: Some(reason.as_str().to_string()),
+                    last_error: outcome.result.error().map(str::to_string),
                     ..row.clone()
                 });
             }
         }
-        tx.commit().await.map_err(StoreError::from)?;
-        report.add(ScanKind::ExpiredLease, &rows);
-        for r in &rows {
-            self.app
-                .metrics
-                .scanner_enqueued
-                .with_label_values(&[ScanKind::ExpiredLease.as_str(), r.channel.lower()])
-                .inc();
-        }
-        for r in &failed {
-            self.app
-                .metrics
-                .failed
-                .with_label_values(&[r.channel.lower(), DeadLetterReason::RetryExhausted.as_str()])
-                .inc();
-        }
         // Dead letters of the rows that just failed; unconfirmed ones are swept later.
-        let confirmed = self
-            .publish_dead_letters(&failed, DeadLetterReason::RetryExhausted)
-            .await;
+        let confirmed = self.publish_dead_letters(&failed).await;
         if !confirmed.is_empty() {
             let mut conn = self.app.store.pool().acquire().await.map_err(StoreError::from)?;
             scanning::mark_dead_lettered(&mut conn, &confirmed).await?;
@@ -254,24 +256,15 @@ impl Scanner {
         dry_run: bool,
         report: &mut PassReport,
     ) -> Result<(), ScanError> {
-        let mut tx = self.app.store.begin().await?;
-        let rows = scanning::lock_due(
-            &mut tx,
-            ScanKind::DeadLetterPending,
-            self.app.settings.unpublished_grace,
-            limit,
-        )
-        .await?;
-        if rows.is_empty() || dry_run {
-            report.add(ScanKind::DeadLetterPending, &rows);
-            tx.rollback().await.map_err(StoreError::from)?;
+        let kind = ScanKind::DeadLetterPending;
+        let Some((mut tx, rows)) = self.lock_step(kind, limit, dry_run, report).await? else {
             return Ok(());
-        }
-        let confirmed = self.publish_dead_letters(&rows, DeadLetterReason::RetryExhausted).await;
+        };
+        let confirmed = self.publish_dead_letters(&rows).await;
         scanning::mark_dead_lettered(&mut tx, &confirmed).await?;
         tx.commit().await.map_err(StoreError::from)?;
         let done: Vec<DueRow> = rows.iter().filter(|r| confirmed.contains(&r.id)).cloned().collect();
-        report.add(ScanKind::DeadLetterPending, &done);
+        report.add(kind, &done);
         if done.len() < rows.len() {
             return Err(ScanError::Publish {
                 failed: rows.len() - done.len(),
@@ -281,26 +274,28 @@ impl Scanner {
         Ok(())
     }
 
-    /// Publishes one dead letter per row; returns the ids the broker confirmed.
-    async fn publish_dead_letters(&self, rows: &[DueRow], default_reason: DeadLetterReason) -> Vec<Uuid> {
+    /// Publishes one dead letter per FAILED row; returns the ids the broker confirmed.
+    async fn publish_dead_letters(&self, rows: &[DueRow]) -> Vec<Uuid> {
         let mut confirmed = Vec::new();
         for row in rows {
+            // Rows fail with a reason; one the program no longer knows counts as exhausted.
             let reason = row
                 .failure_reason
                 .as_deref()
                 .and_then(DeadLetterReason::parse)
-                .unwrap_or(default_reason);
-            let letter = DeadLetter {
-                notification_id: Some(row.id),
-                channel: row.channel,
+                .unwrap_or(DeadLetterReason::RetryExhausted);
+            let last_error = row
+                .last_error
+                .clone()
+                .or_else(|| Some(LostAttempt::LeaseExpired.as_str().into()));
+            let letter = DeadLetter::of_notification(
+                self.app.broker.topology(),
+                &work_message(row),
                 reason,
-                attempts: row.attempt_count.max(1),
-                last_status_code: None,
-                last_error: row.last_error.clone().or_else(|| Some("lease expired".into())),
-                failed_at: Utc::now(),
-                original_queue: self.app.broker.topology().work_queue(row.channel, row.priority),
-                body: work_message(row).to_json(),
-            };
+                row.attempt_count.max(1),
+                None,
+                last_error,
+            );
             match self.app.broker.publish_dead_letter(&letter).await {
                 Ok(()) => {
                     self.app
@@ -320,10 +315,5 @@ impl Scanner {
 }
 
 fn work_message(row: &DueRow) -> WorkMessage {
-    WorkMessage {
-        notification_id: row.id,
-        correlation_id: row.correlation_id.clone(),
-        channel: row.channel,
-        priority: row.priority,
-    }
+    WorkMessage::new(row.id, row.correlation_id.clone(), row.channel, row.priority)
 }

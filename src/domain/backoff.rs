@@ -1,5 +1,6 @@
 //! Retry delay: `base · 2^(attempt−1)`, capped, plus 0–250 ms of jitter so that retries of a
-//! burst do not arrive at the provider in lockstep.
+//! burst do not arrive at the provider in lockstep; and the reconnect policy of every
+//! connection that is retried.
 
 use std::time::Duration;
 
@@ -30,6 +31,39 @@ impl Backoff {
     }
 }
 
+/// The one reconnect policy, for RabbitMQ (publisher and consumers) and Redis: wait 200 ms
+/// after a failed attempt, doubling up to 5 s; a connection that worked starts it afresh.
+#[derive(Clone, Copy, Debug)]
+pub struct Reconnect {
+    next: Duration,
+}
+
+impl Reconnect {
+    const FIRST: Duration = Duration::from_millis(200);
+    const MAX: Duration = Duration::from_secs(5);
+
+    pub const fn new() -> Reconnect {
+        Reconnect { next: Self::FIRST }
+    }
+
+    /// Another attempt failed: how long to wait before the next one.
+    pub fn failed(&mut self) -> Duration {
+        let wait = self.next;
+        self.next = (wait * 2).min(Self::MAX);
+        wait
+    }
+
+    pub fn succeeded(&mut self) {
+        *self = Self::new();
+    }
+}
+
+impl Default for Reconnect {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -38,6 +72,15 @@ mod tests {
         base: Duration::from_secs(1),
         max: Duration::from_secs(60),
     };
+
+    #[test]
+    fn reconnects_back_off_to_five_seconds_and_start_afresh() {
+        let mut r = Reconnect::new();
+        let waits: Vec<u64> = (0..7).map(|_| r.failed().as_millis() as u64).collect();
+        assert_eq!(waits, [200, 400, 800, 1600, 3200, 5000, 5000]);
+        r.succeeded();
+        assert_eq!(r.failed(), Duration::from_millis(200));
+    }
 
     #[test]
     fn doubles_per_attempt_and_caps() {

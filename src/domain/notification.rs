@@ -116,10 +116,6 @@ impl Status {
     pub fn is_terminal(self) -> bool {
         matches!(self, Status::Sent | Status::Failed | Status::Canceled)
     }
-
-    pub fn is_cancelable(self) -> bool {
-        matches!(self, Status::Accepted | Status::Queued)
-    }
 }
 
 impl BatchStatus {

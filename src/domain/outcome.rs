@@ -1,9 +1,110 @@
 //! What one delivery attempt means for the notification: sent, retried later, or failed
-//! for good and dead-lettered.
+//! for good and dead-lettered. `Outcome` is the one name for it from the provider's answer
+//! (or the scanner's finding that a lease expired) to the row the store writes.
 
 use std::time::Duration;
 
 use super::backoff::Backoff;
+use super::Status;
+
+/// One finished attempt: what happened (`result`) and what comes next (`next`). The worker
+/// builds it from the provider's answer, the scanner's lease recovery from a lease that
+/// expired; the store records both with one statement.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Outcome {
+    /// The number of this attempt (1-based).
+    pub attempt: i32,
+    pub result: DeliveryResult,
+    pub duration: Duration,
+    pub next: NextStep,
+}
+
+impl Outcome {
+    /// Decides what follows `result`, the answer to attempt number `attempt` out of a budget
+    /// of `max_attempts` (at least one is always allowed).
+    pub fn decide(
+        result: DeliveryResult,
+        attempt: i32,
+        max_attempts: i32,
+        duration: Duration,
+        backoff: &Backoff,
+        jitter: f64,
+    ) -> Outcome {
+        let next = result.next_step(attempt.max(1) as u32, max_attempts.max(1) as u32, backoff, jitter);
+        Outcome {
+            attempt,
+            result,
+            duration,
+            next,
+        }
+    }
+
+    /// A worker died (or stalled) mid-send: the lost attempt counts as a transient failure.
+    pub fn lease_expired(attempt: i32, max_attempts: i32, backoff: &Backoff, jitter: f64) -> Outcome {
+        let lost = DeliveryResult::Transient {
+            status: None,
+            error: LostAttempt::LeaseExpired.as_str().into(),
+            body: String::new(),
+            retry_after: None,
+        };
+        Outcome::decide(lost, attempt, max_attempts, Duration::ZERO, backoff, jitter)
+    }
+
+    /// The state the notification moves to.
+    pub fn status(&self) -> Status {
+        match self.next {
+            NextStep::Sent { .. } => Status::Sent,
+            NextStep::RetryAfter(_) => Status::Queued,
+            NextStep::Fail(_) => Status::Failed,
+        }
+    }
+
+    /// The notification's `last_error` afterwards: none once sent.
+    pub fn last_error(&self) -> Option<&str> {
+        match self.next {
+            NextStep::Sent { .. } => None,
+            NextStep::RetryAfter(_) => Some(self.result.error().unwrap_or_default()),
+            NextStep::Fail(_) => self.result.error(),
+        }
+    }
+
+    pub fn provider_message_id(&self) -> Option<&str> {
+        match &self.next {
+            NextStep::Sent { provider_message_id } => provider_message_id.as_deref(),
+            _ => None,
+        }
+    }
+
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self.next {
+            NextStep::RetryAfter(after) => Some(after),
+            _ => None,
+        }
+    }
+
+    /// The reason of a final failure, which goes to the dead-letter queue.
+    pub fn dead_letter_reason(&self) -> Option<DeadLetterReason> {
+        match self.next {
+            NextStep::Fail(reason) => Some(reason),
+            _ => None,
+        }
+    }
+}
+
+/// An attempt that ended without an answer from the provider, for a reason of our own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LostAttempt {
+    /// The lease ran out before its holder recorded an outcome.
+    LeaseExpired,
+}
+
+impl LostAttempt {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::LeaseExpired => "lease expired",
+        }
+    }
+}
 
 /// The provider's answer to one attempt, already classified.
 #[derive(Clone, Debug, PartialEq)]
@@ -54,7 +155,7 @@ impl DeadLetterReason {
     }
 }
 
-/// What the store must do after an attempt.
+/// The state an attempt moves the notification to.
 #[derive(Clone, Debug, PartialEq)]
 pub enum NextStep {
     Sent { provider_message_id: Option<String> },
@@ -63,6 +164,15 @@ pub enum NextStep {
 }
 
 impl DeliveryResult {
+    /// How the attempt ended, as `notification_attempts.outcome` records it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Success { .. } => "SUCCESS",
+            Self::Transient { .. } => "TRANSIENT",
+            Self::Permanent { .. } => "PERMANENT",
+        }
+    }
+
     pub fn status_code(&self) -> Option<u16> {
         match self {
             Self::Success { status, .. } | Self::Permanent { status, .. } => Some(*status),
@@ -84,7 +194,7 @@ impl DeliveryResult {
     }
 
     /// `attempt` is the number of the attempt just made (1-based); `max_attempts` the budget.
-    pub fn next_step(&self, attempt: u32, max_attempts: u32, backoff: &Backoff, jitter: f64) -> NextStep {
+    fn next_step(&self, attempt: u32, max_attempts: u32, backoff: &Backoff, jitter: f64) -> NextStep {
         match self {
             Self::Success {
                 provider_message_id, ..
@@ -154,6 +264,18 @@ mod tests {
         assert_eq!(
             transient().next_step(5, 5, &B, 0.0),
             NextStep::Fail(DeadLetterReason::RetryExhausted)
+        );
+    }
+
+    #[test]
+    fn an_expired_lease_is_a_transient_failure_that_spends_an_attempt() {
+        let retried = Outcome::lease_expired(1, 3, &B, 0.0);
+        assert_eq!(retried.next, NextStep::RetryAfter(Duration::from_secs(1)));
+        assert_eq!(retried.result.kind(), "TRANSIENT");
+        assert_eq!(retried.result.error(), Some("lease expired"));
+        assert_eq!(
+            Outcome::lease_expired(3, 3, &B, 0.0).dead_letter_reason(),
+            Some(DeadLetterReason::RetryExhausted)
         );
     }
 

@@ -14,28 +14,25 @@ use prometheus::Histogram;
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use super::lease::{claim_on, record_outcomes_on, ClaimRequest};
 use super::{
-    claim_on, insert_notifications_on, mark_queued_on, record_outcomes_on, ClaimRefusal, ClaimRequest, OutcomeRecord,
-    Store, StoreError, StoreResult,
+    insert_notifications_on, mark_queued_on, ClaimRefusal, Claimed, OutcomeRecord, Store, StoreError, StoreResult,
 };
 use crate::batch::Batcher;
-use crate::domain::{NewNotification, Notification};
+use crate::domain::{NewNotification, Notification, Outcome};
 use crate::metrics::Metrics;
 
-const MAX_BATCH: usize = 128;
-/// One lane per kind of write: while its statement runs, the next batch gathers. Four lanes
-/// split the same load into four times as many statements and commits, which cost
-/// PostgreSQL more than twice the CPU per notification and doubled the create latency
+/// One batch in flight per kind of write: while its statement runs, the next batch gathers.
+/// Four in flight split the same load into four times as many statements and commits, which
+/// cost PostgreSQL more than twice the CPU per notification and doubled the create latency
 /// (docs/PERFORMANCE.md).
-const LANES: usize = 1;
-
-type Claimed = Result<Notification, ClaimRefusal>;
+const MAX_BATCH: usize = 128;
 
 #[derive(Clone)]
 pub struct BatchedWrites {
     inserts: Batcher<NewNotification, StoreResult<(Notification, bool)>>,
     marks: Batcher<Uuid, StoreResult<()>>,
-    claims: Batcher<ClaimRequest, StoreResult<Claimed>>,
+    claims: Batcher<ClaimRequest, StoreResult<Result<Claimed, ClaimRefusal>>>,
     outcomes: Batcher<OutcomeRecord, StoreResult<bool>>,
 }
 
@@ -78,7 +75,7 @@ where
     Fut: Future<Output = StoreResult<Vec<T>>> + Send + 'static,
 {
     let pool = pool.clone();
-    Batcher::spawn(MAX_BATCH, LANES, move |items: Vec<I>| {
+    Batcher::spawn(MAX_BATCH, move |items: Vec<I>| {
         sizes.observe(items.len() as f64);
         let (pool, write) = (pool.clone(), write.clone());
         with_fallback(items, move |items| write(pool.clone(), items))
@@ -86,7 +83,7 @@ where
 }
 
 impl BatchedWrites {
-    /// Spawns the batching lanes; needs a running tokio runtime.
+    /// Spawns the batching tasks; needs a running tokio runtime.
     pub fn spawn(store: &Store, metrics: &Metrics) -> BatchedWrites {
         let pool = store.pool();
         let sizes = |kind: &str| metrics.write_batch_size.with_label_values(&[kind]);
@@ -119,15 +116,21 @@ impl BatchedWrites {
         self.marks.submit(id).await.map_err(stopped)?
     }
 
-    pub async fn claim(&self, id: Uuid, token: Uuid, lease: Duration) -> StoreResult<Claimed> {
+    /// ACCEPTED|QUEUED (and due) → SENDING under a new lease of length `lease`.
+    pub async fn claim(&self, id: Uuid, lease: Duration) -> StoreResult<Result<Claimed, ClaimRefusal>> {
         self.claims
-            .submit(ClaimRequest { id, token, lease })
+            .submit(ClaimRequest::new(id, lease))
             .await
             .map_err(stopped)?
     }
 
-    pub async fn record_outcome(&self, record: OutcomeRecord) -> StoreResult<bool> {
-        self.outcomes.submit(record).await.map_err(stopped)?
+    /// Records the attempt made under `claimed` and, while its lease still holds, moves the
+    /// notification to the outcome's state; false when the lease was lost meanwhile.
+    pub async fn record_outcome(&self, claimed: Claimed, outcome: Outcome) -> StoreResult<bool> {
+        self.outcomes
+            .submit(OutcomeRecord::held(claimed, outcome))
+            .await
+            .map_err(stopped)?
     }
 }
 

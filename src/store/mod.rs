@@ -2,7 +2,9 @@
 //! changed only by conditional updates, so two processes racing on one row cannot both win.
 
 pub mod batched;
+pub mod lease;
 pub mod lookup;
+pub mod migrations;
 pub mod prune;
 pub mod replay;
 pub mod scan;
@@ -15,11 +17,11 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Connection, PgConnection, PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
-use crate::domain::{Channel, DeadLetterReason, NewNotification, Notification, Status};
+use crate::domain::{Channel, NewNotification, Notification, Status, Transition};
 
-pub use scan::{DueRow, ExpiredLease, ScanKind};
-
-pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+pub use lease::{ClaimRefusal, Claimed, Lease, OutcomeRecord};
+pub use migrations::MIGRATOR;
+pub use scan::{DueRow, ScanKind};
 
 const COLUMNS: &str = "id, correlation_id, idempotency_key, batch_id, channel, priority, recipient, content, \
      status, provider_message_id, attempt_count, max_retries, scheduled_at, next_retry_at, created_at, updated_at";
@@ -27,6 +29,17 @@ const COLUMNS: &str = "id, correlation_id, idempotency_key, batch_id, channel, p
 const VIEW_COLUMNS: &str = "id, correlation_id, idempotency_key, batch_id, channel, priority, recipient, content, \
      status, provider_message_id, attempt_count, max_retries, scheduled_at, next_retry_at, created_at, updated_at, \
      last_error, failure_reason";
+
+/// The states a transition starts from, as SQL: `status = 'A'` or `status IN ('A', 'B')`.
+/// Literals rather than a bound array, so that each statement reads as before and the
+/// planner still matches the partial indexes on status (it cannot see into a parameter).
+pub fn status_from(t: Transition) -> String {
+    let states: Vec<String> = t.from().iter().map(|s| format!("'{}'", s.as_str())).collect();
+    match states.as_slice() {
+        [one] => format!("status = {one}"),
+        many => format!("status IN ({})", many.join(", ")),
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -84,14 +97,6 @@ pub enum CancelOutcome {
     NotFound,
 }
 
-/// Why a claim was refused.
-#[derive(Debug, PartialEq)]
-pub enum ClaimRefusal {
-    NotFound,
-    /// Terminal, canceled, leased by another worker, or not yet due.
-    NotClaimable(Status),
-}
-
 #[derive(Debug, Default, Clone)]
 pub struct ListFilter {
     pub status: Option<Status>,
@@ -100,33 +105,6 @@ pub struct ListFilter {
     pub to: Option<DateTime<Utc>>,
     pub page: i64,
     pub page_size: i64,
-}
-
-/// One delivery attempt as it is recorded.
-#[derive(Debug, Clone)]
-pub struct AttemptRecord {
-    pub attempt_number: i32,
-    pub outcome: &'static str,
-    pub status_code: Option<i32>,
-    pub response_body: Option<String>,
-    pub error: Option<String>,
-    pub duration_ms: i32,
-}
-
-/// The state a finished attempt moves the notification to.
-#[derive(Debug, Clone)]
-pub enum OutcomeUpdate {
-    Sent {
-        provider_message_id: Option<String>,
-    },
-    Retry {
-        after: Duration,
-        error: String,
-    },
-    Failed {
-        reason: DeadLetterReason,
-        error: Option<String>,
-    },
 }
 
 /// A dead letter the replay tooling can join with the database.
@@ -177,11 +155,6 @@ impl Store {
 
     pub fn pool(&self) -> &PgPool {
         &self.pool
-    }
-
-    pub async fn migrate(&self) -> StoreResult<()> {
-        MIGRATOR.run(&self.pool).await?;
-        Ok(())
     }
 
     pub async fn ping(&self) -> StoreResult<()> {
@@ -250,20 +223,13 @@ impl Store {
         )
     }
 
-    pub async fn get_many(&self, ids: &[Uuid]) -> StoreResult<Vec<Notification>> {
-        Ok(
-            sqlx::query_as(&format!("SELECT {VIEW_COLUMNS} FROM notifications WHERE id = ANY($1)"))
-                .bind(ids)
-                .fetch_all(&self.pool)
-                .await?,
-        )
-    }
-
     pub async fn cancel(&self, id: Uuid) -> StoreResult<CancelOutcome> {
-        let done = sqlx::query(
-            "UPDATE notifications SET status = 'CANCELED', next_retry_at = NULL, updated_at = now() \
-             WHERE id = $1 AND status IN ('ACCEPTED', 'QUEUED')",
-        )
+        let done = sqlx::query(&format!(
+            "UPDATE notifications SET status = '{}', next_retry_at = NULL, updated_at = now() \
+             WHERE id = $1 AND {}",
+            Status::Canceled,
+            status_from(Transition::Cancel)
+        ))
         .bind(id)
         .execute(&self.pool)
         .await?;
@@ -338,7 +304,7 @@ impl Store {
         .await?)
     }
 
-    /// Number of attempts recorded for a notification (used by tests and the CLI).
+    /// The attempts recorded for a notification, oldest first (for tests).
     pub async fn attempts(&self, id: Uuid) -> StoreResult<Vec<(i32, String, Option<i32>, Option<String>)>> {
         Ok(sqlx::query_as(
             "SELECT attempt_number, outcome, status_code, error FROM notification_attempts \
@@ -367,13 +333,14 @@ pub(crate) async fn insert_notifications_on(
         "INSERT INTO notifications (id, correlation_id, idempotency_key, batch_id, channel, priority, recipient, \
            content, status, max_retries, scheduled_at) \
          SELECT t.id, t.correlation_id, t.idempotency_key, $1, t.channel, t.priority, t.recipient, t.content, \
-           'ACCEPTED', t.max_retries, t.scheduled_at \
+           '{accepted}', t.max_retries, t.scheduled_at \
          FROM UNNEST($2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], \
                      $9::int4[], $10::timestamptz[]) WITH ORDINALITY \
            AS t(id, correlation_id, idempotency_key, channel, priority, recipient, content, max_retries, scheduled_at, n) \
          ORDER BY t.n \
          ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING \
-         RETURNING {COLUMNS}"
+         RETURNING {COLUMNS}",
+        accepted = Status::Accepted
     ))
     .bind(batch_id)
     .bind(order.iter().map(|n| n.id).collect::<Vec<_>>())
@@ -444,212 +411,16 @@ pub(crate) async fn mark_queued_on(conn: &mut PgConnection, ids: &[Uuid]) -> Sto
     if ids.is_empty() {
         return Ok(());
     }
-    sqlx::query(
-        "UPDATE notifications SET status = 'QUEUED', updated_at = now() \
-         WHERE id IN (SELECT id FROM notifications WHERE id = ANY($1) AND status = 'ACCEPTED' FOR UPDATE SKIP LOCKED)",
-    )
+    sqlx::query(&format!(
+        "UPDATE notifications SET status = '{}', updated_at = now() \
+         WHERE id IN (SELECT id FROM notifications WHERE id = ANY($1) AND {} FOR UPDATE SKIP LOCKED)",
+        Status::Queued,
+        status_from(Transition::Publish)
+    ))
     .bind(ids)
     .execute(&mut *conn)
     .await?;
     Ok(())
-}
-
-/// One claim request: the notification, the caller's lease token and the lease length.
-#[derive(Debug, Clone, Copy)]
-pub struct ClaimRequest {
-    pub id: Uuid,
-    pub token: Uuid,
-    pub lease: Duration,
-}
-
-/// Claims notifications for delivery: ACCEPTED|QUEUED (and due) → SENDING under a lease
-/// identified by each request's token. One statement for all, so two workers cannot both
-/// claim a row. It matches rows by id alone and decides inside SET, so a claim that meets
-/// a row locked by a scanner or a replay waits for that transaction and judges the
-/// committed state (a WHERE on the status would judge the old snapshot and refuse without
-/// waiting). Two requests for one row (a duplicated message) in one call: one wins, the
-/// other sees the row SENDING under another token.
-pub(crate) async fn claim_on(
-    conn: &mut PgConnection,
-    requests: &[ClaimRequest],
-) -> StoreResult<Vec<Result<Notification, ClaimRefusal>>> {
-    const C: &str = "(status IN ('ACCEPTED', 'QUEUED') AND (next_retry_at IS NULL OR next_retry_at <= now()) \
-         AND (scheduled_at IS NULL OR scheduled_at <= now()))";
-    #[derive(sqlx::FromRow)]
-    struct Claimed {
-        #[sqlx(flatten)]
-        notification: Notification,
-        claim_token: Uuid,
-        claimed: bool,
-    }
-    // Rows are locked in id order, the same order as every other multi-row write, so two
-    // statements that share rows wait for each other instead of deadlocking. `id = ANY($1)`
-    // beside the join keeps the plan on the primary key: without it, while the table is
-    // small or its statistics stale, PostgreSQL hashes a sequential scan of the whole table.
-    let mut sorted: Vec<&ClaimRequest> = requests.iter().collect();
-    sorted.sort_by_key(|r| r.id);
-    let rows: Vec<Claimed> = sqlx::query_as(&format!(
-        "UPDATE notifications SET \
-           status = CASE WHEN {C} THEN 'SENDING' ELSE status END, \
-           lease_token = CASE WHEN {C} THEN j.claim_token ELSE lease_token END, \
-           lease_expires_at = CASE WHEN {C} THEN now() + (j.lease_ms * interval '1 millisecond') ELSE lease_expires_at END, \
-           updated_at = CASE WHEN {C} THEN now() ELSE updated_at END \
-         FROM (SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::int8[]) WITH ORDINALITY \
-                 AS u(claim_id, claim_token, lease_ms, n) ORDER BY n) AS j \
-         WHERE id = j.claim_id AND id = ANY($1) \
-         RETURNING {COLUMNS}, j.claim_token, (status = 'SENDING' AND lease_token IS NOT DISTINCT FROM j.claim_token) AS claimed"
-    ))
-    .bind(sorted.iter().map(|r| r.id).collect::<Vec<_>>())
-    .bind(sorted.iter().map(|r| r.token).collect::<Vec<_>>())
-    .bind(sorted.iter().map(|r| r.lease.as_millis() as i64).collect::<Vec<_>>())
-    .fetch_all(&mut *conn)
-    .await?;
-    Ok(requests
-        .iter()
-        .map(|r| {
-            let Some(row) = rows.iter().find(|row| row.notification.id == r.id) else {
-                return Err(ClaimRefusal::NotFound);
-            };
-            if row.claimed && row.claim_token == r.token {
-                Ok(row.notification.clone())
-            } else {
-                Err(ClaimRefusal::NotClaimable(row.notification.status))
-            }
-        })
-        .collect())
-}
-
-/// The outcome of one finished attempt, recorded by the holder of its lease.
-#[derive(Debug, Clone)]
-pub struct OutcomeRecord {
-    pub id: Uuid,
-    pub token: Uuid,
-    pub attempt: AttemptRecord,
-    pub update: OutcomeUpdate,
-}
-
-/// Records attempts and moves each notification to its outcome's state, in one statement
-/// (so one commit, and one round trip when it autocommits). The attempt is recorded in
-/// every case; the state changes only while the caller still holds the lease (the scanner
-/// may have recovered it meanwhile). Returns, per record, whether the state changed.
-///
-/// The guard is the lease token alone: the schema allows a token only on a SENDING row
-/// (constraint `notifications_lease_only_while_sending`). A `status = 'SENDING'` condition
-/// would say the same, but it lets the planner scan the partial indexes on status, which
-/// hold an entry for every notification that ever passed through SENDING until vacuum.
-pub(crate) async fn record_outcomes_on(conn: &mut PgConnection, records: &[OutcomeRecord]) -> StoreResult<Vec<bool>> {
-    let mut sorted: Vec<&OutcomeRecord> = records.iter().collect();
-    sorted.sort_by_key(|r| r.id);
-    let (mut status, mut provider_id, mut retry_ms, mut last_error, mut reason) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    for r in &sorted {
-        let (s, p, ms, e, why): (&str, Option<&str>, Option<i64>, Option<&str>, Option<&str>) = match &r.update {
-            OutcomeUpdate::Sent { provider_message_id } => ("SENT", provider_message_id.as_deref(), None, None, None),
-            OutcomeUpdate::Retry { after, error } => (
-                "QUEUED",
-                None,
-                Some(after.as_millis() as i64),
-                Some(error.as_str()),
-                None,
-            ),
-            OutcomeUpdate::Failed { reason, error } => ("FAILED", None, None, error.as_deref(), Some(reason.as_str())),
-        };
-        status.push(s);
-        provider_id.push(p);
-        retry_ms.push(ms);
-        last_error.push(e);
-        reason.push(why);
-    }
-    let applied: Vec<(Uuid, Uuid)> = sqlx::query_as(
-        "WITH attempts AS ( \
-           INSERT INTO notification_attempts \
-             (notification_id, attempt_number, outcome, status_code, response_body, error, duration_ms) \
-           SELECT * FROM UNNEST($1::uuid[], $3::int4[], $4::text[], $5::int4[], $6::text[], $7::text[], $8::int4[])) \
-         UPDATE notifications SET \
-           status = j.new_status, \
-           provider_message_id = CASE WHEN j.new_status = 'SENT' THEN j.provider_id ELSE provider_message_id END, \
-           next_retry_at = now() + (j.retry_ms * interval '1 millisecond'), \
-           last_error = j.last_error, \
-           failure_reason = CASE WHEN j.new_status = 'FAILED' THEN j.reason ELSE failure_reason END, \
-           attempt_count = attempt_count + 1, lease_token = NULL, lease_expires_at = NULL, updated_at = now() \
-         FROM (SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $9::text[], $10::text[], $11::int8[], $12::text[], $13::text[]) \
-                 WITH ORDINALITY AS u(outcome_id, outcome_token, new_status, provider_id, retry_ms, last_error, reason, n) \
-               ORDER BY n) AS j \
-         WHERE id = j.outcome_id AND id = ANY($1) AND lease_token = j.outcome_token \
-         RETURNING id, j.outcome_token",
-    )
-    .bind(sorted.iter().map(|r| r.id).collect::<Vec<_>>())
-    .bind(sorted.iter().map(|r| r.token).collect::<Vec<_>>())
-    .bind(sorted.iter().map(|r| r.attempt.attempt_number).collect::<Vec<_>>())
-    .bind(sorted.iter().map(|r| r.attempt.outcome).collect::<Vec<_>>())
-    .bind(sorted.iter().map(|r| r.attempt.status_code).collect::<Vec<_>>())
-    .bind(sorted.iter().map(|r| r.attempt.response_body.as_deref()).collect::<Vec<_>>())
-    .bind(sorted.iter().map(|r| r.attempt.error.as_deref()).collect::<Vec<_>>())
-    .bind(sorted.iter().map(|r| r.attempt.duration_ms).collect::<Vec<_>>())
-    .bind(status)
-    .bind(provider_id)
-    .bind(retry_ms)
-    .bind(last_error)
-    .bind(reason)
-    .fetch_all(&mut *conn)
-    .await?;
-    Ok(records
-        .iter()
-        .map(|r| applied.iter().any(|&(id, token)| id == r.id && token == r.token))
-        .collect())
-}
-
-/// Records one delivery attempt. With `apply_outcome` in the same transaction it is the
-/// outcome of an attempt; apply_outcome returns false when the lease was lost meanwhile
-/// (the scanner recovered it): the attempt is still recorded, the state left to its holder.
-pub(crate) async fn insert_attempt(conn: &mut PgConnection, id: Uuid, a: &AttemptRecord) -> StoreResult<()> {
-    sqlx::query(
-        "INSERT INTO notification_attempts (notification_id, attempt_number, outcome, status_code, response_body, error, duration_ms) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
-    )
-    .bind(id)
-    .bind(a.attempt_number)
-    .bind(a.outcome)
-    .bind(a.status_code)
-    .bind(&a.response_body)
-    .bind(&a.error)
-    .bind(a.duration_ms)
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
-/// Moves a SENDING notification to the outcome's state. With a token, only the holder of
-/// that lease may; without one (scanner recovery), only while the lease is expired.
-pub(crate) async fn apply_outcome(
-    conn: &mut PgConnection,
-    id: Uuid,
-    token: Option<Uuid>,
-    update: &OutcomeUpdate,
-) -> StoreResult<bool> {
-    const RELEASE: &str =
-        "attempt_count = attempt_count + 1, lease_token = NULL, lease_expires_at = NULL, updated_at = now()";
-    const GUARD: &str = "WHERE id = $1 AND status = 'SENDING' \
-         AND (($2::uuid IS NOT NULL AND lease_token = $2) OR ($2::uuid IS NULL AND lease_expires_at < now()))";
-    let sql = match update {
-        OutcomeUpdate::Sent { .. } => format!(
-            "UPDATE notifications SET status = 'SENT', provider_message_id = $3, next_retry_at = NULL, last_error = NULL, {RELEASE} {GUARD}"
-        ),
-        OutcomeUpdate::Retry { .. } => format!(
-            "UPDATE notifications SET status = 'QUEUED', next_retry_at = now() + ($3::bigint * interval '1 millisecond'), \
-               last_error = $4, {RELEASE} {GUARD}"
-        ),
-        OutcomeUpdate::Failed { .. } => format!(
-            "UPDATE notifications SET status = 'FAILED', next_retry_at = NULL, failure_reason = $3, last_error = $4, {RELEASE} {GUARD}"
-        ),
-    };
-    let query = sqlx::query(&sql).bind(id).bind(token);
-    let query = match update {
-        OutcomeUpdate::Sent { provider_message_id } => query.bind(provider_message_id.clone()),
-        OutcomeUpdate::Retry { after, error } => query.bind(after.as_millis() as i64).bind(error.clone()),
-        OutcomeUpdate::Failed { reason, error } => query.bind(reason.as_str()).bind(error.clone()),
-    };
-    Ok(query.execute(conn).await?.rows_affected() == 1)
 }
 
 /// Creates the target database when it is missing (the Go service expected it to exist).

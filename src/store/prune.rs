@@ -19,15 +19,16 @@ use serde::Serialize;
 use sqlx::Row;
 use uuid::Uuid;
 
-use super::{Store, StoreResult};
+use super::{status_from, Store, StoreResult};
+use crate::domain::Transition;
 
 /// The notifications a prune deletes: finished, untouched since `$1`, and not waiting for a
 /// scheduled time after it.
-macro_rules! prunable {
-    () => {
-        "status IN ('SENT', 'CANCELED') AND created_at < $1 AND updated_at < $1 \
-         AND (scheduled_at IS NULL OR scheduled_at < $1)"
-    };
+fn prunable() -> String {
+    format!(
+        "{} AND created_at < $1 AND updated_at < $1 AND (scheduled_at IS NULL OR scheduled_at < $1)",
+        status_from(Transition::Prune)
+    )
 }
 
 /// Rows counted or deleted, by status and channel, plus batches and audit rows.
@@ -79,12 +80,11 @@ impl Store {
     ) -> StoreResult<PruneCounts> {
         let mut counts = PruneCounts::default();
         if let Some(cutoff) = cutoff {
-            let rows = sqlx::query(concat!(
+            let rows = sqlx::query(&format!(
                 "SELECT status, channel, count(*) AS n, \
                    sum((SELECT count(*) FROM notification_attempts a WHERE a.notification_id = n.id))::bigint AS attempts \
-                 FROM notifications n WHERE ",
-                prunable!(),
-                " GROUP BY status, channel"
+                 FROM notifications n WHERE {} GROUP BY status, channel",
+                prunable()
             ))
             .bind(cutoff)
             .fetch_all(&self.pool)
@@ -96,11 +96,10 @@ impl Store {
                 counts.attempts += attempts.unwrap_or(0).max(0) as u64;
             }
             // Batches that would be empty once the prunable items are gone.
-            let n: i64 = sqlx::query_scalar(concat!(
+            let n: i64 = sqlx::query_scalar(&format!(
                 "SELECT count(*) FROM batches b WHERE b.created_at < $1 AND NOT EXISTS \
-                 (SELECT 1 FROM notifications n WHERE n.batch_id = b.id AND NOT (",
-                prunable!(),
-                "))"
+                 (SELECT 1 FROM notifications n WHERE n.batch_id = b.id AND NOT ({}))",
+                prunable()
             ))
             .bind(cutoff)
             .fetch_one(&self.pool)
@@ -125,15 +124,14 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         // Never let one batch hold its locks for long, whatever the server's default.
         sqlx::query("SET LOCAL lock_timeout = '2s'").execute(&mut *tx).await?;
-        let rows = sqlx::query(concat!(
+        let rows = sqlx::query(&format!(
             "SELECT n.id, n.status, n.channel, \
                (SELECT count(*) FROM notification_attempts a WHERE a.notification_id = n.id) AS attempts, \
                CASE WHEN $3 THEN to_jsonb(n) || jsonb_build_object('attempts', COALESCE( \
                  (SELECT jsonb_agg(to_jsonb(a) ORDER BY a.attempt_number, a.id) FROM notification_attempts a \
                   WHERE a.notification_id = n.id), '[]'::jsonb)) END AS row \
-             FROM notifications n WHERE ",
-            prunable!(),
-            " ORDER BY created_at, id LIMIT $2 FOR UPDATE SKIP LOCKED"
+             FROM notifications n WHERE {} ORDER BY created_at, id LIMIT $2 FOR UPDATE SKIP LOCKED",
+            prunable()
         ))
         .bind(cutoff)
         .bind(limit)
@@ -189,11 +187,12 @@ impl Store {
     /// When the oldest finished (SENT or CANCELED) notification was created, for the age
     /// gauge (the created_at index finds it without a scan).
     pub async fn oldest_finished(&self) -> StoreResult<Option<DateTime<Utc>>> {
-        Ok(
-            sqlx::query_scalar("SELECT min(created_at) FROM notifications WHERE status IN ('SENT', 'CANCELED')")
-                .fetch_one(&self.pool)
-                .await?,
-        )
+        Ok(sqlx::query_scalar(&format!(
+            "SELECT min(created_at) FROM notifications WHERE {}",
+            status_from(Transition::Prune)
+        ))
+        .fetch_one(&self.pool)
+        .await?)
     }
 }
 

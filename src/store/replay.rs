@@ -2,14 +2,16 @@
 //! transaction, so a crash before the publish is confirmed rolls it back), the stream of
 //! FAILED rows for `--from-db`, and the audit trail.
 
+use std::sync::LazyLock;
+
 use chrono::{DateTime, Utc};
 use futures_util::stream::BoxStream;
 use serde::Serialize;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use super::{Store, StoreResult};
-use crate::domain::{Channel, Priority, Status};
+use super::{status_from, Store, StoreResult};
+use crate::domain::{Channel, Priority, Status, Transition};
 
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct ReplayTarget {
@@ -26,29 +28,41 @@ pub async fn reset_failed(
     id: Uuid,
     reset_attempts: bool,
 ) -> StoreResult<Option<ReplayTarget>> {
-    Ok(sqlx::query_as(
-        "UPDATE notifications SET status = 'QUEUED', next_retry_at = NULL, lease_token = NULL, lease_expires_at = NULL, \
+    Ok(sqlx::query_as(&format!(
+        "UPDATE notifications SET status = '{}', next_retry_at = NULL, lease_token = NULL, lease_expires_at = NULL, \
            failure_reason = NULL, dead_lettered_at = NULL, \
            attempt_count = CASE WHEN $2 THEN 0 ELSE attempt_count END, \
            max_retries = CASE WHEN $2 THEN max_retries ELSE GREATEST(max_retries, attempt_count + 1) END, \
            updated_at = now() \
-         WHERE id = $1 AND status = 'FAILED' \
+         WHERE id = $1 AND {} \
          RETURNING id, correlation_id, channel, priority",
-    )
+        Status::Queued,
+        status_from(Transition::Replay)
+    ))
     .bind(id)
     .bind(reset_attempts)
     .fetch_optional(conn)
     .await?)
 }
 
-/// The rows a `FailedFilter` selects, with its binds $1–$6 (see `FailedFilter::bind`).
-macro_rules! failed_selection {
-    () => {
-        "status = 'FAILED' AND (cardinality($1::uuid[]) = 0 OR id = ANY($1)) \
+/// The rows a `FailedFilter` selects (those a replay may take), with its binds $1–$6 (see
+/// `FailedFilter::bind`).
+fn failed_selection() -> String {
+    format!(
+        "{} AND (cardinality($1::uuid[]) = 0 OR id = ANY($1)) \
          AND ($2::text IS NULL OR channel = $2) AND ($3::text IS NULL OR failure_reason = $3) \
-         AND ($4::timestamptz IS NULL OR updated_at >= $4) AND ($5::timestamptz IS NULL OR updated_at <= $5)"
-    };
+         AND ($4::timestamptz IS NULL OR updated_at >= $4) AND ($5::timestamptz IS NULL OR updated_at <= $5)",
+        status_from(Transition::Replay)
+    )
 }
+
+/// Built once: a stream of ids borrows its statement for as long as it runs.
+static FAILED_IDS: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT id FROM notifications WHERE {} ORDER BY updated_at, id LIMIT $6",
+        failed_selection()
+    )
+});
 
 /// Filters of `replay --from-db`.
 #[derive(Clone, Debug, Default)]
@@ -76,7 +90,7 @@ pub struct AuditRow {
 }
 
 impl FailedFilter {
-    /// Binds $1–$6 of `failed_selection!` (the row limit is $6).
+    /// Binds $1–$6 of `failed_selection` (the row limit is $6).
     fn bind<'q, O>(
         &'q self,
         q: sqlx::query::QueryScalar<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments>,
@@ -93,21 +107,17 @@ impl FailedFilter {
 impl Store {
     /// FAILED notifications matching `f`, streamed oldest failure first (bounded memory).
     pub fn failed_ids<'a>(&'a self, f: &'a FailedFilter) -> BoxStream<'a, Result<Uuid, sqlx::Error>> {
-        f.bind(sqlx::query_scalar(concat!(
-            "SELECT id FROM notifications WHERE ",
-            failed_selection!(),
-            " ORDER BY updated_at, id LIMIT $6"
-        )))
-        .fetch(&self.pool)
+        f.bind(sqlx::query_scalar(FAILED_IDS.as_str())).fetch(&self.pool)
     }
 
     /// A notification still waiting for a delivery (ACCEPTED or QUEUED): its dead letter
     /// came from the broker (a quorum queue's delivery limit), not from a final failure.
     pub async fn waiting_target(&self, id: Uuid) -> StoreResult<Option<ReplayTarget>> {
-        Ok(sqlx::query_as(
-            "SELECT id, correlation_id, channel, priority FROM notifications \
-             WHERE id = $1 AND status IN ('ACCEPTED', 'QUEUED')",
-        )
+        // Waiting: a claim would still take it.
+        Ok(sqlx::query_as(&format!(
+            "SELECT id, correlation_id, channel, priority FROM notifications WHERE id = $1 AND {}",
+            status_from(Transition::Claim)
+        ))
         .bind(id)
         .fetch_optional(&self.pool)
         .await?)
@@ -115,14 +125,11 @@ impl Store {
 
     /// How many FAILED notifications `f` selects (the total of `replay --from-db`'s progress).
     pub async fn count_failed(&self, f: &FailedFilter) -> StoreResult<u64> {
-        let n: i64 = f
-            .bind(sqlx::query_scalar(concat!(
-                "SELECT count(*) FROM (SELECT 1 FROM notifications WHERE ",
-                failed_selection!(),
-                " LIMIT $6) AS selected"
-            )))
-            .fetch_one(&self.pool)
-            .await?;
+        let sql = format!(
+            "SELECT count(*) FROM (SELECT 1 FROM notifications WHERE {} LIMIT $6) AS selected",
+            failed_selection()
+        );
+        let n: i64 = f.bind(sqlx::query_scalar(&sql)).fetch_one(&self.pool).await?;
         Ok(n.max(0) as u64)
     }
 

@@ -7,8 +7,8 @@ use std::time::Duration;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use super::{apply_outcome, insert_attempt, AttemptRecord, OutcomeUpdate, Store, StoreResult};
-use crate::domain::{Channel, Priority};
+use super::{status_from, Store, StoreResult};
+use crate::domain::{Channel, Priority, Status, Transition};
 
 /// What a scan pass looks for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -44,19 +44,30 @@ impl ScanKind {
         }
     }
 
-    /// `$1` is the grace period in milliseconds.
-    fn predicate(self) -> &'static str {
+    /// The transition a pass makes: its source states select the rows.
+    pub fn transition(self) -> Transition {
         match self {
-            Self::Retry => "status = 'QUEUED' AND next_retry_at <= now()",
-            Self::Scheduled => "status = 'ACCEPTED' AND scheduled_at IS NOT NULL AND scheduled_at <= now()",
-            Self::Unpublished => {
-                "status = 'ACCEPTED' AND scheduled_at IS NULL AND created_at < now() - ($1::bigint * interval '1 millisecond')"
-            }
-            Self::ExpiredLease => "status = 'SENDING' AND lease_expires_at < now()",
-            Self::DeadLetterPending => {
-                "status = 'FAILED' AND dead_lettered_at IS NULL AND updated_at < now() - ($1::bigint * interval '1 millisecond')"
-            }
+            Self::Retry => Transition::Retry,
+            Self::Scheduled | Self::Unpublished => Transition::Publish,
+            Self::ExpiredLease => Transition::RecordOutcome,
+            Self::DeadLetterPending => Transition::DeadLetter,
         }
+    }
+
+    /// The rows due; `$1` is the grace period in milliseconds.
+    fn predicate(self) -> String {
+        let due = match self {
+            Self::Retry => "next_retry_at <= now()",
+            Self::Scheduled => "scheduled_at IS NOT NULL AND scheduled_at <= now()",
+            Self::Unpublished => {
+                "scheduled_at IS NULL AND created_at < now() - ($1::bigint * interval '1 millisecond')"
+            }
+            Self::ExpiredLease => "lease_expires_at < now()",
+            Self::DeadLetterPending => {
+                "dead_lettered_at IS NULL AND updated_at < now() - ($1::bigint * interval '1 millisecond')"
+            }
+        };
+        format!("{} AND {due}", status_from(self.transition()))
     }
 
     fn order(self) -> &'static str {
@@ -83,13 +94,6 @@ pub struct DueRow {
     pub last_error: Option<String>,
 }
 
-/// An expired lease after recovery: what became of it.
-#[derive(Clone, Debug)]
-pub struct ExpiredLease {
-    pub row: DueRow,
-    pub update: OutcomeUpdate,
-}
-
 /// Locks up to `limit` due rows of `kind` in the caller's transaction.
 pub async fn lock_due(
     conn: &mut PgConnection,
@@ -111,27 +115,14 @@ pub async fn lock_due(
 
 /// After the broker confirmed their work messages: the rows are QUEUED and no longer due.
 pub async fn mark_enqueued(conn: &mut PgConnection, ids: &[Uuid]) -> StoreResult<()> {
-    sqlx::query(
-        "UPDATE notifications SET status = 'QUEUED', next_retry_at = NULL, updated_at = now() WHERE id = ANY($1)",
-    )
+    sqlx::query(&format!(
+        "UPDATE notifications SET status = '{}', next_retry_at = NULL, updated_at = now() WHERE id = ANY($1)",
+        Status::Queued
+    ))
     .bind(ids)
     .execute(conn)
     .await?;
     Ok(())
-}
-
-/// Records the lost attempt of an expired lease and applies `update` (a retry or a failure).
-pub async fn recover_lease(conn: &mut PgConnection, row: &DueRow, update: &OutcomeUpdate) -> StoreResult<bool> {
-    let attempt = AttemptRecord {
-        attempt_number: row.attempt_count + 1,
-        outcome: "TRANSIENT",
-        status_code: None,
-        response_body: None,
-        error: Some("lease expired".into()),
-        duration_ms: 0,
-    };
-    insert_attempt(conn, row.id, &attempt).await?;
-    apply_outcome(conn, row.id, None, update).await
 }
 
 pub async fn mark_dead_lettered(conn: &mut PgConnection, ids: &[Uuid]) -> StoreResult<()> {

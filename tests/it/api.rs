@@ -53,6 +53,7 @@ async fn create_get_list_cancel_flow() {
         )
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+    t.take_left(&[("sms", 1)]).await;
     t.stop().await;
 }
 
@@ -81,6 +82,7 @@ async fn list_is_newest_first_paginated_and_filtered() {
     let (_, beyond) = t.get("/v1/notifications?page=9").await;
     assert_eq!(beyond["meta"]["total"], 5, "total is known even past the last page");
     assert_eq!(beyond["data"], json!([]));
+    t.take_left(&[("sms", 3), ("email", 2)]).await;
     t.stop().await;
 }
 
@@ -211,6 +213,7 @@ async fn validation_rules_of_the_contract() {
     assert!(body["error"].is_string());
     let r = t.client.delete(t.url("/v1/notifications")).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED);
+    t.take_left(&[("sms", 3)]).await;
     t.stop().await;
 }
 
@@ -232,6 +235,7 @@ async fn correlation_id_falls_back_to_the_request_id() {
     with_own["correlationId"] = json!("mine");
     let (_, body) = t.post("/v1/notifications", &with_own).await;
     assert_eq!(body["correlationId"], "mine");
+    t.take_left(&[("sms", 2)]).await;
     t.stop().await;
 }
 
@@ -257,6 +261,7 @@ async fn twenty_concurrent_identical_creates_make_one_row() {
     assert_eq!(rows, 1);
     let queued = crate::helpers::queue_len(&t.app, &t.env.queue(dispatchctl::domain::Channel::Sms)).await;
     assert_eq!(queued, 1, "published once");
+    t.take_left(&[("sms", 1)]).await;
     t.stop().await;
 }
 
@@ -369,6 +374,7 @@ async fn batch_create_and_summary() {
         .await
         .unwrap();
     assert_eq!(total, 3, "rejected batches stored nothing");
+    t.take_left(&[("sms", 3)]).await;
     t.stop().await;
 }
 
@@ -435,6 +441,7 @@ async fn health_endpoints_and_metrics() {
         ),
         "the create's INSERT counted as a group-commit batch"
     );
+    t.take_left(&[("push", 1)]).await;
     t.stop().await;
 }
 
@@ -595,6 +602,7 @@ async fn trailing_bytes_after_the_json_body_are_refused() {
     )
     .await;
     assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+    t.take_left(&[("sms", 1)]).await;
     t.stop().await;
 }
 
@@ -633,6 +641,7 @@ async fn max_retries_above_the_limit_is_refused_not_capped() {
     let (status, answer) = t.post("/v1/notifications", &with_retries(json!(100))).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
     assert_eq!(answer["maxRetries"], 100, "the limit itself is kept as sent");
+    t.take_left(&[("sms", 1)]).await;
     t.stop().await;
 }
 
@@ -657,6 +666,7 @@ async fn pages_past_int32_are_empty_pages_with_the_total() {
             .contains("from 1 to 9223372036854775807"),
         "names the limit: {body}"
     );
+    t.take_left(&[("sms", 2)]).await;
     t.stop().await;
 }
 
@@ -702,6 +712,7 @@ async fn a_key_repeated_inside_one_batch_rejects_the_batch_naming_both_items() {
     assert_eq!(batch["totalCount"], 4);
     assert_eq!(summary["totalCount"], 4);
     assert_eq!(counted, 4, "{summary}");
+    t.take_left(&[("sms", 4)]).await;
     t.stop().await;
 }
 
@@ -731,6 +742,7 @@ async fn a_missing_content_type_is_read_as_json_but_a_form_is_refused() {
         );
     }
     assert_eq!(stored_rows(&t).await, 2, "only the two JSON bodies were stored");
+    t.take_left(&[("sms", 2)]).await;
     t.stop().await;
 }
 
@@ -771,5 +783,6 @@ async fn a_retried_batch_answers_with_the_original_batch() {
         .await
         .unwrap();
     assert_eq!((batches, stored_rows(&t).await), (1, 3), "the retry stored nothing");
+    t.take_left(&[("sms", 3)]).await;
     t.stop().await;
 }

@@ -7,22 +7,13 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::helpers::{closed_port, wait_for, Env, KillOnDrop, ScriptedProvider, TestApp};
+use crate::helpers::{closed_port, command, stderr, wait_for, Env, KillOnDrop, ScriptedProvider, TestApp};
 
 fn dispatchctl(env: &HashMap<String, String>, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_dispatchctl"))
-        .args(args)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .envs(env)
+    command(env, args)
         .env("LOG_FORMAT", "text")
-        .current_dir(std::env::temp_dir())
         .output()
         .expect("run dispatchctl")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 #[test]
@@ -141,6 +132,7 @@ async fn scan_retries_dry_run_json_and_exit_codes() {
         "{}",
         stderr(&out)
     );
+    t.take_left(&[("sms", 2)]).await;
     t.stop().await;
 }
 
@@ -164,10 +156,7 @@ async fn sigterm_mid_load_loses_nothing() {
         .map(|n| n["id"].as_str().unwrap().to_string())
         .collect();
     let spawn_worker = || {
-        Command::new(env!("CARGO_BIN_EXE_dispatchctl"))
-            .args(["worker", "--listen", "127.0.0.1:0"])
-            .env_clear()
-            .envs(&env.values)
+        command(&env.values, &["worker", "--listen", "127.0.0.1:0"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -208,14 +197,6 @@ async fn sigterm_mid_load_loses_nothing() {
     api.stop().await;
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 #[tokio::test]
 async fn worker_and_scanner_daemons_serve_the_ops_endpoints() {
     let provider = ScriptedProvider::start().await;
@@ -230,13 +211,11 @@ async fn worker_and_scanner_daemons_serve_the_ops_endpoints() {
             "dispatch_engine_scanner_due_backlog",
         ),
     ] {
-        let listen = format!("127.0.0.1:{}", free_port());
+        let listen = format!("127.0.0.1:{}", closed_port());
         let mut guard = KillOnDrop(Some(
-            Command::new(env!("CARGO_BIN_EXE_dispatchctl"))
+            command(&env.values, &[])
                 .args(&args)
                 .args(["--listen", &listen])
-                .env_clear()
-                .envs(&env.values)
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .spawn()

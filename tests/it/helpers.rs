@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::process::{Command, Output};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -47,7 +48,92 @@ pub fn rabbitmqctl() -> std::process::Command {
     c
 }
 
-/// A port nothing listens on: bound, then released.
+/// The vhost of the test broker URL, for rabbitmqctl.
+pub fn vhost() -> String {
+    let url = url::Url::parse(&amqp_url()).expect("TEST_RABBITMQ_URL");
+    match url.path().trim_start_matches('/') {
+        "" | "%2f" | "%2F" => "/".into(),
+        v => v.to_string(),
+    }
+}
+
+/// Messages in the work queues named `prefix…`, ready or delivered and not yet acked, as
+/// the broker counts them.
+pub fn unfinished_work(env: &Env) -> u64 {
+    let out = rabbitmqctl()
+        .args([
+            "list_queues",
+            "-p",
+            &vhost(),
+            "name",
+            "messages",
+            "-q",
+            "--no-table-headers",
+        ])
+        .output()
+        .expect("rabbitmqctl");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let work: Vec<String> = Channel::ALL
+        .iter()
+        .flat_map(|c| env.topology().work_queues(*c))
+        .collect();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            let mut cols = l.split_whitespace();
+            let (name, n) = (cols.next()?, cols.next()?.parse::<u64>().ok()?);
+            work.iter().any(|q| q == name).then_some(n)
+        })
+        .sum()
+}
+
+/// Waits until every work message of the test was acked: nothing is left to deliver, so
+/// counting deliveries from then on counts them all.
+pub async fn wait_until_settled(env: &Env, within: Duration) -> bool {
+    wait_for(within, || async {
+        let env = env.clone();
+        tokio::task::spawn_blocking(move || unfinished_work(&env))
+            .await
+            .expect("join")
+            == 0
+    })
+    .await
+}
+
+/// The real binary with only `env` (and PATH) for its environment, in a temporary directory.
+pub fn command(env: &HashMap<String, String>, args: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_dispatchctl"));
+    c.args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .envs(env)
+        .current_dir(std::env::temp_dir());
+    c
+}
+
+pub async fn run(env: &HashMap<String, String>, args: &[&str]) -> Output {
+    let mut c = command(env, args);
+    tokio::task::spawn_blocking(move || c.output().expect("run dispatchctl"))
+        .await
+        .expect("join")
+}
+
+pub fn json_out(o: &Output) -> Value {
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not JSON ({e}): {}\nstderr: {}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        )
+    })
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// A port nothing listens on: bound, then released (for a daemon to listen on, or for a
+/// service that is down).
 pub fn closed_port() -> u16 {
     let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     l.local_addr().expect("addr").port()
@@ -65,6 +151,7 @@ pub fn init_logs() {
 /// Isolated names and the settings that point at them.
 #[derive(Clone)]
 pub struct Env {
+    /// Names this test's database, queue prefix and Redis prefix.
     pub id: String,
     pub values: HashMap<String, String>,
 }
@@ -146,7 +233,7 @@ impl TestApp {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let shutdown = CancellationToken::new();
-        let handle = tokio::spawn(dispatchctl::cli::serve::run_with(
+        let handle = tokio::spawn(dispatchctl::roles::serve(
             app.clone(),
             listener,
             api_only,
@@ -215,12 +302,74 @@ impl TestApp {
         }
     }
 
-    pub async fn stop(mut self) {
+    /// Stops the app, then fails the test if it left a message in one of its queues: work
+    /// that no test waited for, or a dead letter no test looked at. A test that means to leave
+    /// them says so with `stop_leaving_messages`.
+    pub async fn stop(self) {
+        let (app, env) = (self.app.clone(), self.env.clone());
+        self.stop_leaving_messages().await;
+        let left = messages_left(&app, &env).await;
+        assert!(left.is_empty(), "the test left messages in its queues: {left:?}");
+    }
+
+    /// Takes what the test leaves in its queues on purpose, failing unless it is exactly
+    /// `expected`: ("sms", work messages in its queues) or ("dlq.sms", dead letters).
+    pub async fn take_left(&self, expected: &[(&str, u32)]) {
+        let topology = self.env.topology();
+        let mut left = Vec::new();
+        let mut queues = Vec::new();
+        for channel in Channel::ALL {
+            let mut work = 0;
+            for q in topology.work_queues(*channel) {
+                work += self.app.broker.queue_depth(&q).await.unwrap_or(0);
+                queues.push(q);
+            }
+            let dlq = topology.dead_letter_queue(*channel);
+            let letters = self.app.broker.queue_depth(&dlq).await.unwrap_or(0);
+            queues.push(dlq);
+            left.extend([
+                (channel.lower().to_string(), work),
+                (format!("dlq.{}", channel.lower()), letters),
+            ]);
+        }
+        left.retain(|(_, n)| *n > 0);
+        let mut expected: Vec<(String, u32)> = expected.iter().map(|(q, n)| (q.to_string(), *n)).collect();
+        left.sort();
+        expected.sort();
+        assert_eq!(left, expected, "what the test leaves in its queues");
+        for q in queues {
+            // Asking for a queue that was never declared closes the channel: ask first.
+            if self.app.broker.queue_depth(&q).await.is_ok() {
+                let ch = self.app.broker.channel().await.expect("broker");
+                ch.queue_purge(&q, lapin::options::QueuePurgeOptions::default())
+                    .await
+                    .expect("purge");
+            }
+        }
+    }
+
+    pub async fn stop_leaving_messages(mut self) {
         self.shutdown.cancel();
         if let Some(h) = self.handle.take() {
             let _ = tokio::time::timeout(Duration::from_secs(10), h).await;
         }
     }
+}
+
+/// Messages waiting in this test's work queues and DLQs (queues never declared count none).
+pub async fn messages_left(app: &App, env: &Env) -> Vec<(String, u32)> {
+    let topology = env.topology();
+    let mut left = Vec::new();
+    for channel in Channel::ALL {
+        let mut queues = topology.work_queues(*channel);
+        queues.push(topology.dead_letter_queue(*channel));
+        for q in queues {
+            if let Ok(n @ 1..) = app.broker.queue_depth(&q).await {
+                left.push((q, n));
+            }
+        }
+    }
+    left
 }
 
 impl Drop for TestApp {

@@ -1,46 +1,18 @@
 //! The operator CLI end to end, through the real binary: send, inspect-dlq, replay.
 
 use std::collections::{HashMap, HashSet};
-use std::process::{Command, Output, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 use dispatchctl::domain::Channel;
 use serde_json::{json, Value};
 
-use crate::helpers::{closed_port, queue_len, wait_for, Env, ScriptedProvider, TestApp};
+use crate::helpers::{
+    closed_port, command, json_out, queue_len, run, stderr, wait_for, wait_until_settled, Env, ScriptedProvider,
+    TestApp,
+};
 
 pub(crate) const WITHIN: Duration = Duration::from_secs(30);
-
-pub(crate) fn command(env: &HashMap<String, String>, args: &[&str]) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_dispatchctl"));
-    c.args(args)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .envs(env)
-        .current_dir(std::env::temp_dir());
-    c
-}
-
-pub(crate) async fn run(env: &HashMap<String, String>, args: &[&str]) -> Output {
-    let mut c = command(env, args);
-    tokio::task::spawn_blocking(move || c.output().expect("run dispatchctl"))
-        .await
-        .expect("join")
-}
-
-pub(crate) fn json_out(o: &Output) -> Value {
-    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| {
-        panic!(
-            "stdout is not JSON ({e}): {}\nstderr: {}",
-            String::from_utf8_lossy(&o.stdout),
-            String::from_utf8_lossy(&o.stderr)
-        )
-    })
-}
-
-pub(crate) fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
 
 /// Serve with a provider that rejects `reject…` recipients, and `count` of them per channel
 /// failed and dead-lettered.
@@ -183,6 +155,7 @@ async fn inspect_lists_dead_letters_without_consuming_and_replay_sends_them() {
     assert_eq!(real["replayed"], 3);
     assert!(real["operator"].as_str().unwrap().contains('@'));
     assert!(real["finished_at"].is_string());
+    t.take_left(&[("dlq.email", 2)]).await;
     t.stop().await;
 }
 
@@ -207,8 +180,8 @@ async fn a_replay_killed_halfway_and_run_again_sends_each_once() {
     for (_, id) in &ids {
         t.wait_status(id, "SENT", WITHIN).await;
     }
-    // Settle, then count: each delivered exactly once.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Every message acked, then count: each delivered exactly once.
+    assert!(wait_until_settled(&t.env, WITHIN).await, "every message acked");
     let successes = provider.successes();
     for (_, id) in &ids {
         assert_eq!(
@@ -281,6 +254,7 @@ async fn send_exit_codes() {
     )
     .await;
     assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    t.take_left(&[("dlq.sms", 1)]).await;
     t.stop().await;
 }
 
@@ -319,5 +293,6 @@ async fn send_file_splits_2500_items_into_three_batches() {
         err.contains("notifications[1].channel") && err.contains("notifications[2].recipient"),
         "{err}"
     );
+    t.take_left(&[("push", 2500)]).await;
     t.stop().await;
 }

@@ -10,8 +10,7 @@ use dispatchctl::store::Store;
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::helpers::{closed_port, wait_for, Env};
-use crate::operator::{command, json_out, run, stderr};
+use crate::helpers::{closed_port, command, json_out, run, stderr, wait_for, Env};
 
 async fn store(env: &Env) -> Store {
     let store = Store::connect(&env.settings().database, 4).await.expect("connect");

@@ -59,6 +59,7 @@ async fn a_retry_is_enqueued_only_once_due() {
         0,
         "enqueued once"
     );
+    t.take_left(&[("sms", 1)]).await;
     t.stop().await;
 }
 
@@ -72,7 +73,20 @@ async fn a_scheduled_notification_waits_then_is_delivered() {
         .await;
     let id = n["id"].as_str().unwrap().to_string();
     assert_eq!(n["status"], "ACCEPTED");
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Two passes of the scheduled scan after the create: the first may have begun before it.
+    let passes = || {
+        t.app
+            .metrics
+            .scan_duration
+            .with_label_values(&["scheduled"])
+            .get_sample_count()
+    };
+    let before = passes();
+    assert!(
+        wait_for(WITHIN, || async { passes() >= before + 2 }).await,
+        "the scanner runs"
+    );
+    assert!(chrono::Utc::now() < at, "the passes ran before its time");
     assert_eq!(
         t.notification(&id).await["status"],
         "ACCEPTED",
@@ -166,6 +180,7 @@ async fn an_expired_lease_is_recovered_as_a_transient_failure() {
         })
         .await
     );
+    t.take_left(&[("sms", 1)]).await;
     t.stop().await;
 }
 
@@ -242,5 +257,6 @@ async fn a_broker_failure_leaves_rows_due_and_a_rerun_enqueues_them() {
     let report = Scanner::new(t.app.clone()).pass(ScanScope::ALL, false).await.unwrap();
     assert_eq!(report.handled["retry"]["email"], 1);
     assert_eq!(queue_len(&t.app, &t.env.queue(Channel::Email)).await, 1);
+    t.take_left(&[("email", 1)]).await;
     t.stop().await;
 }

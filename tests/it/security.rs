@@ -7,7 +7,7 @@ use reqwest::StatusCode;
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::helpers::{closed_port, Env, ScriptedProvider, TestApp};
+use crate::helpers::{closed_port, command, Env, ScriptedProvider, TestApp};
 
 #[tokio::test]
 async fn a_slow_loris_client_is_disconnected() {
@@ -96,29 +96,26 @@ async fn secrets_never_reach_the_logs() {
     let provider = ScriptedProvider::start().await;
     let env = Env::new();
     let db = env.values["DATABASE_DSN"].replace("postgres://postgres@", "postgres://postgres:pg-secret-pw@");
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
-    let child = Command::new(env!("CARGO_BIN_EXE_dispatchctl"))
-        .args(["serve", "--host", "127.0.0.1", "--port", &port.to_string()])
-        .env_clear()
-        .envs(&env.values)
-        .env("DATABASE_DSN", db)
-        .env(
-            "RABBITMQ_URL",
-            format!("amqp://guest:broker-secret-pw@127.0.0.1:{}/%2f", closed_port()),
-        )
-        .env("REDIS_URL", "redis://:redis-secret-pw@127.0.0.1:6379/0")
-        .env("WEBHOOK_SITE_URL", &provider.url)
-        .env("WEBHOOK_SECRET", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
-        .env("API_TOKENS", "tok-secret-123")
-        .env("LOG_LEVEL", "info")
-        .env("LOG_FORMAT", "json")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let port = closed_port();
+    let child = command(
+        &env.values,
+        &["serve", "--host", "127.0.0.1", "--port", &port.to_string()],
+    )
+    .env("DATABASE_DSN", db)
+    .env(
+        "RABBITMQ_URL",
+        format!("amqp://guest:broker-secret-pw@127.0.0.1:{}/%2f", closed_port()),
+    )
+    .env("REDIS_URL", "redis://:redis-secret-pw@127.0.0.1:6379/0")
+    .env("WEBHOOK_SITE_URL", &provider.url)
+    .env("WEBHOOK_SECRET", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
+    .env("API_TOKENS", "tok-secret-123")
+    .env("LOG_LEVEL", "info")
+    .env("LOG_FORMAT", "json")
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
     let client = reqwest::Client::new();
     let base = format!("http://127.0.0.1:{port}");
     let up = crate::helpers::wait_for(Duration::from_secs(20), || async {

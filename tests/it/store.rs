@@ -3,8 +3,10 @@
 
 use std::time::Duration;
 
-use dispatchctl::domain::Status;
-use dispatchctl::store::{AttemptRecord, ClaimRefusal, OutcomeRecord, OutcomeUpdate};
+use dispatchctl::domain::backoff::Backoff;
+use dispatchctl::domain::{DeliveryResult, Outcome, Status};
+use dispatchctl::store::lease::record_outcomes_on;
+use dispatchctl::store::{ClaimRefusal, OutcomeRecord};
 use futures_util::future::join_all;
 use uuid::Uuid;
 
@@ -24,22 +26,18 @@ async fn stored(t: &TestApp, i: usize) -> Uuid {
     n.id
 }
 
-fn sent(id: Uuid, token: Uuid) -> OutcomeRecord {
-    OutcomeRecord {
-        id,
-        token,
-        attempt: AttemptRecord {
-            attempt_number: 1,
-            outcome: "SUCCESS",
-            status_code: Some(200),
-            response_body: None,
-            error: None,
-            duration_ms: 3,
-        },
-        update: OutcomeUpdate::Sent {
-            provider_message_id: Some("p-1".into()),
-        },
-    }
+const BACKOFF: Backoff = Backoff {
+    base: Duration::from_secs(1),
+    max: Duration::from_secs(60),
+};
+
+fn sent() -> Outcome {
+    let answer = DeliveryResult::Success {
+        status: 200,
+        provider_message_id: Some("p-1".into()),
+        body: String::new(),
+    };
+    Outcome::decide(answer, 1, 5, Duration::from_millis(3), &BACKOFF, 0.0)
 }
 
 async fn status_of(t: &TestApp, id: Uuid) -> Status {
@@ -50,31 +48,54 @@ async fn status_of(t: &TestApp, id: Uuid) -> Status {
 async fn concurrent_claims_of_one_notification_let_exactly_one_win() {
     let t = TestApp::spawn(Env::new(), true).await;
     let id = stored(&t, 1).await;
-    let tokens: Vec<Uuid> = (0..12).map(|_| Uuid::new_v4()).collect();
-    let results = join_all(tokens.iter().map(|&token| t.app.writes.claim(id, token, LEASE))).await;
-    let winners: Vec<usize> = (0..results.len())
-        .filter(|&i| matches!(results[i], Ok(Ok(_))))
-        .collect();
-    assert_eq!(winners.len(), 1, "exactly one claim wins: {results:?}");
-    for (i, r) in results.iter().enumerate() {
-        if i != winners[0] {
-            assert!(
-                matches!(r, Ok(Err(ClaimRefusal::NotClaimable(Status::Sending)))),
-                "the others see it SENDING: {r:?}"
-            );
-        }
+    let mut results = join_all((0..12).map(|_| t.app.writes.claim(id, LEASE))).await;
+    let winners = results.iter().filter(|r| matches!(r, Ok(Ok(_)))).count();
+    assert_eq!(winners, 1, "exactly one claim wins: {results:?}");
+    for r in &results {
+        assert!(
+            matches!(r, Ok(Ok(_)) | Ok(Err(ClaimRefusal::NotClaimable(Status::Sending)))),
+            "the others see it SENDING: {r:?}"
+        );
     }
-    // The lease belongs to the winner's token: only its outcome moves the row.
-    let loser = tokens[(winners[0] + 1) % tokens.len()];
-    assert!(!t.app.writes.record_outcome(sent(id, loser)).await.unwrap());
-    assert_eq!(status_of(&t, id).await, Status::Sending);
-    assert!(t.app.writes.record_outcome(sent(id, tokens[winners[0]])).await.unwrap());
+    // Only the winner holds a lease (`Claimed`), so only it can record an outcome.
+    let Some(Ok(Ok(claimed))) = results.drain(..).find(|r| matches!(r, Ok(Ok(_)))) else {
+        unreachable!("one claim won")
+    };
+    assert!(t.app.writes.record_outcome(claimed, sent()).await.unwrap());
     assert_eq!(status_of(&t, id).await, Status::Sent);
+    assert_eq!(t.app.store.attempts(id).await.unwrap().len(), 1);
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn a_lease_recovered_after_it_expired_no_longer_lets_its_holder_record() {
+    let t = TestApp::spawn(Env::new(), true).await;
+    let id = stored(&t, 1).await;
+    let claimed = t.app.writes.claim(id, LEASE).await.unwrap().expect("claimed");
+    let lost = Outcome::lease_expired(1, 5, &BACKOFF, 0.0);
+    let mut conn = t.app.store.pool().acquire().await.unwrap();
+    let early = record_outcomes_on(&mut conn, &[OutcomeRecord::expired(id, lost.clone())]).await;
     assert_eq!(
-        t.app.store.attempts(id).await.unwrap().len(),
-        2,
-        "both attempts are recorded"
+        early.unwrap(),
+        vec![false],
+        "a lease that has not expired is not recovered"
     );
+    assert_eq!(status_of(&t, id).await, Status::Sending);
+    sqlx::query("UPDATE notifications SET lease_expires_at = now() - interval '1 second' WHERE id = $1")
+        .bind(id)
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    let recovered = record_outcomes_on(&mut conn, &[OutcomeRecord::expired(id, lost)]).await;
+    assert_eq!(recovered.unwrap(), vec![true]);
+    assert!(
+        !t.app.writes.record_outcome(claimed, sent()).await.unwrap(),
+        "the old holder's outcome does not move the row"
+    );
+    assert_eq!(status_of(&t, id).await, Status::Queued);
+    let attempts = t.app.store.attempts(id).await.unwrap();
+    assert_eq!(attempts.len(), 3, "every attempt is recorded: {attempts:?}");
+    drop(conn);
     t.stop().await;
 }
 
@@ -90,12 +111,12 @@ async fn a_shared_claim_answers_each_caller_about_its_own_row() {
     let unknown = Uuid::now_v7();
     let mut wanted = ids.clone();
     wanted.push(unknown);
-    let results = join_all(wanted.iter().map(|&id| t.app.writes.claim(id, Uuid::new_v4(), LEASE))).await;
+    let results = join_all(wanted.iter().map(|&id| t.app.writes.claim(id, LEASE))).await;
     for (id, r) in wanted.iter().zip(&results) {
         match r {
-            Ok(Ok(n)) => {
-                assert_eq!(n.id, *id, "a caller gets its own notification");
-                assert_eq!(n.status, Status::Sending);
+            Ok(Ok(claimed)) => {
+                assert_eq!(claimed.notification().id, *id, "a caller gets its own notification");
+                assert_eq!(claimed.notification().status, Status::Sending);
             }
             Ok(Err(ClaimRefusal::NotClaimable(Status::Canceled))) => assert_eq!(*id, canceled),
             Ok(Err(ClaimRefusal::NotFound)) => assert_eq!(*id, unknown),
@@ -186,5 +207,151 @@ async fn the_autovacuum_check_sees_the_table_switch_as_well_as_the_server_settin
         .await
         .unwrap();
     assert_eq!(store.autovacuum_covers_notifications().await.unwrap(), server_on);
+    t.stop().await;
+}
+
+/// One notification in each status, every other condition of the transitions met: created
+/// and last touched long ago, a retry due, scheduled (`scheduled`) or not, the SENDING one
+/// under a lease that has expired, no dead letter recorded.
+async fn one_in_each_status(t: &TestApp, scheduled: bool) -> Vec<(Status, Uuid)> {
+    let mut rows = Vec::new();
+    for (i, status) in Status::ALL.iter().enumerate() {
+        let id = stored(t, i).await;
+        let leased = *status == Status::Sending;
+        sqlx::query(
+            "UPDATE notifications SET status = $2, created_at = '2000-01-01Z', updated_at = '2000-01-01Z', \
+               next_retry_at = now() - interval '1 second', \
+               scheduled_at = CASE WHEN $3 THEN now() - interval '1 second' END, \
+               lease_token = CASE WHEN $4 THEN gen_random_uuid() END, \
+               lease_expires_at = CASE WHEN $4 THEN now() - interval '1 second' END \
+             WHERE id = $1",
+        )
+        .bind(id)
+        .bind(status.as_str())
+        .bind(scheduled)
+        .bind(leased)
+        .execute(t.app.store.pool())
+        .await
+        .expect("set status");
+        rows.push((*status, id));
+    }
+    rows
+}
+
+/// Whether a statement touched the row: it changed `updated_at` or deleted the row.
+async fn touched(t: &TestApp, id: Uuid) -> bool {
+    let at: Option<chrono::DateTime<chrono::Utc>> =
+        sqlx::query_scalar("SELECT updated_at FROM notifications WHERE id = $1")
+            .bind(id)
+            .fetch_optional(t.app.store.pool())
+            .await
+            .expect("read");
+    at.is_none_or(|at| at.timestamp() != 946_684_800)
+}
+
+fn sorted(mut states: Vec<Status>) -> Vec<Status> {
+    states.sort_by_key(|s| s.as_str());
+    states
+}
+
+/// Invariant: every SQL statement that changes a status applies exactly the source states of
+/// its transition in `domain::transition`, so the two cannot drift apart.
+#[tokio::test]
+async fn every_statement_moves_exactly_the_rows_its_rule_allows() {
+    use dispatchctl::domain::Transition;
+    use dispatchctl::store::scan::lock_due;
+    use dispatchctl::store::ScanKind;
+
+    let t = TestApp::spawn(Env::new(), true).await;
+    let pool = t.app.store.pool().clone();
+    for &transition in Transition::ALL {
+        let mut moved = Vec::new();
+        match transition {
+            Transition::Publish => {
+                for (status, id) in one_in_each_status(&t, false).await {
+                    t.app.writes.mark_queued(id).await.unwrap();
+                    if touched(&t, id).await {
+                        moved.push(status);
+                    }
+                }
+            }
+            Transition::Claim => {
+                for (status, id) in one_in_each_status(&t, false).await {
+                    if let Ok(Ok(_)) = t.app.writes.claim(id, LEASE).await {
+                        moved.push(status);
+                    }
+                }
+            }
+            Transition::RecordOutcome => {
+                for (status, id) in one_in_each_status(&t, false).await {
+                    let lost = Outcome::lease_expired(1, 5, &BACKOFF, 0.0);
+                    let mut conn = pool.acquire().await.unwrap();
+                    if record_outcomes_on(&mut conn, &[OutcomeRecord::expired(id, lost)])
+                        .await
+                        .unwrap()[0]
+                    {
+                        moved.push(status);
+                    }
+                }
+            }
+            Transition::Cancel => {
+                for (status, id) in one_in_each_status(&t, false).await {
+                    if t.app.store.cancel(id).await.unwrap() == dispatchctl::store::CancelOutcome::Canceled {
+                        moved.push(status);
+                    }
+                }
+            }
+            Transition::Replay => {
+                for (status, id) in one_in_each_status(&t, false).await {
+                    let mut conn = pool.acquire().await.unwrap();
+                    if dispatchctl::store::replay::reset_failed(&mut conn, id, false)
+                        .await
+                        .unwrap()
+                        .is_some()
+                    {
+                        moved.push(status);
+                    }
+                }
+            }
+            Transition::Prune => {
+                let rows = one_in_each_status(&t, false).await;
+                let cutoff = chrono::Utc::now() + chrono::Duration::hours(1);
+                let batch = t.app.store.prune_batch(cutoff, 100, false).await.unwrap();
+                batch.commit().await.unwrap();
+                for (status, id) in rows {
+                    if touched(&t, id).await {
+                        moved.push(status);
+                    }
+                }
+            }
+            // Made by the scanner's passes, each of which selects its rows by the rule.
+            Transition::Retry | Transition::DeadLetter => {}
+        }
+        for &kind in ScanKind::ALL.iter().filter(|k| k.transition() == transition) {
+            let rows = one_in_each_status(&t, kind == ScanKind::Scheduled).await;
+            let mut tx = t.app.store.begin().await.unwrap();
+            let due = lock_due(&mut tx, kind, Duration::ZERO, 100).await.unwrap();
+            tx.rollback().await.unwrap();
+            let selected: Vec<Status> = rows
+                .iter()
+                .filter(|(_, id)| due.iter().any(|d| d.id == *id))
+                .map(|(s, _)| *s)
+                .collect();
+            assert_eq!(
+                sorted(selected),
+                sorted(transition.from().to_vec()),
+                "scan {kind:?} selects the sources of {transition:?}"
+            );
+        }
+        if !matches!(transition, Transition::Retry | Transition::DeadLetter) {
+            assert_eq!(
+                sorted(moved),
+                sorted(transition.from().to_vec()),
+                "{transition:?} applies to exactly its source states"
+            );
+        }
+        // The next transition starts from a clean table.
+        sqlx::query("DELETE FROM notifications").execute(&pool).await.unwrap();
+    }
     t.stop().await;
 }

@@ -7,16 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::helpers::{wait_for, Env, KillOnDrop, TestApp};
-use crate::operator::{command, json_out, stderr};
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use crate::helpers::{closed_port, command, json_out, run, stderr, wait_for, Env, KillOnDrop, TestApp};
 
 /// Waits for the child to exit, at most `within`; None when it is still running.
 async fn exit_within(child: &mut KillOnDrop, within: Duration) -> Option<ExitStatus> {
@@ -41,7 +32,7 @@ fn sigterm(child: &Child) {
 }
 
 async fn serve_until_live(env: &Env, log_level: &str) -> (KillOnDrop, String) {
-    let port = free_port().to_string();
+    let port = closed_port().to_string();
     let child = command(
         &env.clone().set("LOG_LEVEL", log_level).values,
         &["serve", "--host", "127.0.0.1", "--port", &port],
@@ -159,6 +150,7 @@ async fn every_command_ends_quietly_on_a_closed_stdout() {
         .await
         .unwrap();
     assert_eq!(rows, 1);
+    t.take_left(&[("sms", 1)]).await;
     t.stop().await;
 }
 
@@ -176,7 +168,7 @@ async fn send_file_wait_reports_each_final_status_attempts_and_error() {
     )
     .unwrap();
     let env = t.env.clone().set("DISPATCH_API_URL", t.url(""));
-    let out = crate::operator::run(
+    let out = run(
         &env.values,
         &[
             "send",
@@ -215,6 +207,7 @@ async fn send_file_wait_reports_each_final_status_attempts_and_error() {
         "{retried}"
     );
     assert_eq!(result["batches"][0]["status"], "PARTIAL_FAILURE");
+    t.take_left(&[("dlq.sms", 1)]).await;
     t.stop().await;
 }
 
@@ -230,7 +223,7 @@ async fn errors_are_one_line_with_the_cause_once_where_and_what_to_do() {
         .env
         .clone()
         .set("DATABASE_DSN", format!("postgres://postgres@127.0.0.1:{port}/x"));
-    let out = crate::operator::run(&refused.values, &["inspect-dlq"]).await;
+    let out = run(&refused.values, &["inspect-dlq"]).await;
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(error_lines(&err).len(), 1, "{err}");
@@ -264,7 +257,7 @@ async fn errors_are_one_line_with_the_cause_once_where_and_what_to_do() {
         vec!["inspect-dlq", "-o", "json"],
         vec!["scan-retries", "-o", "json"],
     ] {
-        let out = crate::operator::run(&wrong.values, &args).await;
+        let out = run(&wrong.values, &args).await;
         let err = stderr(&out);
         assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
         assert_eq!(error_lines(&err).len(), 1, "{args:?}: one line, no WARN logs: {err}");
@@ -280,7 +273,7 @@ async fn errors_are_one_line_with_the_cause_once_where_and_what_to_do() {
         );
     }
 
-    let out = crate::operator::run(&t.env.values, &["replay", "--rate", "-1", "--channel", "sms"]).await;
+    let out = run(&t.env.values, &["replay", "--rate", "-1", "--channel", "sms"]).await;
     assert_eq!(out.status.code(), Some(2));
     assert!(
         stderr(&out).contains("--rate: -1 must be a positive number"),
@@ -288,7 +281,7 @@ async fn errors_are_one_line_with_the_cause_once_where_and_what_to_do() {
         stderr(&out)
     );
 
-    let out = crate::operator::run(&t.env.values, &["replay", "--dry-run"]).await;
+    let out = run(&t.env.values, &["replay", "--dry-run"]).await;
     assert_eq!(out.status.code(), Some(2));
     let err = stderr(&out);
     assert!(
@@ -299,13 +292,14 @@ async fn errors_are_one_line_with_the_cause_once_where_and_what_to_do() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("dispatch.yaml");
     std::fs::write(&file, "api_port: abc\n").unwrap();
-    let out = crate::operator::run(&t.env.values, &["--config", file.to_str().unwrap(), "inspect-dlq"]).await;
+    let out = run(&t.env.values, &["--config", file.to_str().unwrap(), "inspect-dlq"]).await;
     assert_eq!(out.status.code(), Some(2));
     let err = stderr(&out);
     assert!(
         err.contains("dispatch.yaml") && err.contains("api_port") && !err.contains("API_PORT"),
         "{err}"
     );
+    t.take_left(&[("sms", 1)]).await;
     t.stop().await;
 }
 
@@ -324,7 +318,7 @@ async fn a_replay_that_matches_nothing_says_why_and_fails() {
         vec!["replay", "--id", &sent, "-o", "json"],
         vec!["replay", "--from-db", "--id", &sent, "-o", "json"],
     ] {
-        let out = crate::operator::run(env, &args).await;
+        let out = run(env, &args).await;
         assert_eq!(out.status.code(), Some(1), "{args:?}: {}", stderr(&out));
         let err = stderr(&out);
         assert!(
@@ -333,7 +327,7 @@ async fn a_replay_that_matches_nothing_says_why_and_fails() {
         );
         assert_eq!(json_out(&out)["not_replayed"][0]["id"], sent.as_str());
     }
-    let out = crate::operator::run(env, &["replay", "--id", &unknown]).await;
+    let out = run(env, &["replay", "--id", &unknown]).await;
     assert_eq!(out.status.code(), Some(1));
     assert!(
         stderr(&out).contains("unknown: no notification has this id"),
@@ -343,7 +337,7 @@ async fn a_replay_that_matches_nothing_says_why_and_fails() {
 
     // One that can be replayed beside one that cannot: the replay happens, the other is named.
     let failed = &ids[0].1;
-    let out = crate::operator::run(env, &["replay", "--id", failed, "--id", &sent, "-o", "json"]).await;
+    let out = run(env, &["replay", "--id", failed, "--id", &sent, "-o", "json"]).await;
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(json_out(&out)["replayed"], 1);
     assert!(stderr(&out).contains(&sent), "{}", stderr(&out));
@@ -396,6 +390,7 @@ async fn an_interrupted_replay_records_and_reports_what_it_did() {
             .unwrap();
     assert_eq!(i64::from(audited), replayed, "the audit row says what was done");
     assert!(finished.is_none(), "and that the run was interrupted");
+    t.take_left(&[("dlq.push", 9)]).await;
     t.stop().await;
 }
 
@@ -411,7 +406,7 @@ async fn a_send_file_with_an_unknown_key_is_refused_with_file_item_line_and_sugg
          - channel: sms\n  recipient: '+905551234567'\n  content: later\n  scheduled_at: '+1h'\n",
     )
     .unwrap();
-    let out = crate::operator::run(&env.values, &["send", "--file", path.to_str().unwrap()]).await;
+    let out = run(&env.values, &["send", "--file", path.to_str().unwrap()]).await;
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     let err = stderr(&out);
     assert!(
@@ -429,9 +424,10 @@ async fn a_send_file_with_an_unknown_key_is_refused_with_file_item_line_and_sugg
 
     // priority may be left out, as on the command line.
     std::fs::write(&path, "- {channel: sms, recipient: '+905551234567', content: hi}\n").unwrap();
-    let out = crate::operator::run(&env.values, &["send", "--file", path.to_str().unwrap(), "-o", "json"]).await;
+    let out = run(&env.values, &["send", "--file", path.to_str().unwrap(), "-o", "json"]).await;
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(json_out(&out)["notifications"][0]["priority"], "NORMAL");
+    t.take_left(&[("sms", 1)]).await;
     t.stop().await;
 }
 
@@ -441,7 +437,7 @@ async fn send_and_healthcheck_find_the_api_from_the_settings_serve_reads() {
     let port = t.addr.port().to_string();
     // The environment `serve` runs with: a wildcard host, its port, its tokens.
     let same = t.env.clone().set("API_HOST", "0.0.0.0").set("API_PORT", port.as_str());
-    let out = crate::operator::run(
+    let out = run(
         &same.values,
         &[
             "send",
@@ -458,12 +454,12 @@ async fn send_and_healthcheck_find_the_api_from_the_settings_serve_reads() {
     .await;
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(json_out(&out)["notifications"][0]["id"].is_string());
-    let out = crate::operator::run(&same.values, &["healthcheck"]).await;
+    let out = run(&same.values, &["healthcheck"]).await;
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 
     let closed = crate::helpers::closed_port().to_string();
     let elsewhere = t.env.clone().set("API_PORT", closed.as_str());
-    let out = crate::operator::run(
+    let out = run(
         &elsewhere.values,
         &["send", "--channel", "sms", "--to", "x", "--content", "hi"],
     )
@@ -474,6 +470,7 @@ async fn send_and_healthcheck_find_the_api_from_the_settings_serve_reads() {
         err.contains(&closed) && err.contains("API_PORT") && err.contains("--api-url"),
         "{err}"
     );
+    t.take_left(&[("sms", 1)]).await;
     t.stop().await;
 }
 
@@ -538,6 +535,7 @@ async fn progress_shows_known_totals_a_label_and_the_real_rate() {
         "{screen}"
     );
     assert!(!screen.contains("0/0"), "no unlabelled 0/0 bar: {screen}");
+    t.take_left(&[("dlq.email", 6)]).await;
     t.stop().await;
 }
 
@@ -548,7 +546,7 @@ async fn one_shot_commands_print_no_autovacuum_warning_and_no_sql() {
         .execute(t.app.store.pool())
         .await
         .unwrap();
-    let out = crate::operator::run(&t.env.values, &["scan-retries", "-o", "json"]).await;
+    let out = run(&t.env.values, &["scan-retries", "-o", "json"]).await;
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(
         !stderr(&out).contains("autovacuum"),
@@ -563,10 +561,21 @@ async fn one_shot_commands_print_no_autovacuum_warning_and_no_sql() {
         .await
         .unwrap();
     let env = t.env.values.clone();
-    let replay = tokio::spawn(async move {
-        crate::operator::run(&env, &["replay", "--from-db", "--channel", "sms", "-o", "json"]).await
-    });
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let replay =
+        tokio::spawn(async move { run(&env, &["replay", "--from-db", "--channel", "sms", "-o", "json"]).await });
+    let pool = t.app.store.pool().clone();
+    let slow = wait_for(Duration::from_secs(20), || async {
+        let waiting: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
+               AND wait_event_type = 'Lock' AND now() - query_start > interval '1200 milliseconds'",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        waiting > 0
+    })
+    .await;
+    assert!(slow, "the replay's statement waits on the lock for over a second");
     lock.rollback().await.unwrap();
     let out = replay.await.unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
@@ -583,7 +592,7 @@ async fn replay_wait_reports_what_became_of_the_replayed_notifications() {
     let (t, provider, _ids) = crate::operator::failed_setup(&[("sms", 2)]).await;
     let env = &t.env.values;
     // The provider is not fixed yet: the replay gains nothing, and says so.
-    let out = crate::operator::run(
+    let out = run(
         env,
         &["replay", "--channel", "sms", "--wait", "--timeout", "20s", "-o", "json"],
     )
@@ -614,7 +623,7 @@ async fn replay_wait_reports_what_became_of_the_replayed_notifications() {
         .await,
         "dead-lettered again"
     );
-    let out = crate::operator::run(env, &["replay", "--channel", "sms", "--wait", "-o", "json"]).await;
+    let out = run(env, &["replay", "--channel", "sms", "--wait", "-o", "json"]).await;
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let s = json_out(&out);
     assert_eq!(
@@ -630,7 +639,7 @@ async fn notifications_shows_one_with_its_attempts_and_where_it_is_and_lists_by_
     let (t, _provider, ids) = crate::operator::failed_setup(&[("sms", 1)]).await;
     let env = &t.env.values;
     let id = &ids[0].1;
-    let out = crate::operator::run(env, &["notifications", id, "-o", "json"]).await;
+    let out = run(env, &["notifications", id, "-o", "json"]).await;
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let n = json_out(&out);
     assert_eq!(n["status"], "FAILED");
@@ -644,7 +653,7 @@ async fn notifications_shows_one_with_its_attempts_and_where_it_is_and_lists_by_
     assert_eq!(n["attempts"][0]["status_code"], 400, "{n}");
     assert!(n["recipient"].as_str().unwrap().contains('*'), "masked by default: {n}");
 
-    let out = crate::operator::run(
+    let out = run(
         env,
         &["notifications", "--status", "failed", "--channel", "sms", "-o", "json"],
     )
@@ -653,16 +662,17 @@ async fn notifications_shows_one_with_its_attempts_and_where_it_is_and_lists_by_
     let list = json_out(&out);
     assert_eq!(list.as_array().unwrap().len(), 1);
     assert_eq!(list[0]["id"], id.as_str());
-    let out = crate::operator::run(env, &["notifications", "--status", "SENT", "-o", "json"]).await;
+    let out = run(env, &["notifications", "--status", "SENT", "-o", "json"]).await;
     assert_eq!(json_out(&out).as_array().unwrap().len(), 0);
 
     let unknown = uuid::Uuid::new_v4().to_string();
-    let out = crate::operator::run(env, &["notifications", &unknown]).await;
+    let out = run(env, &["notifications", &unknown]).await;
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains(&unknown), "{}", stderr(&out));
-    let out = crate::operator::run(env, &["notifications", "--status", "LOST"]).await;
+    let out = run(env, &["notifications", "--status", "LOST"]).await;
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("--status"), "{}", stderr(&out));
+    t.take_left(&[("dlq.sms", 1)]).await;
     t.stop().await;
 }
 
@@ -673,7 +683,7 @@ async fn discard_removes_selected_dead_letters_after_export_with_dry_run_confirm
     let dlq = t.env.dlq(dispatchctl::domain::Channel::Sms);
     let target = &ids[1].1;
 
-    let out = crate::operator::run(env, &["discard", "--id", target, "--dry-run", "-o", "json"]).await;
+    let out = run(env, &["discard", "--id", target, "--dry-run", "-o", "json"]).await;
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(json_out(&out)["letters"][0]["notification_id"], target.as_str());
     assert_eq!(
@@ -683,13 +693,13 @@ async fn discard_removes_selected_dead_letters_after_export_with_dry_run_confirm
     );
 
     // Not on a terminal and no --yes: refused.
-    let out = crate::operator::run(env, &["discard", "--id", target]).await;
+    let out = run(env, &["discard", "--id", target]).await;
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("--yes"), "{}", stderr(&out));
 
     let dir = tempfile::tempdir().unwrap();
     let export = dir.path().join("discarded.ndjson");
-    let out = crate::operator::run(
+    let out = run(
         env,
         &[
             "discard",
@@ -724,7 +734,7 @@ async fn discard_removes_selected_dead_letters_after_export_with_dry_run_confirm
         "the notification stays FAILED"
     );
 
-    let out = crate::operator::run(env, &["inspect-dlq", "--history", "-o", "json"]).await;
+    let out = run(env, &["inspect-dlq", "--history", "-o", "json"]).await;
     let history = json_out(&out);
     let row = history
         .as_array()
@@ -735,8 +745,9 @@ async fn discard_removes_selected_dead_letters_after_export_with_dry_run_confirm
     assert_eq!(row["replayed"], 1);
     assert!(row["finished_at"].is_string());
 
-    let out = crate::operator::run(env, &["discard", "--id", target, "--yes"]).await;
+    let out = run(env, &["discard", "--id", target, "--yes"]).await;
     assert_eq!(out.status.code(), Some(1), "nothing left to discard for that id");
+    t.take_left(&[("dlq.sms", 2)]).await;
     t.stop().await;
 }
 
@@ -782,5 +793,6 @@ async fn tables_never_wrap_an_id_on_a_160_column_terminal() {
             );
         }
     }
+    t.take_left(&[("dlq.sms", 2)]).await;
     t.stop().await;
 }

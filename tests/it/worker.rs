@@ -9,7 +9,9 @@ use dispatchctl::domain::Channel;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
-use crate::helpers::{closed_port, drain_at_least, header, wait_for, Env, ScriptedProvider, TestApp};
+use crate::helpers::{
+    closed_port, drain_at_least, header, wait_for, wait_until_settled, Env, ScriptedProvider, TestApp,
+};
 
 const WITHIN: Duration = Duration::from_secs(20);
 const CHANNELS: [&str; 3] = ["SMS", "EMAIL", "PUSH"];
@@ -162,6 +164,7 @@ async fn a_provider_that_hangs_past_the_timeout_is_transient() {
             .all(|r| r.1 == "TRANSIENT" && r.3.as_deref().unwrap_or_default().contains("no answer within")),
         "{rows:?}"
     );
+    t.take_left(&[("dlq.sms", 1)]).await;
     t.stop().await;
 }
 
@@ -174,6 +177,7 @@ async fn connection_refused_is_transient() {
     let rows = attempts(&t, &id).await;
     assert_eq!(rows.len(), 2, "{rows:?}");
     assert!(rows[0].3.as_deref().unwrap().contains("cannot connect"), "{rows:?}");
+    t.take_left(&[("dlq.sms", 1)]).await;
     t.stop().await;
 }
 
@@ -291,8 +295,8 @@ async fn start_workers(
 ) -> Vec<tokio::task::JoinHandle<()>> {
     (0..n)
         .map(|_| {
-            let deliverer = dispatchctl::cli::worker::build(app).expect("provider configured");
-            tokio::spawn(dispatchctl::cli::worker::consume(
+            let deliverer = dispatchctl::roles::worker::build(app).expect("provider configured");
+            tokio::spawn(dispatchctl::roles::worker::consume(
                 app.clone(),
                 deliverer,
                 Channel::ALL.to_vec(),
@@ -320,8 +324,7 @@ async fn two_workers_never_deliver_one_notification_twice() {
     let stop = CancellationToken::new();
     let workers = start_workers(&api.app, 2, &stop).await;
     assert!(wait_for(WITHIN, || async { provider.received().len() >= 200 }).await);
-    // Settle: nothing more may arrive.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(wait_until_settled(&api.env, WITHIN).await, "every message acked");
     let mut per_id: HashMap<String, usize> = HashMap::new();
     for r in provider.received() {
         *per_id.entry(r.notification_id).or_default() += 1;
@@ -461,7 +464,7 @@ async fn worker_and_publisher_reconnect_after_the_broker_drops_them() {
     let (t, _provider) = with_provider(Env::new()).await;
     let first = t.create("sms", "x", "before").await["id"].as_str().unwrap().to_string();
     t.wait_status(&first, "SENT", WITHIN).await;
-    let prefix = format!("t{}.", t.env.id);
+    let prefix = t.env.settings().queue_prefix;
     let closed = tokio::task::spawn_blocking(move || close_broker_connections(&prefix))
         .await
         .unwrap();

@@ -1,0 +1,71 @@
+//! The daemons' roles, assembled from the use cases and adapters: the API, the worker
+//! (`worker.rs`) and the scanner (`scanner.rs`: scan loops, retention, queue-depth sampling).
+//! `serve` runs them together, `worker` and `scan-retries --loop` one each; cli/ only parses
+//! their arguments. Each role takes its listener and shutdown token from its caller.
+
+pub mod scanner;
+pub mod worker;
+
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::app::App;
+use crate::broker::consumer::Attachment;
+use crate::domain::Channel;
+use crate::ops::{BrokerCheck, Readiness};
+
+/// The API on `listener` and, unless `api_only`, the worker and scanner in the same
+/// process, until `shutdown`; returns once everything has stopped.
+pub async fn serve(app: App, listener: TcpListener, api_only: bool, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let mut background = JoinSet::new();
+    let mut broker_check = BrokerCheck::Publisher;
+    if !api_only {
+        match worker::build(&app) {
+            Ok(deliverer) => {
+                let attachment = Arc::new(Attachment::default());
+                broker_check = BrokerCheck::Consumer(attachment.clone());
+                background.spawn(worker::consume(
+                    app.clone(),
+                    deliverer,
+                    Channel::ALL.to_vec(),
+                    attachment,
+                    shutdown.clone(),
+                ));
+            }
+            Err(worker::NoProvider) => {
+                tracing::warn!(
+                    "WEBHOOK_SITE_URL is not set: no worker runs in this process until it is; the API and scanners run"
+                );
+            }
+        }
+        scanner::spawn_loops(&app, None, &mut background, shutdown.clone());
+    }
+    let readiness = Readiness {
+        app: app.clone(),
+        broker: broker_check,
+    };
+    let router = crate::api::router(app.clone(), readiness);
+    let local = listener.local_addr()?;
+    tracing::info!(addr = %local, api_only, "API listening");
+    crate::api::serve(listener, router, shutdown.clone(), &app.settings).await?;
+    while background.join_next().await.is_some() {}
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// `/livez`, `/readyz` and `/metrics` of a worker or scanner on `listener`, until `shutdown`.
+async fn ops_endpoints(
+    app: App,
+    broker: BrokerCheck,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    let readiness = Readiness {
+        app: app.clone(),
+        broker,
+    };
+    crate::api::serve(listener, crate::ops::router(readiness), shutdown, &app.settings).await
+}
