@@ -642,3 +642,53 @@ async fn prune_keeps_to_its_max_rate() {
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).contains("PRUNE_MAX_RATE"), "{}", stderr(&o));
 }
+
+/// FAILED rows outlive the period, so a dead letter never points at nothing: after a prune
+/// `inspect-dlq` still shows the letter, `replay` sends it, and once SENT and old it goes.
+#[tokio::test]
+async fn a_failed_row_outlives_the_period_with_its_letter_and_goes_once_replayed_and_sent() {
+    let (t, provider, ids) = crate::operator::failed_setup(&[("sms", 1)]).await;
+    let id = ids[0].1.clone();
+    let s = t.app.store.clone();
+    let age = || async {
+        sqlx::query(
+            "UPDATE notifications SET created_at = now() - interval '40 days', updated_at = now() - interval '40 days' WHERE id = $1",
+        )
+        .bind(id.parse::<Uuid>().expect("uuid"))
+        .execute(s.pool())
+        .await
+        .expect("age the row");
+    };
+    age().await;
+    let env = &t.env.values;
+    let o = run(env, &["prune", "--older-than", "30d", "-o", "json"]).await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        json_out(&o)["notifications"],
+        serde_json::json!({}),
+        "a FAILED row is not pruned"
+    );
+    assert_eq!(t.notification(&id).await["status"], "FAILED");
+    let o = run(env, &["inspect-dlq", "--list", "--channel", "sms", "-o", "json"]).await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains(&id),
+        "the letter is still listed"
+    );
+
+    provider.set_healthy();
+    let o = run(env, &["replay", "--id", &id, "-o", "json"]).await;
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    t.wait_status(&id, "SENT", crate::operator::WITHIN).await;
+    age().await;
+    let o = run(env, &["prune", "--older-than", "30d", "-o", "json"]).await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        json_out(&o)["notifications"]["SENT"]["SMS"],
+        1,
+        "replayed and SENT, it goes"
+    );
+    let (status, _) = t.get(&format!("/v1/notifications/{id}")).await;
+    assert_eq!(status.as_u16(), 404);
+    t.stop().await;
+}
