@@ -200,7 +200,24 @@ pub async fn healthcheck(global: &super::GlobalArgs, args: HealthcheckArgs) -> a
         .build()?;
     match client.get(&url).send().await {
         Ok(r) if r.status().is_success() => Ok(ExitCode::SUCCESS),
-        Ok(r) => Err(Exit::new(1, format!("{url} answered {}", r.status())).into()),
+        Ok(r) => {
+            // The body says why, e.g. "speaks HTTPS only" when checked over http://.
+            let status = r.status();
+            let body = r.text().await.unwrap_or_default();
+            let why = body
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .chars()
+                .take(200)
+                .collect::<String>();
+            let why = if why.is_empty() {
+                String::new()
+            } else {
+                format!(": {why}")
+            };
+            Err(Exit::new(1, format!("{url} answered {status}{why}")).into())
+        }
         Err(e) => {
             // reqwest's own text ("error sending request") hides the cause; name the deepest.
             let reason = crate::tls::describe(&e).unwrap_or_else(|| {
