@@ -124,6 +124,8 @@ fmt() { # value unit
     ms) awk -v v="$1" 'BEGIN { printf (v >= 100 ? "%.0f" : (v >= 10 ? "%.1f" : "%.2f")), v }' ;;
     s) awk -v v="$1" 'BEGIN { printf "%.3f", v }' ;;
     %) awk -v v="$1" 'BEGIN { printf "%.0f", v }' ;;
+    commits | rows | records) awk -v v="$1" 'BEGIN { printf "%.2f", v }' ;;
+    bytes) awk -v v="$1" 'BEGIN { printf "%.0f", v }' ;;
     *) awk -v v="$1" 'BEGIN { printf "%.1f", v }' ;;
   esac
 }
@@ -521,11 +523,17 @@ floor_rate() {
 # ---- 3 throughput --------------------------------------------------------------------------
 PERF_DONE=0
 # throughput KIND(single|batch) REP
+# pg_counters: commits and rows written in the bench database, and the cluster's WAL.
+pg_counters() {
+  psqlb -c "SELECT d.xact_commit, d.tup_inserted + d.tup_updated + d.tup_deleted, w.wal_bytes, w.wal_records
+    FROM pg_stat_database d, pg_stat_wal w WHERE d.datname = current_database()" | tr '|' ' '
+}
 throughput() {
-  local kind=$1 r=$2 f s0 t0 t1 acc target before after secs delivered perf_pid=
+  local kind=$1 r=$2 f s0 t0 t1 acc target before after secs delivered perf_pid= pg0 pg1
   f=$RUN/throughput-$kind-$r.json
   fresh_serve "throughput runs"
   s0=$(sink_count)
+  pg0=$(pg_counters)
   snapshot "$RUN/cpu-$kind-$r.before"
   if [[ $PERF == 1 && $PERF_DONE == 0 && $kind == single ]] && command -v perf >/dev/null 2>&1; then
     perf record -a -g -F 499 -o "$RUN/perf.data" >"$RUN/perf-record.log" 2>&1 &
@@ -572,6 +580,9 @@ throughput() {
   echo "$kind $r: $(db_status)" >>"$RUN/db-status.txt"
   # A fresh serve per run, so its histogram covers this run alone (and the start-up).
   curl -fsS "$API/metrics" >"$RUN/metrics-$kind-$r.txt" 2>/dev/null || true
+  # Its backends exit and flush their statistics (an idle one keeps them for up to 10 s).
+  stop_serve
+  pg1=$(pg_counters)
   local c="$CMD_LOADGEN --target $kind --url \$API --count $N --concurrency $CONC --max-seconds $RUN_CAP"
   [[ $kind == batch ]] && c+=" --batch-size $BATCH"
   local what="single POST"
@@ -584,6 +595,15 @@ throughput() {
   fl=$(floor_rate)
   [[ -n $fl ]] && record "3 $what c=$CONC: delivered/s ÷ floor" "$(calc "100 * $delivered / $secs / $fl")" "%" \
     "delivered/s above ÷ min(2a, 2b medians) = $(fmt "$fl" /s)/s"
+  local w
+  read -r -a w <<<"$pg0 $pg1"
+  if ((${#w[@]} == 8 && delivered > 0)); then
+    local pc="pg_stat_database (bench database) and pg_stat_wal (cluster) before and after run 3 ($kind), ÷ delivered"
+    record "3 $what c=$CONC: commits per delivered notification" "$(calc "(${w[4]} - ${w[0]}) / $delivered")" "commits" "$pc"
+    record "3 $what c=$CONC: rows written per delivered notification" "$(calc "(${w[5]} - ${w[1]}) / $delivered")" "rows" "$pc; inserted + updated + deleted"
+    record "3 $what c=$CONC: WAL bytes per delivered notification" "$(calc "(${w[6]} - ${w[2]}) / $delivered")" "bytes" "$pc"
+    record "3 $what c=$CONC: WAL records per delivered notification" "$(calc "(${w[7]} - ${w[3]}) / $delivered")" "records" "$pc"
+  fi
   local kw mean
   for kw in insert mark_queued claim outcome; do
     mean=$(awk -v k="{kind=\"$kw\"}" '$1 == "dispatch_engine_db_write_batch_size_sum" k { s = $2 }
