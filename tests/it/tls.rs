@@ -432,6 +432,16 @@ async fn rediss_wrong_ca_or_host_name_fails_naming_the_check_and_the_limiter_fal
 
 // ---- the provider -------------------------------------------------------------------------
 
+/// A provider CA, its file, and an HTTPS provider with a "localhost" certificate it signed;
+/// with `demand_client_cert`, the provider also demands a client certificate of that CA.
+async fn provider_pki(dir: &Path, demand_client_cert: bool) -> (Ca, PathBuf, String) {
+    let ca = Ca::new("provider CA");
+    let ca_file = ca.write(dir, "ca");
+    let (cert, key) = ca.issue(dir, "server", &["localhost"], ExtendedKeyUsagePurpose::ServerAuth);
+    let url = https_provider(&cert, &key, demand_client_cert.then_some(ca_file.as_path())).await;
+    (ca, ca_file, url)
+}
+
 /// An HTTPS provider that answers 200 to every POST /hook; with `client_ca`, it demands a
 /// client certificate that CA signed.
 async fn https_provider(cert: &Path, key: &Path, client_ca: Option<&Path>) -> String {
@@ -482,16 +492,8 @@ async fn https_provider(cert: &Path, key: &Path, client_ca: Option<&Path>) -> St
 #[tokio::test]
 async fn provider_over_https_with_a_private_ca_and_mutual_tls_delivers() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let ca = Ca::new("provider CA");
-    let ca_file = ca.write(dir.path(), "ca");
-    let (cert, key) = ca.issue(
-        dir.path(),
-        "server",
-        &["localhost"],
-        ExtendedKeyUsagePurpose::ServerAuth,
-    );
+    let (ca, ca_file, url) = provider_pki(dir.path(), true).await;
     let (client_cert, client_key) = ca.issue(dir.path(), "client", &["dispatch"], ExtendedKeyUsagePurpose::ClientAuth);
-    let url = https_provider(&cert, &key, Some(&ca_file)).await;
     let env = Env::new()
         .set("WEBHOOK_SITE_URL", url)
         .set("PROVIDER_CA_FILE", ca_file.display().to_string())
@@ -508,14 +510,7 @@ async fn provider_over_https_with_a_private_ca_and_mutual_tls_delivers() {
 #[tokio::test]
 async fn provider_certificate_errors_are_transient_attempts_with_a_clear_reason() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let ca = Ca::new("provider CA");
-    let (cert, key) = ca.issue(
-        dir.path(),
-        "server",
-        &["localhost"],
-        ExtendedKeyUsagePurpose::ServerAuth,
-    );
-    let url = https_provider(&cert, &key, None).await;
+    let (_ca, _ca_file, url) = provider_pki(dir.path(), false).await;
     // The system roots only: the provider's CA is unknown.
     let env = Env::new().set("WEBHOOK_SITE_URL", url).set("DEFAULT_MAX_RETRIES", "10");
     let app = TestApp::spawn(env, false).await;
@@ -770,15 +765,7 @@ fn secrets_can_come_from_files_and_not_from_both_places() {
 #[tokio::test]
 async fn provider_that_demands_a_client_certificate_we_lack_is_a_transient_attempt_saying_so() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let ca = Ca::new("provider CA");
-    let ca_file = ca.write(dir.path(), "ca");
-    let (cert, key) = ca.issue(
-        dir.path(),
-        "server",
-        &["localhost"],
-        ExtendedKeyUsagePurpose::ServerAuth,
-    );
-    let url = https_provider(&cert, &key, Some(&ca_file)).await;
+    let (_ca, ca_file, url) = provider_pki(dir.path(), true).await;
     // Trusts the provider, but has no certificate to show it.
     let env = Env::new()
         .set("WEBHOOK_SITE_URL", url)
