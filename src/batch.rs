@@ -41,10 +41,8 @@ impl<I: Send + 'static, O: Send + 'static> Batcher<I, O> {
                 let mut jobs = Vec::with_capacity(max);
                 jobs.push(first);
                 while jobs.len() < max {
-                    match rx.try_recv() {
-                        Ok(job) => jobs.push(job),
-                        Err(_) => break,
-                    }
+                    let Ok(job) = rx.try_recv() else { break };
+                    jobs.push(job);
                 }
                 let (items, replies): (Vec<I>, Vec<oneshot::Sender<O>>) =
                     jobs.into_iter().map(|j| (j.item, j.reply)).unzip();

@@ -49,11 +49,8 @@ const fn spec(
 
 const fn secret(env: &'static str, example: &'static str, help: &'static str) -> SettingSpec {
     SettingSpec {
-        env,
-        default: None,
-        help,
-        example,
         secret: true,
+        ..spec(env, None, example, help)
     }
 }
 
@@ -231,14 +228,10 @@ impl Settings {
             (ConfigError::Invalid { key, reason, .. }, Some(path))
                 if from_file.iter().any(|k| k == key) && !overridden.contains(&key) =>
             {
+                let name = key.to_ascii_lowercase();
                 ConfigError::File {
                     path: path.display().to_string(),
-                    reason: format!(
-                        "`{}`: {reason} (example: {}: {})",
-                        key.to_ascii_lowercase(),
-                        key.to_ascii_lowercase(),
-                        spec_of(key).example
-                    ),
+                    reason: format!("`{name}`: {reason} (example: {name}: {})", spec_of(key).example),
                 }
             }
             (e, _) => e,
@@ -251,42 +244,27 @@ impl Settings {
         let values = &tls::read_secret_files(values)?;
         let raw = Raw { values };
         let mut defaulted = Vec::new();
-        let dsn = match raw.get("DATABASE_DSN") {
-            Some(v) => v,
-            None => {
-                defaulted.push("DATABASE_DSN");
-                DEFAULT_DATABASE_DSN.to_string()
-            }
+        let mut connection = |key: &'static str, default: &str| {
+            raw.get(key).unwrap_or_else(|| {
+                defaulted.push(key);
+                default.to_string()
+            })
         };
+        let dsn = connection("DATABASE_DSN", DEFAULT_DATABASE_DSN);
+        let rabbitmq_url = connection("RABBITMQ_URL", DEFAULT_RABBITMQ_URL);
+        let redis_url = connection("REDIS_URL", DEFAULT_REDIS_URL);
         let database = parse_dsn(&dsn).map_err(|reason| invalid("DATABASE_DSN", reason))?;
-        let rabbitmq_url = match raw.get("RABBITMQ_URL") {
-            Some(v) => v,
-            None => {
-                defaulted.push("RABBITMQ_URL");
-                DEFAULT_RABBITMQ_URL.to_string()
-            }
-        };
         rabbitmq_nodes(&rabbitmq_url).map_err(|reason| invalid("RABBITMQ_URL", reason))?;
         let queue_type: QueueType = raw
             .get("QUEUE_TYPE")
             .unwrap_or_default()
             .parse()
             .map_err(|reason| invalid("QUEUE_TYPE", reason))?;
-        let redis_url = match raw.get("REDIS_URL") {
-            Some(v) => v,
-            None => {
-                defaulted.push("REDIS_URL");
-                DEFAULT_REDIS_URL.to_string()
-            }
-        };
         check_url("REDIS_URL", &redis_url, &["redis", "rediss"])?;
-        let webhook_site_url = match raw.get("WEBHOOK_SITE_URL") {
-            Some(v) => {
-                check_url("WEBHOOK_SITE_URL", &v, &["http", "https"])?;
-                Some(url::Url::parse(&v).map_err(|e| invalid("WEBHOOK_SITE_URL", e.to_string()))?)
-            }
-            None => None,
-        };
+        let webhook_site_url = raw
+            .get("WEBHOOK_SITE_URL")
+            .map(|v| check_url("WEBHOOK_SITE_URL", &v, &["http", "https"]))
+            .transpose()?;
         let provider_timeout = raw.duration("PROVIDER_TIMEOUT")?;
         let lease_timeout = raw.duration("LEASE_TIMEOUT")?;
         if lease_timeout <= provider_timeout {
@@ -520,7 +498,8 @@ fn split_list(value: &str) -> Vec<String> {
         .collect()
 }
 
-fn check_url(key: &'static str, value: &str, schemes: &[&str]) -> Result<(), ConfigError> {
+/// `value` parsed, once it is a URL of one of `schemes` with a host.
+fn check_url(key: &'static str, value: &str, schemes: &[&str]) -> Result<url::Url, ConfigError> {
     let parsed = url::Url::parse(value).map_err(|e| invalid(key, format!("not a URL ({e})")))?;
     if !schemes.contains(&parsed.scheme()) {
         return Err(invalid(
@@ -531,7 +510,7 @@ fn check_url(key: &'static str, value: &str, schemes: &[&str]) -> Result<(), Con
     if parsed.host_str().is_none_or(str::is_empty) {
         return Err(invalid(key, "the URL has no host".into()));
     }
-    Ok(())
+    Ok(parsed)
 }
 
 /// `user@host` of whoever runs an operator command, for audit records.
@@ -548,30 +527,25 @@ pub fn operator_identity() -> String {
 
 fn read_yaml(path: &Path) -> Result<HashMap<String, String>, ConfigError> {
     let display = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| ConfigError::File {
+    let file_error = |reason: String| ConfigError::File {
         path: display.clone(),
-        reason: e.to_string(),
-    })?;
-    let value: serde_yaml::Value = serde_yaml::from_str(&text).map_err(|e| ConfigError::File {
-        path: display.clone(),
-        reason: e.to_string(),
-    })?;
+        reason,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| file_error(e.to_string()))?;
+    let value: serde_yaml::Value = serde_yaml::from_str(&text).map_err(|e| file_error(e.to_string()))?;
     let mut out = HashMap::new();
     let serde_yaml::Value::Mapping(map) = value else {
         if value.is_null() {
             return Ok(out);
         }
-        return Err(ConfigError::File {
-            path: display,
-            reason: "expected a mapping of setting names to values".into(),
-        });
+        return Err(file_error("expected a mapping of setting names to values".into()));
     };
     for (k, v) in map {
         let key = k.as_str().unwrap_or_default().to_ascii_uppercase();
         if !SETTINGS.iter().any(|s| s.env == key) {
             return Err(ConfigError::UnknownKey {
                 key: k.as_str().unwrap_or("?").to_string(),
-                path: display,
+                path: display.clone(),
             });
         }
         let text = match v {
@@ -584,10 +558,10 @@ fn read_yaml(path: &Path) -> Result<HashMap<String, String>, ConfigError> {
                 .collect::<Vec<_>>()
                 .join(","),
             _ => {
-                return Err(ConfigError::File {
-                    path: display,
-                    reason: format!("`{}` must be a string or a number", key.to_ascii_lowercase()),
-                })
+                return Err(file_error(format!(
+                    "`{}` must be a string or a number",
+                    key.to_ascii_lowercase()
+                )))
             }
         };
         out.insert(key, text);

@@ -19,3 +19,13 @@ pub mod shutdown;
 pub mod store;
 pub mod telemetry;
 pub mod tls;
+
+/// The innermost cause of an error, whose text names what really failed (HTTP clients wrap
+/// it in "error sending request" and the like).
+pub fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause = e;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    cause.to_string()
+}

@@ -59,10 +59,7 @@ async fn readyz(State(r): State<Readiness>) -> Response {
     });
     let required_broker = matches!(r.broker, BrokerCheck::Consumer(_));
     let ready = postgres && redis && (rabbitmq || !required_broker);
-    let mut checks = Map::new();
-    for (name, ok) in [("postgres", postgres), ("redis", redis), ("rabbitmq", rabbitmq)] {
-        checks.insert(name.into(), Value::from(if ok { "ok" } else { "down" }));
-    }
+    let state = |ok: bool| if ok { "ok" } else { "down" };
     // Which RabbitMQ node each connection is on, so an operator can follow a cluster failover.
     let mut nodes = Map::new();
     nodes.insert("publisher".into(), r.app.broker.node().into());
@@ -71,7 +68,7 @@ async fn readyz(State(r): State<Readiness>) -> Response {
     }
     let body = Json(json!({
         "status": if ready { "ready" } else { "not_ready" },
-        "checks": checks,
+        "checks": {"postgres": state(postgres), "redis": state(redis), "rabbitmq": state(rabbitmq)},
         "rabbitmq": nodes,
     }));
     let code = if ready {

@@ -136,9 +136,9 @@ impl Provider {
         } else if e.is_timeout() {
             format!("no answer within {}", humantime::format_duration(self.timeout))
         } else if e.is_connect() {
-            format!("cannot connect to the provider: {}", root_cause(&e))
+            format!("cannot connect to the provider: {}", crate::root_cause(&e))
         } else {
-            format!("request failed: {}", root_cause(&e))
+            format!("request failed: {}", crate::root_cause(&e))
         };
         DeliveryResult::Transient {
             status: None,
@@ -147,14 +147,6 @@ impl Provider {
             retry_after: None,
         }
     }
-}
-
-fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut cause = e;
-    while let Some(next) = cause.source() {
-        cause = next;
-    }
-    cause.to_string()
 }
 
 /// Standard Webhooks keys are `whsec_<base64>`; any other secret is used as raw bytes.

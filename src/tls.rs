@@ -45,41 +45,33 @@ pub enum TlsError {
     Mismatch(rustls::Error),
 }
 
-fn read(path: &Path) -> Result<Vec<u8>, TlsError> {
-    std::fs::read(path).map_err(|source| TlsError::Read {
+fn read_error(path: &Path) -> impl FnOnce(std::io::Error) -> TlsError + '_ {
+    move |source| TlsError::Read {
         path: path.display().to_string(),
         source,
-    })
+    }
 }
 
 /// Every certificate of a PEM file, in order (a chain: leaf first).
 pub fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
-    let pem = read(path)?;
+    let pem = std::fs::read(path).map_err(read_error(path))?;
     let certs = rustls_pemfile::certs(&mut pem.as_slice())
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|source| TlsError::Read {
-            path: path.display().to_string(),
-            source,
-        })?;
+        .map_err(read_error(path))?;
     if certs.is_empty() {
-        return Err(TlsError::NoCertificate {
-            path: path.display().to_string(),
-        });
+        let path = path.display().to_string();
+        return Err(TlsError::NoCertificate { path });
     }
     Ok(certs)
 }
 
 /// The first private key of a PEM file.
 pub fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
-    let pem = read(path)?;
-    rustls_pemfile::private_key(&mut pem.as_slice())
-        .map_err(|source| TlsError::Read {
-            path: path.display().to_string(),
-            source,
-        })?
-        .ok_or_else(|| TlsError::NoKey {
-            path: path.display().to_string(),
-        })
+    let pem = std::fs::read(path).map_err(read_error(path))?;
+    let key = rustls_pemfile::private_key(&mut pem.as_slice()).map_err(read_error(path))?;
+    key.ok_or_else(|| TlsError::NoKey {
+        path: path.display().to_string(),
+    })
 }
 
 /// One crypto provider for every config, named rather than taken from the process default:
@@ -107,13 +99,17 @@ pub fn roots(ca_file: Option<&Path>) -> Result<RootCertStore, TlsError> {
     Ok(store)
 }
 
+/// TLS 1.2 and 1.3 with the one crypto provider; the trust comes next.
+fn client_builder() -> Result<rustls::ConfigBuilder<ClientConfig, rustls::WantsVerifier>, TlsError> {
+    ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(TlsError::Mismatch)
+}
+
 /// A client configuration: TLS 1.2 and 1.3, the system roots plus `files.ca_file`, and the
 /// client certificate when one is given.
 pub fn client_config(files: &ClientTlsFiles) -> Result<ClientConfig, TlsError> {
-    let builder = ClientConfig::builder_with_provider(provider())
-        .with_safe_default_protocol_versions()
-        .map_err(TlsError::Mismatch)?
-        .with_root_certificates(roots(files.ca_file.as_deref())?);
+    let builder = client_builder()?.with_root_certificates(roots(files.ca_file.as_deref())?);
     match (&files.cert_file, &files.key_file) {
         (Some(cert), Some(key)) => builder
             .with_client_auth_cert(load_certs(cert)?, load_key(key)?)
@@ -122,22 +118,13 @@ pub fn client_config(files: &ClientTlsFiles) -> Result<ClientConfig, TlsError> {
     }
 }
 
-/// Checks that the files of a client setting parse, without touching the system roots.
-pub fn check_client_files(files: &ClientTlsFiles) -> Result<(), TlsError> {
-    if let Some(ca) = &files.ca_file {
-        load_certs(ca)?;
-    }
-    if let (Some(cert), Some(key)) = (&files.cert_file, &files.key_file) {
-        let certs = load_certs(cert)?;
-        let key = load_key(key)?;
-        // Builds a throwaway config: the cheapest check that the key signs for the certificate.
-        ClientConfig::builder_with_provider(provider())
-            .with_safe_default_protocol_versions()
-            .map_err(TlsError::Mismatch)?
-            .with_root_certificates(RootCertStore::empty())
-            .with_client_auth_cert(certs, key)
-            .map_err(TlsError::Mismatch)?;
-    }
+/// Checks that `key` signs for the first of `certs`, without touching the system roots.
+pub fn check_key_pair(certs: Vec<CertificateDer<'static>>, key: PrivateKeyDer<'static>) -> Result<(), TlsError> {
+    // Builds a throwaway config: the cheapest check that the key signs for the certificate.
+    client_builder()?
+        .with_root_certificates(RootCertStore::empty())
+        .with_client_auth_cert(certs, key)
+        .map_err(TlsError::Mismatch)?;
     Ok(())
 }
 
@@ -145,15 +132,11 @@ pub fn check_client_files(files: &ClientTlsFiles) -> Result<(), TlsError> {
 /// listener's own TLS_CERT_FILE), whatever their issuer and host names: for a health check
 /// run beside the server, which has the file but perhaps not the CA that signed it.
 pub fn pinned_client_config(cert_file: &Path) -> Result<ClientConfig, TlsError> {
-    let pinned = load_certs(cert_file)?;
-    let provider = provider();
     let verifier = Arc::new(PinnedCertificate {
-        pinned,
-        algorithms: provider.signature_verification_algorithms,
+        pinned: load_certs(cert_file)?,
+        algorithms: provider().signature_verification_algorithms,
     });
-    Ok(ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(TlsError::Mismatch)?
+    Ok(client_builder()?
         .dangerous()
         .with_custom_certificate_verifier(verifier)
         .with_no_client_auth())
@@ -292,23 +275,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn rustls_errors_name_the_check_that_failed() {
-        let unknown = rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer);
-        assert_eq!(describe(&unknown).unwrap(), "TLS: certificate not trusted (unknown CA)");
-        let io = std::io::Error::new(
-            std::io::ErrorKind::InvalidData,
-            rustls::Error::InvalidCertificate(CertificateError::NotValidForName),
-        );
-        assert!(describe(&io).unwrap().contains("host name mismatch"));
-        let plain = std::io::Error::other("connection refused");
-        assert_eq!(describe(&plain), None);
-    }
-
-    #[test]
     fn flattened_texts_are_recognised() {
         let e = std::io::Error::other("invalid peer certificate: UnknownIssuer");
         assert!(describe(&e).unwrap().contains("unknown CA"));
         let e = std::io::Error::other("server does not support TLS");
         assert!(describe(&e).unwrap().contains("does not support TLS"));
+        assert_eq!(describe(&std::io::Error::other("connection refused")), None);
     }
 }

@@ -157,18 +157,12 @@ pub async fn list_notifications(
 
 fn parse_list_filter(params: &HashMap<String, String>) -> Result<ListFilter, ApiError> {
     let get = |k: &str| params.get(k).map(|v| v.trim()).filter(|v| !v.is_empty());
-    let status = get("status")
-        .map(|v| {
-            v.parse::<Status>()
-                .map_err(|e| ApiError::BadRequest(format!("status: {e}")))
-        })
-        .transpose()?;
-    let channel = get("channel")
-        .map(|v| {
-            v.parse::<Channel>()
-                .map_err(|e| ApiError::BadRequest(format!("channel: {e}")))
-        })
-        .transpose()?;
+    fn parsed<T: std::str::FromStr<Err = String>>(k: &str, v: Option<&str>) -> Result<Option<T>, ApiError> {
+        v.map(|v| v.parse().map_err(|e| ApiError::BadRequest(format!("{k}: {e}"))))
+            .transpose()
+    }
+    let status: Option<Status> = parsed("status", get("status"))?;
+    let channel: Option<Channel> = parsed("channel", get("channel"))?;
     let time = |k: &'static str| -> Result<Option<DateTime<Utc>>, ApiError> {
         get(k)
             .map(|v| {
@@ -249,15 +243,6 @@ mod properties {
         fn decoding_arbitrary_bytes_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
             let _ = decode_json::<NotificationRequest>(&bytes);
             let _ = decode_json::<BatchRequest>(&bytes);
-        }
-
-        #[test]
-        fn wrong_types_are_bad_requests_naming_the_field(n in any::<i64>()) {
-            let body = format!(r#"{{"channel": {n}, "priority": "LOW", "recipient": "x", "content": "y"}}"#);
-            match decode_json::<NotificationRequest>(body.as_bytes()) {
-                Err(ApiError::BadRequest(message)) => prop_assert!(message.contains("channel"), "{}", message),
-                other => prop_assert!(false, "expected a 400, got {:?}", other.map(|_| ())),
-            }
         }
     }
 }

@@ -149,13 +149,11 @@ pub async fn serve(
         .timer(TokioTimer::new())
         .header_read_timeout(header_timeout);
     let graceful = GracefulShutdown::new();
-    let tls = match &settings.listener_tls {
-        Some(files) => Some(
-            tls_listener::TlsListener::start(files, settings.tls_reload_interval, shutdown.clone())
-                .map_err(std::io::Error::other)?,
-        ),
-        None => None,
-    };
+    let tls = settings.listener_tls.as_ref().map(|files| {
+        tls_listener::TlsListener::start(files, settings.tls_reload_interval, shutdown.clone())
+            .map_err(std::io::Error::other)
+    });
+    let tls = tls.transpose()?;
     loop {
         let stream = tokio::select! {
             accepted = listener.accept() => match accepted {

@@ -93,16 +93,12 @@ where
     let mut reconnect = Reconnect::new();
     let mut in_flight: JoinSet<()> = JoinSet::new();
     while !shutdown.is_cancelled() {
-        match consume(&opts, &shutdown, &attachment, &handler, &mut in_flight).await {
+        let wait = match consume(&opts, &shutdown, &attachment, &handler, &mut in_flight).await {
             Ok(()) => break,
             Err(e @ BrokerError::QueueMismatch { .. }) => {
                 // Retrying soon cannot help until an operator acts: an error every 30 s.
-                attachment.set(None);
                 tracing::error!(error = %e, "worker cannot consume");
-                tokio::select! {
-                    _ = shutdown.cancelled() => break,
-                    _ = tokio::time::sleep(Duration::from_secs(30)) => {}
-                }
+                Duration::from_secs(30)
             }
             Err(e) => {
                 // A connection that was consuming starts the backoff afresh, so the worker
@@ -110,14 +106,15 @@ where
                 if attachment.is_attached() {
                     reconnect.succeeded();
                 }
-                attachment.set(None);
                 let wait = reconnect.failed();
                 tracing::warn!(error = %e, retry_in_ms = wait.as_millis() as u64, "worker lost RabbitMQ; reconnecting");
-                tokio::select! {
-                    _ = shutdown.cancelled() => break,
-                    _ = tokio::time::sleep(wait) => {}
-                }
+                wait
             }
+        };
+        attachment.set(None);
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            _ = tokio::time::sleep(wait) => {}
         }
     }
     attachment.set(None);

@@ -113,30 +113,17 @@ fn view(queue: &str, channel: Channel, position: u64, props: &lapin::BasicProper
     let text = |k: &str| header_text(headers, k);
     let number = |k: &str| text(k).and_then(|v| v.parse::<i64>().ok());
     let body: Option<serde_json::Value> = serde_json::from_slice(data).ok();
-    let notification_id = body
-        .as_ref()
-        .and_then(|b| b.get("notificationId"))
-        .and_then(|v| v.as_str())
+    let field = |k: &str| body.as_ref()?.get(k)?.as_str();
+    let message_id = || Uuid::parse_str(props.message_id().as_ref()?.as_str()).ok();
+    let notification_id = field("notificationId")
         .and_then(|s| Uuid::parse_str(s).ok())
-        .or_else(|| {
-            props
-                .message_id()
-                .as_ref()
-                .and_then(|m| Uuid::parse_str(m.as_str()).ok())
-        });
-    let priority = body
-        .as_ref()
-        .and_then(|b| b.get("priority"))
-        .and_then(|v| v.as_str())
-        .and_then(|s| s.parse().ok());
-    let mut all = serde_json::Map::new();
-    if let Some(h) = headers {
-        for k in h.inner().keys() {
-            if let Some(v) = header_text(headers, k.as_str()) {
-                all.insert(k.as_str().to_string(), serde_json::Value::String(v));
-            }
-        }
-    }
+        .or_else(message_id);
+    let priority = field("priority").and_then(|s| s.parse().ok());
+    let all = headers
+        .iter()
+        .flat_map(|h| h.inner().keys())
+        .filter_map(|k| Some((k.as_str().to_string(), header_text(headers, k.as_str())?.into())))
+        .collect();
     DeadLetterView {
         queue: queue.to_string(),
         channel,

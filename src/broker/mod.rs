@@ -80,11 +80,6 @@ impl Endpoints {
         }
     }
 
-    /// `host:port` of every node, for logs and `/readyz`.
-    pub fn nodes(&self) -> Vec<String> {
-        self.urls.iter().map(|u| node_of(u.expose_secret())).collect()
-    }
-
     /// Connects to the preferred node, else to each other node in turn. Returns the
     /// connection and the `host:port` it reached; the error names every node tried.
     pub async fn connect(&self, name: &str) -> Result<(Connection, String), BrokerError> {
@@ -118,23 +113,16 @@ async fn connect_one(url: &SecretString, name: &str, tls: Option<&tls::AmqpTls>)
         .with_connection_name(name.into())
         .with_executor(tokio_executor_trait::Tokio::current())
         .with_reactor(tokio_reactor_trait::Tokio);
-    if let (Some(tls), true) = (tls, url.expose_secret().starts_with("amqps://")) {
-        return match tokio::time::timeout(
-            CONNECT_TIMEOUT,
-            tls::connect(url.expose_secret(), props, tls, CONNECT_TIMEOUT),
-        )
-        .await
-        {
-            Ok(outcome) => outcome,
-            Err(_) => Err(format!("no answer within {CONNECT_TIMEOUT:?}")),
-        };
-    }
-    match tokio::time::timeout(CONNECT_TIMEOUT, Connection::connect(url.expose_secret(), props)).await {
-        Ok(Ok(conn)) => Ok(conn),
-        // lapin's errors do not carry the URL, so they are safe to show.
-        Ok(Err(e)) => Err(e.to_string()),
-        Err(_) => Err(format!("no answer within {CONNECT_TIMEOUT:?}")),
-    }
+    let url = url.expose_secret();
+    let connecting = async {
+        match tls.filter(|_| url.starts_with("amqps://")) {
+            Some(tls) => tls::connect(url, props, tls, CONNECT_TIMEOUT).await,
+            // lapin's errors do not carry the URL, so they are safe to show.
+            None => Connection::connect(url, props).await.map_err(|e| e.to_string()),
+        }
+    };
+    let answer = tokio::time::timeout(CONNECT_TIMEOUT, connecting).await;
+    answer.unwrap_or_else(|_| Err(format!("no answer within {CONNECT_TIMEOUT:?}")))
 }
 
 /// Messages waiting in `queue`, or None when it does not exist. A miss closes the channel it
@@ -217,19 +205,17 @@ impl Broker {
 
     /// `host:port` of the node the publisher is connected to, if it is.
     pub fn node(&self) -> Option<String> {
-        let guard = self.link.read().unwrap_or_else(|p| p.into_inner());
-        guard
-            .as_ref()
-            .filter(|l| l.channel.status().connected())
-            .map(|l| l.node.clone())
+        self.connected(|l| l.node.clone())
     }
 
     fn current(&self) -> Option<AmqpChannel> {
+        self.connected(|l| l.channel.clone())
+    }
+
+    /// `read` of the link, while it is connected.
+    fn connected<T>(&self, read: impl FnOnce(&Link) -> T) -> Option<T> {
         let guard = self.link.read().unwrap_or_else(|p| p.into_inner());
-        guard
-            .as_ref()
-            .filter(|l| l.channel.status().connected())
-            .map(|l| l.channel.clone())
+        guard.as_ref().filter(|l| l.channel.status().connected()).map(read)
     }
 
     /// The open channel, connecting (and declaring the topology) when needed. During an
@@ -319,19 +305,7 @@ impl Broker {
     /// Publishes work messages and waits for all their confirms at once (pipelined, not one
     /// round-trip each); says which the broker confirmed.
     pub async fn publish_work(&self, messages: &[WorkMessage]) -> Published {
-        let publishes = messages.iter().map(|m| {
-            let props = BasicProperties::default()
-                .with_delivery_mode(2)
-                .with_priority(m.priority.amqp_priority())
-                .with_message_id(ShortString::from(m.notification_id.to_string()))
-                .with_content_type("application/json".into());
-            (
-                String::new(),
-                self.topology.work_queue(m.channel, m.priority),
-                m.to_json(),
-                props,
-            )
-        });
+        let publishes = messages.iter().map(|m| self.work_publish(m, None));
         let mut published = Published {
             confirmed: Vec::with_capacity(messages.len()),
             error: None,
@@ -368,17 +342,24 @@ impl Broker {
 
     /// Publishes a work message again, stamped with who replayed it.
     pub async fn republish(&self, work: &WorkMessage, stamp: &ReplayStamp) -> Result<(), BrokerError> {
+        let mut results = self.publish_all(vec![self.work_publish(work, Some(stamp))]).await;
+        results.pop().unwrap_or(Ok(()))
+    }
+
+    /// A persistent work message for its queue (through the default exchange), stamped when
+    /// it is a replay.
+    fn work_publish(&self, m: &WorkMessage, stamp: Option<&ReplayStamp>) -> (String, String, Vec<u8>, BasicProperties) {
         let props = BasicProperties::default()
             .with_delivery_mode(2)
-            .with_priority(work.priority.amqp_priority())
-            .with_message_id(ShortString::from(work.notification_id.to_string()))
-            .with_content_type("application/json".into())
-            .with_headers(stamp.headers());
-        let queue = self.topology.work_queue(work.channel, work.priority);
-        let mut results = self
-            .publish_all(vec![(String::new(), queue, work.to_json(), props)])
-            .await;
-        results.pop().unwrap_or(Ok(()))
+            .with_priority(m.priority.amqp_priority())
+            .with_message_id(ShortString::from(m.notification_id.to_string()))
+            .with_content_type("application/json".into());
+        let props = match stamp {
+            Some(stamp) => props.with_headers(stamp.headers()),
+            None => props,
+        };
+        let queue = self.topology.work_queue(m.channel, m.priority);
+        (String::new(), queue, m.to_json(), props)
     }
 
     async fn publish_all(
@@ -413,17 +394,13 @@ impl Broker {
                 confirms.push(sent);
             }
             join_all(confirms.into_iter().map(|sent| async move {
-                match sent {
-                    Ok(confirm) => match confirm.await {
-                        Ok(Confirmation::Ack(None)) | Ok(Confirmation::NotRequested) => Ok(()),
-                        Ok(Confirmation::Ack(Some(returned))) => Err(BrokerError::Rejected(format!(
-                            "unroutable ({}); is the topology declared?",
-                            returned.reply_text
-                        ))),
-                        Ok(Confirmation::Nack(_)) => Err(BrokerError::Rejected("nack".into())),
-                        Err(e) => Err(BrokerError::Amqp(e)),
-                    },
-                    Err(e) => Err(BrokerError::Amqp(e)),
+                match sent?.await? {
+                    Confirmation::Ack(None) | Confirmation::NotRequested => Ok(()),
+                    Confirmation::Ack(Some(returned)) => Err(BrokerError::Rejected(format!(
+                        "unroutable ({}); is the topology declared?",
+                        returned.reply_text
+                    ))),
+                    Confirmation::Nack(_) => Err(BrokerError::Rejected("nack".into())),
                 }
             }))
             .await
@@ -432,12 +409,8 @@ impl Broker {
             Ok(results) => results,
             Err(_) => (0..count).map(|_| Err(BrokerError::ConfirmTimeout(timeout))).collect(),
         };
-        if results.iter().any(|r| {
-            matches!(
-                r,
-                Err(BrokerError::Amqp(_)) | Err(BrokerError::ConfirmTimeout(_)) | Err(BrokerError::Rejected(_))
-            )
-        }) {
+        // Every error here is a failed publish, a refusal or a timeout on this channel.
+        if results.iter().any(Result::is_err) {
             // The channel may be closed or wedged, or (a nack from a quorum queue whose leader
             // died with the node this channel first reached) keep refusing for a while: start
             // afresh on the next publish.
@@ -449,16 +422,11 @@ impl Broker {
     /// Messages waiting in a queue (passive declare: never creates one).
     pub async fn queue_depth(&self, queue: &str) -> Result<u32, BrokerError> {
         let ch = self.channel().await?;
-        match passive_depth(&ch, queue).await {
-            Ok(Some(n)) => Ok(n),
-            Ok(None) => {
-                self.forget();
-                Err(BrokerError::Rejected(format!("queue {queue} does not exist")))
-            }
-            Err(e) => {
-                self.forget();
-                Err(e)
-            }
+        let depth = passive_depth(&ch, queue).await;
+        if !matches!(depth, Ok(Some(_))) {
+            // A miss or a failure closes the channel (that is AMQP): the next call connects afresh.
+            self.forget();
         }
+        depth?.ok_or_else(|| BrokerError::Rejected(format!("queue {queue} does not exist")))
     }
 }

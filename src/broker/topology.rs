@@ -8,7 +8,6 @@
 //! queues dead-letter at least once (broker-side, for messages over the delivery limit) into
 //! `dlq.<channel>`; dead-letter queues are never consumed, only read and acked by operators.
 
-use std::fmt;
 use std::str::FromStr;
 
 use lapin::options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions};
@@ -16,6 +15,7 @@ use lapin::protocol::{AMQPErrorKind, AMQPSoftError};
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{Channel as AmqpChannel, ExchangeKind};
 
+use super::messages::long_string;
 use super::BrokerError;
 use crate::domain::{Channel, Priority};
 
@@ -25,32 +25,21 @@ use crate::domain::{Channel, Priority};
 /// so DLQs get the largest limit both understand.
 const DLQ_DELIVERY_LIMIT: i32 = i32::MAX;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum QueueType {
-    Classic,
-    Quorum,
+crate::domain::named_enum! {
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+    #[serde(rename_all = "lowercase")]
+    pub enum QueueType {
+        Classic = "classic",
+        Quorum = "quorum",
+    }
 }
 
 impl QueueType {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            QueueType::Classic => "classic",
-            QueueType::Quorum => "quorum",
-        }
-    }
-
     pub fn other(self) -> QueueType {
         match self {
             QueueType::Classic => QueueType::Quorum,
             QueueType::Quorum => QueueType::Classic,
         }
-    }
-}
-
-impl fmt::Display for QueueType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 
@@ -132,27 +121,21 @@ impl Topology {
         let mut args = FieldTable::default();
         args.insert(
             "x-dead-letter-exchange".into(),
-            AMQPValue::LongString(self.dead_letter_exchange().as_str().into()),
+            long_string(&self.dead_letter_exchange()),
         );
-        args.insert(
-            "x-dead-letter-routing-key".into(),
-            AMQPValue::LongString(channel.lower().into()),
-        );
+        args.insert("x-dead-letter-routing-key".into(), long_string(channel.lower()));
         match self.queue_type {
             QueueType::Classic => {
                 args.insert("x-max-priority".into(), AMQPValue::LongInt(3));
             }
             QueueType::Quorum => {
-                args.insert("x-queue-type".into(), AMQPValue::LongString("quorum".into()));
+                args.insert("x-queue-type".into(), long_string("quorum"));
                 let limit = i32::try_from(self.delivery_limit).unwrap_or(i32::MAX);
                 args.insert("x-delivery-limit".into(), AMQPValue::LongInt(limit));
                 // At-most-once is the default: a message over the limit would be lost if the
                 // DLQ were unavailable at that moment.
-                args.insert(
-                    "x-dead-letter-strategy".into(),
-                    AMQPValue::LongString("at-least-once".into()),
-                );
-                args.insert("x-overflow".into(), AMQPValue::LongString("reject-publish".into()));
+                args.insert("x-dead-letter-strategy".into(), long_string("at-least-once"));
+                args.insert("x-overflow".into(), long_string("reject-publish"));
             }
         }
         args
@@ -161,7 +144,7 @@ impl Topology {
     fn dead_letter_queue_args(&self) -> FieldTable {
         let mut args = FieldTable::default();
         if self.queue_type == QueueType::Quorum {
-            args.insert("x-queue-type".into(), AMQPValue::LongString("quorum".into()));
+            args.insert("x-queue-type".into(), long_string("quorum"));
             args.insert("x-delivery-limit".into(), AMQPValue::LongInt(DLQ_DELIVERY_LIMIT));
         }
         args

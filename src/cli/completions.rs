@@ -7,7 +7,7 @@ use std::time::Duration;
 use clap::CommandFactory;
 use clap_complete::Shell;
 
-use super::{Cli, Exit};
+use super::{fail, Cli, Exit};
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct CompletionArgs {
@@ -103,18 +103,13 @@ fn page(cmd: clap::Command, sub: Option<&str>) -> anyhow::Result<Vec<u8>> {
     } else if cmd.get_subcommands().any(|s| !s.is_hide_set()) {
         // Actions of a subcommand (migrate run|status|revert) have no pages of their own:
         // list them here instead of pointing at pages that do not exist.
-        let escape = |s: &str| s.replace('-', "\\-");
         let mut roff = String::from(".SH ACTIONS\n");
         for action in cmd
             .get_subcommands()
             .filter(|s| !s.is_hide_set() && s.get_name() != "help")
         {
             let about = action.get_about().map(|a| a.to_string()).unwrap_or_default();
-            roff.push_str(&format!(
-                ".TP\n\\fB{}\\fR\n{}\n",
-                escape(action.get_name()),
-                escape(&about)
-            ));
+            roff.push_str(&roff_item(action.get_name(), &about));
         }
         buf.extend_from_slice(roff.as_bytes());
     }
@@ -126,13 +121,16 @@ fn page(cmd: clap::Command, sub: Option<&str>) -> anyhow::Result<Vec<u8>> {
     Ok(buf)
 }
 
+/// One `.TP` entry: `name` in bold, then `text`.
+fn roff_item(name: &str, text: &str) -> String {
+    let escape = |s: &str| s.replace('\\', "\\\\").replace('-', "\\-");
+    format!(".TP\n\\fB{}\\fR\n{}\n", escape(name), escape(text))
+}
+
 /// The settings a page's command reads, as roff.
 fn environment(sub: Option<&str>) -> String {
-    let escape = |s: &str| s.replace('\\', "\\\\").replace('-', "\\-");
     let mut out = String::from(".SH ENVIRONMENT\n");
-    let mut item = |name: &str, help: &str| {
-        out.push_str(&format!(".TP\n\\fB{}\\fR\n{}\n", escape(name), escape(help)));
-    };
+    let mut item = |name: &str, help: &str| out.push_str(&roff_item(name, help));
     item(
         "DISPATCHCTL_CONFIG",
         "YAML file of settings (lower-case names); the environment and flags override it. Same as --config.",
@@ -174,10 +172,8 @@ fn environment(sub: Option<&str>) -> String {
 }
 
 pub async fn healthcheck(global: &super::GlobalArgs, args: HealthcheckArgs) -> anyhow::Result<ExitCode> {
-    let url = match args.url {
-        Some(url) => url,
-        None => format!("{}/livez", super::send::ApiTarget::resolve(global, None, None).url),
-    };
+    let resolved = || super::send::ApiTarget::resolve(global, None, None).url;
+    let url = args.url.unwrap_or_else(|| format!("{}/livez", resolved()));
     let tls = match &args.ca_file {
         Some(ca) => crate::tls::client_config(&crate::tls::ClientTlsFiles {
             ca_file: Some(ca.clone()),
@@ -204,34 +200,17 @@ pub async fn healthcheck(global: &super::GlobalArgs, args: HealthcheckArgs) -> a
             // The body says why, e.g. "speaks HTTPS only" when checked over http://.
             let status = r.status();
             let body = r.text().await.unwrap_or_default();
-            let why = body
-                .lines()
-                .next()
-                .unwrap_or_default()
-                .chars()
-                .take(200)
-                .collect::<String>();
-            let why = if why.is_empty() {
-                String::new()
-            } else {
-                format!(": {why}")
-            };
-            Err(Exit::new(1, format!("{url} answered {status}{why}")).into())
+            let why: String = body.lines().next().unwrap_or_default().chars().take(200).collect();
+            let why = if why.is_empty() { why } else { format!(": {why}") };
+            Err(fail(1, format!("{url} answered {status}{why}")))
         }
         Err(e) => {
             // reqwest's own text ("error sending request") hides the cause; name the deepest.
-            let reason = crate::tls::describe(&e).unwrap_or_else(|| {
-                let mut cause: &dyn std::error::Error = &e;
-                while let Some(next) = cause.source() {
-                    cause = next;
-                }
-                cause.to_string()
-            });
-            Err(Exit::new(
+            let reason = crate::tls::describe(&e).unwrap_or_else(|| crate::root_cause(&e));
+            Err(fail(
                 1,
                 format!("{url} unreachable: {reason}; pass --url to check another address"),
-            )
-            .into())
+            ))
         }
     }
 }

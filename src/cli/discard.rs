@@ -9,7 +9,7 @@ use std::process::ExitCode;
 
 use super::inspect_dlq::SelectionArgs;
 use super::output::{self, Format};
-use super::{load_settings_quiet, require_schema, Exit, GlobalArgs};
+use super::{fail, require_schema, GlobalArgs};
 use crate::app::App;
 use crate::dispatch::discard;
 use crate::dispatch::replay::Selection;
@@ -41,46 +41,40 @@ pub struct Args {
 pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
     let selection = args.selection.to_selection(args.all)?;
     if selection.is_unbounded() {
-        return Err(Exit::new(
+        return Err(fail(
             2,
             "discard needs a selection: --id UUID, --channel sms|email|push, --reason REASON, --since/--until TIME, \
              or --all; add --dry-run to see what it takes",
-        )
-        .into());
+        ));
     }
-    let settings = load_settings_quiet(global)?;
     let format = output::resolve(args.output);
-    let app = App::start(settings, false).await?;
-    let outcome = run_discard(&app, &args, &selection, format)
-        .await
-        .map_err(|e| super::locate(e, &app.settings));
-    app.close().await;
-    outcome
+    super::with_app(global, |app| async move {
+        run_discard(&app, &args, &selection, format).await
+    })
+    .await
 }
 
 async fn run_discard(app: &App, args: &Args, sel: &Selection, format: Format) -> anyhow::Result<ExitCode> {
     require_schema(&app.store).await?;
     if !args.dry_run && !args.yes {
         if !std::io::stdin().is_terminal() {
-            return Err(Exit::new(
+            return Err(fail(
                 2,
                 "discard removes dead letters for good: confirm with --yes (stdin is not a terminal), after a --dry-run",
-            )
-            .into());
+            ));
         }
-        if !confirm(sel).await? {
+        let what = if sel.all {
+            "every selected dead letter"
+        } else {
+            "the selected dead letters"
+        };
+        if !super::confirm(&format!("Discard {what} for good (they are not sent)? [y/N] ")).await? {
             output::note("nothing discarded");
             return Ok(ExitCode::SUCCESS);
         }
     }
     let mut export = match &args.export {
-        Some(path) if !args.dry_run => Some(
-            std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(path)
-                .map_err(|e| Exit::new(2, format!("--export: cannot open {}: {e}", path.display())))?,
-        ),
+        Some(path) if !args.dry_run => Some(output::open_export(path)?),
         _ => None,
     };
     let cancel = crate::shutdown::on_signal();
@@ -97,12 +91,11 @@ async fn run_discard(app: &App, args: &Args, sel: &Selection, format: Format) ->
         let mut t = output::table(&["notification", "channel", "reason", "last error", "dead-lettered"]);
         for l in &summary.letters {
             t.add_row(vec![
-                l.notification_id.map_or("-".into(), |i| i.to_string()),
+                output::or_dash(l.notification_id),
                 l.channel.lower().to_string(),
-                l.reason.clone().unwrap_or_else(|| "-".into()),
-                l.last_error.clone().unwrap_or_else(|| "-".into()),
-                l.failed_at
-                    .map_or("-".into(), |t| t.format("%Y-%m-%d %H:%M:%S").to_string()),
+                output::or_dash(l.reason.as_ref()),
+                output::or_dash(l.last_error.as_ref()),
+                output::or_dash(l.failed_at.map(output::time)),
             ]);
         }
         output::line(&t)?;
@@ -129,13 +122,4 @@ async fn run_discard(app: &App, args: &Args, sel: &Selection, format: Format) ->
         return Ok(ExitCode::from(1));
     }
     Ok(ExitCode::SUCCESS)
-}
-
-async fn confirm(sel: &Selection) -> anyhow::Result<bool> {
-    let what = if sel.all {
-        "every selected dead letter"
-    } else {
-        "the selected dead letters"
-    };
-    super::confirm(&format!("Discard {what} for good (they are not sent)? [y/N] ")).await
 }

@@ -9,7 +9,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use super::output::{self, Format};
-use super::{load_settings_quiet, Exit, GlobalArgs};
+use super::{Exit, GlobalArgs};
 use crate::app::App;
 use crate::broker::dlq::{DeadLetterView, DlqCursor};
 use crate::dispatch::replay::Selection;
@@ -22,8 +22,8 @@ pub struct SelectionArgs {
     #[arg(long = "id", value_name = "UUID")]
     pub ids: Vec<Uuid>,
     /// Only this channel's DLQ (repeatable): sms, email, push.
-    #[arg(long = "channel", value_name = "CHANNEL", value_parser = clap::builder::PossibleValuesParser::new(["sms", "email", "push"]), ignore_case = true)]
-    pub channels: Vec<String>,
+    #[arg(long = "channel", value_name = "CHANNEL", value_parser = channel_parser(), ignore_case = true)]
+    pub channels: Vec<Channel>,
     /// Only this reason: permanent_error, retry_exhausted, invalid_message, not_found.
     #[arg(long, value_name = "REASON", value_parser = clap::builder::PossibleValuesParser::new(["permanent_error", "retry_exhausted", "invalid_message", "not_found"]))]
     pub reason: Option<String>,
@@ -40,28 +40,9 @@ pub struct SelectionArgs {
 
 impl SelectionArgs {
     pub fn to_selection(&self, all: bool) -> anyhow::Result<Selection> {
-        let channels = self
-            .channels
-            .iter()
-            .map(|c| {
-                c.parse::<Channel>()
-                    .map_err(|e| Exit::new(2, format!("--channel: {e}")))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        if let Some(r) = &self.reason {
-            if crate::domain::DeadLetterReason::parse(r).is_none() {
-                return Err(Exit::new(
-                    2,
-                    format!(
-                        "--reason: \"{r}\" is not one of permanent_error, retry_exhausted, invalid_message, not_found"
-                    ),
-                )
-                .into());
-            }
-        }
         Ok(Selection {
             ids: self.ids.clone(),
-            channels,
+            channels: self.channels.clone(),
             reason: self.reason.clone(),
             since: self.since.as_deref().map(|t| parse_time("--since", t)).transpose()?,
             until: self.until.as_deref().map(|t| parse_time("--until", t)).transpose()?,
@@ -69,6 +50,13 @@ impl SelectionArgs {
             all,
         })
     }
+}
+
+/// `--channel`: clap checks the value (and lists the choices in help and completions), then
+/// it becomes a `Channel`, so no command parses it again.
+pub fn channel_parser() -> impl clap::builder::TypedValueParser<Value = Channel> {
+    use clap::builder::TypedValueParser;
+    clap::builder::PossibleValuesParser::new(["sms", "email", "push"]).try_map(|c| c.parse::<Channel>())
 }
 
 /// RFC 3339, or an age ("2h") counted back from now.
@@ -126,14 +114,8 @@ struct ChannelSummary {
 }
 
 pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
-    let settings = load_settings_quiet(global)?;
     let format = output::resolve(args.output);
-    let app = App::start(settings, false).await?;
-    let outcome = inspect(&app, args, format)
-        .await
-        .map_err(|e| super::locate(e, &app.settings));
-    app.close().await;
-    outcome
+    super::with_app(global, |app| async move { inspect(&app, args, format).await }).await
 }
 
 async fn inspect(app: &App, args: Args, format: Format) -> anyhow::Result<ExitCode> {
@@ -164,7 +146,7 @@ async fn inspect(app: &App, args: Args, format: Format) -> anyhow::Result<ExitCo
                     r.id.to_string(),
                     r.operator.clone(),
                     r.source.clone(),
-                    r.started_at.format("%Y-%m-%d %H:%M:%S").to_string(),
+                    output::time(r.started_at),
                     r.replayed.to_string(),
                     r.skipped.to_string(),
                     r.errors.to_string(),
@@ -173,7 +155,7 @@ async fn inspect(app: &App, args: Args, format: Format) -> anyhow::Result<ExitCo
             }
             output::line(&t)?;
         } else {
-            print_rows(format, &rows)?;
+            output::print_rows(format, &rows)?;
         }
         return Ok(ExitCode::SUCCESS);
     }
@@ -182,17 +164,6 @@ async fn inspect(app: &App, args: Args, format: Format) -> anyhow::Result<ExitCo
         return summary(app, &selection, format).await;
     }
     list(app, &selection, format, args.show_recipient).await
-}
-
-fn print_rows<T: Serialize>(format: Format, rows: &[T]) -> anyhow::Result<()> {
-    if format == Format::Ndjson {
-        for r in rows {
-            output::print_structured(Format::Ndjson, r)?;
-        }
-        Ok(())
-    } else {
-        output::print_structured(format, &rows)
-    }
 }
 
 async fn summary(app: &App, selection: &Selection, format: Format) -> anyhow::Result<ExitCode> {
@@ -209,9 +180,7 @@ async fn summary(app: &App, selection: &Selection, format: Format) -> anyhow::Re
             *s.reasons
                 .entry(f.view.reason.clone().unwrap_or_else(|| "unknown".into()))
                 .or_default() += 1;
-            if let Some(at) = f.view.failed_at {
-                s.oldest_failed_at = Some(s.oldest_failed_at.map_or(at, |o| o.min(at)));
-            }
+            s.oldest_failed_at = s.oldest_failed_at.into_iter().chain(f.view.failed_at).min();
         }
         cursor.close().await;
         s.oldest_age_seconds = s.oldest_failed_at.map(|at| (Utc::now() - at).num_seconds());
@@ -220,9 +189,9 @@ async fn summary(app: &App, selection: &Selection, format: Format) -> anyhow::Re
     if format == Format::Table {
         let mut t = output::table(&["channel", "queue", "depth", "oldest", "reasons"]);
         for s in &out {
-            let oldest = s.oldest_age_seconds.map_or("-".to_string(), |a| {
+            let oldest = output::or_dash(s.oldest_age_seconds.map(|a| {
                 humantime::format_duration(std::time::Duration::from_secs(a.max(0) as u64)).to_string() + " ago"
-            });
+            }));
             let reasons = s
                 .reasons
                 .iter()
@@ -261,22 +230,19 @@ async fn list(app: &App, selection: &Selection, format: Format, show_recipient: 
     // Read in chunks so the join with PostgreSQL is one query per chunk, and memory stays
     // bounded by the chunk (ndjson streams straight out).
     const CHUNK: usize = 500;
-    'channels: for channel in selection.channels() {
+    for channel in selection.channels() {
         let mut cursor = DlqCursor::open(app.broker.endpoints(), app.broker.topology(), channel).await?;
         let mut chunk = Vec::with_capacity(CHUNK);
-        loop {
+        let full = loop {
             let next = cursor.next().await?;
             let done = next.is_none();
-            if let Some(f) = next {
-                if selection.matches(&f.view) {
-                    chunk.push(f.view);
-                    shown += 1;
-                }
+            if let Some(f) = next.filter(|f| selection.matches(&f.view)) {
+                chunk.push(f.view);
+                shown += 1;
             }
             let full = selection.limit.is_some_and(|l| shown >= l);
             if chunk.len() >= CHUNK || done || full {
-                let rows = join(app, std::mem::take(&mut chunk), show_recipient).await?;
-                for r in rows {
+                for r in join(app, std::mem::take(&mut chunk), show_recipient).await? {
                     match format {
                         Format::Ndjson => output::print_structured(Format::Ndjson, &r)?,
                         Format::Table => {
@@ -287,12 +253,12 @@ async fn list(app: &App, selection: &Selection, format: Format, show_recipient: 
                 }
             }
             if done || full {
-                cursor.close().await;
-                if full {
-                    break 'channels;
-                }
-                break;
+                break full;
             }
+        };
+        cursor.close().await;
+        if full {
+            break;
         }
     }
     match format {
@@ -338,18 +304,16 @@ async fn join(app: &App, letters: Vec<DeadLetterView>, show_recipient: bool) -> 
 
 fn table_row(r: &ListedLetter) -> Vec<String> {
     let l = &r.letter;
-    let dash = || "-".to_string();
     vec![
-        l.notification_id.map_or_else(dash, |i| i.to_string()),
+        output::or_dash(l.notification_id),
         l.channel.lower().to_string(),
-        l.priority.map_or_else(dash, |p| p.to_string()),
-        r.recipient.clone().unwrap_or_else(dash),
-        l.attempts.map_or_else(dash, |a| a.to_string()),
-        l.reason.clone().unwrap_or_else(dash),
-        l.last_status_code.map_or_else(dash, |c| c.to_string()),
-        l.last_error.clone().unwrap_or_else(dash),
-        l.failed_at
-            .map_or_else(dash, |t| t.format("%Y-%m-%d %H:%M:%S").to_string()),
+        output::or_dash(l.priority),
+        output::or_dash(r.recipient.as_ref()),
+        output::or_dash(l.attempts),
+        output::or_dash(l.reason.as_ref()),
+        output::or_dash(l.last_status_code),
+        output::or_dash(l.last_error.as_ref()),
+        output::or_dash(l.failed_at.map(output::time)),
     ]
 }
 

@@ -50,9 +50,9 @@ pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
                 Format::Table => {
                     let mut t = output::table(&["version", "description", "state"]);
                     for m in &states {
-                        let state = m.applied_at.map_or("pending".to_string(), |at| {
-                            format!("applied {}", at.format("%Y-%m-%d %H:%M:%S"))
-                        });
+                        let state = m
+                            .applied_at
+                            .map_or("pending".to_string(), |at| format!("applied {}", output::time(at)));
                         t.add_row(vec![m.version.to_string(), m.description.clone(), state]);
                     }
                     output::line(&t)?;

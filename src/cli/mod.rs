@@ -23,6 +23,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+use crate::app::App;
 use crate::config::{ConfigError, Settings};
 
 #[derive(Parser, Debug)]
@@ -102,6 +103,11 @@ impl Exit {
     }
 }
 
+/// An error that ends the command with exit status `code`, saying `message`.
+pub fn fail(code: u8, message: impl Into<String>) -> anyhow::Error {
+    Exit::new(code, message).into()
+}
+
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let g = &cli.global;
     match cli.command {
@@ -170,8 +176,7 @@ pub fn locate(error: anyhow::Error, settings: &Settings) -> anyhow::Error {
     let text = describe(&error);
     let host = settings.rabbitmq_host();
     if text.contains("RabbitMQ") && !text.contains(&host) {
-        let code = exit_code(&error);
-        return Exit::new(code, format!("RabbitMQ at {host}: {text}")).into();
+        return fail(exit_code(&error), format!("RabbitMQ at {host}: {text}"));
     }
     error
 }
@@ -219,6 +224,18 @@ pub fn load_settings_quiet(global: &GlobalArgs) -> anyhow::Result<Settings> {
     let settings = Settings::load(global.config.as_deref(), &[])?;
     crate::telemetry::init_quiet(&settings);
     Ok(settings)
+}
+
+/// Runs an operator command on an `App` started with quietly loaded settings, closes the
+/// app whatever the outcome, and names the broker in an error that concerns it.
+pub async fn with_app<F>(global: &GlobalArgs, command: impl FnOnce(App) -> F) -> anyhow::Result<ExitCode>
+where
+    F: std::future::Future<Output = anyhow::Result<ExitCode>>,
+{
+    let app = App::start(load_settings_quiet(global)?, false).await?;
+    let outcome = command(app.clone()).await.map_err(|e| locate(e, &app.settings));
+    app.close().await;
+    outcome
 }
 
 /// Fails with a hint when the schema is older than this binary (for the daemons that do not

@@ -5,12 +5,13 @@
 use std::process::ExitCode;
 
 use chrono::Utc;
+use clap::builder::TypedValueParser;
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::inspect_dlq::{mask, parse_time};
+use super::inspect_dlq::{channel_parser, mask, parse_time};
 use super::output::{self, Format};
-use super::{load_settings_quiet, require_schema, Exit, GlobalArgs};
+use super::{fail, require_schema, GlobalArgs};
 use crate::app::App;
 use crate::domain::{Channel, Priority, Status};
 use crate::store::lookup::{AttemptRow, LookupFilter, NotificationRow};
@@ -25,12 +26,12 @@ pub struct Args {
     pub id: Option<Uuid>,
     /// Only this status: ACCEPTED, QUEUED, SENDING, SENT, FAILED, CANCELED.
     #[arg(long, value_name = "STATUS", conflicts_with = "id", ignore_case = true,
-          value_parser = clap::builder::PossibleValuesParser::new(["ACCEPTED", "QUEUED", "SENDING", "SENT", "FAILED", "CANCELED"]))]
-    pub status: Option<String>,
+          value_parser = clap::builder::PossibleValuesParser::new(["ACCEPTED", "QUEUED", "SENDING", "SENT", "FAILED", "CANCELED"])
+              .try_map(|s| s.parse::<Status>()))]
+    pub status: Option<Status>,
     /// Only this channel: sms, email, push.
-    #[arg(long, value_name = "CHANNEL", conflicts_with = "id", ignore_case = true,
-          value_parser = clap::builder::PossibleValuesParser::new(["sms", "email", "push"]))]
-    pub channel: Option<String>,
+    #[arg(long, value_name = "CHANNEL", conflicts_with = "id", ignore_case = true, value_parser = channel_parser())]
+    pub channel: Option<Channel>,
     /// Only this recipient (exact).
     #[arg(long = "to", value_name = "RECIPIENT", conflicts_with = "id")]
     pub recipient: Option<String>,
@@ -63,30 +64,15 @@ struct Shown {
 
 pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
     let filter = LookupFilter {
-        status: args
-            .status
-            .as_deref()
-            .map(|s| s.parse::<Status>().map_err(|e| Exit::new(2, format!("--status: {e}"))))
-            .transpose()?,
-        channel: args
-            .channel
-            .as_deref()
-            .map(|c| {
-                c.parse::<Channel>()
-                    .map_err(|e| Exit::new(2, format!("--channel: {e}")))
-            })
-            .transpose()?,
+        status: args.status,
+        channel: args.channel,
         recipient: args.recipient.clone(),
         since: args.since.as_deref().map(|t| parse_time("--since", t)).transpose()?,
         until: args.until.as_deref().map(|t| parse_time("--until", t)).transpose()?,
         limit: args.limit.max(1),
     };
-    let settings = load_settings_quiet(global)?;
     let format = output::resolve(args.output);
-    let app = App::start(settings, false).await?;
-    let outcome = lookup(&app, &args, &filter, format).await;
-    app.close().await;
-    outcome
+    super::with_app(global, |app| async move { lookup(&app, &args, &filter, format).await }).await
 }
 
 async fn lookup(app: &App, args: &Args, filter: &LookupFilter, format: Format) -> anyhow::Result<ExitCode> {
@@ -99,7 +85,7 @@ async fn lookup(app: &App, args: &Args, filter: &LookupFilter, format: Format) -
     };
     if let Some(id) = args.id {
         let Some((row, attempts)) = app.store.lookup(id).await? else {
-            return Err(Exit::new(1, format!("no notification has the id {id}")).into());
+            return Err(fail(1, format!("no notification has the id {id}")));
         };
         let shown = Shown {
             location: location(app, &row),
@@ -112,7 +98,6 @@ async fn lookup(app: &App, args: &Args, filter: &LookupFilter, format: Format) -
         }
         let r = &shown.row;
         let mut t = output::table(&["field", "value"]);
-        let when = |t: Option<chrono::DateTime<Utc>>| t.map_or("-".to_string(), |t| t.to_rfc3339());
         for (k, v) in [
             ("id", r.id.to_string()),
             ("status", r.status.to_string()),
@@ -121,17 +106,14 @@ async fn lookup(app: &App, args: &Args, filter: &LookupFilter, format: Format) -
             ("priority", r.priority.clone()),
             ("recipient", r.recipient.clone()),
             ("attempts", format!("{} of {}", r.attempt_count, r.max_retries)),
-            ("last error", r.last_error.clone().unwrap_or_else(|| "-".into())),
-            ("failure reason", r.failure_reason.clone().unwrap_or_else(|| "-".into())),
-            (
-                "provider message id",
-                r.provider_message_id.clone().unwrap_or_else(|| "-".into()),
-            ),
+            ("last error", output::or_dash(r.last_error.as_ref())),
+            ("failure reason", output::or_dash(r.failure_reason.as_ref())),
+            ("provider message id", output::or_dash(r.provider_message_id.as_ref())),
             ("correlation id", r.correlation_id.clone()),
-            ("batch", r.batch_id.map_or("-".into(), |b| b.to_string())),
+            ("batch", output::or_dash(r.batch_id)),
             ("created", r.created_at.to_rfc3339()),
             ("updated", r.updated_at.to_rfc3339()),
-            ("scheduled", when(r.scheduled_at)),
+            ("scheduled", output::or_dash(r.scheduled_at.map(|t| t.to_rfc3339()))),
         ] {
             t.add_row(vec![k.to_string(), v]);
         }
@@ -142,10 +124,10 @@ async fn lookup(app: &App, args: &Args, filter: &LookupFilter, format: Format) -
                 t.add_row(vec![
                     a.attempt_number.to_string(),
                     a.outcome.clone(),
-                    a.status_code.map_or("-".into(), |c| c.to_string()),
-                    a.error.clone().unwrap_or_else(|| "-".into()),
+                    output::or_dash(a.status_code),
+                    output::or_dash(a.error.as_ref()),
                     a.duration_ms.to_string(),
-                    a.created_at.format("%Y-%m-%d %H:%M:%S").to_string(),
+                    output::time(a.created_at),
                 ]);
             }
             output::line(&t)?;
@@ -171,8 +153,8 @@ async fn lookup(app: &App, args: &Args, filter: &LookupFilter, format: Format) -
                     r.recipient.clone(),
                     r.status.to_string(),
                     format!("{}/{}", r.attempt_count, r.max_retries),
-                    r.last_error.clone().unwrap_or_else(|| "-".into()),
-                    r.created_at.format("%Y-%m-%d %H:%M:%S").to_string(),
+                    output::or_dash(r.last_error.as_ref()),
+                    output::time(r.created_at),
                 ]);
             }
             output::line(&t)?;
@@ -181,12 +163,7 @@ async fn lookup(app: &App, args: &Args, filter: &LookupFilter, format: Format) -
                 n => format!("{n} notifications"),
             });
         }
-        Format::Ndjson => {
-            for r in &rows {
-                output::print_structured(Format::Ndjson, r)?;
-            }
-        }
-        f => output::print_structured(f, &rows)?,
+        f => output::print_rows(f, &rows)?,
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -210,7 +187,7 @@ fn location(app: &App, r: &NotificationRow) -> String {
         },
         Status::Sending => format!(
             "being delivered by a worker (lease until {})",
-            r.lease_expires_at.map_or("-".into(), |t| t.to_rfc3339())
+            output::or_dash(r.lease_expires_at.map(|t| t.to_rfc3339()))
         ),
         Status::Accepted | Status::Queued => {
             let queue = topology.work_queue(r.channel, r.priority.parse().unwrap_or(Priority::Normal));

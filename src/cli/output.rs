@@ -46,6 +46,22 @@ pub fn progress_style(template: &str) -> ProgressStyle {
         .progress_chars("=> ")
 }
 
+/// A table cell: the value, or `-` when there is none.
+pub fn or_dash(value: Option<impl std::fmt::Display>) -> String {
+    value.map_or_else(|| "-".to_string(), |v| v.to_string())
+}
+
+/// A time in a table cell, to the second.
+pub fn time(at: chrono::DateTime<chrono::Utc>) -> String {
+    at.format("%Y-%m-%d %H:%M:%S").to_string()
+}
+
+/// Opens `--export FILE` for appending (created when missing); exit 2 when it cannot be.
+pub fn open_export(path: &std::path::Path) -> anyhow::Result<std::fs::File> {
+    let file = std::fs::OpenOptions::new().create(true).append(true).open(path);
+    file.map_err(|e| super::fail(2, format!("--export: cannot open {}: {e}", path.display())))
+}
+
 pub fn table(headers: &[&str]) -> Table {
     let mut t = Table::new();
     t.load_preset(UTF8_FULL_CONDENSED)
@@ -68,6 +84,14 @@ pub fn print_structured<T: Serialize>(format: Format, value: &T) -> anyhow::Resu
         Format::Ndjson => line(serde_json::to_string(value)?),
         _ => line(serde_json::to_string_pretty(value)?),
     }
+}
+
+/// Rows as one JSON or YAML list, or with ndjson one line each.
+pub fn print_rows<T: Serialize>(format: Format, rows: &[T]) -> anyhow::Result<()> {
+    if format != Format::Ndjson {
+        return print_structured(format, &rows);
+    }
+    rows.iter().try_for_each(|r| print_structured(Format::Ndjson, r))
 }
 
 /// The reader of stdout went away (`| head`): the command stops quietly, and `main` exits

@@ -4,13 +4,10 @@
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
-
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::output::{self, Format};
-use super::{load_settings_quiet, require_schema, Exit, GlobalArgs};
-use crate::dispatch::prune::{prune, PrunePlan, PruneReport};
+use super::{fail, load_settings_quiet, require_schema, Exit, GlobalArgs};
+use crate::dispatch::prune::{cutoff, prune, PrunePlan, PruneReport};
 use crate::store::Store;
 
 #[derive(clap::Args, Debug, Clone)]
@@ -48,79 +45,62 @@ pub struct Args {
 pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
     let mut settings = load_settings_quiet(global)?;
     // The flags go through the settings' own validation, so they fail the same way.
-    let mut flags = Vec::new();
-    if let Some(v) = &args.older_than {
-        flags.push(("RETENTION_PERIOD", v.clone()));
-    }
-    if let Some(v) = &args.audit_older_than {
-        flags.push(("AUDIT_RETENTION_PERIOD", v.clone()));
-    }
-    if let Some(v) = &args.batch_size {
-        flags.push(("PRUNE_BATCH_SIZE", v.clone()));
-    }
-    if let Some(v) = &args.max_rate {
-        flags.push(("PRUNE_MAX_RATE", v.clone()));
-    }
+    let flags: Vec<(&'static str, String)> = [
+        ("RETENTION_PERIOD", &args.older_than),
+        ("AUDIT_RETENTION_PERIOD", &args.audit_older_than),
+        ("PRUNE_BATCH_SIZE", &args.batch_size),
+        ("PRUNE_MAX_RATE", &args.max_rate),
+    ]
+    .into_iter()
+    .filter_map(|(key, value)| Some((key, value.clone()?)))
+    .collect();
     if !flags.is_empty() {
         settings = crate::config::Settings::load(global.config.as_deref(), &flags)?;
     }
     if settings.retention_period.is_none() && settings.audit_retention_period.is_none() {
-        return Err(Exit::new(
+        return Err(fail(
             2,
             "prune: no retention period is set, so everything is kept; set RETENTION_PERIOD (e.g. 90d) or pass --older-than",
-        )
-        .into());
+        ));
     }
     let to_stdout = args.export.as_deref().is_some_and(|p| p.as_os_str() == "-");
     let mut file = match &args.export {
-        Some(_) if args.dry_run || to_stdout => None,
-        Some(path) => Some(
-            std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(path)
-                .map_err(|e| Exit::new(2, format!("--export: cannot open {}: {e}", path.display())))?,
-        ),
-        None => None,
+        Some(path) if !args.dry_run && !to_stdout => Some(output::open_export(path)?),
+        _ => None,
     };
     let store = Store::connect(&settings.database, 2)
         .await
         .map_err(|e| Exit::new(1, format!("prune: {e}")))?;
     require_schema(&store).await?;
-    let plan = PrunePlan {
-        period: settings.retention_period,
-        audit_period: settings.audit_retention_period,
-        batch_size: settings.prune_batch_size,
-        max_rate: settings.prune_max_rate,
-        dry_run: args.dry_run,
-    };
+    let plan = PrunePlan::of(&settings, args.dry_run);
     // The count walks every prunable row: only worth it when a bar shows it.
     let total = if args.dry_run || args.quiet || !std::io::stderr().is_terminal() {
         0
     } else {
         store
-            .prune_counts(cutoff_of(plan.period), None)
+            .prune_counts(cutoff(plan.period, chrono::Utc::now()), None)
             .await
             .map(|c| c.notification_total())
             .unwrap_or(0)
     };
-    let bar = progress_bar(args.quiet || args.dry_run, total);
+    let bar = output::progress(
+        args.quiet || args.dry_run,
+        Some(total),
+        "{spinner} pruning [{bar:30}] {pos}/{len} notifications  {msg}  eta {eta}",
+    );
     let cancel = crate::shutdown::on_signal();
     let mut write = |rows: &[serde_json::Value]| -> std::io::Result<()> {
         // Flushed before the batch's delete commits: nothing is deleted unexported.
+        let mut buf = Vec::new();
+        for row in rows {
+            serde_json::to_writer(&mut buf, row)?;
+            buf.push(b'\n');
+        }
         if to_stdout {
             let mut out = std::io::stdout().lock();
-            for row in rows {
-                serde_json::to_writer(&mut out, row)?;
-                out.write_all(b"\n")?;
-            }
+            out.write_all(&buf)?;
             out.flush()
         } else if let Some(f) = file.as_mut() {
-            let mut buf = Vec::new();
-            for row in rows {
-                serde_json::to_writer(&mut buf, row)?;
-                buf.push(b'\n');
-            }
             f.write_all(&buf)?;
             f.sync_data()
         } else {
@@ -160,23 +140,6 @@ pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::from(130));
     }
     Ok(ExitCode::SUCCESS)
-}
-
-fn cutoff_of(period: Option<Duration>) -> Option<chrono::DateTime<chrono::Utc>> {
-    chrono::Utc::now().checked_sub_signed(chrono::Duration::from_std(period?).ok()?)
-}
-
-fn progress_bar(quiet: bool, total: u64) -> ProgressBar {
-    if quiet || !std::io::stderr().is_terminal() {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
-    bar.set_style(
-        ProgressStyle::with_template("{spinner} pruning [{bar:30}] {pos}/{len} notifications  {msg}  eta {eta}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
-    );
-    bar
 }
 
 /// With the export on stdout, the summary goes to stderr so the NDJSON stays clean.

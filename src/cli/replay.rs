@@ -4,14 +4,14 @@
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
-use indicatif::ProgressBar;
 use uuid::Uuid;
 
 use super::inspect_dlq::SelectionArgs;
 use super::output::{self, Format};
-use super::{load_settings_quiet, require_schema, Exit, GlobalArgs};
+use super::{fail, require_schema, GlobalArgs};
 use crate::app::App;
 use crate::dispatch::replay::{self, ReplayOptions, ReplaySummary};
+use crate::domain::Channel;
 use crate::store::replay::FailedFilter;
 
 #[derive(clap::Args, Debug, Clone)]
@@ -63,40 +63,34 @@ pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
         } else {
             "add --dry-run to see what a selection takes without changing anything"
         };
-        return Err(Exit::new(
+        return Err(fail(
             2,
             format!(
                 "replay needs a selection: --id UUID (one notification), --channel sms|email|push, --reason REASON, \
                  --since/--until TIME, or --all for every dead letter; {advice}"
             ),
-        )
-        .into());
+        ));
     }
     if let Some(rate) = args.rate {
         if !(rate > 0.0 && rate.is_finite()) {
-            return Err(Exit::new(
+            return Err(fail(
                 2,
                 format!("--rate: {rate} must be a positive number of messages per second"),
-            )
-            .into());
+            ));
         }
     }
-    let settings = load_settings_quiet(global)?;
     let format = output::resolve(args.output);
-    let app = App::start(settings, false).await?;
-    let outcome = replay(&app, args, selection, format)
-        .await
-        .map_err(|e| super::locate(e, &app.settings));
-    app.close().await;
-    outcome
+    super::with_app(global, |app| replay(app, args, selection, format)).await
 }
 
-async fn replay(app: &App, args: Args, selection: replay::Selection, format: Format) -> anyhow::Result<ExitCode> {
-    let app = app.clone();
+async fn replay(app: App, args: Args, selection: replay::Selection, format: Format) -> anyhow::Result<ExitCode> {
     require_schema(&app.store).await?;
-    if args.all && !args.yes && !args.dry_run && std::io::stdin().is_terminal() && !confirm(&app).await? {
-        output::note("nothing replayed");
-        return Ok(ExitCode::SUCCESS);
+    if args.all && !args.yes && !args.dry_run && std::io::stdin().is_terminal() {
+        let depth = total_depth(&app, Channel::ALL).await;
+        if !super::confirm(&format!("Replay all {depth} dead letters of every channel? [y/N] ")).await? {
+            output::note("nothing replayed");
+            return Ok(ExitCode::SUCCESS);
+        }
     }
     let opts = ReplayOptions {
         dry_run: args.dry_run,
@@ -116,12 +110,16 @@ async fn replay(app: &App, args: Args, selection: replay::Selection, format: For
         until: selection.until,
         limit: selection.limit.map(|l| l as i64),
     };
-    let total = if args.from_db {
-        app.store.count_failed(&filter).await.unwrap_or(0)
+    let (total, unit) = if args.from_db {
+        (
+            app.store.count_failed(&filter).await.unwrap_or(0),
+            "FAILED notifications",
+        )
     } else {
-        total_depth(&app, &selection).await
+        (total_depth(&app, &selection.channels()).await, "dead letters examined")
     };
-    let bar = progress_bar(args.quiet, total, args.from_db);
+    let template = format!("{{spinner}} replaying [{{bar:30}}] {{pos}}/{{len}} {unit}  {{msg}}  eta {{eta}}");
+    let bar = output::progress(args.quiet, Some(total), &template);
     // The rate of replays, not of letters examined (skipped ones go by much faster), measured
     // from the first replay so that the immediate first one does not inflate it.
     let mut first: Option<(std::time::Instant, u64)> = None;
@@ -153,10 +151,11 @@ async fn replay(app: &App, args: Args, selection: replay::Selection, format: For
     }
     if args.wait && !summary.interrupted && summary.replayed > 0 {
         let deadline = tokio::time::Instant::now() + args.timeout;
-        let bar = progress_bar(args.quiet, summary.replayed, false);
-        bar.set_style(output::progress_style(
+        let bar = output::progress(
+            args.quiet,
+            Some(summary.replayed),
             "{spinner} waiting [{bar:30}] {pos}/{len} replayed notifications finished  {elapsed}",
-        ));
+        );
         let outcome = replay::wait_for_outcomes(&app, &summary.replayed_ids, deadline, &opts.cancel, |done, _| {
             bar.set_position(done)
         })
@@ -189,39 +188,14 @@ async fn replay(app: &App, args: Args, selection: replay::Selection, format: For
     })
 }
 
-async fn total_depth(app: &App, selection: &replay::Selection) -> u64 {
+/// The letters waiting in the DLQs of `channels` (0 for one that cannot be read).
+async fn total_depth(app: &App, channels: &[Channel]) -> u64 {
     let mut total = 0;
-    for channel in selection.channels() {
-        total += u64::from(
-            app.broker
-                .queue_depth(&app.broker.topology().dead_letter_queue(channel))
-                .await
-                .unwrap_or(0),
-        );
+    for channel in channels {
+        let dlq = app.broker.topology().dead_letter_queue(*channel);
+        total += u64::from(app.broker.queue_depth(&dlq).await.unwrap_or(0));
     }
     total
-}
-
-async fn confirm(app: &App) -> anyhow::Result<bool> {
-    let depth = total_depth(
-        app,
-        &replay::Selection {
-            all: true,
-            ..Default::default()
-        },
-    )
-    .await;
-    super::confirm(&format!("Replay all {depth} dead letters of every channel? [y/N] ")).await
-}
-
-fn progress_bar(quiet: bool, total: u64, from_db: bool) -> ProgressBar {
-    let unit = if from_db {
-        "FAILED notifications"
-    } else {
-        "dead letters examined"
-    };
-    let template = format!("{{spinner}} replaying [{{bar:30}}] {{pos}}/{{len}} {unit}  {{msg}}  eta {{eta}}");
-    output::progress(quiet, Some(total), &template)
 }
 
 fn render(format: Format, s: &ReplaySummary) -> anyhow::Result<()> {
@@ -232,12 +206,11 @@ fn render(format: Format, s: &ReplaySummary) -> anyhow::Result<()> {
         let mut t = output::table(&["notification", "channel", "reason", "attempts", "dead-lettered"]);
         for l in &s.would_replay {
             t.add_row(vec![
-                l.notification_id.map_or("-".into(), |i| i.to_string()),
+                output::or_dash(l.notification_id),
                 l.channel.lower().to_string(),
                 l.reason.clone().unwrap_or_default(),
-                l.attempts.map_or("-".into(), |a| a.to_string()),
-                l.failed_at
-                    .map_or("-".into(), |t| t.format("%Y-%m-%d %H:%M:%S").to_string()),
+                output::or_dash(l.attempts),
+                output::or_dash(l.failed_at.map(output::time)),
             ]);
         }
         output::line(&t)?;
@@ -262,8 +235,8 @@ fn render(format: Format, s: &ReplaySummary) -> anyhow::Result<()> {
                     t.add_row(vec![
                         f.id.to_string(),
                         f.status.clone(),
-                        f.reason.clone().unwrap_or_else(|| "-".into()),
-                        f.last_error.clone().unwrap_or_else(|| "-".into()),
+                        output::or_dash(f.reason.as_ref()),
+                        output::or_dash(f.last_error.as_ref()),
                     ]);
                 }
                 output::line(&t)?;

@@ -9,7 +9,7 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 
 use super::output::{self, Format};
-use super::{load_settings, load_settings_quiet, require_schema, Exit, GlobalArgs};
+use super::{fail, load_settings, load_settings_quiet, require_schema, Exit, GlobalArgs};
 use crate::app::App;
 use crate::dispatch::scan::{PassReport, ScanScope, Scanner};
 
@@ -54,11 +54,9 @@ pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
         .await
         .map_err(|e| Exit::new(1, format!("{e:#}")))?;
     require_schema(&app.store).await?;
-    // A cron job's every run would mail it; the daemon says it once at start-up.
-    if args.daemon {
-        app.warn_if_autovacuum_is_off().await;
-    }
     let outcome = if args.daemon {
+        // A cron job's every run would mail it; the daemon says it once at start-up.
+        app.warn_if_autovacuum_is_off().await;
         daemon(app.clone(), args).await
     } else {
         one_shot(&app, args).await.map_err(|e| super::locate(e, &app.settings))
@@ -93,19 +91,18 @@ async fn one_shot(app: &App, args: Args) -> anyhow::Result<ExitCode> {
         render(format, &reports)?;
     }
     match failure {
-        Some(reason) => Err(Exit::new(1, format!("scan-retries: {reason}")).into()),
+        Some(reason) => Err(fail(1, format!("scan-retries: {reason}"))),
         None => Ok(ExitCode::SUCCESS),
     }
 }
 
 fn render(format: Format, reports: &[PassReport]) -> anyhow::Result<()> {
     if format != Format::Table {
-        let value = if reports.len() == 1 {
-            serde_json::to_value(&reports[0])?
-        } else {
-            serde_json::to_value(reports)?
+        // One pass as an object, several as a list.
+        return match reports {
+            [one] => output::print_structured(format, one),
+            all => output::print_structured(format, &all),
         };
-        return output::print_structured(format, &value);
     }
     let mut t = output::table(&["pass", "kind", "channel", "count"]);
     for (i, r) in reports.iter().enumerate() {

@@ -16,13 +16,9 @@ pub struct ListenerTlsArgs {
 impl ListenerTlsArgs {
     /// The settings these flags set, to layer over the environment.
     pub fn flags(&self) -> Vec<(&'static str, String)> {
-        let mut flags = Vec::new();
-        if let Some(cert) = &self.tls_cert {
-            flags.push(("TLS_CERT_FILE", cert.display().to_string()));
-        }
-        if let Some(key) = &self.tls_key {
-            flags.push(("TLS_KEY_FILE", key.display().to_string()));
-        }
-        flags
+        [("TLS_CERT_FILE", &self.tls_cert), ("TLS_KEY_FILE", &self.tls_key)]
+            .into_iter()
+            .filter_map(|(key, path)| Some((key, path.as_ref()?.display().to_string())))
+            .collect()
     }
 }

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use tokio::net::TcpListener;
 
-use super::{load_settings, require_schema, Exit, GlobalArgs};
+use super::{fail, load_settings, require_schema, Exit, GlobalArgs};
 use crate::app::App;
 use crate::domain::Channel;
 use crate::roles::worker;
@@ -37,11 +37,10 @@ pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
     }
     let settings = load_settings(global, &flags)?;
     if settings.webhook_site_url.is_none() {
-        return Err(Exit::new(
+        return Err(fail(
             2,
             "WEBHOOK_SITE_URL is not set: the worker has nowhere to deliver (example: WEBHOOK_SITE_URL=https://provider.example.com/hook)",
-        )
-        .into());
+        ));
     }
     let channels = parse_channels(&args.channels)?;
     let app = App::start(settings, false).await?;

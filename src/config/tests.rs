@@ -31,11 +31,7 @@ fn libpq_key_value_dsn_is_accepted() {
 
 #[test]
 fn malformed_values_name_the_variable_and_an_example() {
-    let err = settings(&[("RETRY_SCAN_INTERVAL", "five")]).unwrap_err().to_string();
-    assert!(
-        err.contains("RETRY_SCAN_INTERVAL") && err.contains("example: RETRY_SCAN_INTERVAL=5s"),
-        "{err}"
-    );
+    // A duration's message is proven end to end by cli::a_malformed_setting_stops_start_up_with_one_clear_line.
     let err = settings(&[("RATE_LIMIT_PER_SEC", "-3")]).unwrap_err().to_string();
     assert!(err.contains("RATE_LIMIT_PER_SEC") && err.contains("\"-3\""), "{err}");
     let err = settings(&[("WEBHOOK_SITE_URL", "ftp://x")]).unwrap_err().to_string();
@@ -54,18 +50,9 @@ fn a_bad_dsn_never_echoes_its_password() {
     assert!(!err.contains("hunter2"), "{err}");
 }
 
+/// Off by default is proven end to end by prune::prune_exit_codes.
 #[test]
-fn durations_accept_units() {
-    let s = settings(&[("RETRY_SCAN_INTERVAL", "250ms"), ("SCHEDULER_SCAN_INTERVAL", "1m")]).unwrap();
-    assert_eq!(s.retry_scan_interval, Duration::from_millis(250));
-    assert_eq!(s.scheduler_scan_interval, Duration::from_secs(60));
-}
-
-#[test]
-fn retention_periods_default_to_off_and_accept_0_off_and_durations() {
-    let s = settings(&[]).unwrap();
-    assert_eq!(s.retention_period, None);
-    assert_eq!(s.audit_retention_period, None);
+fn retention_periods_accept_0_off_and_durations() {
     for off in ["0", "off", "OFF"] {
         assert_eq!(settings(&[("RETENTION_PERIOD", off)]).unwrap().retention_period, None);
     }
@@ -83,14 +70,6 @@ fn per_channel_rate_overrides() {
     let s = settings(&[("RATE_LIMIT_PER_SEC", "10"), ("RATE_LIMIT_SMS_PER_SEC", "3")]).unwrap();
     assert_eq!(s.rate_limit_for(Channel::Sms), 3);
     assert_eq!(s.rate_limit_for(Channel::Email), 10);
-}
-
-#[test]
-fn redacts_passwords_in_urls() {
-    assert_eq!(
-        redact_url("amqp://guest:guest@localhost:5672/%2f"),
-        "amqp://guest:***@localhost:5672/%2f"
-    );
 }
 
 #[test]

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use super::{invalid, ConfigError, Raw, SETTINGS};
 use crate::api::tls_listener::{self, ListenerTlsFiles};
-use crate::tls::{check_client_files, load_certs, load_key, ClientTlsFiles};
+use crate::tls::{check_key_pair, load_certs, load_key, ClientTlsFiles};
 
 /// The three setting names of one client.
 pub(super) struct ClientKeys {
@@ -34,52 +34,41 @@ pub(super) const PROVIDER: ClientKeys = ClientKeys {
 };
 
 pub(super) fn client_files(raw: &Raw<'_>, keys: &ClientKeys) -> Result<ClientTlsFiles, ConfigError> {
+    let pair = cert_and_key(raw, keys.cert, keys.key)?;
     let files = ClientTlsFiles {
         ca_file: raw.get(keys.ca).map(PathBuf::from),
-        cert_file: raw.get(keys.cert).map(PathBuf::from),
-        key_file: raw.get(keys.key).map(PathBuf::from),
+        cert_file: pair.as_ref().map(|(cert, _)| PathBuf::from(cert)),
+        key_file: pair.as_ref().map(|(_, key)| PathBuf::from(key)),
     };
-    match (&files.cert_file, &files.key_file) {
-        (Some(_), None) => return Err(invalid(keys.key, format!("{} is set: the key must be too", keys.cert))),
-        (None, Some(_)) => {
-            return Err(invalid(
-                keys.cert,
-                format!("{} is set: the certificate must be too", keys.key),
-            ))
-        }
-        _ => {}
-    }
     // Each file on its own first, so that the error names the setting at fault.
     if let Some(ca) = &files.ca_file {
         load_certs(ca).map_err(|e| invalid(keys.ca, e.to_string()))?;
     }
     if let (Some(cert), Some(key)) = (&files.cert_file, &files.key_file) {
-        load_certs(cert).map_err(|e| invalid(keys.cert, e.to_string()))?;
-        load_key(key).map_err(|e| invalid(keys.key, e.to_string()))?;
+        let certs = load_certs(cert).map_err(|e| invalid(keys.cert, e.to_string()))?;
+        let key = load_key(key).map_err(|e| invalid(keys.key, e.to_string()))?;
+        check_key_pair(certs, key).map_err(|e| invalid(keys.cert, e.to_string()))?;
     }
-    check_client_files(&files).map_err(|e| invalid(keys.cert, e.to_string()))?;
     Ok(files)
 }
 
+/// The certificate and key settings `cert` and `key`, which come together or not at all.
+fn cert_and_key(raw: &Raw<'_>, cert: &'static str, key: &'static str) -> Result<Option<(String, String)>, ConfigError> {
+    match (raw.get(cert), raw.get(key)) {
+        (None, None) => Ok(None),
+        (Some(_), None) => Err(invalid(key, format!("{cert} is set: the key must be too"))),
+        (None, Some(_)) => Err(invalid(cert, format!("{key} is set: the certificate must be too"))),
+        (Some(c), Some(k)) => Ok(Some((c, k))),
+    }
+}
+
 pub(super) fn listener_files(raw: &Raw<'_>) -> Result<Option<ListenerTlsFiles>, ConfigError> {
-    let files = match (raw.get("TLS_CERT_FILE"), raw.get("TLS_KEY_FILE")) {
-        (None, None) => return Ok(None),
-        (Some(_), None) => {
-            return Err(invalid(
-                "TLS_KEY_FILE",
-                "TLS_CERT_FILE is set: the key must be too".into(),
-            ))
-        }
-        (None, Some(_)) => {
-            return Err(invalid(
-                "TLS_CERT_FILE",
-                "TLS_KEY_FILE is set: the certificate must be too".into(),
-            ))
-        }
-        (Some(cert), Some(key)) => ListenerTlsFiles {
-            cert_file: cert.into(),
-            key_file: key.into(),
-        },
+    let Some((cert, key)) = cert_and_key(raw, "TLS_CERT_FILE", "TLS_KEY_FILE")? else {
+        return Ok(None);
+    };
+    let files = ListenerTlsFiles {
+        cert_file: cert.into(),
+        key_file: key.into(),
     };
     tls_listener::certified_key(&files).map_err(|e| invalid("TLS_CERT_FILE", e.to_string()))?;
     Ok(Some(files))

@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use crate::app::App;
 use crate::broker::WorkMessage;
-use crate::domain::{NewNotification, Notification, NotificationRequest, Status, ValidationError};
+use crate::domain::{NewNotification, Notification, NotificationRequest, Status};
 use crate::store::StoreError;
 
 pub const MAX_BATCH: usize = 1000;
@@ -18,12 +18,6 @@ pub enum CreateError {
     Invalid(String),
     #[error(transparent)]
     Store(#[from] StoreError),
-}
-
-impl CreateError {
-    fn item(index: usize, e: ValidationError) -> CreateError {
-        CreateError::Invalid(format!("notifications[{index}].{e}"))
-    }
 }
 
 pub struct BatchCreated {
@@ -41,9 +35,7 @@ pub async fn create_one(
         .validate(request_id, app.settings.default_max_retries)
         .map_err(|e| CreateError::Invalid(e.to_string()))?;
     let (mut stored, created) = app.writes.insert_notification(new).await?;
-    if created {
-        enqueue(app, std::slice::from_mut(&mut stored)).await;
-    }
+    enqueue(app, std::slice::from_mut(&mut stored), &[created]).await;
     Ok(stored)
 }
 
@@ -64,24 +56,13 @@ pub async fn create_batch(
         .enumerate()
         .map(|(i, r)| {
             r.validate(request_id, app.settings.default_max_retries)
-                .map_err(|e| CreateError::item(i, e))
+                .map_err(|e| CreateError::Invalid(format!("notifications[{i}].{e}")))
         })
         .collect::<Result<_, _>>()?;
     reject_repeated_keys(&items)?;
     let (batch_id, stored) = app.store.insert_batch(Uuid::now_v7(), &items).await?;
-    let (mut fresh, mut notifications) = (Vec::new(), Vec::with_capacity(stored.len()));
-    let mut fresh_positions = Vec::new();
-    for (i, (n, created)) in stored.into_iter().enumerate() {
-        if created {
-            fresh_positions.push(i);
-            fresh.push(n.clone());
-        }
-        notifications.push(n);
-    }
-    let unpublished = enqueue(app, &mut fresh).await;
-    for (pos, n) in fresh_positions.into_iter().zip(fresh) {
-        notifications[pos] = n;
-    }
+    let (mut notifications, created): (Vec<Notification>, Vec<bool>) = stored.into_iter().unzip();
+    let unpublished = enqueue(app, &mut notifications, &created).await;
     let warning = (unpublished > 0).then(|| {
         format!("{unpublished} of {} notifications could not be enqueued now; they are stored and the scanner will enqueue them", requests.len())
     });
@@ -112,12 +93,13 @@ fn reject_repeated_keys(items: &[NewNotification]) -> Result<(), CreateError> {
     Ok(())
 }
 
-/// Publishes the due ones among freshly stored notifications and marks the confirmed ones
-/// QUEUED (in `stored` too). Returns how many stay ACCEPTED for the scanner.
-async fn enqueue(app: &App, stored: &mut [Notification]) -> usize {
+/// Publishes the due ones among the freshly stored notifications (`created`: those this
+/// request made, not found by their idempotency key) and marks the confirmed ones QUEUED
+/// (in `stored` too). Returns how many stay ACCEPTED for the scanner.
+async fn enqueue(app: &App, stored: &mut [Notification], created: &[bool]) -> usize {
     let now = chrono::Utc::now();
     let due: Vec<usize> = (0..stored.len())
-        .filter(|&i| stored[i].scheduled_at.is_none_or(|at| at <= now))
+        .filter(|&i| created[i] && stored[i].scheduled_at.is_none_or(|at| at <= now))
         .collect();
     if due.is_empty() {
         return 0;

@@ -28,11 +28,8 @@ pub struct Deliverer {
 impl Deliverer {
     pub fn new(app: App, provider: Provider) -> Arc<Deliverer> {
         let s = &app.settings;
-        let limits = [
-            s.rate_limit_for(Channel::Sms),
-            s.rate_limit_for(Channel::Email),
-            s.rate_limit_for(Channel::Push),
-        ];
+        // Indexed as `Channel::index`.
+        let limits = std::array::from_fn(|i| s.rate_limit_for(Channel::ALL[i]));
         let limiter = RateLimiter::new(app.redis.clone(), limits, app.metrics.clone());
         Arc::new(Deliverer { app, provider, limiter })
     }

@@ -8,7 +8,7 @@ use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use super::replay::{Selection, MAX_LISTED};
+use super::replay::{record_progress, Selection, MAX_LISTED};
 use crate::app::App;
 use crate::broker::dlq::{DeadLetterView, DlqCursor};
 use crate::broker::BrokerError;
@@ -90,13 +90,7 @@ pub async fn discard(
             let view = fetched.view.clone();
             fetched.ack().await?;
             summary.discarded += 1;
-            if let Err(e) = app
-                .store
-                .audit_progress(summary.discard_id, summary.discarded as i32, 0, 0, false)
-                .await
-            {
-                tracing::warn!(error = %e, "could not record the discard's progress");
-            }
+            record_progress(app, summary.discard_id, [summary.discarded, 0, 0], "discard").await;
             if summary.letters.len() < MAX_LISTED {
                 summary.letters.push(view);
             }

@@ -30,6 +30,19 @@ pub struct PrunePlan {
     pub dry_run: bool,
 }
 
+impl PrunePlan {
+    /// The plan the retention settings describe.
+    pub fn of(s: &crate::config::Settings, dry_run: bool) -> PrunePlan {
+        PrunePlan {
+            period: s.retention_period,
+            audit_period: s.audit_retention_period,
+            batch_size: s.prune_batch_size,
+            max_rate: s.prune_max_rate,
+            dry_run,
+        }
+    }
+}
+
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct PruneReport {
     pub dry_run: bool,
@@ -44,7 +57,8 @@ pub struct PruneReport {
     pub duration_ms: u64,
 }
 
-fn cutoff(period: Option<Duration>, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+/// The instant `period` before `now` (None: no period, or one too long to subtract).
+pub fn cutoff(period: Option<Duration>, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
     let period = chrono::Duration::from_std(period?).ok()?;
     now.checked_sub_signed(period)
 }

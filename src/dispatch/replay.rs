@@ -242,27 +242,23 @@ async fn replay_dlq(
     let mut pacer = Pacer::new(opts.rate);
     let mut examined = 0u64;
     let mut selected = 0usize;
-    'channels: for channel in sel.channels() {
+    for channel in sel.channels() {
         let mut cursor = DlqCursor::open(app.broker.endpoints(), app.broker.topology(), channel).await?;
-        loop {
+        // Whether the whole run stops here (interrupted, or the limit reached).
+        let stop = loop {
             if opts.cancel.is_cancelled() {
                 summary.interrupted = true;
-                cursor.close().await;
-                break 'channels;
+                break Ok(true);
             }
             let fetched = match cursor.next().await {
                 Ok(Some(f)) => f,
-                Ok(None) => break,
-                Err(e) => {
-                    cursor.close().await;
-                    return Err(e.into());
-                }
+                Ok(None) => break Ok(false),
+                Err(e) => break Err(e),
             };
             examined += 1;
             if sel.limit.is_some_and(|l| selected >= l) {
                 summary.left += 1;
-                cursor.close().await;
-                break 'channels;
+                break Ok(true);
             }
             if !sel.matches(&fetched.view) {
                 summary.left += 1;
@@ -287,8 +283,7 @@ async fn replay_dlq(
             };
             if !pacer.wait(&opts.cancel).await {
                 summary.interrupted = true;
-                cursor.close().await;
-                break 'channels;
+                break Ok(true);
             }
             match replay_one(app, id, opts).await {
                 Ok(One::Replayed) => {
@@ -314,8 +309,11 @@ async fn replay_dlq(
             }
             record(app, &summary).await;
             on_progress(&summary, examined);
-        }
+        };
         cursor.close().await;
+        if stop? {
+            break;
+        }
     }
     Ok(summary)
 }
@@ -400,15 +398,18 @@ async fn republish(app: &App, target: ReplayTarget, opts: &ReplayOptions) -> Res
     Ok(())
 }
 
-/// Keeps the audit row current after every letter, so that an interrupted or killed run's
-/// row says what it did. A failed update is logged; the final one reports the error.
 async fn record(app: &App, s: &ReplaySummary) {
-    if let Err(e) = app
+    record_progress(app, s.replay_id, [s.replayed, s.skipped, s.errors], "replay").await;
+}
+
+/// Keeps an audit row current after every letter, so that an interrupted or killed run's
+/// row says what it did. A failed update is logged; the final one reports the error.
+pub(super) async fn record_progress(app: &App, id: Uuid, [done, skipped, errors]: [u64; 3], what: &str) {
+    let update = app
         .store
-        .audit_progress(s.replay_id, s.replayed as i32, s.skipped as i32, s.errors as i32, false)
-        .await
-    {
-        tracing::warn!(error = %e, "could not record the replay's progress");
+        .audit_progress(id, done as i32, skipped as i32, errors as i32, false);
+    if let Err(e) = update.await {
+        tracing::warn!(error = %e, "could not record the {what}'s progress");
     }
 }
 

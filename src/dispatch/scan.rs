@@ -95,24 +95,15 @@ impl Scanner {
             ..Default::default()
         };
         let s = &self.app.settings;
-        let mut kinds = Vec::new();
-        if scope.retries {
-            kinds.extend([
-                (ScanKind::ExpiredLease, s.retry_scan_limit),
-                (ScanKind::Retry, s.retry_scan_limit),
-            ]);
-        }
-        if scope.scheduled {
-            kinds.extend([
-                (ScanKind::Scheduled, s.scheduler_scan_limit),
-                (ScanKind::Unpublished, s.scheduler_scan_limit),
-            ]);
-        }
-        if scope.retries {
-            kinds.push((ScanKind::DeadLetterPending, s.retry_scan_limit));
-        }
+        let kinds = [
+            (ScanKind::ExpiredLease, scope.retries, s.retry_scan_limit),
+            (ScanKind::Retry, scope.retries, s.retry_scan_limit),
+            (ScanKind::Scheduled, scope.scheduled, s.scheduler_scan_limit),
+            (ScanKind::Unpublished, scope.scheduled, s.scheduler_scan_limit),
+            (ScanKind::DeadLetterPending, scope.retries, s.retry_scan_limit),
+        ];
         let mut publish_error = None;
-        for (kind, limit) in kinds {
+        for (kind, _, limit) in kinds.into_iter().filter(|(_, in_scope, _)| *in_scope) {
             let kind_started = Instant::now();
             let outcome = match kind {
                 ScanKind::ExpiredLease => self.recover_leases(limit, dry_run, &mut report).await,
@@ -183,20 +174,22 @@ impl Scanner {
         let ids: Vec<Uuid> = confirmed.iter().map(|r| r.id).collect();
         scanning::mark_enqueued(&mut tx, &ids).await?;
         tx.commit().await.map_err(StoreError::from)?;
-        report.add(kind, &confirmed);
-        for r in &confirmed {
-            self.app
-                .metrics
-                .scanner_enqueued
-                .with_label_values(&[kind.as_str(), r.channel.lower()])
-                .inc();
-        }
+        self.handled(report, kind, &confirmed);
         match published.error {
             Some(e) => Err(ScanError::Publish {
                 failed: rows.len() - confirmed.len(),
                 reason: e.to_string(),
             }),
             None => Ok(()),
+        }
+    }
+
+    /// Counts `rows` as put back on the queues: in the pass's report and the metric.
+    fn handled(&self, report: &mut PassReport, kind: ScanKind, rows: &[DueRow]) {
+        report.add(kind, rows);
+        let enqueued = &self.app.metrics.scanner_enqueued;
+        for r in rows {
+            enqueued.with_label_values(&[kind.as_str(), r.channel.lower()]).inc();
         }
     }
 
@@ -218,14 +211,9 @@ impl Scanner {
             .collect();
         let applied = record_outcomes_on(&mut tx, &records).await?;
         tx.commit().await.map_err(StoreError::from)?;
-        report.add(kind, &rows);
+        self.handled(report, kind, &rows);
         let mut failed = Vec::new();
         for ((row, record), applied) in rows.iter().zip(&records).zip(applied) {
-            self.app
-                .metrics
-                .scanner_enqueued
-                .with_label_values(&[kind.as_str(), row.channel.lower()])
-                .inc();
             let outcome = record.outcome();
             if let (true, Some(reason)) = (applied, outcome.dead_letter_reason()) {
                 self.app

@@ -24,10 +24,7 @@ impl Backoff {
     /// A provider's `Retry-After` wins over a shorter backoff but never exceeds the cap.
     pub fn delay_honouring(&self, attempt: u32, jitter: f64, retry_after: Option<Duration>) -> Duration {
         let backoff = self.delay(attempt, jitter);
-        match retry_after {
-            Some(after) => backoff.max(after.min(self.max)),
-            None => backoff,
-        }
+        retry_after.map_or(backoff, |after| backoff.max(after.min(self.max)))
     }
 }
 

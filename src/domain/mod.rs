@@ -2,6 +2,33 @@
 //! retry backoff and delivery outcomes. Nothing here does I/O or touches tokio, sqlx, lapin
 //! or reqwest, so every rule is unit-tested in place.
 
+/// Declares an enum whose variants each have a name, written once: `ALL` (in declaration
+/// order), `as_str` and `Display` come from it.
+macro_rules! named_enum {
+    (
+        $(#[$m:meta])*
+        $vis:vis enum $name:ident { $($(#[$vm:meta])* $variant:ident = $text:literal),+ $(,)? }
+    ) => {
+        $(#[$m])*
+        $vis enum $name { $($(#[$vm])* $variant),+ }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+pub(crate) use named_enum;
+
 pub mod backoff;
 pub mod notification;
 pub mod outcome;

@@ -91,18 +91,12 @@ impl Outcome {
     }
 }
 
-/// An attempt that ended without an answer from the provider, for a reason of our own.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum LostAttempt {
-    /// The lease ran out before its holder recorded an outcome.
-    LeaseExpired,
-}
-
-impl LostAttempt {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::LeaseExpired => "lease expired",
-        }
+super::named_enum! {
+    /// An attempt that ended without an answer from the provider, for a reason of our own.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub enum LostAttempt {
+        /// The lease ran out before its holder recorded an outcome.
+        LeaseExpired = "lease expired",
     }
 }
 
@@ -125,31 +119,17 @@ pub enum DeliveryResult {
     Permanent { status: u16, error: String, body: String },
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum DeadLetterReason {
-    PermanentError,
-    RetryExhausted,
-    InvalidMessage,
-    NotFound,
+super::named_enum! {
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub enum DeadLetterReason {
+        PermanentError = "permanent_error",
+        RetryExhausted = "retry_exhausted",
+        InvalidMessage = "invalid_message",
+        NotFound = "not_found",
+    }
 }
 
 impl DeadLetterReason {
-    pub const ALL: &'static [DeadLetterReason] = &[
-        Self::PermanentError,
-        Self::RetryExhausted,
-        Self::InvalidMessage,
-        Self::NotFound,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::PermanentError => "permanent_error",
-            Self::RetryExhausted => "retry_exhausted",
-            Self::InvalidMessage => "invalid_message",
-            Self::NotFound => "not_found",
-        }
-    }
-
     pub fn parse(text: &str) -> Option<Self> {
         Self::ALL.iter().copied().find(|r| r.as_str() == text)
     }

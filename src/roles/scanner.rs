@@ -39,20 +39,12 @@ pub fn spawn_loops(app: &App, interval: Option<Duration>, tasks: &mut JoinSet<()
         app.metrics.due_backlog.with_label_values(&[kind.as_str()]);
     }
     let s = &app.settings;
-    let retry_every = interval.unwrap_or(s.retry_scan_interval);
-    let schedule_every = interval.unwrap_or(s.scheduler_scan_interval);
-    tasks.spawn(scan_loop(
-        app.clone(),
-        ScanScope::RETRIES,
-        retry_every,
-        shutdown.clone(),
-    ));
-    tasks.spawn(scan_loop(
-        app.clone(),
-        ScanScope::SCHEDULED,
-        schedule_every,
-        shutdown.clone(),
-    ));
+    for (scope, every) in [
+        (ScanScope::RETRIES, interval.unwrap_or(s.retry_scan_interval)),
+        (ScanScope::SCHEDULED, interval.unwrap_or(s.scheduler_scan_interval)),
+    ] {
+        tasks.spawn(scan_loop(app.clone(), scope, every, shutdown.clone()));
+    }
     if s.retention_period.is_some() || s.audit_retention_period.is_some() {
         tasks.spawn(prune_loop(app.clone(), shutdown));
     }
@@ -62,13 +54,7 @@ pub fn spawn_loops(app: &App, interval: Option<Duration>, tasks: &mut JoinSet<()
 /// by a shutdown (what was deleted stays deleted; the next start continues).
 async fn prune_loop(app: App, shutdown: CancellationToken) {
     let s = &app.settings;
-    let plan = PrunePlan {
-        period: s.retention_period,
-        audit_period: s.audit_retention_period,
-        batch_size: s.prune_batch_size,
-        max_rate: s.prune_max_rate,
-        dry_run: false,
-    };
+    let plan = PrunePlan::of(s, false);
     let mut counted = PruneCounts::default();
     loop {
         let mut on_progress = |c: &PruneCounts| {

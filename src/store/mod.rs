@@ -121,13 +121,7 @@ pub struct FailureDetails {
 impl Store {
     /// Connects, creating the database first when it does not exist yet.
     pub async fn connect(options: &PgConnectOptions, max_connections: u32) -> StoreResult<Store> {
-        Self::connect_inner(options, max_connections)
-            .await
-            .map_err(StoreError::naming_tls_check)
-    }
-
-    async fn connect_inner(options: &PgConnectOptions, max_connections: u32) -> StoreResult<Store> {
-        ensure_database(options).await?;
+        ensure_database(options).await.map_err(StoreError::naming_tls_check)?;
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(5))
@@ -145,7 +139,8 @@ impl Store {
                 })
             })
             .connect_with(options.clone())
-            .await?;
+            .await
+            .map_err(|e| StoreError::from(e).naming_tls_check())?;
         Ok(Store { pool })
     }
 
@@ -236,10 +231,7 @@ impl Store {
         if done.rows_affected() == 1 {
             return Ok(CancelOutcome::Canceled);
         }
-        let status: Option<Status> = sqlx::query_scalar("SELECT status FROM notifications WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
+        let status = self.status_of(id).await?;
         Ok(status.map_or(CancelOutcome::NotFound, CancelOutcome::NotCancelable))
     }
 
@@ -288,11 +280,7 @@ impl Store {
     }
 
     pub async fn mark_dead_lettered(&self, id: Uuid) -> StoreResult<()> {
-        sqlx::query("UPDATE notifications SET dead_lettered_at = now() WHERE id = $1")
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+        scan::mark_dead_lettered(&mut *self.pool.acquire().await?, &[id]).await
     }
 
     pub async fn failure_details(&self, ids: &[Uuid]) -> StoreResult<Vec<FailureDetails>> {
@@ -300,17 +288,6 @@ impl Store {
             "SELECT id, status, recipient, attempt_count, last_error, failure_reason FROM notifications WHERE id = ANY($1)",
         )
         .bind(ids)
-        .fetch_all(&self.pool)
-        .await?)
-    }
-
-    /// The attempts recorded for a notification, oldest first (for tests).
-    pub async fn attempts(&self, id: Uuid) -> StoreResult<Vec<(i32, String, Option<i32>, Option<String>)>> {
-        Ok(sqlx::query_as(
-            "SELECT attempt_number, outcome, status_code, error FROM notification_attempts \
-             WHERE notification_id = $1 ORDER BY attempt_number, id",
-        )
-        .bind(id)
         .fetch_all(&self.pool)
         .await?)
     }

@@ -10,40 +10,24 @@ use uuid::Uuid;
 use super::{status_from, Store, StoreResult};
 use crate::domain::{Channel, Priority, Status, Transition};
 
-/// What a scan pass looks for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum ScanKind {
-    /// QUEUED with `next_retry_at` due.
-    Retry,
-    /// ACCEPTED with `scheduled_at` due.
-    Scheduled,
-    /// ACCEPTED, unscheduled, older than the grace period: the broker was down at create time.
-    Unpublished,
-    /// SENDING with an expired lease: the worker died mid-send.
-    ExpiredLease,
-    /// FAILED whose dead letter was never confirmed (a crash between commit and publish).
-    DeadLetterPending,
+crate::domain::named_enum! {
+    /// What a scan pass looks for.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+    pub enum ScanKind {
+        /// QUEUED with `next_retry_at` due.
+        Retry = "retry",
+        /// ACCEPTED with `scheduled_at` due.
+        Scheduled = "scheduled",
+        /// ACCEPTED, unscheduled, older than the grace period: the broker was down at create time.
+        Unpublished = "unpublished",
+        /// SENDING with an expired lease: the worker died mid-send.
+        ExpiredLease = "expired_lease",
+        /// FAILED whose dead letter was never confirmed (a crash between commit and publish).
+        DeadLetterPending = "dead_letter",
+    }
 }
 
 impl ScanKind {
-    pub const ALL: &'static [ScanKind] = &[
-        Self::Retry,
-        Self::Scheduled,
-        Self::Unpublished,
-        Self::ExpiredLease,
-        Self::DeadLetterPending,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Retry => "retry",
-            Self::Scheduled => "scheduled",
-            Self::Unpublished => "unpublished",
-            Self::ExpiredLease => "expired_lease",
-            Self::DeadLetterPending => "dead_letter",
-        }
-    }
-
     /// The transition a pass makes: its source states select the rows.
     pub fn transition(self) -> Transition {
         match self {

@@ -165,8 +165,8 @@ async fn an_expired_lease_is_recovered_as_a_transient_failure() {
     assert_eq!(n.status.as_str(), "QUEUED");
     assert_eq!(n.attempt_count, 1);
     assert!(n.next_retry_at.is_some());
-    let rows = t.app.store.attempts(retry).await.unwrap();
-    assert_eq!(rows[0].3.as_deref(), Some("lease expired"));
+    let (_, rows) = t.app.store.lookup(retry).await.unwrap().unwrap();
+    assert_eq!(rows[0].error.as_deref(), Some("lease expired"));
     let failed = t.app.store.get(last).await.unwrap().unwrap();
     assert_eq!((failed.status.as_str(), failed.attempt_count), ("FAILED", 5));
     let letters = drain_queue(&t.env.dlq(Channel::Sms)).await;

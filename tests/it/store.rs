@@ -63,7 +63,7 @@ async fn concurrent_claims_of_one_notification_let_exactly_one_win() {
     };
     assert!(t.app.writes.record_outcome(claimed, sent()).await.unwrap());
     assert_eq!(status_of(&t, id).await, Status::Sent);
-    assert_eq!(t.app.store.attempts(id).await.unwrap().len(), 1);
+    assert_eq!(t.app.store.lookup(id).await.unwrap().unwrap().1.len(), 1);
     t.stop().await;
 }
 
@@ -93,7 +93,7 @@ async fn a_lease_recovered_after_it_expired_no_longer_lets_its_holder_record() {
         "the old holder's outcome does not move the row"
     );
     assert_eq!(status_of(&t, id).await, Status::Queued);
-    let attempts = t.app.store.attempts(id).await.unwrap();
+    let (_, attempts) = t.app.store.lookup(id).await.unwrap().unwrap();
     assert_eq!(attempts.len(), 3, "every attempt is recorded: {attempts:?}");
     drop(conn);
     t.stop().await;

@@ -31,7 +31,11 @@ async fn create_with_retries(t: &TestApp, recipient: &str, max_retries: i64) -> 
 }
 
 async fn attempts(t: &TestApp, id: &str) -> Vec<(i32, String, Option<i32>, Option<String>)> {
-    t.app.store.attempts(id.parse().unwrap()).await.unwrap()
+    let (_, attempts) = t.app.store.lookup(id.parse().unwrap()).await.unwrap().expect("stored");
+    attempts
+        .into_iter()
+        .map(|a| (a.attempt_number, a.outcome, a.status_code, a.error))
+        .collect()
 }
 
 #[tokio::test]

@@ -13,8 +13,8 @@ use uuid::Uuid;
 
 mod input;
 
+use super::fail;
 use super::output::{self, Format};
-use super::Exit;
 use crate::dispatch::create::MAX_BATCH;
 use crate::domain::{BatchStatus, Notification, Status};
 
@@ -86,10 +86,6 @@ pub struct Args {
     pub output: Option<Format>,
 }
 
-fn fail(code: u8, message: impl Into<String>) -> anyhow::Error {
-    Exit::new(code, message).into()
-}
-
 pub async fn run(global: &super::GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
     let items = input::collect_items(&args)?;
     let client = Client::new(&ApiTarget::resolve(global, args.api_url.clone(), args.token.clone()))?;
@@ -108,13 +104,7 @@ pub async fn run(global: &super::GlobalArgs, args: Args) -> anyhow::Result<ExitC
                 .post("/v1/notifications/batch", &json!({"notifications": chunk}))
                 .await?;
             result.notifications.extend(b.notifications);
-            result.batches.push(BatchState {
-                batch_id: b.batch_id,
-                total_count: b.total_count,
-                status: b.status,
-                warning: b.warning,
-                counts: None,
-            });
+            result.batches.push(b.batch);
         }
     }
     let mut code = OK;
@@ -145,24 +135,22 @@ struct SendResult {
 
 /// The API's answer to a batch.
 #[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
 struct BatchAccepted {
-    batch_id: Uuid,
-    total_count: u64,
-    status: BatchStatus,
+    #[serde(flatten)]
+    batch: BatchState,
     notifications: Vec<Notification>,
-    warning: Option<String>,
 }
 
 /// A batch as `send` reports it: as accepted, then as its summary said when waited for.
-#[derive(Serialize)]
+#[derive(Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
 struct BatchState {
     batch_id: Uuid,
     total_count: u64,
     status: BatchStatus,
     warning: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// Not in the API's answer to a create: filled in from the summary.
+    #[serde(skip_deserializing, skip_serializing_if = "Option::is_none")]
     counts: Option<Vec<StatusCount>>,
 }
 
@@ -208,33 +196,22 @@ impl ApiTarget {
                 .as_ref()
                 .and_then(|s| s.api_tokens.first().map(|t| t.expose_secret().to_string()))
         });
-        if let Some(url) = url {
-            return ApiTarget {
-                url,
-                token,
-                origin: "--api-url / DISPATCH_API_URL",
-            };
-        }
-        let Some(s) = settings else {
-            return ApiTarget {
-                url: "http://localhost:8080".into(),
-                token,
-                origin: "the default",
-            };
+        let (url, origin) = match (url, settings) {
+            (Some(url), _) => (url, "--api-url / DISPATCH_API_URL"),
+            (None, None) => ("http://localhost:8080".into(), "the default"),
+            (None, Some(s)) => {
+                let host = match s.api_host {
+                    std::net::IpAddr::V4(v4) if v4.is_unspecified() => "127.0.0.1".to_string(),
+                    std::net::IpAddr::V6(v6) if v6.is_unspecified() => "[::1]".to_string(),
+                    std::net::IpAddr::V6(v6) => format!("[{v6}]"),
+                    ip => ip.to_string(),
+                };
+                // TLS_CERT_FILE makes the listener HTTPS only.
+                let scheme = if s.listener_tls.is_some() { "https" } else { "http" };
+                (format!("{scheme}://{host}:{}", s.api_port), "API_HOST / API_PORT")
+            }
         };
-        let host = match s.api_host {
-            std::net::IpAddr::V4(v4) if v4.is_unspecified() => "127.0.0.1".to_string(),
-            std::net::IpAddr::V6(v6) if v6.is_unspecified() => "[::1]".to_string(),
-            std::net::IpAddr::V6(v6) => format!("[{v6}]"),
-            ip => ip.to_string(),
-        };
-        // TLS_CERT_FILE makes the listener HTTPS only.
-        let scheme = if s.listener_tls.is_some() { "https" } else { "http" };
-        ApiTarget {
-            url: format!("{scheme}://{host}:{}", s.api_port),
-            token,
-            origin: "API_HOST / API_PORT",
-        }
+        ApiTarget { url, token, origin }
     }
 }
 
@@ -263,7 +240,7 @@ impl Client {
                      point at it with --api-url or DISPATCH_API_URL",
                     self.base,
                     self.origin,
-                    root(&e)
+                    crate::root_cause(&e)
                 ),
             )
         })?;
@@ -297,14 +274,6 @@ impl Client {
     }
 }
 
-fn root(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut cause = e;
-    while let Some(next) = cause.source() {
-        cause = next;
-    }
-    cause.to_string()
-}
-
 /// Polls until all are terminal (batches through their summary, one call per batch), then
 /// reads every notification once more so the output holds each one's final status,
 /// attempts and last error, not the state it had when it was accepted.
@@ -317,18 +286,20 @@ async fn wait(
     let mut delay = Duration::from_millis(100);
     let total = result.notifications.len() as u64;
     let code = loop {
-        let mut pending = 0u64;
-        let mut failed = 0u64;
+        let (mut pending, mut failed) = (0u64, 0u64);
+        let mut tally = |status: Status, n: u64| {
+            if !status.is_terminal() {
+                pending += n;
+            } else if status != Status::Sent {
+                failed += n;
+            }
+        };
         if result.batches.is_empty() {
             for n in result.notifications.iter_mut() {
                 if !n.status.is_terminal() {
                     *n = client.get(&format!("/v1/notifications/{}", n.id)).await?;
                 }
-                if !n.status.is_terminal() {
-                    pending += 1;
-                } else if n.status != Status::Sent {
-                    failed += 1;
-                }
+                tally(n.status, 1);
             }
         } else {
             for b in result.batches.iter_mut() {
@@ -338,11 +309,7 @@ async fn wait(
                     b.counts = Some(summary.counts);
                 }
                 for c in b.counts.iter().flatten() {
-                    if !c.status.is_terminal() {
-                        pending += c.count;
-                    } else if c.status != Status::Sent {
-                        failed += c.count;
-                    }
+                    tally(c.status, c.count);
                 }
             }
         }
@@ -388,30 +355,25 @@ fn render(format: Format, result: &SendResult, waited: bool) -> anyhow::Result<(
     if format != Format::Table {
         return output::print_structured(format, result);
     }
-    let row = |n: &Notification| {
-        vec![
-            n.id.to_string(),
-            n.channel.to_string(),
-            n.priority.to_string(),
-            n.status.to_string(),
-        ]
-    };
     if result.batches.is_empty() {
-        let mut t = if waited {
-            output::table(&["id", "channel", "priority", "status", "attempts", "last error"])
-        } else {
-            output::table(&["id", "channel", "priority", "status"])
-        };
+        let mut headers = vec!["id", "channel", "priority", "status"];
+        if waited {
+            headers.extend(["attempts", "last error"]);
+        }
+        let mut t = output::table(&headers);
         for n in &result.notifications {
-            let mut cells = row(n);
+            let mut cells = vec![
+                n.id.to_string(),
+                n.channel.to_string(),
+                n.priority.to_string(),
+                n.status.to_string(),
+            ];
             if waited {
-                cells.push(attempts(n));
-                cells.push(why(n));
+                cells.extend([attempts(n), why(n)]);
             }
             t.add_row(cells);
         }
-        output::line(&t)?;
-        return Ok(());
+        return output::line(&t);
     }
     let mut t = output::table(&["batch", "items", "status", "counts"]);
     for b in &result.batches {
@@ -439,9 +401,8 @@ fn render(format: Format, result: &SendResult, waited: bool) -> anyhow::Result<(
         if !unsent.is_empty() {
             let mut t = output::table(&["id", "channel", "status", "attempts", "last error"]);
             for n in unsent {
-                let id = n.id.to_string();
                 t.add_row(vec![
-                    id,
+                    n.id.to_string(),
                     n.channel.to_string(),
                     n.status.to_string(),
                     attempts(n),
