@@ -316,26 +316,35 @@ impl TestApp {
     /// `expected`: ("sms", work messages in its queues) or ("dlq.sms", dead letters).
     pub async fn take_left(&self, expected: &[(&str, u32)]) {
         let topology = self.env.topology();
-        let mut left = Vec::new();
-        let mut queues = Vec::new();
-        for channel in Channel::ALL {
-            let mut work = 0;
-            for q in topology.work_queues(*channel) {
-                work += self.app.broker.queue_depth(&q).await.unwrap_or(0);
-                queues.push(q);
-            }
-            let dlq = topology.dead_letter_queue(*channel);
-            let letters = self.app.broker.queue_depth(&dlq).await.unwrap_or(0);
-            queues.push(dlq);
-            left.extend([
-                (channel.lower().to_string(), work),
-                (format!("dlq.{}", channel.lower()), letters),
-            ]);
-        }
-        left.retain(|(_, n)| *n > 0);
         let mut expected: Vec<(String, u32)> = expected.iter().map(|(q, n)| (q.to_string(), *n)).collect();
-        left.sort();
         expected.sort();
+        // A dead letter is published after its row's FAILED commits, and a quorum queue counts
+        // a message a moment after it was confirmed: wait for the counts before comparing.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let (left, queues) = loop {
+            let mut left = Vec::new();
+            let mut queues = Vec::new();
+            for channel in Channel::ALL {
+                let mut work = 0;
+                for q in topology.work_queues(*channel) {
+                    work += self.app.broker.queue_depth(&q).await.unwrap_or(0);
+                    queues.push(q);
+                }
+                let dlq = topology.dead_letter_queue(*channel);
+                let letters = self.app.broker.queue_depth(&dlq).await.unwrap_or(0);
+                queues.push(dlq);
+                left.extend([
+                    (channel.lower().to_string(), work),
+                    (format!("dlq.{}", channel.lower()), letters),
+                ]);
+            }
+            left.retain(|(_, n)| *n > 0);
+            left.sort();
+            if left == expected || Instant::now() >= deadline {
+                break (left, queues);
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        };
         assert_eq!(left, expected, "what the test leaves in its queues");
         for q in queues {
             // Asking for a queue that was never declared closes the channel: ask first.
