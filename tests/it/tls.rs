@@ -507,6 +507,22 @@ async fn provider_over_https_with_a_private_ca_and_mutual_tls_delivers() {
     app.stop().await;
 }
 
+/// Waits until `id` has `attempts` attempts with an error, then checks that they were
+/// transient (neither FAILED nor SENT) and that the recorded error says `reason`.
+async fn assert_transient_attempts_saying(app: &TestApp, id: &str, attempts: i64, reason: &str) {
+    let recorded = wait_for(Duration::from_secs(20), || async {
+        let n = app.notification(id).await;
+        n["attemptCount"].as_i64().unwrap_or(0) >= attempts && !n["lastError"].is_null()
+    })
+    .await;
+    let last = app.notification(id).await;
+    assert!(recorded, "retried, not failed or crashed: {last}");
+    assert_ne!(last["status"], "FAILED", "{last}");
+    assert_ne!(last["status"], "SENT", "{last}");
+    let error = last["lastError"].as_str().unwrap_or_default();
+    assert!(error.contains(reason), "the attempt says why: {last}");
+}
+
 #[tokio::test]
 async fn provider_certificate_errors_are_transient_attempts_with_a_clear_reason() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -516,25 +532,7 @@ async fn provider_certificate_errors_are_transient_attempts_with_a_clear_reason(
     let app = TestApp::spawn(env, false).await;
     let created = app.create("SMS", "+905551234568", "untrusted").await;
     let id = created["id"].as_str().expect("id").to_string();
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    let last = loop {
-        let last = app.notification(&id).await;
-        if last["attemptCount"].as_i64().unwrap_or(0) >= 2 {
-            break last;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "retried, not failed or crashed: {last}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
-    assert_ne!(last["status"], "FAILED", "{last}");
-    assert_ne!(last["status"], "SENT", "{last}");
-    let error = last["lastError"].as_str().unwrap_or_default();
-    assert!(
-        error.contains("TLS: certificate not trusted (unknown CA)"),
-        "the attempt says why: {last}"
-    );
+    assert_transient_attempts_saying(&app, &id, 2, "TLS: certificate not trusted (unknown CA)").await;
     app.stop().await;
 }
 
@@ -774,21 +772,6 @@ async fn provider_that_demands_a_client_certificate_we_lack_is_a_transient_attem
     let app = TestApp::spawn(env, false).await;
     let created = app.create("SMS", "+905551234569", "no client certificate").await;
     let id = created["id"].as_str().expect("id").to_string();
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    let last = loop {
-        let last = app.notification(&id).await;
-        if last["attemptCount"].as_i64().unwrap_or(0) >= 1 && !last["lastError"].is_null() {
-            break last;
-        }
-        assert!(std::time::Instant::now() < deadline, "no attempt recorded: {last}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
-    assert_ne!(last["status"], "FAILED", "{last}");
-    assert_ne!(last["status"], "SENT", "{last}");
-    let error = last["lastError"].as_str().unwrap_or_default();
-    assert!(
-        error.contains("TLS: the server refused our client certificate"),
-        "the attempt says why: {last}"
-    );
+    assert_transient_attempts_saying(&app, &id, 1, "TLS: the server refused our client certificate").await;
     app.stop().await;
 }
