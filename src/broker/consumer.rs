@@ -1,10 +1,12 @@
 //! The consuming side: one connection and channel per worker process and a consumer per work
 //! queue, each with its own prefetch (per-consumer QoS: RabbitMQ 4.3 refuses the global kind).
-//! The prefetches add up to the worker's concurrency, so the broker never hands out more than
-//! that, and a priority queue (or, for quorum queues, the HIGH queue) keeps waiting HIGH
-//! messages ahead of LOW ones. Reconnects to the next node with backoff; on shutdown stops
-//! consuming and lets in-flight work finish. The handler says what should become of each
-//! message (`Disposition`); the acks and nacks are done here and nowhere else.
+//! Each prefetch is the worker's whole concurrency, so one busy queue can use all of it, and
+//! one gate shared by the consumers starts at most that many deliveries at once: a message is
+//! taken from the consumers only once a delivery slot is free. A priority queue (or, for
+//! quorum queues, the HIGH queue) keeps waiting HIGH messages ahead of LOW ones. Reconnects
+//! to the next node with backoff; on shutdown stops consuming and lets in-flight work finish.
+//! The handler says what should become of each message (`Disposition`); the acks and nacks
+//! are done here and nowhere else.
 
 use std::future::Future;
 use std::sync::{Arc, Mutex};
@@ -14,6 +16,7 @@ use futures_util::stream::{select_all, StreamExt};
 use lapin::message::Delivery;
 use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions};
 use lapin::types::FieldTable;
+use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -52,7 +55,7 @@ pub struct ConsumerOptions<'a> {
     pub endpoints: &'a Endpoints,
     pub topology: Topology,
     pub channels: Vec<Channel>,
-    /// Deliveries in flight for the whole process, shared out among the queues.
+    /// Deliveries in flight for the whole process, and each queue's prefetch.
     pub concurrency: u16,
     pub shutdown_timeout: Duration,
 }
@@ -76,12 +79,6 @@ impl Attachment {
     }
 }
 
-/// Each consumer's prefetch: the concurrency shared evenly, at least one per queue.
-pub fn prefetch_per_queue(concurrency: u16, queues: usize) -> u16 {
-    let queues = u16::try_from(queues.max(1)).unwrap_or(u16::MAX);
-    (concurrency / queues).max(1)
-}
-
 /// Consumes until `shutdown`; `attachment` says where while consumers are attached.
 /// Every delivery runs `handler` in its own task, which then acks or nacks it as the
 /// handler's `Disposition` says.
@@ -92,8 +89,9 @@ where
 {
     let mut reconnect = Reconnect::new();
     let mut in_flight: JoinSet<()> = JoinSet::new();
+    let slots = Arc::new(Semaphore::new(usize::from(opts.concurrency.max(1))));
     while !shutdown.is_cancelled() {
-        let wait = match consume(&opts, &shutdown, &attachment, &handler, &mut in_flight).await {
+        let wait = match consume(&opts, &shutdown, &attachment, &handler, &slots, &mut in_flight).await {
             Ok(()) => break,
             Err(e @ BrokerError::QueueMismatch { .. }) => {
                 // Retrying soon cannot help until an operator acts: an error every 30 s.
@@ -136,6 +134,7 @@ async fn consume<H, F>(
     shutdown: &CancellationToken,
     attachment: &Attachment,
     handler: &H,
+    slots: &Arc<Semaphore>,
     in_flight: &mut JoinSet<()>,
 ) -> Result<(), BrokerError>
 where
@@ -153,8 +152,11 @@ where
         .iter()
         .flat_map(|c| opts.topology.work_queues(*c).into_iter().map(move |q| (*c, q)))
         .collect();
-    let prefetch = prefetch_per_queue(opts.concurrency, queues.len());
-    // Per-consumer QoS applies to the consumers started after it on this channel.
+    // Each queue may fill every slot: shared out, the prefetches capped a worker whose load
+    // was on one queue at a fraction of its concurrency (docs/PERFORMANCE.md). The gate
+    // below bounds the deliveries; the broker only holds at most this many per queue ready
+    // on the connection. Per-consumer QoS applies to the consumers started after it.
+    let prefetch = opts.concurrency.max(1);
     ch.basic_qos(prefetch, BasicQosOptions { global: false }).await?;
     let mut streams = Vec::new();
     for (channel, queue) in queues {
@@ -168,13 +170,28 @@ where
     tracing::info!(%node, channels = ?opts.channels, prefetch_per_queue = prefetch, queue_type = %opts.topology.queue_type(), "worker consuming");
     attachment.set(Some(node));
     loop {
-        tokio::select! {
-            _ = shutdown.cancelled() => {
+        // A message is taken only with a free slot; the slots of a previous connection's
+        // deliveries still count, so those finish first.
+        let next = tokio::select! {
+            _ = shutdown.cancelled() => None,
+            slot = slots.clone().acquire_owned() => match slot {
+                Ok(slot) => tokio::select! {
+                    _ = shutdown.cancelled() => None,
+                    next = deliveries.next() => Some((slot, next)),
+                },
+                Err(_) => None,
+            },
+        };
+        match next {
+            None => {
                 // Closing the channel cancels the consumers; prefetched but unstarted messages
                 // go back to the queue. Started deliveries keep their own acker.
                 drop(deliveries);
                 while !in_flight.is_empty() {
-                    if tokio::time::timeout(opts.shutdown_timeout, in_flight.join_next()).await.is_err() {
+                    if tokio::time::timeout(opts.shutdown_timeout, in_flight.join_next())
+                        .await
+                        .is_err()
+                    {
                         break;
                     }
                 }
@@ -182,15 +199,17 @@ where
                 let _ = connection.close(200, "shutdown").await;
                 return Ok(());
             }
-            next = deliveries.next() => match next {
-                Some((channel, Ok(delivery))) => {
-                    in_flight.spawn(settle(channel, delivery, handler.clone(), shutdown.clone()));
-                    // Reap finished tasks so the set does not grow without bound.
-                    while in_flight.try_join_next().is_some() {}
-                }
-                Some((_, Err(e))) => return Err(e.into()),
-                None => return Err(BrokerError::Unavailable("consumer stream ended".into())),
-            },
+            Some((slot, Some((channel, Ok(delivery))))) => {
+                let (handler, shutdown) = (handler.clone(), shutdown.clone());
+                in_flight.spawn(async move {
+                    settle(channel, delivery, handler, shutdown).await;
+                    drop(slot);
+                });
+                // Reap finished tasks so the set does not grow without bound.
+                while in_flight.try_join_next().is_some() {}
+            }
+            Some((_, Some((_, Err(e))))) => return Err(e.into()),
+            Some((_, None)) => return Err(BrokerError::Unavailable("consumer stream ended".into())),
         }
     }
 }

@@ -60,18 +60,6 @@ async fn no_channel_asks_for_global_qos() {
     t.stop().await;
 }
 
-#[test]
-fn the_prefetches_add_up_to_the_concurrency() {
-    use dispatchctl::broker::consumer::prefetch_per_queue;
-    assert_eq!(prefetch_per_queue(64, 3), 21, "classic: one queue per channel");
-    assert_eq!(
-        prefetch_per_queue(64, 9),
-        7,
-        "quorum: one queue per channel and priority"
-    );
-    assert_eq!(prefetch_per_queue(1, 9), 1, "every queue gets at least one");
-}
-
 #[tokio::test]
 async fn a_cluster_url_skips_a_dead_node_and_readyz_names_the_node_in_use() {
     let provider = ScriptedProvider::start().await;

@@ -291,6 +291,38 @@ async fn high_priority_overtakes_a_low_backlog() {
     api.stop().await;
 }
 
+/// The worker's concurrency is for whatever load there is: one busy queue may use all of it
+/// (each consumer's prefetch used to be a share of it, so one channel's load got a third,
+/// or a ninth with quorum queues), and all queues together never more.
+#[tokio::test]
+async fn one_busy_queue_uses_the_whole_concurrency_and_all_queues_no_more() {
+    let (t, provider) = with_provider(Env::new().set("WORKER_CONCURRENCY", "4")).await;
+    // Each answered after 200 ms, so deliveries overlap for as long as there is a backlog.
+    let slow = |channel: &str, i: usize| json!({"channel": channel, "priority": "NORMAL", "recipient": format!("slow-{i}"), "content": "held"});
+    let sms: Vec<serde_json::Value> = (0..20).map(|i| slow("SMS", i)).collect();
+    let (s, _) = t
+        .post("/v1/notifications/batch", &json!({ "notifications": sms }))
+        .await;
+    assert_eq!(s.as_u16(), 202);
+    assert!(
+        wait_for(WITHIN, || async { provider.in_progress().0 == 4 }).await,
+        "one channel's load fills the 4 slots: {:?} (requests now, most at once)",
+        provider.in_progress()
+    );
+    let others: Vec<serde_json::Value> = (0..20).map(|i| slow(CHANNELS[1 + i % 2], i)).collect();
+    let (s, _) = t
+        .post("/v1/notifications/batch", &json!({ "notifications": others }))
+        .await;
+    assert_eq!(s.as_u16(), 202);
+    assert!(wait_for(WITHIN, || async { provider.received().len() >= 40 }).await);
+    assert_eq!(
+        provider.in_progress().1,
+        4,
+        "never more than 4 at once, with three queues busy"
+    );
+    t.stop().await;
+}
+
 /// Two worker consumers on the same queues, each with its own connection.
 async fn start_workers(
     app: &dispatchctl::app::App,
