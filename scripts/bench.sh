@@ -44,6 +44,8 @@
 #                                 BENCH_SOAK_RATE and the soak runs, create latency is read from
 #                                 the soak (per window of BENCH_LATENCY_SECONDS) instead
 #   BENCH_E2E_RATES ["200 1000"]  req/s of the create→delivery runs
+#   BENCH_ONE_CLIENT_N [3000/500] sequential creates of the one-client run (latency section;
+#                                 0 skips it): what one client waits for a 202
 #   BENCH_SOAK_SECONDS [600/40]   soak duration; BENCH_SOAK_RATE [500]; BENCH_SOAK_EARLY [60/10]
 #   BENCH_STALL_SECONDS [45]      give up waiting for deliveries after this long without progress
 #   BENCH_SECTIONS ["sink floor throughput latency drain soak"]; "prune" (section 7, retention)
@@ -85,6 +87,7 @@ PG_BATCH=${BENCH_PG_BATCH:-16}
 LAT_SECONDS=${BENCH_LATENCY_SECONDS:-$(q 10 5)}
 CREATE_RATE=${BENCH_CREATE_RATE:-500}
 E2E_RATES=${BENCH_E2E_RATES:-"200 1000"}
+ONE_CLIENT_N=${BENCH_ONE_CLIENT_N:-$( ((QUICK)) && echo 500 || echo 3000)}
 SOAK_SECONDS=${BENCH_SOAK_SECONDS:-$(q 600 40)}
 SOAK_RATE=${BENCH_SOAK_RATE:-500}
 SOAK_EARLY=${BENCH_SOAK_EARLY:-$(q 60 10)}
@@ -605,7 +608,7 @@ throughput() {
     record "3 $what c=$CONC: WAL records per delivered notification" "$(calc "(${w[7]} - ${w[3]}) / $delivered")" "records" "$pc"
   fi
   local kw mean
-  for kw in insert mark_queued claim outcome; do
+  for kw in insert mark_queued publish claim outcome; do
     mean=$(awk -v k="{kind=\"$kw\"}" '$1 == "dispatch_engine_db_write_batch_size_sum" k { s = $2 }
       $1 == "dispatch_engine_db_write_batch_size_count" k { n = $2 } END { if (n > 0) printf "%.1f", s / n }' \
       "$RUN/metrics-$kind-$r.txt")
@@ -653,6 +656,17 @@ if has latency; then
     record "4 create at $CREATE_RATE req/s: achieved accepted/s" "$(jq .notifications_per_s "$f")" "/s" "$c"
     check_rate "$f" "$CREATE_RATE" "create latency run $r"
   done
+  if ((ONE_CLIENT_N > 0)); then
+    c="$CMD_LOADGEN --target single --url \$API --count $ONE_CLIENT_N --concurrency 1"
+    for r in $(seq "$REPS"); do
+      fresh_serve "latency runs"
+      f=$RUN/latency-one-client-$r.json
+      loadgen "$f" --target single --url "$API" --count "$ONE_CLIENT_N" --concurrency 1
+      for p in p50 p99; do
+        record "4 one client: create latency $p" "$(jq ".latency_ms.$p" "$f")" "ms" "$c"
+      done
+    done
+  fi
   for rate in $E2E_RATES; do
     reps=$REPS
     ((rate > CREATE_RATE)) && reps=$SLOW_REPS

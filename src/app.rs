@@ -7,6 +7,7 @@ use anyhow::Context;
 
 use crate::broker::{Broker, Endpoints, Topology};
 use crate::config::Settings;
+use crate::dispatch::outbox::Publisher;
 use crate::domain::backoff::Backoff;
 use crate::metrics::Metrics;
 use crate::redis_client::RedisHandle;
@@ -22,6 +23,8 @@ pub struct App {
     pub metrics: Arc<Metrics>,
     /// Group-committed writes of the hot paths (creates, claims, outcomes).
     pub writes: BatchedWrites,
+    /// Publishes the first work messages of creates in the background.
+    pub publisher: Publisher,
 }
 
 impl App {
@@ -69,7 +72,7 @@ impl App {
     }
 
     /// Wires handles around an existing store without touching the network (within a tokio
-    /// runtime: it starts the batching tasks).
+    /// runtime: it starts the batching and publishing tasks).
     pub fn from_store(settings: Settings, store: Store) -> App {
         let topology = Topology::new(
             settings.queue_prefix.clone(),
@@ -85,6 +88,7 @@ impl App {
         ));
         let metrics = Arc::new(Metrics::new());
         let writes = BatchedWrites::spawn(&store, &metrics);
+        let publisher = Publisher::spawn(broker.clone(), store.clone(), metrics.clone(), settings.publish_timeout);
         App {
             settings: Arc::new(settings),
             store,
@@ -92,6 +96,7 @@ impl App {
             redis,
             metrics,
             writes,
+            publisher,
         }
     }
 

@@ -5,8 +5,12 @@
 //! number of commits per notification falls as the load rises.
 
 use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, Notify};
+use tokio::time::Instant;
 
 struct Job<I, O> {
     item: I,
@@ -63,6 +67,99 @@ impl<I: Send + 'static, O: Send + 'static> Batcher<I, O> {
     }
 }
 
+/// Fire-and-forget batching with back-pressure: callers hand items over and go on; one task
+/// takes whatever is waiting (up to `max`) and runs it, one batch at a time. At most
+/// `capacity` items wait: a caller then waits for room (a full pipeline slows its producers
+/// rather than growing memory), up to a limit of its own.
+pub struct Pipeline<I> {
+    tx: mpsc::Sender<I>,
+    pending: Arc<Pending>,
+}
+
+impl<I> Clone for Pipeline<I> {
+    fn clone(&self) -> Self {
+        Pipeline {
+            tx: self.tx.clone(),
+            pending: self.pending.clone(),
+        }
+    }
+}
+
+/// Items handed over and not run yet; `idle` wakes `drain` when that falls to zero.
+#[derive(Default)]
+struct Pending {
+    count: AtomicUsize,
+    idle: Notify,
+}
+
+impl Pending {
+    fn done(&self, n: usize) {
+        if self.count.fetch_sub(n, Ordering::AcqRel) == n {
+            self.idle.notify_waiters();
+        }
+    }
+}
+
+impl<I: Send + 'static> Pipeline<I> {
+    pub fn spawn<F, Fut>(capacity: usize, max: usize, mut run: F) -> Pipeline<I>
+    where
+        F: FnMut(Vec<I>) -> Fut + Send + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let (tx, mut rx) = mpsc::channel::<I>(capacity);
+        let pending = Arc::new(Pending::default());
+        let counted = pending.clone();
+        tokio::spawn(async move {
+            while let Some(first) = rx.recv().await {
+                let mut items = Vec::with_capacity(max);
+                items.push(first);
+                while items.len() < max {
+                    let Ok(item) = rx.try_recv() else { break };
+                    items.push(item);
+                }
+                let n = items.len();
+                run(items).await;
+                counted.done(n);
+            }
+        });
+        Pipeline { tx, pending }
+    }
+
+    /// Hands `items` over in order, waiting for room at most `wait` in all; returns those
+    /// still not handed over by then (or when the pipeline has stopped).
+    pub async fn hand_over(&self, items: Vec<I>, wait: Duration) -> Vec<I> {
+        let deadline = Instant::now() + wait;
+        let mut items = items.into_iter();
+        while let Some(item) = items.next() {
+            self.pending.count.fetch_add(1, Ordering::AcqRel);
+            match tokio::time::timeout_at(deadline, self.tx.reserve()).await {
+                Ok(Ok(permit)) => permit.send(item),
+                _ => {
+                    self.pending.done(1);
+                    return std::iter::once(item).chain(items).collect();
+                }
+            }
+        }
+        Vec::new()
+    }
+
+    /// Waits until every item handed over has been run, at most `limit`; false when some
+    /// were still waiting then.
+    pub async fn drain(&self, limit: Duration) -> bool {
+        let idle = async {
+            loop {
+                // Registered before the check, so a batch that finishes in between still wakes it.
+                let finished = self.pending.idle.notified();
+                if self.pending.count.load(Ordering::Acquire) == 0 {
+                    return;
+                }
+                finished.await;
+            }
+        };
+        tokio::time::timeout(limit, idle).await.is_ok()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
@@ -90,5 +187,41 @@ mod tests {
         assert_eq!(sizes.iter().sum::<usize>(), 200);
         assert!(sizes.len() < 200, "concurrent submissions shared batches: {sizes:?}");
         assert!(sizes.iter().all(|s| *s <= 16));
+    }
+
+    #[tokio::test]
+    async fn a_full_pipeline_makes_callers_wait_then_gives_back_what_it_could_not_take() {
+        let gate = Arc::new(tokio::sync::Semaphore::new(0));
+        let ran = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (open, seen) = (gate.clone(), ran.clone());
+        let pipeline = Pipeline::spawn(4, 2, move |items: Vec<u32>| {
+            let (open, seen) = (open.clone(), seen.clone());
+            async move {
+                // Each batch waits for the test to let it through, like a stalled broker.
+                open.acquire().await.unwrap().forget();
+                seen.lock().unwrap().extend(items);
+            }
+        });
+        // 4 fill the channel, a batch of up to 2 is taken out and stalls, and the rest wait:
+        // never more than capacity + batch are held.
+        let left = pipeline.hand_over((0..10).collect(), Duration::from_millis(200)).await;
+        assert!(
+            (4..=6).contains(&(10 - left.len())),
+            "took {} of 10 before the wait ran out",
+            10 - left.len()
+        );
+        assert_eq!(left.last(), Some(&9), "what is left is the tail, in order");
+        assert!(
+            !pipeline.drain(Duration::from_millis(50)).await,
+            "a stalled batch is not drained"
+        );
+        gate.add_permits(100);
+        assert!(pipeline.drain(Duration::from_secs(5)).await);
+        let ran = ran.lock().unwrap().clone();
+        assert_eq!(
+            ran,
+            (0..(10 - left.len() as u32)).collect::<Vec<_>>(),
+            "run in order, each once"
+        );
     }
 }

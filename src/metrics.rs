@@ -22,6 +22,7 @@ pub struct Metrics {
     pub rate_limit_wait: HistogramVec,
     pub rate_limit_fallback: IntCounterVec,
     pub scanner_enqueued: IntCounterVec,
+    pub outbox_published: IntCounterVec,
     pub scan_duration: HistogramVec,
     pub due_backlog: IntGaugeVec,
     pub dlq_depth: IntGaugeVec,
@@ -126,6 +127,12 @@ impl Metrics {
                 "scanner_enqueued_total",
                 "Notifications the scanner published or recovered.",
                 &["kind", "channel"],
+            ),
+            outbox_published: counter(
+                &r,
+                "outbox_published_total",
+                "First work messages of created notifications, by what became of them: confirmed, or left in the outbox for the scanner (unconfirmed: the publish failed; deferred: not tried, the broker having failed within the last second or the publisher staying full).",
+                &["outcome"],
             ),
             scan_duration: histogram(
                 &r,

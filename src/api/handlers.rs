@@ -97,8 +97,6 @@ struct BatchResponse {
     status: BatchStatus,
     total_count: usize,
     notifications: Vec<Notification>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    warning: Option<String>,
 }
 
 pub async fn create_batch(State(app): State<App>, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
@@ -113,7 +111,6 @@ pub async fn create_batch(State(app): State<App>, headers: HeaderMap, body: Body
         status: BatchStatus::from_counts(&counts),
         total_count: created.notifications.len(),
         notifications: created.notifications,
-        warning: created.warning,
     };
     Ok((StatusCode::ACCEPTED, Json(response)).into_response())
 }

@@ -1,5 +1,7 @@
-//! Accepting notifications: persist first (that is what a 202 promises), then publish with a
-//! confirm and mark QUEUED. A broker outage leaves them ACCEPTED for the scanner, never FAILED.
+//! Accepting notifications: one durable step, the insert's commit, which stores a due
+//! notification QUEUED together with its outbox entry (that is all a 202 promises); the work
+//! message is then handed to the background publisher (`outbox`). A broker outage leaves it
+//! in the outbox for the scanner, never FAILED.
 
 use std::collections::HashMap;
 
@@ -23,7 +25,6 @@ pub enum CreateError {
 pub struct BatchCreated {
     pub batch_id: Uuid,
     pub notifications: Vec<Notification>,
-    pub warning: Option<String>,
 }
 
 pub async fn create_one(
@@ -34,8 +35,8 @@ pub async fn create_one(
     let new = request
         .validate(request_id, app.settings.default_max_retries)
         .map_err(|e| CreateError::Invalid(e.to_string()))?;
-    let (mut stored, created) = app.writes.insert_notification(new).await?;
-    enqueue(app, std::slice::from_mut(&mut stored), &[created]).await;
+    let (stored, created) = app.writes.insert_notification(new).await?;
+    hand_over(app, std::slice::from_ref(&stored), &[created]).await;
     Ok(stored)
 }
 
@@ -61,15 +62,11 @@ pub async fn create_batch(
         .collect::<Result<_, _>>()?;
     reject_repeated_keys(&items)?;
     let (batch_id, stored) = app.store.insert_batch(Uuid::now_v7(), &items).await?;
-    let (mut notifications, created): (Vec<Notification>, Vec<bool>) = stored.into_iter().unzip();
-    let unpublished = enqueue(app, &mut notifications, &created).await;
-    let warning = (unpublished > 0).then(|| {
-        format!("{unpublished} of {} notifications could not be enqueued now; they are stored and the scanner will enqueue them", requests.len())
-    });
+    let (notifications, created): (Vec<Notification>, Vec<bool>) = stored.into_iter().unzip();
+    hand_over(app, &notifications, &created).await;
     Ok(BatchCreated {
         batch_id,
         notifications,
-        warning,
     })
 }
 
@@ -93,33 +90,15 @@ fn reject_repeated_keys(items: &[NewNotification]) -> Result<(), CreateError> {
     Ok(())
 }
 
-/// Publishes the due ones among the freshly stored notifications (`created`: those this
-/// request made, not found by their idempotency key) and marks the confirmed ones QUEUED
-/// (in `stored` too). Returns how many stay ACCEPTED for the scanner.
-async fn enqueue(app: &App, stored: &mut [Notification], created: &[bool]) -> usize {
-    let now = chrono::Utc::now();
-    let due: Vec<usize> = (0..stored.len())
-        .filter(|&i| created[i] && stored[i].scheduled_at.is_none_or(|at| at <= now))
+/// Hands the work messages of the notifications this request created (not those found by
+/// their idempotency key) and stored QUEUED to the publisher; the scheduled ones wait
+/// ACCEPTED for the scanner.
+async fn hand_over(app: &App, stored: &[Notification], created: &[bool]) {
+    let messages: Vec<WorkMessage> = stored
+        .iter()
+        .zip(created)
+        .filter(|(n, &created)| created && n.status == Status::Queued)
+        .map(|(n, _)| WorkMessage::from(n))
         .collect();
-    if due.is_empty() {
-        return 0;
-    }
-    let messages: Vec<WorkMessage> = due.iter().map(|&i| WorkMessage::from(&stored[i])).collect();
-    let published = app.broker.publish_work(&messages).await;
-    let confirmed: Vec<usize> = published.confirmed.iter().map(|&k| due[k]).collect();
-    if let Some(e) = &published.error {
-        tracing::warn!(error = %e, unpublished = due.len() - confirmed.len(), "enqueue failed; left ACCEPTED for the scanner");
-    }
-    let ids: Vec<Uuid> = confirmed.iter().map(|&i| stored[i].id).collect();
-    // A single create shares its commit with concurrent ones; a batch is one statement.
-    let marked = match ids.as_slice() {
-        [one] => app.writes.mark_queued(*one).await,
-        many => app.store.mark_queued(many).await,
-    };
-    match marked {
-        Ok(()) => confirmed.iter().for_each(|&i| stored[i].status = Status::Queued),
-        // The messages are on the broker and the worker accepts ACCEPTED rows: nothing is lost.
-        Err(e) => tracing::warn!(error = %e, "could not mark notifications QUEUED"),
-    }
-    due.len() - confirmed.len()
+    app.publisher.hand_over(messages).await;
 }

@@ -4,6 +4,7 @@
 pub mod create;
 pub mod deliver;
 pub mod discard;
+pub mod outbox;
 pub mod prune;
 pub mod replay;
 pub mod scan;

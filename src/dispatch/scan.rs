@@ -100,6 +100,7 @@ impl Scanner {
             (ScanKind::Retry, scope.retries, s.retry_scan_limit),
             (ScanKind::Scheduled, scope.scheduled, s.scheduler_scan_limit),
             (ScanKind::Unpublished, scope.scheduled, s.scheduler_scan_limit),
+            (ScanKind::Accepted, scope.scheduled, s.scheduler_scan_limit),
             (ScanKind::DeadLetterPending, scope.retries, s.retry_scan_limit),
         ];
         let mut publish_error = None;
@@ -172,7 +173,7 @@ impl Scanner {
         let published = self.app.broker.publish_work(&messages).await;
         let confirmed: Vec<DueRow> = published.confirmed.iter().map(|&i| rows[i].clone()).collect();
         let ids: Vec<Uuid> = confirmed.iter().map(|r| r.id).collect();
-        scanning::mark_enqueued(&mut tx, &ids).await?;
+        scanning::mark_enqueued(&mut tx, kind, &ids).await?;
         tx.commit().await.map_err(StoreError::from)?;
         self.handled(report, kind, &confirmed);
         match published.error {

@@ -9,9 +9,12 @@ use Status::*;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Transition {
-    /// The broker confirmed a work message (a create's, or the scanner's for a scheduled or
-    /// never-published notification): ACCEPTED → QUEUED.
+    /// The broker confirmed the work message of a notification scheduled for later (or, from
+    /// a version before the outbox, of any new one): ACCEPTED → QUEUED.
     Publish,
+    /// The broker confirmed the first work message of a due notification, which was QUEUED
+    /// from its first commit: QUEUED stays QUEUED, and its outbox entry goes.
+    Enqueue,
     /// The scanner put a due retry back on its queue: QUEUED → QUEUED, no longer due.
     Retry,
     /// A worker's claim, once due: ACCEPTED | QUEUED → SENDING under a lease.
@@ -32,6 +35,7 @@ pub enum Transition {
 impl Transition {
     pub const ALL: &'static [Transition] = &[
         Self::Publish,
+        Self::Enqueue,
         Self::Retry,
         Self::Claim,
         Self::RecordOutcome,
@@ -45,7 +49,7 @@ impl Transition {
     pub fn from(self) -> &'static [Status] {
         match self {
             Self::Publish => &[Accepted],
-            Self::Retry => &[Queued],
+            Self::Enqueue | Self::Retry => &[Queued],
             Self::Claim | Self::Cancel => &[Accepted, Queued],
             Self::RecordOutcome => &[Sending],
             Self::DeadLetter | Self::Replay => &[Failed],

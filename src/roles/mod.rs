@@ -51,6 +51,11 @@ pub async fn serve(app: App, listener: TcpListener, api_only: bool, shutdown: Ca
     let local = listener.local_addr()?;
     tracing::info!(addr = %local, api_only, "API listening");
     crate::api::serve(listener, router, shutdown.clone(), &app.settings).await?;
+    // What the last creates accepted goes out before the broker connection closes; anything
+    // the deadline cuts off stays in the outbox for the next scanner.
+    if !app.publisher.drain(app.settings.shutdown_timeout).await {
+        tracing::warn!("stopped before every accepted notification was published; the scanner publishes the rest");
+    }
     while background.join_next().await.is_some() {}
     tracing::info!("stopped");
     Ok(())

@@ -1,4 +1,4 @@
-//! Group commit on the hot paths: creates, QUEUED marks, claims and attempt outcomes from
+//! Group commit on the hot paths: creates, claims and attempt outcomes from
 //! concurrent requests and deliveries are gathered (see `crate::batch`) and written with one
 //! set-based statement per batch, so one round trip and one commit serve them all. The
 //! statements apply the same per-row rules as for a single row, so every state rule holds as
@@ -15,9 +15,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use super::lease::{claim_on, record_outcomes_on, ClaimRequest};
-use super::{
-    insert_notifications_on, mark_queued_on, ClaimRefusal, Claimed, OutcomeRecord, Store, StoreError, StoreResult,
-};
+use super::{insert_notifications_on, ClaimRefusal, Claimed, OutcomeRecord, Store, StoreError, StoreResult};
 use crate::batch::Batcher;
 use crate::domain::{NewNotification, Notification, Outcome};
 use crate::metrics::Metrics;
@@ -31,7 +29,6 @@ const MAX_BATCH: usize = 128;
 #[derive(Clone)]
 pub struct BatchedWrites {
     inserts: Batcher<NewNotification, StoreResult<(Notification, bool)>>,
-    marks: Batcher<Uuid, StoreResult<()>>,
     claims: Batcher<ClaimRequest, StoreResult<Result<Claimed, ClaimRefusal>>>,
     outcomes: Batcher<OutcomeRecord, StoreResult<bool>>,
 }
@@ -95,10 +92,6 @@ impl BatchedWrites {
                     insert_notifications_on(&mut *pool.acquire().await?, None, &items).await
                 },
             ),
-            marks: set_writer(pool, sizes("mark_queued"), |pool, ids: Arc<[Uuid]>| async move {
-                mark_queued_on(&mut *pool.acquire().await?, &ids).await?;
-                Ok(vec![(); ids.len()])
-            }),
             claims: set_writer(pool, sizes("claim"), |pool, items: Arc<[ClaimRequest]>| async move {
                 claim_on(&mut *pool.acquire().await?, &items).await
             }),
@@ -110,10 +103,6 @@ impl BatchedWrites {
 
     pub async fn insert_notification(&self, n: NewNotification) -> StoreResult<(Notification, bool)> {
         self.inserts.submit(n).await.map_err(stopped)?
-    }
-
-    pub async fn mark_queued(&self, id: Uuid) -> StoreResult<()> {
-        self.marks.submit(id).await.map_err(stopped)?
     }
 
     /// ACCEPTED|QUEUED (and due) → SENDING under a new lease of length `lease`.

@@ -203,10 +203,10 @@ impl Store {
         Ok((batch_id, out))
     }
 
-    /// ACCEPTED → QUEUED for notifications whose work message the broker confirmed. A worker
-    /// that already claimed one is not overruled.
-    pub async fn mark_queued(&self, ids: &[Uuid]) -> StoreResult<()> {
-        mark_queued_on(&mut *self.pool.acquire().await?, ids).await
+    /// The broker confirmed these notifications' first work messages: clears their outbox
+    /// entries with one statement.
+    pub async fn clear_outbox(&self, ids: &[Uuid]) -> StoreResult<()> {
+        clear_outbox_on(&mut *self.pool.acquire().await?, ids).await
     }
 
     pub async fn get(&self, id: Uuid) -> StoreResult<Option<Notification>> {
@@ -306,17 +306,25 @@ pub(crate) async fn insert_notifications_on(
     // they wait for each other instead of deadlocking.
     let mut order: Vec<&NewNotification> = items.iter().collect();
     order.sort_by(|a, b| a.idempotency_key.cmp(&b.idempotency_key));
+    // A due notification is QUEUED from its first commit, and owes its first work message
+    // through the outbox (in the same statement, so in the same commit); one scheduled for
+    // later waits ACCEPTED for the scanner's scheduled pass.
     let inserted: Vec<Notification> = sqlx::query_as(&format!(
-        "INSERT INTO notifications (id, correlation_id, idempotency_key, batch_id, channel, priority, recipient, \
-           content, status, max_retries, scheduled_at) \
-         SELECT t.id, t.correlation_id, t.idempotency_key, $1, t.channel, t.priority, t.recipient, t.content, \
-           '{accepted}', t.max_retries, t.scheduled_at \
-         FROM UNNEST($2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], \
-                     $9::int4[], $10::timestamptz[]) WITH ORDINALITY \
-           AS t(id, correlation_id, idempotency_key, channel, priority, recipient, content, max_retries, scheduled_at, n) \
-         ORDER BY t.n \
-         ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING \
-         RETURNING {COLUMNS}",
+        "WITH inserted AS ( \
+           INSERT INTO notifications (id, correlation_id, idempotency_key, batch_id, channel, priority, recipient, \
+             content, status, max_retries, scheduled_at) \
+           SELECT t.id, t.correlation_id, t.idempotency_key, $1, t.channel, t.priority, t.recipient, t.content, \
+             CASE WHEN t.scheduled_at IS NULL OR t.scheduled_at <= now() THEN '{queued}' ELSE '{accepted}' END, \
+             t.max_retries, t.scheduled_at \
+           FROM UNNEST($2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], \
+                       $9::int4[], $10::timestamptz[]) WITH ORDINALITY \
+             AS t(id, correlation_id, idempotency_key, channel, priority, recipient, content, max_retries, scheduled_at, n) \
+           ORDER BY t.n \
+           ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING \
+           RETURNING {COLUMNS}), \
+         owed AS (INSERT INTO notification_outbox (notification_id) SELECT id FROM inserted WHERE status = '{queued}') \
+         SELECT {COLUMNS} FROM inserted",
+        queued = Status::Queued,
         accepted = Status::Accepted
     ))
     .bind(batch_id)
@@ -379,24 +387,15 @@ async fn replayed_batch(conn: &mut PgConnection, rows: &[(Notification, bool)]) 
     Ok((members == rows.len() as i64).then_some(earlier))
 }
 
-/// ACCEPTED → QUEUED for notifications whose work message is on the broker. A row locked
-/// by someone else is skipped rather than waited for: whoever holds it (a worker's claim, a
-/// cancel, the scanner's republish) moves it on anyway, and a mark that waited could
-/// deadlock with a multi-row claim locking the same rows in another order. A row left
-/// ACCEPTED by a skipped mark costs at most one extra message from the scanner.
-pub(crate) async fn mark_queued_on(conn: &mut PgConnection, ids: &[Uuid]) -> StoreResult<()> {
+/// The broker confirmed these notifications' first work messages: they owe none any more.
+pub(crate) async fn clear_outbox_on(conn: &mut PgConnection, ids: &[Uuid]) -> StoreResult<()> {
     if ids.is_empty() {
         return Ok(());
     }
-    sqlx::query(&format!(
-        "UPDATE notifications SET status = '{}', updated_at = now() \
-         WHERE id IN (SELECT id FROM notifications WHERE id = ANY($1) AND {} FOR UPDATE SKIP LOCKED)",
-        Status::Queued,
-        status_from(Transition::Publish)
-    ))
-    .bind(ids)
-    .execute(&mut *conn)
-    .await?;
+    sqlx::query("DELETE FROM notification_outbox WHERE notification_id = ANY($1)")
+        .bind(ids)
+        .execute(&mut *conn)
+        .await?;
     Ok(())
 }
 

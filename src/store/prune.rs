@@ -211,12 +211,16 @@ impl PruneBatch {
         self.ids.is_empty()
     }
 
-    /// Deletes the batch's notifications (their attempts cascade) and commits.
+    /// Deletes the batch's notifications (their attempts cascade, and any outbox entry a
+    /// scanner had not cleared yet goes with them) and commits.
     pub async fn commit(mut self) -> StoreResult<PruneCounts> {
-        sqlx::query("DELETE FROM notifications WHERE id = ANY($1)")
-            .bind(&self.ids)
-            .execute(&mut *self.tx)
-            .await?;
+        sqlx::query(
+            "WITH owed AS (DELETE FROM notification_outbox WHERE notification_id = ANY($1)) \
+             DELETE FROM notifications WHERE id = ANY($1)",
+        )
+        .bind(&self.ids)
+        .execute(&mut *self.tx)
+        .await?;
         self.tx.commit().await?;
         Ok(self.counts)
     }

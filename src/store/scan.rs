@@ -18,8 +18,12 @@ crate::domain::named_enum! {
         Retry = "retry",
         /// ACCEPTED with `scheduled_at` due.
         Scheduled = "scheduled",
-        /// ACCEPTED, unscheduled, older than the grace period: the broker was down at create time.
+        /// QUEUED, still owing its first work message (in the outbox) past the grace period:
+        /// the broker was down, or the process died between the 202 and the publish.
         Unpublished = "unpublished",
+        /// ACCEPTED, unscheduled, older than the grace period: made by a version before the
+        /// outbox (during a rolling upgrade) whose publish failed.
+        Accepted = "accepted",
         /// SENDING with an expired lease: the worker died mid-send.
         ExpiredLease = "expired_lease",
         /// FAILED whose dead letter was never confirmed (a crash between commit and publish).
@@ -27,12 +31,21 @@ crate::domain::named_enum! {
     }
 }
 
+/// An outbox entry's notification still waits for its first work message: neither claimed,
+/// canceled nor waiting for a retry (which the retry pass publishes) since.
+fn owes_first_message() -> String {
+    format!("{} AND next_retry_at IS NULL", status_from(Transition::Enqueue))
+}
+
+const PAST_GRACE: &str = "created_at < now() - ($1::bigint * interval '1 millisecond')";
+
 impl ScanKind {
     /// The transition a pass makes: its source states select the rows.
     pub fn transition(self) -> Transition {
         match self {
             Self::Retry => Transition::Retry,
-            Self::Scheduled | Self::Unpublished => Transition::Publish,
+            Self::Scheduled | Self::Accepted => Transition::Publish,
+            Self::Unpublished => Transition::Enqueue,
             Self::ExpiredLease => Transition::RecordOutcome,
             Self::DeadLetterPending => Transition::DeadLetter,
         }
@@ -40,25 +53,44 @@ impl ScanKind {
 
     /// The rows due; `$1` is the grace period in milliseconds.
     fn predicate(self) -> String {
-        let due = match self {
-            Self::Retry => "next_retry_at <= now()",
-            Self::Scheduled => "scheduled_at IS NOT NULL AND scheduled_at <= now()",
-            Self::Unpublished => {
-                "scheduled_at IS NULL AND created_at < now() - ($1::bigint * interval '1 millisecond')"
-            }
-            Self::ExpiredLease => "lease_expires_at < now()",
-            Self::DeadLetterPending => {
-                "dead_lettered_at IS NULL AND updated_at < now() - ($1::bigint * interval '1 millisecond')"
-            }
-        };
-        format!("{} AND {due}", status_from(self.transition()))
+        let from = status_from(self.transition());
+        match self {
+            Self::Retry => format!("{from} AND next_retry_at <= now()"),
+            Self::Scheduled => format!("{from} AND scheduled_at IS NOT NULL AND scheduled_at <= now()"),
+            Self::Unpublished => format!("{} AND {PAST_GRACE}", owes_first_message()),
+            Self::Accepted => format!("{from} AND scheduled_at IS NULL AND {PAST_GRACE}"),
+            Self::ExpiredLease => format!("{from} AND lease_expires_at < now()"),
+            Self::DeadLetterPending => format!(
+                "{from} AND dead_lettered_at IS NULL AND updated_at < now() - ($1::bigint * interval '1 millisecond')"
+            ),
+        }
+    }
+
+    /// Where the pass looks: the outbox's entries for the unpublished pass (the outbox has
+    /// no column named like one of notifications', so the predicates need no qualifier).
+    fn source(self) -> &'static str {
+        match self {
+            Self::Unpublished => "notification_outbox o JOIN notifications n ON n.id = o.notification_id",
+            _ => "notifications",
+        }
+    }
+
+    /// What the pass locks: only the outbox entry for the unpublished pass. A worker may
+    /// claim the notification meanwhile; the message then published is refused by the claim.
+    fn lock(self) -> &'static str {
+        match self {
+            Self::Unpublished => "FOR UPDATE OF o SKIP LOCKED",
+            _ => "FOR UPDATE SKIP LOCKED",
+        }
     }
 
     fn order(self) -> &'static str {
         match self {
             Self::Retry => "next_retry_at",
             Self::Scheduled => "scheduled_at",
-            Self::Unpublished => "created_at",
+            // Ids are UUIDv7, so the outbox's primary key walks it oldest first.
+            Self::Unpublished => "o.notification_id",
+            Self::Accepted => "created_at",
             Self::ExpiredLease => "lease_expires_at",
             Self::DeadLetterPending => "updated_at",
         }
@@ -78,27 +110,50 @@ pub struct DueRow {
     pub last_error: Option<String>,
 }
 
-/// Locks up to `limit` due rows of `kind` in the caller's transaction.
+/// Locks up to `limit` due rows of `kind` in the caller's transaction. For the unpublished
+/// pass it first clears (up to `limit`) outbox entries past the grace period whose
+/// notification moved on without them or is gone: nothing is owed for those.
 pub async fn lock_due(
     conn: &mut PgConnection,
     kind: ScanKind,
     grace: Duration,
     limit: i64,
 ) -> StoreResult<Vec<DueRow>> {
+    let grace_ms = grace.as_millis() as i64;
+    if kind == ScanKind::Unpublished {
+        sqlx::query(&format!(
+            "DELETE FROM notification_outbox WHERE notification_id IN ( \
+               SELECT o.notification_id FROM notification_outbox o \
+               LEFT JOIN notifications n ON n.id = o.notification_id \
+               WHERE n.id IS NULL OR ({PAST_GRACE} AND NOT ({owes})) \
+               LIMIT $2 FOR UPDATE OF o SKIP LOCKED)",
+            owes = owes_first_message()
+        ))
+        .bind(grace_ms)
+        .bind(limit)
+        .execute(&mut *conn)
+        .await?;
+    }
     Ok(sqlx::query_as(&format!(
         "SELECT id, correlation_id, channel, priority, attempt_count, max_retries, failure_reason, last_error \
-         FROM notifications WHERE {} AND $1::bigint IS NOT NULL ORDER BY {} LIMIT $2 FOR UPDATE SKIP LOCKED",
+         FROM {} WHERE {} AND $1::bigint IS NOT NULL ORDER BY {} LIMIT $2 {}",
+        kind.source(),
         kind.predicate(),
-        kind.order()
+        kind.order(),
+        kind.lock()
     ))
-    .bind(grace.as_millis() as i64)
+    .bind(grace_ms)
     .bind(limit)
     .fetch_all(conn)
     .await?)
 }
 
-/// After the broker confirmed their work messages: the rows are QUEUED and no longer due.
-pub async fn mark_enqueued(conn: &mut PgConnection, ids: &[Uuid]) -> StoreResult<()> {
+/// After the broker confirmed the work messages of rows `kind` locked: the unpublished
+/// pass's rows owe none any more; the others' rows are QUEUED and no longer due.
+pub async fn mark_enqueued(conn: &mut PgConnection, kind: ScanKind, ids: &[Uuid]) -> StoreResult<()> {
+    if kind == ScanKind::Unpublished {
+        return super::clear_outbox_on(conn, ids).await;
+    }
     sqlx::query(&format!(
         "UPDATE notifications SET status = '{}', next_retry_at = NULL, updated_at = now() WHERE id = ANY($1)",
         Status::Queued
@@ -130,12 +185,13 @@ impl Store {
             .iter()
             .map(|k| {
                 format!(
-                    "(SELECT count(*) FROM (SELECT 1 FROM notifications WHERE {} AND $1::bigint IS NOT NULL LIMIT $2) d)",
+                    "(SELECT count(*) FROM (SELECT 1 FROM {} WHERE {} AND $1::bigint IS NOT NULL LIMIT $2) d)",
+                    k.source(),
                     k.predicate()
                 )
             })
             .collect();
-        let row: (i64, i64, i64, i64, i64) = sqlx::query_as(&format!("SELECT {}", counts.join(", ")))
+        let row: (i64, i64, i64, i64, i64, i64) = sqlx::query_as(&format!("SELECT {}", counts.join(", ")))
             .bind(grace.as_millis() as i64)
             .bind(BACKLOG_CAP)
             .fetch_one(&self.pool)
@@ -143,7 +199,7 @@ impl Store {
         Ok(ScanKind::ALL
             .iter()
             .copied()
-            .zip([row.0, row.1, row.2, row.3, row.4])
+            .zip([row.0, row.1, row.2, row.3, row.4, row.5])
             .collect())
     }
 }

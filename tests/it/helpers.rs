@@ -253,6 +253,9 @@ impl TestApp {
         format!("http://{}{}", self.addr, path)
     }
 
+    /// POSTs `body`; then waits (10 s at most) until the background publisher has handled
+    /// every work message handed to it, so that a test reads the queues as they are once a
+    /// create's message is out. Tests of the moment before read the outbox instead.
     pub async fn post(&self, path: &str, body: &Value) -> (StatusCode, Value) {
         let r = self
             .client
@@ -261,7 +264,12 @@ impl TestApp {
             .send()
             .await
             .expect("request");
-        decode(r).await
+        let answer = decode(r).await;
+        assert!(
+            self.app.publisher.drain(Duration::from_secs(10)).await,
+            "the publisher did not finish within 10 s"
+        );
+        answer
     }
 
     pub async fn get(&self, path: &str) -> (StatusCode, Value) {
@@ -432,6 +440,8 @@ pub struct ScriptedProvider {
     pub url: String,
     received: Mutex<Vec<Received>>,
     healthy: std::sync::atomic::AtomicBool,
+    /// Requests being answered now, and the most there ever were at once.
+    in_progress: Mutex<(usize, usize)>,
 }
 
 impl ScriptedProvider {
@@ -442,6 +452,7 @@ impl ScriptedProvider {
             url,
             received: Mutex::new(Vec::new()),
             healthy: Default::default(),
+            in_progress: Mutex::new((0, 0)),
         });
         let router = axum::Router::new()
             .route("/hook", axum::routing::post(answer))
@@ -468,6 +479,11 @@ impl ScriptedProvider {
             *out.entry(r.notification_id).or_default() += 1;
         }
         out
+    }
+
+    /// Requests being answered now, and the most there were at once so far.
+    pub fn in_progress(&self) -> (usize, usize) {
+        *self.in_progress.lock().expect("lock")
     }
 
     pub fn for_notification(&self, id: &str) -> Vec<Received> {
@@ -508,12 +524,18 @@ async fn answer(State(p): State<Arc<ScriptedProvider>>, headers: HeaderMap, raw:
         _ => StatusCode::OK,
     };
     let at = Instant::now();
+    {
+        let mut n = p.in_progress.lock().expect("lock");
+        n.0 += 1;
+        n.1 = n.1.max(n.0);
+    }
     if !healthy && to.starts_with("hang") {
         tokio::time::sleep(Duration::from_secs(30)).await;
     }
     if !healthy && to.starts_with("slow") {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    p.in_progress.lock().expect("lock").0 -= 1;
     // Recorded when answered, so `successes` never counts a request still in progress.
     let record = Received {
         notification_id: id.clone(),

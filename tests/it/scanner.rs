@@ -11,7 +11,9 @@ use dispatchctl::domain::Channel;
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::helpers::{closed_port, drain_queue, header, queue_len, wait_for, Env, ScriptedProvider, TestApp};
+use crate::helpers::{
+    closed_port, drain_queue, header, new_notification, queue_len, wait_for, Env, ScriptedProvider, TestApp,
+};
 
 const WITHIN: Duration = Duration::from_secs(20);
 
@@ -114,13 +116,94 @@ async fn a_create_made_while_the_broker_was_down_is_delivered_after_it_returns()
         .as_str()
         .unwrap()
         .to_string();
-    assert_eq!(outage.notification(&id).await["status"], "ACCEPTED");
+    assert_eq!(outage.notification(&id).await["status"], "QUEUED");
+    assert_eq!(owed(&outage.app).await, 1, "the message is still owed");
     outage.stop().await;
     // The broker is back: a serve with scanner and worker picks it up.
     let back = TestApp::spawn(env, false).await;
     back.wait_status(&id, "SENT", WITHIN).await;
     assert_eq!(provider.for_notification(&id).len(), 1);
+    assert!(
+        wait_for(WITHIN, || async { owed(&back.app).await == 0 }).await,
+        "nothing owed once published"
+    );
     back.stop().await;
+}
+
+/// Notifications still owing their first work message (outbox entries).
+async fn owed(app: &App) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM notification_outbox")
+        .fetch_one(app.store.pool())
+        .await
+        .unwrap()
+}
+
+/// A deep queue backlog is no sign of a lost publish: once the create's publisher has its
+/// confirms, the scanner's unpublished pass finds nothing to publish however long the
+/// messages wait, and each notification is on its queue exactly once.
+#[tokio::test]
+async fn a_queue_backlog_is_never_republished() {
+    // A grace of 1 ms: every entry is old enough for the unpublished pass at once.
+    let t = TestApp::spawn(Env::new().set("UNPUBLISHED_GRACE", "1ms"), true).await;
+    let items: Vec<serde_json::Value> = (0..50)
+        .map(|i| json!({"channel": "SMS", "priority": "NORMAL", "recipient": "x", "content": format!("backlog {i}")}))
+        .collect();
+    let (status, batch) = t
+        .post("/v1/notifications/batch", &json!({ "notifications": items }))
+        .await;
+    assert_eq!(status, reqwest::StatusCode::ACCEPTED, "{batch}");
+    assert!(
+        wait_for(WITHIN, || async { owed(&t.app).await == 0 }).await,
+        "the publisher clears what the broker confirmed"
+    );
+    let scanner = Scanner::new(t.app.clone());
+    for _ in 0..2 {
+        let report = scanner.pass(ScanScope::ALL, false).await.unwrap();
+        assert_eq!(report.total(), 0, "nothing republished: {report:?}");
+    }
+    t.take_left(&[("sms", 50)]).await;
+    t.stop().await;
+}
+
+/// A process that dies between the 202 and the publish leaves the outbox entry (here: one
+/// made as the create makes it, by the same statement, with no publisher run). The scanner
+/// publishes it once it is past the grace period, and only once; an entry whose
+/// notification a worker or a cancel moved on meanwhile is cleared, not published.
+#[tokio::test]
+async fn the_scanner_publishes_what_a_crash_left_owed_once_and_clears_what_moved_on() {
+    let t = TestApp::spawn(Env::new().set("UNPUBLISHED_GRACE", "1ms"), true).await;
+    let insert = |i: usize| {
+        let app = t.app.clone();
+        async move { app.writes.insert_notification(new_notification(i)).await.unwrap().0.id }
+    };
+    let (crashed, canceled, young) = (insert(1).await, insert(2).await, insert(3).await);
+    assert_eq!(
+        t.app.store.get(crashed).await.unwrap().unwrap().status.as_str(),
+        "QUEUED"
+    );
+    assert_eq!(owed(&t.app).await, 3);
+    t.app.store.cancel(canceled).await.unwrap();
+    // Created just now: with the default grace the pass leaves it to its publisher.
+    exec(
+        &t.app,
+        "UPDATE notifications SET created_at = now() + interval '1 hour' WHERE id = $1",
+        young,
+    )
+    .await;
+    let scanner = Scanner::new(t.app.clone());
+    let report = scanner.pass(ScanScope::SCHEDULED, false).await.unwrap();
+    assert_eq!(report.handled["unpublished"]["sms"], 1, "{report:?}");
+    assert_eq!(owed(&t.app).await, 1, "the published and the canceled entries are gone");
+    let report = scanner.pass(ScanScope::SCHEDULED, false).await.unwrap();
+    assert_eq!(report.total(), 0, "published once: {report:?}");
+    t.take_left(&[("sms", 1)]).await;
+    let young_left: i64 = sqlx::query_scalar("SELECT count(*) FROM notification_outbox WHERE notification_id = $1")
+        .bind(young)
+        .fetch_one(t.app.store.pool())
+        .await
+        .unwrap();
+    assert_eq!(young_left, 1, "an entry within its grace period is its publisher's");
+    t.stop().await;
 }
 
 #[tokio::test]

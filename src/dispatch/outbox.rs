@@ -1,0 +1,112 @@
+//! The create path's publisher. A create answers 202 once its row and its outbox entry have
+//! committed together (invariant 1 needs nothing more); its work message goes out from here,
+//! in the background and batched: published with confirms, then the batch's outbox entries
+//! are cleared with one statement. Whatever is not confirmed keeps its entry, and the
+//! scanner's unpublished pass publishes it once it is older than `UNPUBLISHED_GRACE`; a
+//! notification already on a queue has no entry, so a queue backlog is never republished.
+//! A crash between the 202 and the publish leaves exactly that entry.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::time::Instant;
+use uuid::Uuid;
+
+use crate::batch::Pipeline;
+use crate::broker::{Broker, WorkMessage};
+use crate::metrics::Metrics;
+use crate::store::Store;
+
+/// Work messages waiting for the publisher; creates wait for room beyond this (back-pressure),
+/// at most `PUBLISH_TIMEOUT` each, as long as they used to wait for a confirm.
+const CAPACITY: usize = 4096;
+/// Messages per publish (one round of confirms) and per clearing statement.
+const MAX_BATCH: usize = 256;
+/// After a failed publish the broker is left alone this long: batches meanwhile are left
+/// to the scanner at once, so that an outage drains the pipeline instead of stalling creates
+/// behind one connection attempt after another.
+const PAUSE_AFTER_FAILURE: Duration = Duration::from_secs(1);
+
+#[derive(Clone)]
+pub struct Publisher {
+    pipeline: Pipeline<WorkMessage>,
+    wait: Duration,
+    metrics: Arc<Metrics>,
+}
+
+impl Publisher {
+    /// Starts the publishing task; needs a running tokio runtime.
+    pub fn spawn(broker: Arc<Broker>, store: Store, metrics: Arc<Metrics>, wait: Duration) -> Publisher {
+        let paused_until: Arc<Mutex<Option<Instant>>> = Arc::default();
+        let counted = metrics.clone();
+        let pipeline = Pipeline::spawn(CAPACITY, MAX_BATCH, move |messages: Vec<WorkMessage>| {
+            let (broker, store, metrics, paused_until) =
+                (broker.clone(), store.clone(), counted.clone(), paused_until.clone());
+            async move {
+                let outcome = |o: &str| metrics.outbox_published.with_label_values(&[o]);
+                let paused = paused_until
+                    .lock()
+                    .map(|p| p.is_some_and(|until| Instant::now() < until))
+                    .unwrap_or(false);
+                if paused {
+                    outcome("deferred").inc_by(messages.len() as u64);
+                    return;
+                }
+                metrics
+                    .write_batch_size
+                    .with_label_values(&["publish"])
+                    .observe(messages.len() as f64);
+                let published = broker.publish_work(&messages).await;
+                if let Some(e) = &published.error {
+                    let left = messages.len() - published.confirmed.len();
+                    tracing::warn!(error = %e, unconfirmed = left, "publish failed; the scanner publishes these once UNPUBLISHED_GRACE has passed");
+                    outcome("unconfirmed").inc_by(left as u64);
+                    if let Ok(mut p) = paused_until.lock() {
+                        *p = Some(Instant::now() + PAUSE_AFTER_FAILURE);
+                    }
+                }
+                outcome("confirmed").inc_by(published.confirmed.len() as u64);
+                let ids: Vec<Uuid> = published
+                    .confirmed
+                    .iter()
+                    .map(|&i| messages[i].notification_id)
+                    .collect();
+                if let Err(e) = store.clear_outbox(&ids).await {
+                    // Their messages are on the queues; the scanner publishes them once more
+                    // and the worker's claim refuses the second of each.
+                    tracing::warn!(error = %e, published = ids.len(), "could not clear published notifications from the outbox");
+                }
+            }
+        });
+        Publisher {
+            pipeline,
+            wait,
+            metrics,
+        }
+    }
+
+    /// Hands the work messages of committed creates over. Waits while the pipeline is full;
+    /// what it still cannot take after `PUBLISH_TIMEOUT` stays in the outbox for the scanner.
+    pub async fn hand_over(&self, messages: Vec<WorkMessage>) {
+        if messages.is_empty() {
+            return;
+        }
+        let left = self.pipeline.hand_over(messages, self.wait).await;
+        if !left.is_empty() {
+            tracing::warn!(
+                left = left.len(),
+                "the publisher stayed full; the scanner publishes these once UNPUBLISHED_GRACE has passed"
+            );
+            self.metrics
+                .outbox_published
+                .with_label_values(&["deferred"])
+                .inc_by(left.len() as u64);
+        }
+    }
+
+    /// Waits until every message handed over is published or left to the scanner, at most
+    /// `limit`: a graceful stop publishes what its last creates accepted.
+    pub async fn drain(&self, limit: Duration) -> bool {
+        self.pipeline.drain(limit).await
+    }
+}
