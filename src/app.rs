@@ -88,7 +88,7 @@ impl App {
         ));
         let metrics = Arc::new(Metrics::new());
         let writes = BatchedWrites::spawn(&store, &metrics);
-        let publisher = Publisher::spawn(broker.clone(), store.clone(), metrics.clone(), settings.publish_timeout);
+        let publisher = Publisher::spawn(broker.clone(), store.clone(), metrics.clone(), settings.request_timeout);
         App {
             settings: Arc::new(settings),
             store,

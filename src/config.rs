@@ -115,7 +115,7 @@ pub const SETTINGS: &[SettingSpec] = &[
     spec("REQUEST_TIMEOUT", Some("30s"), "30s", "Longest time one API request may take."),
     spec("HEADER_READ_TIMEOUT", Some("10s"), "10s", "Time a client has to send its request headers (defends against slow-loris clients)."),
     spec("MAX_CONCURRENT_REQUESTS", Some("1024"), "1024", "Requests served at once by one API process; more wait."),
-    spec("PUBLISH_TIMEOUT", Some("2s"), "2s", "How long a publish waits for the broker's confirm, and a create for room in a full publisher, before leaving the message to the scanner."),
+    spec("PUBLISH_TIMEOUT", Some("2s"), "2s", "How long a publish waits for the broker's confirm before leaving the message to the scanner."),
     spec("SHUTDOWN_TIMEOUT", Some("15s"), "15s", "Grace period for in-flight requests and deliveries on SIGTERM."),
     spec("QUEUE_PREFIX", Some(""), "staging.", "Prefix of every queue and exchange name (isolates environments on one broker)."),
     spec("REDIS_KEY_PREFIX", Some("dispatch:"), "dispatch:", "Prefix of every Redis key."),

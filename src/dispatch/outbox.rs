@@ -17,9 +17,15 @@ use crate::broker::{Broker, WorkMessage};
 use crate::metrics::Metrics;
 use crate::store::Store;
 
-/// Work messages waiting for the publisher; creates wait for room beyond this (back-pressure),
-/// at most `PUBLISH_TIMEOUT` each, as long as they used to wait for a confirm.
+/// Work messages waiting for the publisher; creates wait for room beyond this (back-pressure).
 const CAPACITY: usize = 4096;
+/// How long a create waits for room at most. A broker slower than the creates should slow
+/// them down, not push their messages to the scanner (which waits `UNPUBLISHED_GRACE`
+/// first): with a 2 s limit, batch creates beyond the broker's pace left 86 of 50,000 to it
+/// (docs/PERFORMANCE.md). A broker that fails makes the publisher drop its batches at once
+/// (`PAUSE_AFTER_FAILURE`), so only a broker that is up and stalled makes creates wait this
+/// long. Half the request timeout at most, so that the 202 of a durable create is sent.
+const HAND_OVER_LIMIT: Duration = Duration::from_secs(10);
 /// Messages per publish (one round of confirms) and per clearing statement.
 const MAX_BATCH: usize = 256;
 /// After a failed publish the broker is left alone this long: batches meanwhile are left
@@ -35,8 +41,9 @@ pub struct Publisher {
 }
 
 impl Publisher {
-    /// Starts the publishing task; needs a running tokio runtime.
-    pub fn spawn(broker: Arc<Broker>, store: Store, metrics: Arc<Metrics>, wait: Duration) -> Publisher {
+    /// Starts the publishing task; needs a running tokio runtime. `request_timeout` bounds
+    /// how long a create waits for room.
+    pub fn spawn(broker: Arc<Broker>, store: Store, metrics: Arc<Metrics>, request_timeout: Duration) -> Publisher {
         let paused_until: Arc<Mutex<Option<Instant>>> = Arc::default();
         let counted = metrics.clone();
         let pipeline = Pipeline::spawn(CAPACITY, MAX_BATCH, move |messages: Vec<WorkMessage>| {
@@ -80,13 +87,13 @@ impl Publisher {
         });
         Publisher {
             pipeline,
-            wait,
+            wait: HAND_OVER_LIMIT.min(request_timeout / 2),
             metrics,
         }
     }
 
     /// Hands the work messages of committed creates over. Waits while the pipeline is full;
-    /// what it still cannot take after `PUBLISH_TIMEOUT` stays in the outbox for the scanner.
+    /// what it still cannot take after `HAND_OVER_LIMIT` stays in the outbox for the scanner.
     pub async fn hand_over(&self, messages: Vec<WorkMessage>) {
         if messages.is_empty() {
             return;
