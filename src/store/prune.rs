@@ -1,5 +1,5 @@
-//! Retention: deletes finished notifications (SENT and CANCELED; their attempts go with them
-//! by ON DELETE CASCADE), batches none of whose items is left, and old audit rows.
+//! Retention: deletes finished notifications (SENT and CANCELED) with their attempts in one
+//! statement, batches none of whose items is left, and old audit rows.
 //!
 //! FAILED notifications are never pruned: nothing records whether their dead letter is still
 //! in `dlq.<channel>` (discard removes letters without touching the row), so deleting one
@@ -211,11 +211,12 @@ impl PruneBatch {
         self.ids.is_empty()
     }
 
-    /// Deletes the batch's notifications (their attempts cascade, and any outbox entry a
-    /// scanner had not cleared yet goes with them) and commits.
+    /// Deletes the batch's notifications with their attempts (and any outbox entry a scanner
+    /// had not cleared yet) and commits.
     pub async fn commit(mut self) -> StoreResult<PruneCounts> {
         sqlx::query(
-            "WITH owed AS (DELETE FROM notification_outbox WHERE notification_id = ANY($1)) \
+            "WITH attempts AS (DELETE FROM notification_attempts WHERE notification_id = ANY($1)), \
+                  owed AS (DELETE FROM notification_outbox WHERE notification_id = ANY($1)) \
              DELETE FROM notifications WHERE id = ANY($1)",
         )
         .bind(&self.ids)
