@@ -54,7 +54,8 @@
 #   BENCH_PRUNE_RATE [200]        req/s of the create-latency runs without and with prune
 #                                 (PRUNE_MAX_RATE, when set, paces the first prune run)
 #   BENCH_PRUNE_SECONDS [30/10]   duration of each of those two runs
-#   BENCH_PERF [0]                1: perf record -a -g during the first single-create run
+#   BENCH_PERF [0]                1: perf record -e cpu-clock -a -g during the first
+#                                 single-create run; top symbols per process in the report
 #   BENCH_PG_WAITS [0]            1: sample pg_stat_activity (state, wait event) of the bench
 #                                 database every 0.1 s during the first single-create run
 #   BENCH_SKIP_BUILD [0]          1: use the binaries already in target/release
@@ -539,8 +540,10 @@ throughput() {
   pg0=$(pg_counters)
   snapshot "$RUN/cpu-$kind-$r.before"
   if [[ $PERF == 1 && $PERF_DONE == 0 && $kind == single ]] && command -v perf >/dev/null 2>&1; then
-    perf record -a -g -F 499 -o "$RUN/perf.data" >"$RUN/perf-record.log" 2>&1 &
+    # cpu-clock: a virtual machine often has no hardware cycle counter.
+    perf record -e cpu-clock -a -g -F 499 -o "$RUN/perf.data" >"$RUN/perf-record.log" 2>&1 &
     perf_pid=$!
+    PERF_SERVE_PID=$SERVE_PID
   fi
   local waits_pid=
   if [[ $PG_WAITS == 1 && $r == 1 && $kind == single ]]; then
@@ -887,12 +890,21 @@ fi
 # ---- perf summary ------------------------------------------------------------------------
 if [[ -f $RUN/perf.data ]]; then
   perf report -i "$RUN/perf.data" --no-children --sort comm,dso --stdio -g none 2>/dev/null |
-    grep -v '^#' | grep -v '^$' | head -n 25 >"$RUN/perf-comm.txt" || true
+    grep -v '^#' | grep -v '^$' | sed -E 's/[[:space:]]+-[[:space:]]+-[[:space:]]*$//' | head -n 25 >"$RUN/perf-comm.txt" || true
   perf report -i "$RUN/perf.data" --no-children --dsos dispatchctl --sort symbol --stdio -g none 2>/dev/null |
-    grep -v '^#' | grep -v '^$' | head -n 40 >"$RUN/perf-dispatchctl.txt" || true
+    grep -v '^#' | grep -v '^$' | sed -E 's/[[:space:]]+-[[:space:]]+-[[:space:]]*$//' | head -n 40 >"$RUN/perf-dispatchctl.txt" || true
   perf report -i "$RUN/perf.data" --no-children --comm postgres --sort symbol --stdio -g none 2>/dev/null |
-    grep -v '^#' | grep -v '^$' | head -n 30 >"$RUN/perf-postgres.txt" || true
-  log "perf summaries: $RUN/perf-comm.txt, perf-dispatchctl.txt, perf-postgres.txt"
+    grep -v '^#' | grep -v '^$' | sed -E 's/[[:space:]]+-[[:space:]]+-[[:space:]]*$//' | head -n 30 >"$RUN/perf-postgres.txt" || true
+  # Per process, every DSO (its libraries and the kernel on its behalf included).
+  if [[ -n ${PERF_SERVE_PID:-} ]]; then
+    perf report -i "$RUN/perf.data" --no-children --pid "$PERF_SERVE_PID" --sort dso,symbol --stdio -g none 2>/dev/null |
+      grep -v '^#' | grep -v '^$' | sed -E 's/[[:space:]]+-[[:space:]]+-[[:space:]]*$//' | head -n 25 >"$RUN/perf-serve.txt" || true
+  fi
+  if [[ -n $RABBIT_PID ]]; then
+    perf report -i "$RUN/perf.data" --no-children --pid "$RABBIT_PID" --sort dso,symbol --stdio -g none 2>/dev/null |
+      grep -v '^#' | grep -v '^$' | sed -E 's/[[:space:]]+-[[:space:]]+-[[:space:]]*$//' | head -n 15 >"$RUN/perf-rabbitmq.txt" || true
+  fi
+  log "perf summaries: $RUN/perf-comm.txt, perf-dispatchctl.txt, perf-postgres.txt, perf-serve.txt, perf-rabbitmq.txt"
 fi
 
 # ---- report --------------------------------------------------------------------------------
