@@ -197,8 +197,8 @@ fn location(app: &App, r: &NotificationRow) -> String {
                     "waiting for its retry at {}; then re-published to {queue}",
                     at.to_rfc3339()
                 ),
-                _ if r.status == Status::Accepted => {
-                    "accepted; about to be published (the scanner publishes it if not)".into()
+                _ if r.status == Status::Accepted || r.awaiting_publish => {
+                    "stored; its work message is about to be published (the scanner publishes it if not)".into()
                 }
                 _ => format!("in the work queue {queue}"),
             }

@@ -1,7 +1,7 @@
 //! The create path's publisher. A create answers 202 once its row and its outbox entry have
 //! committed together (invariant 1 needs nothing more); its work message goes out from here,
 //! in the background and batched: published with confirms, then the batch's outbox entries
-//! are cleared with one statement. Whatever is not confirmed keeps its entry, and the
+//! are cleared with one statement (in a lane of its own, so publishing goes on meanwhile). Whatever is not confirmed keeps its entry, and the
 //! scanner's unpublished pass publishes it once it is older than `UNPUBLISHED_GRACE`; a
 //! notification already on a queue has no entry, so a queue backlog is never republished.
 //! A crash between the 202 and the publish leaves exactly that entry.
@@ -26,7 +26,7 @@ const CAPACITY: usize = 4096;
 /// (`PAUSE_AFTER_FAILURE`), so only a broker that is up and stalled makes creates wait this
 /// long. Half the request timeout at most, so that the 202 of a durable create is sent.
 const HAND_OVER_LIMIT: Duration = Duration::from_secs(10);
-/// Messages per publish (one round of confirms) and per clearing statement.
+/// Messages per publish (one round of confirms), and entries per clearing statement.
 const MAX_BATCH: usize = 256;
 /// After a failed publish the broker is left alone this long: batches meanwhile are left
 /// to the scanner at once, so that an outage drains the pipeline instead of stalling creates
@@ -36,19 +36,35 @@ const PAUSE_AFTER_FAILURE: Duration = Duration::from_secs(1);
 #[derive(Clone)]
 pub struct Publisher {
     pipeline: Pipeline<WorkMessage>,
+    /// The ids of confirmed messages, whose outbox entries go in a lane of their own: the
+    /// next publish does not wait for the last one's delete to commit.
+    clearing: Pipeline<Uuid>,
     wait: Duration,
     metrics: Arc<Metrics>,
 }
 
 impl Publisher {
-    /// Starts the publishing task; needs a running tokio runtime. `request_timeout` bounds
+    /// Starts the publishing tasks; needs a running tokio runtime. `request_timeout` bounds
     /// how long a create waits for room.
     pub fn spawn(broker: Arc<Broker>, store: Store, metrics: Arc<Metrics>, request_timeout: Duration) -> Publisher {
+        let wait = HAND_OVER_LIMIT.min(request_timeout / 2);
+        let sizes = metrics.write_batch_size.with_label_values(&["outbox_clear"]);
+        let clearing = Pipeline::spawn(CAPACITY, MAX_BATCH, move |ids: Vec<Uuid>| {
+            sizes.observe(ids.len() as f64);
+            let store = store.clone();
+            async move {
+                if let Err(e) = store.clear_outbox(&ids).await {
+                    // Their messages are on the queues; the scanner publishes them once more
+                    // and the worker's claim refuses the second of each.
+                    tracing::warn!(error = %e, published = ids.len(), "could not clear published notifications from the outbox");
+                }
+            }
+        });
         let paused_until: Arc<Mutex<Option<Instant>>> = Arc::default();
-        let counted = metrics.clone();
+        let (counted, cleared) = (metrics.clone(), clearing.clone());
         let pipeline = Pipeline::spawn(CAPACITY, MAX_BATCH, move |messages: Vec<WorkMessage>| {
-            let (broker, store, metrics, paused_until) =
-                (broker.clone(), store.clone(), counted.clone(), paused_until.clone());
+            let (broker, metrics, paused_until, clearing) =
+                (broker.clone(), counted.clone(), paused_until.clone(), cleared.clone());
             async move {
                 let outcome = |o: &str| metrics.outbox_published.with_label_values(&[o]);
                 let paused = paused_until
@@ -78,16 +94,16 @@ impl Publisher {
                     .iter()
                     .map(|&i| messages[i].notification_id)
                     .collect();
-                if let Err(e) = store.clear_outbox(&ids).await {
-                    // Their messages are on the queues; the scanner publishes them once more
-                    // and the worker's claim refuses the second of each.
-                    tracing::warn!(error = %e, published = ids.len(), "could not clear published notifications from the outbox");
+                let left = clearing.hand_over(ids, wait).await;
+                if !left.is_empty() {
+                    tracing::warn!(published = left.len(), "the outbox clearing lane stayed full; the scanner publishes these once more and the worker refuses the repeats");
                 }
             }
         });
         Publisher {
             pipeline,
-            wait: HAND_OVER_LIMIT.min(request_timeout / 2),
+            clearing,
+            wait,
             metrics,
         }
     }
@@ -114,6 +130,7 @@ impl Publisher {
     /// Waits until every message handed over is published or left to the scanner, at most
     /// `limit`: a graceful stop publishes what its last creates accepted.
     pub async fn drain(&self, limit: Duration) -> bool {
-        self.pipeline.drain(limit).await
+        let started = Instant::now();
+        self.pipeline.drain(limit).await && self.clearing.drain(limit.saturating_sub(started.elapsed())).await
     }
 }

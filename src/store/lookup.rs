@@ -28,6 +28,8 @@ pub struct NotificationRow {
     pub dead_lettered_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// Still owes its first work message (an outbox entry): not on its queue yet.
+    pub awaiting_publish: bool,
 }
 
 #[derive(Clone, Debug, Serialize, sqlx::FromRow)]
@@ -52,7 +54,8 @@ pub struct LookupFilter {
 
 const ROW: &str = "id, correlation_id, batch_id, channel, priority, recipient, status, attempt_count, max_retries, \
      provider_message_id, last_error, failure_reason, scheduled_at, next_retry_at, lease_expires_at, \
-     dead_lettered_at, created_at, updated_at";
+     dead_lettered_at, created_at, updated_at, \
+     EXISTS (SELECT 1 FROM notification_outbox o WHERE o.notification_id = notifications.id) AS awaiting_publish";
 
 impl Store {
     pub async fn lookup(&self, id: Uuid) -> StoreResult<Option<(NotificationRow, Vec<AttemptRow>)>> {
