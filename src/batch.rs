@@ -27,6 +27,19 @@ impl<I, O> Clone for Batcher<I, O> {
     }
 }
 
+/// Waits for one item, then takes whatever else is already waiting, up to `max` in all; None
+/// once every sender is gone.
+async fn next_batch<T>(rx: &mut mpsc::Receiver<T>, max: usize) -> Option<Vec<T>> {
+    let first = rx.recv().await?;
+    let mut batch = Vec::with_capacity(max);
+    batch.push(first);
+    while batch.len() < max {
+        let Ok(item) = rx.try_recv() else { break };
+        batch.push(item);
+    }
+    Some(batch)
+}
+
 #[derive(Debug, thiserror::Error)]
 #[error("the batcher stopped")]
 pub struct Stopped;
@@ -41,13 +54,7 @@ impl<I: Send + 'static, O: Send + 'static> Batcher<I, O> {
     {
         let (tx, mut rx) = mpsc::channel::<Job<I, O>>(max * 2);
         tokio::spawn(async move {
-            while let Some(first) = rx.recv().await {
-                let mut jobs = Vec::with_capacity(max);
-                jobs.push(first);
-                while jobs.len() < max {
-                    let Ok(job) = rx.try_recv() else { break };
-                    jobs.push(job);
-                }
+            while let Some(jobs) = next_batch(&mut rx, max).await {
                 let (items, replies): (Vec<I>, Vec<oneshot::Sender<O>>) =
                     jobs.into_iter().map(|j| (j.item, j.reply)).unzip();
                 let outputs = run(items).await;
@@ -110,13 +117,7 @@ impl<I: Send + 'static> Pipeline<I> {
         let pending = Arc::new(Pending::default());
         let counted = pending.clone();
         tokio::spawn(async move {
-            while let Some(first) = rx.recv().await {
-                let mut items = Vec::with_capacity(max);
-                items.push(first);
-                while items.len() < max {
-                    let Ok(item) = rx.try_recv() else { break };
-                    items.push(item);
-                }
+            while let Some(items) = next_batch(&mut rx, max).await {
                 let n = items.len();
                 run(items).await;
                 counted.done(n);
