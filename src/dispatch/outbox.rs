@@ -1,9 +1,10 @@
 //! The create path's publisher. A create answers 202 once its row and its outbox entry have
 //! committed together (invariant 1 needs nothing more); its work message goes out from here,
 //! in the background and batched: published with confirms, then the batch's outbox entries
-//! are cleared with one statement (in a lane of its own, so publishing goes on meanwhile). Whatever is not confirmed keeps its entry, and the
-//! scanner's unpublished pass publishes it once it is older than `UNPUBLISHED_GRACE`; a
-//! notification already on a queue has no entry, so a queue backlog is never republished.
+//! are cleared with one statement (in a lane of its own, so publishing goes on meanwhile).
+//! Whatever is not confirmed keeps its entry, and the scanner's unpublished pass publishes it
+//! once it is older than `UNPUBLISHED_GRACE`; a notification already on a queue has no
+//! entry, so a queue backlog is never republished.
 //! A crash between the 202 and the publish leaves exactly that entry.
 
 use std::sync::{Arc, Mutex};
@@ -64,46 +65,14 @@ impl Publisher {
                 }
             }
         });
-        let paused_until: Arc<Mutex<Option<Instant>>> = Arc::default();
-        let (counted, cleared) = (metrics.clone(), clearing.clone());
-        let pipeline = Pipeline::spawn(CAPACITY, MAX_BATCH, move |messages: Vec<WorkMessage>| {
-            let (broker, metrics, paused_until, clearing) =
-                (broker.clone(), counted.clone(), paused_until.clone(), cleared.clone());
-            async move {
-                let outcome = |o: &str| metrics.outbox_published.with_label_values(&[o]);
-                let paused = paused_until
-                    .lock()
-                    .map(|p| p.is_some_and(|until| Instant::now() < until))
-                    .unwrap_or(false);
-                if paused {
-                    outcome("deferred").inc_by(messages.len() as u64);
-                    return;
-                }
-                metrics
-                    .write_batch_size
-                    .with_label_values(&["publish"])
-                    .observe(messages.len() as f64);
-                let published = broker.publish_work(&messages).await;
-                if let Some(e) = &published.error {
-                    let left = messages.len() - published.confirmed.len();
-                    tracing::warn!(error = %e, unconfirmed = left, "publish failed; the scanner publishes these once UNPUBLISHED_GRACE has passed");
-                    outcome("unconfirmed").inc_by(left as u64);
-                    if let Ok(mut p) = paused_until.lock() {
-                        *p = Some(Instant::now() + PAUSE_AFTER_FAILURE);
-                    }
-                }
-                outcome("confirmed").inc_by(published.confirmed.len() as u64);
-                let ids: Vec<Uuid> = published
-                    .confirmed
-                    .iter()
-                    .map(|&i| messages[i].notification_id)
-                    .collect();
-                let left = clearing.hand_over(ids, wait).await;
-                if !left.is_empty() {
-                    tracing::warn!(published = left.len(), "the outbox clearing lane stayed full; the scanner publishes these once more and the worker refuses the repeats");
-                }
-            }
-        });
+        let lane = PublishLane {
+            broker,
+            metrics: metrics.clone(),
+            paused_until: Arc::default(),
+            clearing: clearing.clone(),
+            wait,
+        };
+        let pipeline = Pipeline::spawn(CAPACITY, MAX_BATCH, move |messages| lane.clone().publish(messages));
         Publisher {
             pipeline,
             clearing,
@@ -124,10 +93,7 @@ impl Publisher {
                 left = left.len(),
                 "the publisher stayed full; the scanner publishes these once UNPUBLISHED_GRACE has passed"
             );
-            self.metrics
-                .outbox_published
-                .with_label_values(&["deferred"])
-                .inc_by(left.len() as u64);
+            count(&self.metrics, "deferred", left.len());
         }
     }
 
@@ -137,4 +103,57 @@ impl Publisher {
         let started = Instant::now();
         self.pipeline.drain(limit).await && self.clearing.drain(limit.saturating_sub(started.elapsed())).await
     }
+}
+
+/// What publishing one batch needs; each batch gets its own copy.
+#[derive(Clone)]
+struct PublishLane {
+    broker: Arc<Broker>,
+    metrics: Arc<Metrics>,
+    /// Until when the broker is left alone after a failed publish.
+    paused_until: Arc<Mutex<Option<Instant>>>,
+    clearing: Pipeline<Uuid>,
+    wait: Duration,
+}
+
+impl PublishLane {
+    async fn publish(self, messages: Vec<WorkMessage>) {
+        let paused = self
+            .paused_until
+            .lock()
+            .map(|p| p.is_some_and(|until| Instant::now() < until))
+            .unwrap_or(false);
+        if paused {
+            count(&self.metrics, "deferred", messages.len());
+            return;
+        }
+        self.metrics
+            .write_batch_size
+            .with_label_values(&["publish"])
+            .observe(messages.len() as f64);
+        let published = self.broker.publish_work(&messages).await;
+        if let Some(e) = &published.error {
+            let left = messages.len() - published.confirmed.len();
+            tracing::warn!(error = %e, unconfirmed = left, "publish failed; the scanner publishes these once UNPUBLISHED_GRACE has passed");
+            count(&self.metrics, "unconfirmed", left);
+            if let Ok(mut p) = self.paused_until.lock() {
+                *p = Some(Instant::now() + PAUSE_AFTER_FAILURE);
+            }
+        }
+        count(&self.metrics, "confirmed", published.confirmed.len());
+        let ids: Vec<Uuid> = published
+            .confirmed
+            .iter()
+            .map(|&i| messages[i].notification_id)
+            .collect();
+        let left = self.clearing.hand_over(ids, self.wait).await;
+        if !left.is_empty() {
+            tracing::warn!(published = left.len(), "the outbox clearing lane stayed full; the scanner publishes these once more and the worker refuses the repeats");
+        }
+    }
+}
+
+/// Counts `n` first work messages under `outcome` (`dispatch_engine_outbox_published_total`).
+fn count(metrics: &Metrics, outcome: &str, n: usize) {
+    metrics.outbox_published.with_label_values(&[outcome]).inc_by(n as u64);
 }
