@@ -97,6 +97,7 @@ pub const SETTINGS: &[SettingSpec] = &[
     spec("SCHEDULER_SCAN_INTERVAL", Some("5s"), "5s", "Interval of the scheduled/unpublished scan in loop mode."),
     spec("SCHEDULER_SCAN_LIMIT", Some("100"), "100", "Most due scheduled or unpublished notifications handled per pass."),
     spec("UNPUBLISHED_GRACE", Some("30s"), "30s", "Age after which a notification still owing its first work message (in the outbox) is published by the scanner."),
+    spec("REQUEUE_LOST_AFTER", Some("2m"), "2m", "How long a QUEUED notification's work message may be missing from its queue before the scanner publishes it again (the broker lost it: a purge, a deleted queue, a lost disk, a max-length policy). A message is missing when its queue holds fewer messages than there are notifications waiting longer than this for it; a copy of one that was in fact still there is refused by the claim, never delivered twice."),
     spec("RETENTION_PERIOD", Some("off"), "90d", "Age (since the last change) after which SENT and CANCELED notifications, their attempts and emptied batches are deleted by `dispatchctl prune` and the scanner loop; FAILED ones are kept until replayed. Idempotency keys are remembered only this long. 0 or off keeps everything."),
     spec("AUDIT_RETENTION_PERIOD", Some("off"), "365d", "Age after which replay and discard audit rows are deleted by `dispatchctl prune` and the scanner loop. 0 or off keeps them."),
     spec("PRUNE_BATCH_SIZE", Some("500"), "500", "Rows deleted per prune transaction (small keeps each transaction short)."),
@@ -170,6 +171,7 @@ pub struct Settings {
     pub scheduler_scan_interval: Duration,
     pub scheduler_scan_limit: i64,
     pub unpublished_grace: Duration,
+    pub requeue_lost_after: Duration,
     /// None keeps finished notifications forever.
     pub retention_period: Option<Duration>,
     /// None keeps the replay/discard audit forever.
@@ -334,6 +336,7 @@ impl Settings {
             scheduler_scan_interval: raw.duration("SCHEDULER_SCAN_INTERVAL")?,
             scheduler_scan_limit: raw.positive::<i64>("SCHEDULER_SCAN_LIMIT")?,
             unpublished_grace: raw.duration("UNPUBLISHED_GRACE")?,
+            requeue_lost_after: raw.duration("REQUEUE_LOST_AFTER")?,
             retention_period: raw.period("RETENTION_PERIOD")?,
             audit_retention_period: raw.period("AUDIT_RETENTION_PERIOD")?,
             prune_batch_size: raw.positive::<i64>("PRUNE_BATCH_SIZE")?,

@@ -4,9 +4,12 @@
 
 use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder};
 
-use crate::domain::{Channel, DeadLetterReason};
+use crate::domain::{Channel, DeadLetterReason, Status};
 
 const NS: &str = "dispatch_engine";
+
+/// The statuses of a notification that is not final, the labels of the unfinished-age gauge.
+pub const UNFINISHED: [Status; 3] = [Status::Accepted, Status::Queued, Status::Sending];
 
 pub struct Metrics {
     registry: Registry,
@@ -30,6 +33,8 @@ pub struct Metrics {
     pub write_batch_size: HistogramVec,
     pub pruned: IntCounterVec,
     pub oldest_finished_age: IntGaugeVec,
+    pub oldest_unfinished_age: IntGaugeVec,
+    pub lost_messages: IntGaugeVec,
 }
 
 fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -173,6 +178,18 @@ impl Metrics {
                 "Age of the oldest SENT or CANCELED notification still stored (by created_at).",
                 &[],
             ),
+            oldest_unfinished_age: gauge(
+                &r,
+                "oldest_unfinished_age_seconds",
+                "Age of the oldest due notification that is not final, per channel and status (ACCEPTED, QUEUED, SENDING), since it was created or became due; 0 when there is none. A retrying notification counts its whole life.",
+                &["channel", "status"],
+            ),
+            lost_messages: gauge(
+                &r,
+                "lost_messages",
+                "QUEUED notifications whose work message their queue no longer held at the scanner's last check (the scanner publishes them again).",
+                &["channel"],
+            ),
             registry: r,
         };
         for kind in ["notification", "attempt", "batch", "audit"] {
@@ -183,6 +200,10 @@ impl Metrics {
             m.sent.with_label_values(&[c]);
             m.inflight.with_label_values(&[c]);
             m.retry_scheduled.with_label_values(&[c]);
+            m.lost_messages.with_label_values(&[c]);
+            for status in UNFINISHED {
+                m.oldest_unfinished_age.with_label_values(&[c, status.as_str()]);
+            }
             for reason in DeadLetterReason::ALL {
                 m.failed.with_label_values(&[c, reason.as_str()]);
                 m.dead_lettered.with_label_values(&[c, reason.as_str()]);

@@ -128,6 +128,18 @@ async fn connect_one(url: &SecretString, name: &str, tls: Option<&tls::AmqpTls>)
 /// Messages waiting in `queue`, or None when it does not exist. A miss closes the channel it
 /// was asked on (that is AMQP), so callers pass one they can lose.
 pub(crate) async fn passive_depth(ch: &AmqpChannel, queue: &str) -> Result<Option<u32>, BrokerError> {
+    Ok(passive_stats(ch, queue).await?.map(|q| q.messages))
+}
+
+/// What a passive declare tells of a queue: the messages ready in it (not those delivered
+/// and unacked) and the consumers it has.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct QueueStats {
+    pub messages: u32,
+    pub consumers: u32,
+}
+
+async fn passive_stats(ch: &AmqpChannel, queue: &str) -> Result<Option<QueueStats>, BrokerError> {
     let declared = ch
         .queue_declare(
             queue,
@@ -139,7 +151,10 @@ pub(crate) async fn passive_depth(ch: &AmqpChannel, queue: &str) -> Result<Optio
         )
         .await;
     match declared {
-        Ok(q) => Ok(Some(q.message_count())),
+        Ok(q) => Ok(Some(QueueStats {
+            messages: q.message_count(),
+            consumers: q.consumer_count(),
+        })),
         Err(lapin::Error::ProtocolError(e)) if e.get_id() == 404 => Ok(None), // NOT_FOUND
         Err(e) => Err(e.into()),
     }
@@ -421,12 +436,21 @@ impl Broker {
 
     /// Messages waiting in a queue (passive declare: never creates one).
     pub async fn queue_depth(&self, queue: &str) -> Result<u32, BrokerError> {
+        self.queue_stats(queue)
+            .await?
+            .map(|q| q.messages)
+            .ok_or_else(|| BrokerError::Rejected(format!("queue {queue} does not exist")))
+    }
+
+    /// A queue's ready messages and consumers, or None when it does not exist (passive
+    /// declare: never creates one).
+    pub async fn queue_stats(&self, queue: &str) -> Result<Option<QueueStats>, BrokerError> {
         let ch = self.channel().await?;
-        let depth = passive_depth(&ch, queue).await;
-        if !matches!(depth, Ok(Some(_))) {
+        let stats = passive_stats(&ch, queue).await;
+        if !matches!(stats, Ok(Some(_))) {
             // A miss or a failure closes the channel (that is AMQP): the next call connects afresh.
             self.forget();
         }
-        depth?.ok_or_else(|| BrokerError::Rejected(format!("queue {queue} does not exist")))
+        stats
     }
 }

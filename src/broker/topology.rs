@@ -100,6 +100,17 @@ impl Topology {
         }
     }
 
+    /// Every work queue of a channel with the priorities whose messages it carries.
+    pub fn work_queues_by_priority(&self, channel: Channel) -> Vec<(String, Vec<Priority>)> {
+        match self.queue_type {
+            QueueType::Classic => vec![(self.work_queue(channel, Priority::Normal), Priority::ALL.to_vec())],
+            QueueType::Quorum => Priority::ALL
+                .iter()
+                .map(|p| (self.work_queue(channel, *p), vec![*p]))
+                .collect(),
+        }
+    }
+
     pub fn dead_letter_queue(&self, channel: Channel) -> String {
         format!("{}dlq.{}", self.prefix, channel.lower())
     }

@@ -5,6 +5,7 @@
 //! the row due for the next pass.
 
 use std::collections::BTreeMap;
+use std::sync::Mutex;
 use std::time::Instant;
 
 use rand::Rng;
@@ -14,9 +15,9 @@ use uuid::Uuid;
 
 use crate::app::App;
 use crate::broker::{DeadLetter, WorkMessage};
-use crate::domain::{DeadLetterReason, LostAttempt, Outcome};
+use crate::domain::{Channel, DeadLetterReason, LostAttempt, Outcome};
 use crate::store::lease::record_outcomes_on;
-use crate::store::scan::{self as scanning, DueRow, ScanKind};
+use crate::store::scan::{self as scanning, DueRow, QueueWaiters, ScanKind};
 use crate::store::{OutcomeRecord, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -79,11 +80,34 @@ impl ScanScope {
 
 pub struct Scanner {
     app: App,
+    /// When the lost-message rule last ran: it reads every waiting notification of a queue
+    /// (up to the queue's depth), so a loop runs it a few times per REQUEUE_LOST_AFTER rather
+    /// than on every pass.
+    lost_checked: Mutex<Option<Instant>>,
 }
+
+/// How many times the lost-message rule runs per REQUEUE_LOST_AFTER in a loop.
+const LOST_CHECKS_PER_PERIOD: u32 = 4;
+/// At most this many scan limits of lost messages are republished per queue and pass.
+const LOST_PER_PASS: i64 = 10;
 
 impl Scanner {
     pub fn new(app: App) -> Scanner {
-        Scanner { app }
+        Scanner {
+            app,
+            lost_checked: Mutex::new(None),
+        }
+    }
+
+    /// Whether the lost-message rule is due in this pass (always on a scanner's first).
+    fn lost_check_due(&self) -> bool {
+        let every = self.app.settings.requeue_lost_after / LOST_CHECKS_PER_PERIOD;
+        let mut last = self.lost_checked.lock().unwrap_or_else(|p| p.into_inner());
+        if last.is_some_and(|at| at.elapsed() < every) {
+            return false;
+        }
+        *last = Some(Instant::now());
+        true
     }
 
     /// One pass over the kinds in `scope`. A broker failure is reported after the other kinds
@@ -102,6 +126,11 @@ impl Scanner {
             (ScanKind::Unpublished, scope.scheduled, s.scheduler_scan_limit),
             (ScanKind::Accepted, scope.scheduled, s.scheduler_scan_limit),
             (ScanKind::DeadLetterPending, scope.retries, s.retry_scan_limit),
+            (
+                ScanKind::Lost,
+                scope.retries && self.lost_check_due(),
+                s.retry_scan_limit,
+            ),
         ];
         let mut publish_error = None;
         for (kind, _, limit) in kinds.into_iter().filter(|(_, in_scope, _)| *in_scope) {
@@ -109,6 +138,7 @@ impl Scanner {
             let outcome = match kind {
                 ScanKind::ExpiredLease => self.recover_leases(limit, dry_run, &mut report).await,
                 ScanKind::DeadLetterPending => self.republish_dead_letters(limit, dry_run, &mut report).await,
+                ScanKind::Lost => self.requeue_lost(limit, dry_run, &mut report).await,
                 _ => self.enqueue_due(kind, limit, dry_run, &mut report).await,
             };
             self.app
@@ -180,6 +210,85 @@ impl Scanner {
             Some(e) => Err(ScanError::Publish {
                 failed: rows.len() - confirmed.len(),
                 reason: e.to_string(),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// Publishes again the work messages the broker lost, queue by queue (the rule and its
+    /// failure cases: `store::scan::lock_lost`, ARCHITECTURE.md). Without a depth there is no
+    /// evidence, so a queue whose depth cannot be read is left for the next pass.
+    async fn requeue_lost(&self, limit: i64, dry_run: bool, report: &mut PassReport) -> Result<(), ScanError> {
+        let kind = ScanKind::Lost;
+        let topology = self.app.broker.topology().clone();
+        let lost_after = self.app.settings.requeue_lost_after;
+        let mut publish_error = None;
+        let mut unconfirmed = 0;
+        for &channel in Channel::ALL {
+            let mut missing_in_channel = 0;
+            for (queue, priorities) in topology.work_queues_by_priority(channel) {
+                // A queue that is gone holds nothing (the worker declares it again).
+                let depth = match self.app.broker.queue_stats(&queue).await {
+                    Ok(stats) => i64::from(stats.map_or(0, |q| q.messages)),
+                    Err(e) => {
+                        tracing::debug!(queue, error = %e, "queue depth unknown; lost messages not checked");
+                        continue;
+                    }
+                };
+                let waiters = QueueWaiters { channel, priorities };
+                let cap = limit.saturating_mul(LOST_PER_PASS);
+                let mut requeued = 0;
+                loop {
+                    let mut tx = self.app.store.begin().await?;
+                    // The depth was read once, and what this pass requeued is young again (no
+                    // longer waiting), so each round takes the next oldest of what is missing.
+                    let left = (cap - requeued).min(limit);
+                    let (waiting, rows) = scanning::lock_lost(&mut tx, &waiters, lost_after, depth, cap, left).await?;
+                    if requeued == 0 {
+                        missing_in_channel += (waiting - depth).max(0);
+                    }
+                    if rows.is_empty() || dry_run {
+                        report.add(kind, &rows);
+                        tx.rollback().await.map_err(StoreError::from)?;
+                        break;
+                    }
+                    let messages: Vec<WorkMessage> = rows.iter().map(work_message).collect();
+                    let published = self.app.broker.publish_work(&messages).await;
+                    let confirmed: Vec<DueRow> = published.confirmed.iter().map(|&i| rows[i].clone()).collect();
+                    let ids: Vec<Uuid> = confirmed.iter().map(|r| r.id).collect();
+                    scanning::mark_enqueued(&mut tx, kind, &ids).await?;
+                    tx.commit().await.map_err(StoreError::from)?;
+                    self.handled(report, kind, &confirmed);
+                    requeued += confirmed.len() as i64;
+                    if !confirmed.is_empty() {
+                        tracing::warn!(
+                            queue,
+                            requeued = confirmed.len(),
+                            depth,
+                            waiting,
+                            "work messages missing from their queue (the broker lost them); published again"
+                        );
+                    }
+                    if let Some(e) = published.error {
+                        unconfirmed += rows.len() - confirmed.len();
+                        publish_error.get_or_insert(e.to_string());
+                        break;
+                    }
+                    if (rows.len() as i64) < left || requeued >= cap {
+                        break;
+                    }
+                }
+            }
+            self.app
+                .metrics
+                .lost_messages
+                .with_label_values(&[channel.lower()])
+                .set(missing_in_channel);
+        }
+        match publish_error {
+            Some(reason) => Err(ScanError::Publish {
+                failed: unconfirmed,
+                reason,
             }),
             None => Ok(()),
         }

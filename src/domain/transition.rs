@@ -17,6 +17,9 @@ pub enum Transition {
     Enqueue,
     /// The scanner put a due retry back on its queue: QUEUED → QUEUED, no longer due.
     Retry,
+    /// The scanner published again the work message of a notification whose message its
+    /// queue no longer holds (the broker lost it after confirming it): QUEUED → QUEUED.
+    Requeue,
     /// A worker's claim, once due: ACCEPTED | QUEUED → SENDING under a lease.
     Claim,
     /// An attempt recorded by its lease's holder, or by the scanner once the lease expired.
@@ -37,6 +40,7 @@ impl Transition {
         Self::Publish,
         Self::Enqueue,
         Self::Retry,
+        Self::Requeue,
         Self::Claim,
         Self::RecordOutcome,
         Self::Cancel,
@@ -49,7 +53,7 @@ impl Transition {
     pub fn from(self) -> &'static [Status] {
         match self {
             Self::Publish => &[Accepted],
-            Self::Enqueue | Self::Retry => &[Queued],
+            Self::Enqueue | Self::Retry | Self::Requeue => &[Queued],
             Self::Claim | Self::Cancel => &[Accepted, Queued],
             Self::RecordOutcome => &[Sending],
             Self::DeadLetter | Self::Replay => &[Failed],

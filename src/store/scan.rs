@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use sqlx::PgConnection;
+use sqlx::{PgConnection, Row};
 use uuid::Uuid;
 
 use super::{status_from, Store, StoreResult};
@@ -28,7 +28,23 @@ crate::domain::named_enum! {
         ExpiredLease = "expired_lease",
         /// FAILED whose dead letter was never confirmed (a crash between commit and publish).
         DeadLetterPending = "dead_letter",
+        /// QUEUED whose confirmed work message its queue no longer holds (purged, deleted
+        /// with its queue, lost with a node's disk, dropped by a policy): see `lock_lost`.
+        Lost = "lost",
     }
+}
+
+impl ScanKind {
+    /// The kinds whose due rows the predicate alone decides (the backlog gauge counts them).
+    /// A lost message is decided by the predicate together with its queue's depth.
+    pub const DUE_BY_ROW: &'static [ScanKind] = &[
+        Self::Retry,
+        Self::Scheduled,
+        Self::Unpublished,
+        Self::Accepted,
+        Self::ExpiredLease,
+        Self::DeadLetterPending,
+    ];
 }
 
 /// An outbox entry's notification still waits for its first work message: neither claimed,
@@ -48,6 +64,7 @@ impl ScanKind {
             Self::Unpublished => Transition::Enqueue,
             Self::ExpiredLease => Transition::RecordOutcome,
             Self::DeadLetterPending => Transition::DeadLetter,
+            Self::Lost => Transition::Requeue,
         }
     }
 
@@ -62,6 +79,14 @@ impl ScanKind {
             Self::ExpiredLease => format!("{from} AND lease_expires_at < now()"),
             Self::DeadLetterPending => format!(
                 "{from} AND dead_lettered_at IS NULL AND updated_at < now() - ($1::bigint * interval '1 millisecond')"
+            ),
+            // Its message was confirmed (no outbox entry, no retry pending) more than `$1` ago:
+            // every publish of a work message stamps `updated_at` (the row's insert, a retry's
+            // or a replay's re-enqueue, this pass).
+            Self::Lost => format!(
+                "{} AND NOT EXISTS (SELECT 1 FROM notification_outbox o WHERE o.notification_id = notifications.id) \
+                 AND updated_at < now() - ($1::bigint * interval '1 millisecond')",
+                owes_first_message()
             ),
         }
     }
@@ -92,7 +117,7 @@ impl ScanKind {
             Self::Unpublished => "o.notification_id",
             Self::Accepted => "created_at",
             Self::ExpiredLease => "lease_expires_at",
-            Self::DeadLetterPending => "updated_at",
+            Self::DeadLetterPending | Self::Lost => "updated_at",
         }
     }
 }
@@ -148,6 +173,84 @@ pub async fn lock_due(
     .await?)
 }
 
+/// The notifications that wait for a message on one work queue: its channel and the
+/// priorities that share it (all three on a classic queue, one on a quorum queue).
+#[derive(Clone, Debug)]
+pub struct QueueWaiters {
+    pub channel: Channel,
+    pub priorities: Vec<Priority>,
+}
+
+/// The lost-message rule for one work queue holding `depth` ready messages: counts (up to
+/// `depth + cap`) the notifications that have waited longer than `lost_after` for a message
+/// on it, and when they outnumber the messages, locks the oldest of them, at most `limit`
+/// and at most the difference. Each message on the queue belongs to at most one waiting
+/// notification (young ones', duplicates' and canceled ones' count too, which only makes the
+/// rule slower to fire), so a difference means messages are missing. A message that a
+/// worker has taken but not yet claimed is not among the ready ones either: that notification
+/// may be picked too, and its second message is refused by the claim (ARCHITECTURE.md).
+/// Returns the count of waiting notifications and the locked rows.
+pub async fn lock_lost(
+    conn: &mut PgConnection,
+    waiters: &QueueWaiters,
+    lost_after: Duration,
+    depth: i64,
+    cap: i64,
+    limit: i64,
+) -> StoreResult<(i64, Vec<DueRow>)> {
+    let waiting = count_waiting(conn, waiters, lost_after, depth.saturating_add(cap)).await?;
+    let missing = (waiting - depth).min(limit);
+    if missing <= 0 {
+        return Ok((waiting, Vec::new()));
+    }
+    let kind = ScanKind::Lost;
+    let rows = sqlx::query_as(&format!(
+        "SELECT id, correlation_id, channel, priority, attempt_count, max_retries, failure_reason, last_error \
+         FROM notifications WHERE {} ORDER BY {} LIMIT $4 {}",
+        of_queue(),
+        kind.order(),
+        kind.lock()
+    ))
+    .bind(lost_after.as_millis() as i64)
+    .bind(waiters.channel)
+    .bind(waiters.priorities_text())
+    .bind(missing)
+    .fetch_all(conn)
+    .await?;
+    Ok((waiting, rows))
+}
+
+/// The lost-message predicate of one queue: `$2` the channel, `$3` its priorities.
+fn of_queue() -> String {
+    format!("{} AND channel = $2 AND priority = ANY($3)", ScanKind::Lost.predicate())
+}
+
+/// How many notifications have waited longer than `lost_after` for a message on the
+/// queue of `waiters`, counted up to `cap` (so a deep backlog costs at most that many rows).
+pub async fn count_waiting(
+    conn: &mut PgConnection,
+    waiters: &QueueWaiters,
+    lost_after: Duration,
+    cap: i64,
+) -> StoreResult<i64> {
+    Ok(sqlx::query_scalar(&format!(
+        "SELECT count(*) FROM (SELECT 1 FROM notifications WHERE {} LIMIT $4) w",
+        of_queue()
+    ))
+    .bind(lost_after.as_millis() as i64)
+    .bind(waiters.channel)
+    .bind(waiters.priorities_text())
+    .bind(cap)
+    .fetch_one(conn)
+    .await?)
+}
+
+impl QueueWaiters {
+    fn priorities_text(&self) -> Vec<&'static str> {
+        self.priorities.iter().map(|p| p.as_str()).collect()
+    }
+}
+
 /// After the broker confirmed the work messages of rows `kind` locked: the unpublished
 /// pass's rows owe none any more; the others' rows are QUEUED and no longer due.
 pub async fn mark_enqueued(conn: &mut PgConnection, kind: ScanKind, ids: &[Uuid]) -> StoreResult<()> {
@@ -181,7 +284,7 @@ impl Store {
     /// its partial index: a count over every live row read each queued notification on
     /// every pass, which with a deep queue took seconds and starved the deliveries.
     pub async fn due_backlog(&self, grace: Duration) -> StoreResult<Vec<(ScanKind, i64)>> {
-        let counts: Vec<String> = ScanKind::ALL
+        let counts: Vec<String> = ScanKind::DUE_BY_ROW
             .iter()
             .map(|k| {
                 format!(
@@ -191,15 +294,15 @@ impl Store {
                 )
             })
             .collect();
-        let row: (i64, i64, i64, i64, i64, i64) = sqlx::query_as(&format!("SELECT {}", counts.join(", ")))
+        let row = sqlx::query(&format!("SELECT {}", counts.join(", ")))
             .bind(grace.as_millis() as i64)
             .bind(BACKLOG_CAP)
             .fetch_one(&self.pool)
             .await?;
-        Ok(ScanKind::ALL
+        ScanKind::DUE_BY_ROW
             .iter()
-            .copied()
-            .zip([row.0, row.1, row.2, row.3, row.4, row.5])
-            .collect())
+            .enumerate()
+            .map(|(i, &kind)| Ok((kind, row.try_get::<i64, _>(i)?)))
+            .collect()
     }
 }
