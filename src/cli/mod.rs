@@ -15,6 +15,7 @@ pub mod replay;
 pub mod scan_retries;
 pub mod send;
 pub mod serve;
+pub mod stuck;
 pub mod tls_args;
 pub mod worker;
 
@@ -57,7 +58,7 @@ pub enum Command {
     Serve(serve::Args),
     /// Consume the channel queues and deliver notifications to the provider.
     Worker(worker::Args),
-    /// Re-enqueue due retries, due scheduled notifications and abandoned work (one pass, or --loop).
+    /// Re-enqueue due retries, due scheduled notifications, abandoned work and messages the broker lost (one pass, or --loop).
     ScanRetries(scan_retries::Args),
     /// Apply, list or revert database migrations.
     Migrate(migrate::Args),

@@ -18,7 +18,7 @@ use crate::store::lookup::{AttemptRow, LookupFilter, NotificationRow};
 
 #[derive(clap::Args, Debug, Clone)]
 #[command(
-    after_help = "Exit status:\n  0  found (a list may be empty)\n  1  no notification has this id; PostgreSQL unreachable\n  2  invalid flags\n\nSettings: DATABASE_DSN, QUEUE_PREFIX (see docs/CONFIGURATION.md).\n\nExamples:\n  dispatchctl notifications 0193c0de-7d1f-7aa0-9d5e-3b1f2a9c4e11\n  dispatchctl notifications --status FAILED --channel sms --since 1h\n  dispatchctl notifications --to +905551234567 -o json"
+    after_help = "Exit status:\n  0  found (a list may be empty)\n  1  no notification has this id; PostgreSQL unreachable\n  2  invalid flags\n\nSettings: DATABASE_DSN, QUEUE_PREFIX, REQUEUE_LOST_AFTER, UNPUBLISHED_GRACE (see docs/CONFIGURATION.md).\n\nExamples:\n  dispatchctl notifications 0193c0de-7d1f-7aa0-9d5e-3b1f2a9c4e11\n  dispatchctl notifications --stuck --older-than 10m\n  dispatchctl notifications --status FAILED --channel sms --since 1h\n  dispatchctl notifications --to +905551234567 -o json"
 )]
 pub struct Args {
     /// Show this notification: its status, every attempt with its error, and where it is now.
@@ -41,9 +41,17 @@ pub struct Args {
     /// Created at or before: RFC 3339, or an age such as 30m.
     #[arg(long, value_name = "TIME", conflicts_with = "id")]
     pub until: Option<String>,
-    /// At most this many, newest first.
+    /// At most this many, newest first (with --stuck: longest waiting first).
     #[arg(long, value_name = "N", default_value_t = 50, conflicts_with = "id")]
     pub limit: i64,
+    /// List what is not final and has waited longer than --older-than: why each waits (in
+    /// its queue, lost by the broker, a retry, a lease), and what the scanner does about it.
+    #[arg(long, conflicts_with_all = ["id", "status", "recipient", "since", "until"])]
+    pub stuck: bool,
+    /// With --stuck: the wait that counts as stuck, such as 30s or 10m (default
+    /// REQUEUE_LOST_AFTER).
+    #[arg(long, value_name = "AGE", requires = "stuck", value_parser = humantime::parse_duration)]
+    pub older_than: Option<std::time::Duration>,
     /// Show recipients unmasked.
     #[arg(long)]
     pub show_recipient: bool,
@@ -83,6 +91,10 @@ async fn lookup(app: &App, args: &Args, filter: &LookupFilter, format: Format) -
         }
         row
     };
+    if args.stuck {
+        let older_than = args.older_than.unwrap_or(app.settings.requeue_lost_after);
+        return super::stuck::show(app, older_than, args.channel, args.limit.max(1), format, masked).await;
+    }
     if let Some(id) = args.id {
         let Some((row, attempts)) = app.store.lookup(id).await? else {
             return Err(fail(1, format!("no notification has the id {id}")));

@@ -15,7 +15,7 @@ use crate::dispatch::scan::{PassReport, ScanScope, Scanner};
 
 #[derive(clap::Args, Debug, Clone)]
 #[command(
-    after_help = "Exit status:\n  0  the pass succeeded (also when nothing was due)\n  1  PostgreSQL or RabbitMQ unreachable (one line: which, where, what to do)\n  2  invalid flags or settings\n\nSettings: DATABASE_DSN, RABBITMQ_URL, QUEUE_PREFIX, RETRY_SCAN_LIMIT, SCHEDULER_SCAN_LIMIT, UNPUBLISHED_GRACE, LEASE_TIMEOUT; with --loop also RETRY_SCAN_INTERVAL, SCHEDULER_SCAN_INTERVAL, RETENTION_PERIOD, AUDIT_RETENTION_PERIOD, PRUNE_INTERVAL, PRUNE_BATCH_SIZE, LOG_LEVEL, LOG_FORMAT (see docs/CONFIGURATION.md).\n\nExamples:\n  dispatchctl scan-retries --dry-run\n  dispatchctl scan-retries --drain -o json      # from cron\n  dispatchctl scan-retries --loop --listen 127.0.0.1:9092"
+    after_help = "Exit status:\n  0  the pass succeeded (also when nothing was due)\n  1  PostgreSQL or RabbitMQ unreachable (one line: which, where, what to do)\n  2  invalid flags or settings\n\nSettings: DATABASE_DSN, RABBITMQ_URL, QUEUE_PREFIX, RETRY_SCAN_LIMIT, SCHEDULER_SCAN_LIMIT, UNPUBLISHED_GRACE, REQUEUE_LOST_AFTER, LEASE_TIMEOUT; with --loop also RETRY_SCAN_INTERVAL, SCHEDULER_SCAN_INTERVAL, RETENTION_PERIOD, AUDIT_RETENTION_PERIOD, PRUNE_INTERVAL, PRUNE_BATCH_SIZE, LOG_LEVEL, LOG_FORMAT (see docs/CONFIGURATION.md).\n\nExamples:\n  dispatchctl scan-retries --dry-run\n  dispatchctl scan-retries --drain -o json      # from cron\n  dispatchctl scan-retries --loop --listen 127.0.0.1:9092"
 )]
 pub struct Args {
     /// Run as a daemon, scanning every RETRY_SCAN_INTERVAL / SCHEDULER_SCAN_INTERVAL.

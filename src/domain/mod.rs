@@ -33,6 +33,7 @@ pub mod backoff;
 pub mod notification;
 pub mod outcome;
 pub mod rate;
+pub mod stuck;
 pub mod transition;
 
 pub use notification::{

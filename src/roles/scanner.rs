@@ -115,8 +115,21 @@ async fn scan_loop(app: App, scope: ScanScope, every: Duration, shutdown: Cancel
     }
 }
 
-/// Queue and DLQ depths for the alerts.
+/// Queue and DLQ depths, and the age of the oldest unfinished notifications, for the alerts.
 async fn sample_depths(app: &App) {
+    match app.store.oldest_unfinished().await {
+        Ok(oldest) => {
+            let now = chrono::Utc::now();
+            for (channel, status, since) in oldest {
+                let age = since.map_or(0, |at| (now - at).num_seconds().max(0));
+                app.metrics
+                    .oldest_unfinished_age
+                    .with_label_values(&[channel.lower(), status.as_str()])
+                    .set(age);
+            }
+        }
+        Err(e) => tracing::debug!(error = %e, "oldest unfinished notifications not sampled"),
+    }
     let topology = app.broker.topology().clone();
     for channel in Channel::ALL {
         let mut depth = Some(0i64);

@@ -52,7 +52,8 @@ pub struct LookupFilter {
     pub limit: i64,
 }
 
-const ROW: &str = "id, correlation_id, batch_id, channel, priority, recipient, status, attempt_count, max_retries, \
+pub(super) const ROW: &str =
+    "id, correlation_id, batch_id, channel, priority, recipient, status, attempt_count, max_retries, \
      provider_message_id, last_error, failure_reason, scheduled_at, next_retry_at, lease_expires_at, \
      dead_lettered_at, created_at, updated_at, \
      EXISTS (SELECT 1 FROM notification_outbox o WHERE o.notification_id = notifications.id) AS awaiting_publish";

@@ -8,6 +8,7 @@ pub mod migrations;
 pub mod prune;
 pub mod replay;
 pub mod scan;
+pub mod stuck;
 
 use std::collections::HashMap;
 use std::time::Duration;
