@@ -576,6 +576,92 @@ pub async fn drain_queue(queue: &str) -> Vec<(Option<FieldTable>, Vec<u8>)> {
     out
 }
 
+async fn amqp_connect() -> lapin::Connection {
+    lapin::Connection::connect(
+        &amqp_url(),
+        lapin::ConnectionProperties::default()
+            .with_executor(tokio_executor_trait::Tokio::current())
+            .with_reactor(tokio_reactor_trait::Tokio),
+    )
+    .await
+    .expect("amqp connect")
+}
+
+/// What an operator's `rabbitmqctl purge_queue` does: deletes every ready message of `queue`.
+/// Returns how many there were.
+pub async fn purge_queue(queue: &str) -> u32 {
+    let conn = amqp_connect().await;
+    let ch = conn.create_channel().await.expect("channel");
+    let purged = ch
+        .queue_purge(queue, lapin::options::QueuePurgeOptions::default())
+        .await
+        .expect("queue.purge");
+    let _ = conn.close(200, "bye").await;
+    purged
+}
+
+/// Takes (and acks) `count` messages of `queue`: lost, as a policy that drops them loses them.
+pub async fn take_messages(queue: &str, count: usize) -> usize {
+    let conn = amqp_connect().await;
+    let ch = conn.create_channel().await.expect("channel");
+    let mut taken = 0;
+    while taken < count {
+        match ch
+            .basic_get(queue, BasicGetOptions { no_ack: true })
+            .await
+            .expect("basic_get")
+        {
+            Some(_) => taken += 1,
+            None => break,
+        }
+    }
+    let _ = conn.close(200, "bye").await;
+    taken
+}
+
+/// A consumer that takes `count` messages of `queue` and never acks them, as a worker that
+/// hangs before its claim would: they are out of the queue's ready count until the returned
+/// connection closes, when the broker puts them back.
+pub async fn hold_unacked(queue: &str, count: usize) -> Holder {
+    use futures_util::StreamExt;
+    let conn = amqp_connect().await;
+    let ch = conn.create_channel().await.expect("channel");
+    ch.basic_qos(
+        count.min(u16::MAX as usize) as u16,
+        lapin::options::BasicQosOptions::default(),
+    )
+    .await
+    .expect("qos");
+    let mut consumer = ch
+        .basic_consume(
+            queue,
+            "holder",
+            lapin::options::BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .expect("basic.consume");
+    for _ in 0..count {
+        let delivery = tokio::time::timeout(Duration::from_secs(20), consumer.next())
+            .await
+            .expect("a message within 20 s");
+        assert!(matches!(delivery, Some(Ok(_))), "a delivery");
+    }
+    Holder {
+        conn,
+        _channel: ch,
+        _consumer: consumer,
+    }
+}
+
+/// Messages taken and not acked. The channel is kept with the connection: dropping it would
+/// close it, and the broker would put the messages back.
+pub struct Holder {
+    pub conn: lapin::Connection,
+    _channel: lapin::Channel,
+    _consumer: lapin::Consumer,
+}
+
 /// Drains `queue` until at least `count` messages were taken or `within` passed.
 pub async fn drain_at_least(queue: &str, count: usize, within: Duration) -> Vec<(Option<FieldTable>, Vec<u8>)> {
     let deadline = Instant::now() + within;
