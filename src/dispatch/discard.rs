@@ -88,6 +88,12 @@ pub async fn discard(
                 writeln!(file, "{line}").and_then(|()| file.flush())?;
             }
             let view = fetched.view.clone();
+            // Marked before the letter goes: a crash between leaves a marked row with its
+            // letter still there (harmless), never a row whose letter the scanner would
+            // take for lost and publish again.
+            if let Some(id) = view.notification_id {
+                app.store.mark_letter_discarded(id).await?;
+            }
             fetched.ack().await?;
             summary.discarded += 1;
             record_progress(app, summary.discard_id, [summary.discarded, 0, 0], "discard").await;

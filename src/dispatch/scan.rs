@@ -119,18 +119,17 @@ impl Scanner {
             ..Default::default()
         };
         let s = &self.app.settings;
+        let lost_due = scope.retries && self.lost_check_due();
         let kinds = [
             (ScanKind::ExpiredLease, scope.retries, s.retry_scan_limit),
             (ScanKind::Retry, scope.retries, s.retry_scan_limit),
             (ScanKind::Scheduled, scope.scheduled, s.scheduler_scan_limit),
             (ScanKind::Unpublished, scope.scheduled, s.scheduler_scan_limit),
             (ScanKind::Accepted, scope.scheduled, s.scheduler_scan_limit),
+            // Before the dead-letter pass, which publishes the letters it reclaims.
+            (ScanKind::LostDeadLetter, lost_due, s.retry_scan_limit),
             (ScanKind::DeadLetterPending, scope.retries, s.retry_scan_limit),
-            (
-                ScanKind::Lost,
-                scope.retries && self.lost_check_due(),
-                s.retry_scan_limit,
-            ),
+            (ScanKind::Lost, lost_due, s.retry_scan_limit),
         ];
         let mut publish_error = None;
         for (kind, _, limit) in kinds.into_iter().filter(|(_, in_scope, _)| *in_scope) {
@@ -139,6 +138,7 @@ impl Scanner {
                 ScanKind::ExpiredLease => self.recover_leases(limit, dry_run, &mut report).await,
                 ScanKind::DeadLetterPending => self.republish_dead_letters(limit, dry_run, &mut report).await,
                 ScanKind::Lost => self.requeue_lost(limit, dry_run, &mut report).await,
+                ScanKind::LostDeadLetter => self.reclaim_lost_letters(limit, dry_run, &mut report).await,
                 _ => self.enqueue_due(kind, limit, dry_run, &mut report).await,
             };
             self.app
@@ -292,6 +292,41 @@ impl Scanner {
             }),
             None => Ok(()),
         }
+    }
+
+    /// Marks the FAILED rows whose dead letters their DLQ lost as owing their letter again,
+    /// channel by channel, for the dead-letter pass to publish (the rule:
+    /// `store::scan::reclaim_lost_letters`). A DLQ whose depth cannot be read is left alone.
+    async fn reclaim_lost_letters(&self, limit: i64, dry_run: bool, report: &mut PassReport) -> Result<(), ScanError> {
+        let kind = ScanKind::LostDeadLetter;
+        let lost_after = self.app.settings.requeue_lost_after;
+        for &channel in Channel::ALL {
+            let dlq = self.app.broker.topology().dead_letter_queue(channel);
+            let depth = match self.app.broker.queue_stats(&dlq).await {
+                Ok(stats) => i64::from(stats.map_or(0, |q| q.messages)),
+                Err(e) => {
+                    tracing::debug!(queue = dlq, error = %e, "DLQ depth unknown; lost letters not checked");
+                    continue;
+                }
+            };
+            let mut tx = self.app.store.begin().await?;
+            let (expected, rows) = scanning::reclaim_lost_letters(&mut tx, channel, lost_after, depth, limit).await?;
+            if dry_run || rows.is_empty() {
+                tx.rollback().await.map_err(StoreError::from)?;
+                report.add(kind, &rows);
+                continue;
+            }
+            tx.commit().await.map_err(StoreError::from)?;
+            tracing::warn!(
+                queue = dlq,
+                reclaimed = rows.len(),
+                depth,
+                expected,
+                "dead letters missing from their DLQ (the broker lost them); published again"
+            );
+            self.handled(report, kind, &rows);
+        }
+        Ok(())
     }
 
     /// Counts `rows` as put back on the queues: in the pass's report and the metric.

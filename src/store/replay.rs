@@ -30,7 +30,7 @@ pub async fn reset_failed(
 ) -> StoreResult<Option<ReplayTarget>> {
     Ok(sqlx::query_as(&format!(
         "UPDATE notifications SET status = '{}', next_retry_at = NULL, lease_token = NULL, lease_expires_at = NULL, \
-           failure_reason = NULL, dead_lettered_at = NULL, \
+           failure_reason = NULL, dead_lettered_at = NULL, letter_discarded_at = NULL, \
            attempt_count = CASE WHEN $2 THEN 0 ELSE attempt_count END, \
            max_retries = CASE WHEN $2 THEN max_retries ELSE GREATEST(max_retries, attempt_count + 1) END, \
            updated_at = now() \
@@ -124,6 +124,19 @@ impl Store {
     }
 
     /// How many FAILED notifications `f` selects (the total of `replay --from-db`'s progress).
+    /// A FAILED notification's dead letter is being discarded: it is meant to be gone from
+    /// its DLQ, so the lost-letter rule no longer counts it.
+    pub async fn mark_letter_discarded(&self, id: Uuid) -> StoreResult<()> {
+        sqlx::query(&format!(
+            "UPDATE notifications SET letter_discarded_at = now() WHERE id = $1 AND {}",
+            status_from(Transition::DeadLetter)
+        ))
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
     pub async fn count_failed(&self, f: &FailedFilter) -> StoreResult<u64> {
         let sql = format!(
             "SELECT count(*) FROM (SELECT 1 FROM notifications WHERE {} LIMIT $6) AS selected",

@@ -31,12 +31,16 @@ crate::domain::named_enum! {
         /// QUEUED whose confirmed work message its queue no longer holds (purged, deleted
         /// with its queue, lost with a node's disk, dropped by a policy): see `lock_lost`.
         Lost = "lost",
+        /// FAILED whose confirmed dead letter its DLQ no longer holds (the same losses):
+        /// see `lock_lost_letters`. Its letter is published again by the dead-letter pass.
+        LostDeadLetter = "lost_dead_letter",
     }
 }
 
 impl ScanKind {
     /// The kinds whose due rows the predicate alone decides (the backlog gauge counts them).
     /// A lost message is decided by the predicate together with its queue's depth.
+    /// A lost letter is decided by the predicate together with its DLQ's depth.
     pub const DUE_BY_ROW: &'static [ScanKind] = &[
         Self::Retry,
         Self::Scheduled,
@@ -65,6 +69,7 @@ impl ScanKind {
             Self::ExpiredLease => Transition::RecordOutcome,
             Self::DeadLetterPending => Transition::DeadLetter,
             Self::Lost => Transition::Requeue,
+            Self::LostDeadLetter => Transition::DeadLetter,
         }
     }
 
@@ -87,6 +92,10 @@ impl ScanKind {
                 "{} AND NOT EXISTS (SELECT 1 FROM notification_outbox o WHERE o.notification_id = notifications.id) \
                  AND updated_at < now() - ($1::bigint * interval '1 millisecond')",
                 owes_first_message()
+            ),
+            // Its letter was confirmed more than `$1` ago and never discarded.
+            Self::LostDeadLetter => format!(
+                "{from} AND letter_discarded_at IS NULL AND dead_lettered_at < now() - ($1::bigint * interval '1 millisecond')"
             ),
         }
     }
@@ -118,6 +127,7 @@ impl ScanKind {
             Self::Accepted => "created_at",
             Self::ExpiredLease => "lease_expires_at",
             Self::DeadLetterPending | Self::Lost => "updated_at",
+            Self::LostDeadLetter => "dead_lettered_at",
         }
     }
 }
@@ -249,6 +259,49 @@ impl QueueWaiters {
     fn priorities_text(&self) -> Vec<&'static str> {
         self.priorities.iter().map(|p| p.as_str()).collect()
     }
+}
+
+/// The lost-message rule for one channel's DLQ holding `depth` letters: when fewer letters
+/// are there than FAILED notifications whose letter was confirmed more than `lost_after`
+/// ago (and not discarded), marks the oldest of the difference (at most `limit`) as owing
+/// their letter again, for the dead-letter pass to publish. A copy of a letter that was in
+/// fact there (an operator's `inspect-dlq` held it unacked) is one more letter in the DLQ;
+/// replay takes the first and skips the rest. Returns the expected count and the rows marked.
+pub async fn reclaim_lost_letters(
+    conn: &mut PgConnection,
+    channel: Channel,
+    lost_after: Duration,
+    depth: i64,
+    limit: i64,
+) -> StoreResult<(i64, Vec<DueRow>)> {
+    let kind = ScanKind::LostDeadLetter;
+    let lost_ms = lost_after.as_millis() as i64;
+    let of_channel = format!("{} AND channel = $2", kind.predicate());
+    let expected: i64 = sqlx::query_scalar(&format!(
+        "SELECT count(*) FROM (SELECT 1 FROM notifications WHERE {of_channel} LIMIT $3) w"
+    ))
+    .bind(lost_ms)
+    .bind(channel)
+    .bind(depth.saturating_add(limit))
+    .fetch_one(&mut *conn)
+    .await?;
+    let missing = (expected - depth).min(limit);
+    if missing <= 0 {
+        return Ok((expected, Vec::new()));
+    }
+    let rows = sqlx::query_as(&format!(
+        "UPDATE notifications SET dead_lettered_at = NULL WHERE id IN ( \
+           SELECT id FROM notifications WHERE {of_channel} ORDER BY {} LIMIT $3 {}) \
+         RETURNING id, correlation_id, channel, priority, attempt_count, max_retries, failure_reason, last_error",
+        kind.order(),
+        kind.lock()
+    ))
+    .bind(lost_ms)
+    .bind(channel)
+    .bind(missing)
+    .fetch_all(conn)
+    .await?;
+    Ok((expected, rows))
 }
 
 /// After the broker confirmed the work messages of rows `kind` locked: the unpublished

@@ -568,3 +568,63 @@ async fn a_republished_message_still_in_its_queue_is_delivered_once() {
     worker.stop().await;
     t.stop().await;
 }
+
+/// The DLQ is purged (or lost with a node's disk): FAILED notifications whose letters were
+/// confirmed have none there any more. The rule publishes each letter again, once; a letter
+/// an operator discarded stays discarded.
+#[tokio::test]
+async fn dead_letters_the_broker_lost_are_published_again_but_discarded_ones_are_not() {
+    let provider = ScriptedProvider::start().await;
+    let env = Env::new()
+        .set("REQUEUE_LOST_AFTER", "1ms")
+        .set("WEBHOOK_SITE_URL", provider.url.clone());
+    let t = TestApp::spawn(env.clone(), false).await;
+    let mut ids = Vec::new();
+    for i in 0..6 {
+        ids.push(
+            t.create("sms", &format!("reject{i}"), "refused").await["id"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
+    }
+    for id in &ids {
+        t.wait_status(id, "FAILED", WITHIN).await;
+    }
+    let dlq = env.dlq(Channel::Sms);
+    assert!(wait_for(WITHIN, || async { queue_len(&t.app, &dlq).await == 6 }).await);
+    t.stop_leaving_messages().await;
+
+    let discard = run(&env.values, &["discard", "--id", &ids[0], "--yes"]).await;
+    assert!(discard.status.success(), "{}", crate::helpers::stderr(&discard));
+    assert_eq!(purge_queue(&dlq).await, 5);
+
+    let app = App::start(env.settings(), false).await.unwrap();
+    let scanner = Scanner::new(app.clone());
+    let report = scanner.pass(ScanScope::RETRIES, false).await.unwrap();
+    assert_eq!(report.handled["lost_dead_letter"]["sms"], 5, "{report:?}");
+    // The dead-letter pass publishes them (at once, or past UNPUBLISHED_GRACE since the
+    // rows last changed).
+    assert!(
+        wait_for(WITHIN, || async {
+            scanner.pass(ScanScope::RETRIES, false).await.unwrap();
+            queue_len(&app, &dlq).await == 5
+        })
+        .await,
+        "five letters back"
+    );
+    let report = scanner.pass(ScanScope::RETRIES, false).await.unwrap();
+    assert_eq!(report.total(), 0, "once: {report:?}");
+    let letters = drain_queue(&dlq).await;
+    let mut lettered: Vec<String> = letters
+        .iter()
+        .filter_map(|(_, body)| {
+            let letter: serde_json::Value = serde_json::from_slice(body).ok()?;
+            Some(letter["notificationId"].as_str()?.to_string())
+        })
+        .collect();
+    lettered.sort();
+    let mut expected: Vec<String> = ids[1..].to_vec();
+    expected.sort();
+    assert_eq!(lettered, expected, "one letter each, none for the discarded one");
+}

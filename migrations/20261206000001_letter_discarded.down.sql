@@ -1,0 +1,1 @@
+ALTER TABLE notifications DROP COLUMN letter_discarded_at;
