@@ -164,7 +164,11 @@ where
         let consumer = ch
             .basic_consume(&queue, &tag, BasicConsumeOptions::default(), FieldTable::default())
             .await?;
-        streams.push(consumer.map(move |d| (channel, d)).boxed());
+        // A consumer the broker cancels (its queue deleted) ends its stream; `select_all`
+        // would go on with the others and never consume that queue again, so the end is an
+        // item of its own that makes the worker reconnect (and declare the queue again).
+        let ended = futures_util::stream::once(std::future::ready((channel, None)));
+        streams.push(consumer.map(move |d| (channel, Some(d))).chain(ended).boxed());
     }
     let mut deliveries = select_all(streams);
     tracing::info!(%node, channels = ?opts.channels, prefetch_per_queue = prefetch, queue_type = %opts.topology.queue_type(), "worker consuming");
@@ -184,22 +188,22 @@ where
         };
         match next {
             None => {
-                // Closing the channel cancels the consumers; prefetched but unstarted messages
-                // go back to the queue. Started deliveries keep their own acker.
                 drop(deliveries);
-                while !in_flight.is_empty() {
-                    if tokio::time::timeout(opts.shutdown_timeout, in_flight.join_next())
-                        .await
-                        .is_err()
-                    {
-                        break;
-                    }
-                }
+                finish_in_flight(opts, in_flight).await;
                 let _ = ch.close(200, "shutdown").await;
                 let _ = connection.close(200, "shutdown").await;
                 return Ok(());
             }
-            Some((slot, Some((channel, Ok(delivery))))) => {
+            Some((_, Some((channel, None)))) => {
+                drop(deliveries);
+                finish_in_flight(opts, in_flight).await;
+                let _ = ch.close(200, "consumer canceled").await;
+                let _ = connection.close(200, "consumer canceled").await;
+                return Err(BrokerError::Unavailable(format!(
+                    "the broker canceled the consumer of the {channel} queue (deleted?)"
+                )));
+            }
+            Some((slot, Some((channel, Some(Ok(delivery)))))) => {
                 let (handler, shutdown) = (handler.clone(), shutdown.clone());
                 in_flight.spawn(async move {
                     settle(channel, delivery, handler, shutdown).await;
@@ -208,8 +212,22 @@ where
                 // Reap finished tasks so the set does not grow without bound.
                 while in_flight.try_join_next().is_some() {}
             }
-            Some((_, Some((_, Err(e))))) => return Err(e.into()),
+            Some((_, Some((_, Some(Err(e)))))) => return Err(e.into()),
             Some((_, None)) => return Err(BrokerError::Unavailable("consumer stream ended".into())),
+        }
+    }
+}
+
+/// Closing the channel cancels the consumers; prefetched but unstarted messages go back to
+/// the queue. Started deliveries keep their own acker, so they finish first (within the
+/// shutdown timeout).
+async fn finish_in_flight(opts: &ConsumerOptions<'_>, in_flight: &mut JoinSet<()>) {
+    while !in_flight.is_empty() {
+        if tokio::time::timeout(opts.shutdown_timeout, in_flight.join_next())
+            .await
+            .is_err()
+        {
+            break;
         }
     }
 }

@@ -600,6 +600,18 @@ pub async fn purge_queue(queue: &str) -> u32 {
     purged
 }
 
+/// What `rabbitmqctl delete_queue` does: the queue goes with its messages.
+pub async fn delete_queue(queue: &str) -> u32 {
+    let conn = amqp_connect().await;
+    let ch = conn.create_channel().await.expect("channel");
+    let deleted = ch
+        .queue_delete(queue, lapin::options::QueueDeleteOptions::default())
+        .await
+        .expect("queue.delete");
+    let _ = conn.close(200, "bye").await;
+    deleted
+}
+
 /// Takes (and acks) `count` messages of `queue`: lost, as a policy that drops them loses them.
 pub async fn take_messages(queue: &str, count: usize) -> usize {
     let conn = amqp_connect().await;

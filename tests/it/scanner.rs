@@ -12,8 +12,8 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::helpers::{
-    closed_port, drain_queue, header, hold_unacked, json_out, new_notification, purge_queue, queue_len, run,
-    take_messages, wait_for, Env, ScriptedProvider, TestApp,
+    closed_port, delete_queue, drain_queue, header, hold_unacked, json_out, new_notification, purge_queue, queue_len,
+    run, take_messages, wait_for, Env, ScriptedProvider, TestApp,
 };
 
 const WITHIN: Duration = Duration::from_secs(20);
@@ -627,4 +627,37 @@ async fn dead_letters_the_broker_lost_are_published_again_but_discarded_ones_are
     let mut expected: Vec<String> = ids[1..].to_vec();
     expected.sort();
     assert_eq!(lettered, expected, "one letter each, none for the discarded one");
+}
+
+/// An operator deletes a work queue under a running worker, messages and all. The worker
+/// notices its consumer canceled, declares the queue again and consumes it; what the queue
+/// held is published again by the lost-message rule, and what was created meanwhile by the
+/// unpublished pass. Everything is delivered, once.
+#[tokio::test]
+async fn a_deleted_work_queue_is_declared_again_and_nothing_in_it_is_lost() {
+    let provider = ScriptedProvider::start().await;
+    let env = Env::new()
+        .set("REQUEUE_LOST_AFTER", "1s")
+        .set("WEBHOOK_SITE_URL", provider.url.clone());
+    let api = TestApp::spawn(env.clone(), true).await;
+    let mut ids = create_sms(&api, 12).await;
+    for queue in env.topology().work_queues(Channel::Sms) {
+        delete_queue(&queue).await;
+    }
+    let full = TestApp::spawn(env.clone(), false).await;
+    ids.extend(create_sms(&full, 6).await);
+    // Deleted under the running worker too.
+    for queue in env.topology().work_queues(Channel::Sms) {
+        delete_queue(&queue).await;
+    }
+    ids.extend(create_sms(&full, 6).await);
+    for id in &ids {
+        full.wait_status(id, "SENT", Duration::from_secs(30)).await;
+    }
+    assert!(crate::helpers::wait_until_settled(&env, WITHIN).await);
+    let successes = provider.successes();
+    assert_eq!(successes.len(), ids.len());
+    assert!(successes.values().all(|&n| n == 1), "{successes:?}");
+    full.stop().await;
+    api.stop().await;
 }
