@@ -321,7 +321,7 @@ _dispatchctl() {
             return 0
             ;;
         dispatchctl__subcmd__notifications)
-            opts="-o -h -V --status --channel --to --since --until --limit --show-recipient --output --config --help --version"
+            opts="-o -h -V --status --channel --to --since --until --limit --stuck --older-than --show-recipient --output --config --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -348,6 +348,10 @@ _dispatchctl() {
                     return 0
                     ;;
                 --limit)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --older-than)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -29,7 +29,7 @@ complete -c dispatchctl -n "__fish_dispatchctl_needs_command" -s h -l help -d 'P
 complete -c dispatchctl -n "__fish_dispatchctl_needs_command" -s V -l version -d 'Print version'
 complete -c dispatchctl -n "__fish_dispatchctl_needs_command" -f -a "serve" -d 'Run the HTTP API; by default also the worker and the scanners in the same process'
 complete -c dispatchctl -n "__fish_dispatchctl_needs_command" -f -a "worker" -d 'Consume the channel queues and deliver notifications to the provider'
-complete -c dispatchctl -n "__fish_dispatchctl_needs_command" -f -a "scan-retries" -d 'Re-enqueue due retries, due scheduled notifications and abandoned work (one pass, or --loop)'
+complete -c dispatchctl -n "__fish_dispatchctl_needs_command" -f -a "scan-retries" -d 'Re-enqueue due retries, due scheduled notifications, abandoned work and messages the broker lost (one pass, or --loop)'
 complete -c dispatchctl -n "__fish_dispatchctl_needs_command" -f -a "migrate" -d 'Apply, list or revert database migrations'
 complete -c dispatchctl -n "__fish_dispatchctl_needs_command" -f -a "send" -d 'Send notifications through the HTTP API (for scripts and CI)'
 complete -c dispatchctl -n "__fish_dispatchctl_needs_command" -f -a "inspect-dlq" -d 'Look into the dead-letter queues without consuming them'
@@ -237,12 +237,14 @@ push\t''"
 complete -c dispatchctl -n "__fish_dispatchctl_using_subcommand notifications" -l to -d 'Only this recipient (exact)' -r
 complete -c dispatchctl -n "__fish_dispatchctl_using_subcommand notifications" -l since -d 'Created at or after: RFC 3339, or an age such as 2h' -r
 complete -c dispatchctl -n "__fish_dispatchctl_using_subcommand notifications" -l until -d 'Created at or before: RFC 3339, or an age such as 30m' -r
-complete -c dispatchctl -n "__fish_dispatchctl_using_subcommand notifications" -l limit -d 'At most this many, newest first' -r
+complete -c dispatchctl -n "__fish_dispatchctl_using_subcommand notifications" -l limit -d 'At most this many, newest first (with --stuck: longest waiting first)' -r
+complete -c dispatchctl -n "__fish_dispatchctl_using_subcommand notifications" -l older-than -d 'With --stuck: the wait that counts as stuck, such as 30s or 10m (default REQUEUE_LOST_AFTER)' -r
 complete -c dispatchctl -n "__fish_dispatchctl_using_subcommand notifications" -s o -l output -d 'Output format: table (default on a terminal), json (default otherwise), yaml, or ndjson (one notification per line)' -r -f -a "table\t''
 json\t''
 yaml\t''
 ndjson\t'One JSON object per line (exports)'"
 complete -c dispatchctl -n "__fish_dispatchctl_using_subcommand notifications" -l config -d 'YAML file with settings (lower-case names of the environment variables); the environment and flags override it' -r -F
+complete -c dispatchctl -n "__fish_dispatchctl_using_subcommand notifications" -l stuck -d 'List what is not final and has waited longer than --older-than: why each waits (in its queue, lost by the broker, a retry, a lease), and what the scanner does about it'
 complete -c dispatchctl -n "__fish_dispatchctl_using_subcommand notifications" -l show-recipient -d 'Show recipients unmasked'
 complete -c dispatchctl -n "__fish_dispatchctl_using_subcommand notifications" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dispatchctl -n "__fish_dispatchctl_using_subcommand notifications" -s V -l version -d 'Print version'
