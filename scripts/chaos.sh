@@ -11,6 +11,16 @@
 #   kill       SIGKILL `dispatchctl serve` mid-delivery, start it again
 #   term       SIGTERM during load: must exit 0 within SHUTDOWN_TIMEOUT (10s); start it again
 #   flap       provider answers 30% 503 and hangs 5% past PROVIDER_TIMEOUT (maxRetries 10)
+#   purge      serve --api-only takes the load (all of it waits in the queues); the work
+#              queues are purged; then serve with its worker and scanners starts
+#   queue-delete  the work queues are deleted, messages and all, at t=8 s under a running
+#              worker, which declares them again
+#   disk-loss  the RabbitMQ node is stopped at t=8 s, its data directory deleted (queues,
+#              messages, dead letters, definitions) and the node started again, empty
+#   drop-head  a policy max-length=100 overflow=drop-head on the work queues during a 6 s
+#              burst to a slow provider (300 ms), cleared 2 s after it
+#   (every scenario runs serve with REQUEUE_LOST_AFTER=5s: the broker losing a confirmed
+#   message is recovered by the scanner's lost-message rule)
 #   quorum-leader  QUEUE_TYPE=quorum on a private 3-node cluster: SIGKILL the node leading
 #              the queues at t=8 s, restart it 10 s later
 #   quorum-node    the same cluster: `rabbitmqctl stop` the node serve's worker is
@@ -64,8 +74,8 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 readonly ROOT
-ALL_SCENARIOS=(rabbitmq redis postgres kill term flap quorum-leader quorum-node)
-CLASSIC_SCENARIOS=(rabbitmq redis postgres kill term flap)
+ALL_SCENARIOS=(rabbitmq redis postgres kill term flap purge queue-delete disk-loss drop-head quorum-leader quorum-node)
+CLASSIC_SCENARIOS=(rabbitmq redis postgres kill term flap purge queue-delete disk-loss drop-head)
 
 usage() { awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0"; }
 die() { printf 'chaos: error: %s\n' "$*" >&2; exit 2; }

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import re
 import os
 import random
 import signal
@@ -37,14 +38,21 @@ SERVICES_SH = HERE / "services.sh"
 CLUSTER_SH = HERE.parent / "rabbitmq-cluster.sh"
 SINK_PY = HERE / "sink.py"
 
-SCENARIOS = ["rabbitmq", "redis", "postgres", "kill", "term", "flap", "quorum-leader", "quorum-node"]
+SCENARIOS = ["rabbitmq", "redis", "postgres", "kill", "term", "flap", "purge", "queue-delete", "disk-loss",
+             "drop-head", "quorum-leader", "quorum-node"]
 CLUSTER_SCENARIOS = {"quorum-leader", "quorum-node"}
 CHANNELS = ["SMS", "EMAIL", "PUSH"]
 PRIORITIES = ["HIGH", "NORMAL", "LOW"]
 SHUTDOWN_TIMEOUT_S = 10
 # Seconds of load per scenario (the notification count is spread over it).
 LOAD_SECONDS = {"rabbitmq": 25, "redis": 45, "postgres": 25, "kill": 25, "term": 25, "flap": 25,
+                # drop-head: a burst, so that a backlog builds past the policy's max-length.
+                "purge": 15, "queue-delete": 25, "disk-loss": 25, "drop-head": 6,
                 "quorum-leader": 25, "quorum-node": 25}
+# How long the lost-message rule lets a message stay lost (serve's REQUEUE_LOST_AFTER).
+REQUEUE_LOST_AFTER_S = 5
+# The drop-head scenario's policy: at most this many messages per work queue.
+DROP_HEAD_MAX_LENGTH = 100
 # How long a cluster node stays down in the quorum-* scenarios.
 NODE_DOWN_S = 10
 REQUEST_DEADLINE_S = 120  # a load request is retried for this long before it counts as refused
@@ -143,6 +151,14 @@ class Services:
         subprocess.run(["bash", str(SERVICES_SH), str(self.run), *args], check=True, timeout=timeout,
                        stdout=subprocess.DEVNULL)
         log(f"  services: {' '.join(args)} done in {time.monotonic() - started:.1f}s")
+
+    def rabbitmqctl(self, *args: str, timeout: float = 60) -> str:
+        """A rabbitmqctl command against the private node; its standard output."""
+        r = subprocess.run(["bash", str(SERVICES_SH), str(self.run), "rabbitmqctl", "-q", *args],
+                           capture_output=True, text=True, timeout=timeout)
+        if r.returncode != 0:
+            raise RuntimeError(f"rabbitmqctl {' '.join(args)}: {r.stderr.strip() or r.returncode}")
+        return r.stdout
 
     def psql(self, db: str, sql: str, timeout: float = 30) -> list[list[str]]:
         r = subprocess.run(
@@ -455,9 +471,14 @@ def read_queues(amqp_ports: list[int], prefix: str,
                 nid = json.loads(body).get("notificationId", "")
             except ValueError:
                 nid = ""
-            reason = (props.headers or {}).get("x-dispatch-reason", "")
+            headers = props.headers or {}
+            reason = headers.get("x-dispatch-reason", "")
             if isinstance(reason, bytes):
                 reason = reason.decode()
+            if not reason and headers.get("x-death"):
+                # A work message the broker itself dead-lettered (max-length, delivery limit).
+                cause = headers["x-death"][0].get("reason", b"")
+                reason = "broker:" + (cause.decode() if isinstance(cause, bytes) else str(cause))
             got.append((nid, reason))
         letters[c] = got
         for q in work_queues(prefix, c, queue_type):
@@ -526,6 +547,9 @@ class Scenario:
             "RATE_LIMIT_PER_SEC": "0",
             "LOG_FORMAT": "json",
             "LOG_LEVEL": "info",
+            # Short, so that the scenarios where the broker loses messages settle soon; every
+            # scenario runs with it (a false "lost" must never deliver anything twice).
+            "REQUEUE_LOST_AFTER": f"{REQUEUE_LOST_AFTER_S}s",
         }
         if self.name == "redis":
             # With RATE_LIMIT_PER_SEC=0 the limiter never calls Redis and the outage would
@@ -594,6 +618,11 @@ class Scenario:
         self.notes.append(f"after: leaders {dict(lead_count)}; connections {short(conns)}")
 
     # -- faults --
+
+    def own_work_queues(self) -> list[str]:
+        """This scenario's work queues as the broker lists them now."""
+        names = self.svc.rabbitmqctl("list_queues", "-p", "/", "name", "--no-table-headers").split()
+        return [q for q in names if q.startswith(self.prefix) and not q[len(self.prefix):].startswith("dlq.")]
 
     def fault(self, serve: Proc, loader: Loader, t0: float, timeline: list[str]) -> None:
         def at(seconds: float) -> None:
@@ -676,6 +705,52 @@ class Scenario:
             serve.start()
             ready = wait_ready(self.api_port, serve)
             mark(f"serve restarted (pid {serve.p.pid}), ready after {ready:.1f}s")
+        elif n == "purge":
+            # serve runs --api-only during the load: every message waits in its queue.
+            loader.done.wait()
+            mark("load done; waiting until every first message is confirmed")
+            deadline = time.monotonic() + 60
+            while int(self.svc.psql(self.db, "SELECT count(*) FROM notification_outbox")[0][0]) and time.monotonic() < deadline:
+                time.sleep(0.5)
+            queued = int(self.svc.psql(self.db, "SELECT count(*) FROM notifications WHERE status = 'QUEUED'")[0][0])
+            purged = 0
+            for q in self.own_work_queues():
+                out = self.svc.rabbitmqctl("purge_queue", "-p", "/", q)
+                purged += int(re.findall(r"\d+", out)[-1]) if re.findall(r"\d+", out) else 0
+            mark(f"purged the work queues: {purged} messages ({queued} notifications QUEUED)")
+            self.notes.append(f"purge: {purged} messages purged while {queued} notifications were QUEUED")
+            serve.signal(signal.SIGTERM)
+            serve.wait(SHUTDOWN_TIMEOUT_S + 5)
+            serve.argv = [self.binary, "serve"]
+            serve.start()
+            ready = wait_ready(self.api_port, serve)
+            mark(f"serve with its worker and scanners started, ready after {ready:.1f}s")
+        elif n == "queue-delete":
+            at(8)
+            queues = self.own_work_queues()
+            for q in queues:
+                self.svc.rabbitmqctl("delete_queue", "-p", "/", q)
+            mark(f"deleted {len(queues)} work queues with their messages")
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and len(self.own_work_queues()) < len(queues):
+                time.sleep(0.2)
+            mark(f"{len(self.own_work_queues())} of {len(queues)} work queues declared again")
+        elif n == "disk-loss":
+            at(8)
+            mark("stop the RabbitMQ node, delete its data directory, start it")
+            self.svc.action("rabbit-wipe-restart")
+            mark("RabbitMQ node running again, empty")
+        elif n == "drop-head":
+            at(1)
+            pattern = "^" + re.escape(self.prefix) + "(sms|email|push)(\\.(high|normal|low))?$"
+            definition = json.dumps({"max-length": DROP_HEAD_MAX_LENGTH, "overflow": "drop-head"})
+            self.svc.rabbitmqctl("set_policy", "-p", "/", "--apply-to", "queues", "--priority", "10",
+                                 f"drop-head-{self.idx}", pattern, definition)
+            mark(f"policy max-length={DROP_HEAD_MAX_LENGTH} overflow=drop-head on the work queues")
+            loader.done.wait()
+            at(LOAD_SECONDS[n] * self.args.time_scale + 2)
+            self.svc.rabbitmqctl("clear_policy", "-p", "/", f"drop-head-{self.idx}")
+            mark("policy cleared")
         elif n in CLUSTER_SCENARIOS:
             node = self.svc.cluster_nodes[self.target - 1]
             at(8)
@@ -702,10 +777,11 @@ class Scenario:
         sink = Proc("sink", [sys.executable, str(SINK_PY), "--port", str(self.sink_port), "--log", str(sink_log),
                              "--mode", "flap" if self.name == "flap" else "normal",
                              # Slower answers where a process dies: more deliveries in flight.
-                             "--latency-ms", "100" if self.name in ("kill", "term") else "30",
+                             "--latency-ms", {"kill": "100", "term": "100", "drop-head": "300"}.get(self.name, "30"),
                              "--seed", str(self.args.seed + self.idx)],
                     dict(os.environ), self.dir / "sink.log", self.pids, self.cwd)
-        serve = Proc("serve", [self.binary, "serve"], self.serve_env(), self.dir / "serve.log", self.pids, self.cwd)
+        serve_argv = [self.binary, "serve"] + (["--api-only"] if self.name == "purge" else [])
+        serve = Proc("serve", serve_argv, self.serve_env(), self.dir / "serve.log", self.pids, self.cwd)
         timeline: list[str] = []
         try:
             sink.start()
@@ -824,7 +900,11 @@ class Scenario:
         failed = [i for i, s in status_of.items() if s == "FAILED"]
         dead_lettered = [i for i in failed if dlq_ids[i] > 0]
         failed_without_letter = [i for i in failed if dlq_ids[i] == 0]
-        letters_for_non_failed = [i for i in dlq_ids if i and rows.get(i, {}).get("status") != "FAILED"]
+        # A work message a max-length policy dropped into the DLQ (x-death maxlen) is not a
+        # final failure: its notification was published again and ended on its own.
+        strays = Counter(i for got in letters.values() for i, reason in got
+                         if reason == "broker:maxlen" and rows.get(i, {}).get("status") != "FAILED")
+        letters_for_non_failed = [i for i in dlq_ids if i and i not in strays and rows.get(i, {}).get("status") != "FAILED"]
         letters_unknown = [i for i in dlq_ids if not i]
         extra_letters = sum(c - 1 for c in dlq_ids.values() if c > 1)
 
@@ -921,6 +1001,21 @@ class Scenario:
                  f"longest provider silence during load {silence:.1f}s (from t={silence_at - self.t0:.1f}s)")
         n.append(f"dead letters: {sum(dlq_ids.values())} ({dict(reasons)}); extra copies {extra_letters}; "
                  f"work queues left: {depth}")
+        if strays:
+            n.append(f"work messages the max-length policy dead-lettered (their notifications ended on their own): "
+                     f"{sum(strays.values())}, statuses {dict(Counter(rows[i]['status'] for i in strays))}")
+        lost_recovered = Counter()
+        for line in (self.dir / "serve.log").read_text(errors="replace").splitlines():
+            if "the broker lost them" in line:
+                try:
+                    rec = json.loads(line)
+                except ValueError:
+                    continue
+                fields = rec.get("fields", rec)
+                lost_recovered["letters" if "reclaimed" in fields else "messages"] += int(
+                    fields.get("requeued", fields.get("reclaimed", 0)))
+        if lost_recovered:
+            n.append(f"published again by the lost-message rule: {dict(lost_recovered)}")
         if duplicates:
             n.append(f"duplicates: {len(duplicates)} notifications got >1 provider 200; unexplained {len(unexplained)}; "
                      f"earlier attempt recorded as {dict(dup_causes)}")

@@ -19,6 +19,8 @@
 #   redis-start        start it again on the same port
 #   rabbit-stop-app    rabbitmqctl stop_app on the private node
 #   rabbit-start-app   rabbitmqctl start_app, then wait until it serves again
+#   rabbit-wipe-restart  stop the private node, delete its data directory (queues, messages,
+#                      definitions: a lost disk), start it again empty
 #   rabbitmqctl ARGS   any rabbitmqctl command against the private node
 #
 # The file can also be sourced (chaos.sh does): it then only defines functions.
@@ -369,6 +371,7 @@ chaos_services_main() {
                 redis-start) chaos_redis_start ;;
                 rabbit-stop-app) chaos_rabbitmqctl -q stop_app ;;
                 rabbit-start-app) chaos_rabbitmqctl -q start_app && chaos_rabbit_wait ;;
+                rabbit-wipe-restart) chaos_rabbit_stop && rm -rf "$CHAOS_RUN/rabbit/mnesia" && chaos_rabbit_start ;;
                 rabbitmqctl) chaos_rabbitmqctl "$@" ;;
                 *) chaos_log "unknown action: $action"; return 2 ;;
             esac
