@@ -619,6 +619,19 @@ class Scenario:
 
     # -- faults --
 
+    def own_work_queue_depths(self) -> dict[str, int]:
+        """This scenario's work queues and their ready messages, as the broker lists them."""
+        out = self.svc.rabbitmqctl("list_queues", "-p", "/", "name", "messages_ready", "--no-table-headers")
+        depths = {}
+        for line in out.splitlines():
+            cols = line.split()
+            if len(cols) == 2 and cols[0] in self.own_work_queues_from(cols[0]):
+                depths[cols[0]] = int(cols[1])
+        return depths
+
+    def own_work_queues_from(self, name: str) -> list[str]:
+        return [name] if name.startswith(self.prefix) and not name[len(self.prefix):].startswith("dlq.") else []
+
     def own_work_queues(self) -> list[str]:
         """This scenario's work queues as the broker lists them now."""
         names = self.svc.rabbitmqctl("list_queues", "-p", "/", "name", "--no-table-headers").split()
@@ -713,10 +726,12 @@ class Scenario:
             while int(self.svc.psql(self.db, "SELECT count(*) FROM notification_outbox")[0][0]) and time.monotonic() < deadline:
                 time.sleep(0.5)
             queued = int(self.svc.psql(self.db, "SELECT count(*) FROM notifications WHERE status = 'QUEUED'")[0][0])
-            purged = 0
+            purged = sum(self.own_work_queue_depths().values())
             for q in self.own_work_queues():
-                out = self.svc.rabbitmqctl("purge_queue", "-p", "/", q)
-                purged += int(re.findall(r"\d+", out)[-1]) if re.findall(r"\d+", out) else 0
+                self.svc.rabbitmqctl("purge_queue", "-p", "/", q)
+            left = sum(self.own_work_queue_depths().values())
+            if left:
+                self.notes.append(f"purge: {left} messages in the work queues right after the purge")
             mark(f"purged the work queues: {purged} messages ({queued} notifications QUEUED)")
             self.notes.append(f"purge: {purged} messages purged while {queued} notifications were QUEUED")
             serve.signal(signal.SIGTERM)

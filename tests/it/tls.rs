@@ -80,7 +80,7 @@ struct Services {
 
 impl Services {
     /// The private TLS services of this run; None (and a note) when the suite runs without
-    /// them (shared services or CI's containers, which have no TLS).
+    /// them (a developer's shared services); a failure under `CI=true`.
     fn get() -> Option<Services> {
         let dir = std::env::var("TEST_TLS_DIR").ok().filter(|d| !d.is_empty());
         let port = |k: &str| std::env::var(k).ok().and_then(|v| v.parse().ok());
@@ -96,6 +96,11 @@ impl Services {
                 redis_port,
                 amqps_port,
             }),
+            // A skipped test passes without checking anything: under CI that would hide a
+            // runner that lost its TLS services, so there it is a failure.
+            _ if std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") => {
+                panic!("no TLS services (TEST_TLS_*) under CI=true: run the suite through scripts/test.sh, which starts them")
+            }
             _ => {
                 eprintln!("SKIPPED: no TLS services (TEST_TLS_*); scripts/test.sh starts private ones");
                 None
