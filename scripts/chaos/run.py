@@ -625,17 +625,16 @@ class Scenario:
         depths = {}
         for line in out.splitlines():
             cols = line.split()
-            if len(cols) == 2 and cols[0] in self.own_work_queues_from(cols[0]):
+            if len(cols) == 2 and self.is_own_work_queue(cols[0]):
                 depths[cols[0]] = int(cols[1])
         return depths
 
-    def own_work_queues_from(self, name: str) -> list[str]:
-        return [name] if name.startswith(self.prefix) and not name[len(self.prefix):].startswith("dlq.") else []
+    def is_own_work_queue(self, name: str) -> bool:
+        return name.startswith(self.prefix) and not name[len(self.prefix):].startswith("dlq.")
 
     def own_work_queues(self) -> list[str]:
         """This scenario's work queues as the broker lists them now."""
-        names = self.svc.rabbitmqctl("list_queues", "-p", "/", "name", "--no-table-headers").split()
-        return [q for q in names if q.startswith(self.prefix) and not q[len(self.prefix):].startswith("dlq.")]
+        return list(self.own_work_queue_depths())
 
     def fault(self, serve: Proc, loader: Loader, t0: float, timeline: list[str]) -> None:
         def at(seconds: float) -> None:

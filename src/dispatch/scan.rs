@@ -196,9 +196,28 @@ impl Scanner {
         dry_run: bool,
         report: &mut PassReport,
     ) -> Result<(), ScanError> {
-        let Some((mut tx, rows)) = self.lock_step(kind, limit, dry_run, report).await? else {
+        let Some((tx, rows)) = self.lock_step(kind, limit, dry_run, report).await? else {
             return Ok(());
         };
+        let (confirmed, error) = self.publish_and_mark(tx, kind, &rows, report).await?;
+        match error {
+            Some(reason) => Err(ScanError::Publish {
+                failed: rows.len() - confirmed.len(),
+                reason,
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// Publishes the work messages of `rows` (locked in `tx`), marks those the broker
+    /// confirmed as enqueued and commits; returns them, and why the others were not.
+    async fn publish_and_mark(
+        &self,
+        mut tx: sqlx::Transaction<'static, sqlx::Postgres>,
+        kind: ScanKind,
+        rows: &[DueRow],
+        report: &mut PassReport,
+    ) -> Result<(Vec<DueRow>, Option<String>), ScanError> {
         let messages: Vec<WorkMessage> = rows.iter().map(work_message).collect();
         let published = self.app.broker.publish_work(&messages).await;
         let confirmed: Vec<DueRow> = published.confirmed.iter().map(|&i| rows[i].clone()).collect();
@@ -206,13 +225,7 @@ impl Scanner {
         scanning::mark_enqueued(&mut tx, kind, &ids).await?;
         tx.commit().await.map_err(StoreError::from)?;
         self.handled(report, kind, &confirmed);
-        match published.error {
-            Some(e) => Err(ScanError::Publish {
-                failed: rows.len() - confirmed.len(),
-                reason: e.to_string(),
-            }),
-            None => Ok(()),
-        }
+        Ok((confirmed, published.error.map(|e| e.to_string())))
     }
 
     /// Publishes again the work messages the broker lost, queue by queue (the rule and its
@@ -222,6 +235,7 @@ impl Scanner {
         let kind = ScanKind::Lost;
         let topology = self.app.broker.topology().clone();
         let lost_after = self.app.settings.requeue_lost_after;
+        let cap = limit.saturating_mul(LOST_PER_PASS);
         let mut publish_error = None;
         let mut unconfirmed = 0;
         for &channel in Channel::ALL {
@@ -236,7 +250,6 @@ impl Scanner {
                     }
                 };
                 let waiters = QueueWaiters { channel, priorities };
-                let cap = limit.saturating_mul(LOST_PER_PASS);
                 let mut requeued = 0;
                 loop {
                     let mut tx = self.app.store.begin().await?;
@@ -252,13 +265,7 @@ impl Scanner {
                         tx.rollback().await.map_err(StoreError::from)?;
                         break;
                     }
-                    let messages: Vec<WorkMessage> = rows.iter().map(work_message).collect();
-                    let published = self.app.broker.publish_work(&messages).await;
-                    let confirmed: Vec<DueRow> = published.confirmed.iter().map(|&i| rows[i].clone()).collect();
-                    let ids: Vec<Uuid> = confirmed.iter().map(|r| r.id).collect();
-                    scanning::mark_enqueued(&mut tx, kind, &ids).await?;
-                    tx.commit().await.map_err(StoreError::from)?;
-                    self.handled(report, kind, &confirmed);
+                    let (confirmed, error) = self.publish_and_mark(tx, kind, &rows, report).await?;
                     requeued += confirmed.len() as i64;
                     if !confirmed.is_empty() {
                         tracing::warn!(
@@ -269,9 +276,9 @@ impl Scanner {
                             "work messages missing from their queue (the broker lost them); published again"
                         );
                     }
-                    if let Some(e) = published.error {
+                    if let Some(reason) = error {
                         unconfirmed += rows.len() - confirmed.len();
-                        publish_error.get_or_insert(e.to_string());
+                        publish_error.get_or_insert(reason);
                         break;
                     }
                     if (rows.len() as i64) < left || requeued >= cap {

@@ -555,14 +555,7 @@ async fn answer(State(p): State<Arc<ScriptedProvider>>, headers: HeaderMap, raw:
 
 /// Takes every message out of a queue (for assertions on dead letters and work queues).
 pub async fn drain_queue(queue: &str) -> Vec<(Option<FieldTable>, Vec<u8>)> {
-    let conn = lapin::Connection::connect(
-        &amqp_url(),
-        lapin::ConnectionProperties::default()
-            .with_executor(tokio_executor_trait::Tokio::current())
-            .with_reactor(tokio_reactor_trait::Tokio),
-    )
-    .await
-    .expect("amqp connect");
+    let conn = amqp_connect().await;
     let ch = conn.create_channel().await.expect("channel");
     let mut out = Vec::new();
     while let Some(m) = ch
