@@ -731,8 +731,9 @@ class Scenario:
             while int(self.svc.psql(self.db, "SELECT count(*) FROM notification_outbox")[0][0]) and time.monotonic() < deadline:
                 time.sleep(0.5)
             queued = int(self.svc.psql(self.db, "SELECT count(*) FROM notifications WHERE status = 'QUEUED'")[0][0])
-            purged = sum(self.own_work_queue_depths().values())
-            for q in self.own_work_queues():
+            depths = self.own_work_queue_depths()
+            purged = sum(depths.values())
+            for q in depths:
                 self.svc.rabbitmqctl("purge_queue", "-p", "/", q)
             left = sum(self.own_work_queue_depths().values())
             if left:
@@ -800,8 +801,8 @@ class Scenario:
         sink = Proc("sink", [sys.executable, str(SINK_PY), "--port", str(self.sink_port), "--log", str(sink_log),
                              "--mode", "flap" if self.name == "flap" else "normal",
                              # Slower answers where a process dies: more deliveries in flight.
-                             "--latency-ms", {"kill": "100", "term": "100", "drop-head": "300",
-                                              "queue-delete": "200", "disk-loss": "200"}.get(self.name, "30"),
+                             "--latency-ms", "200" if self.name in BACKLOG_SCENARIOS else
+                             {"kill": "100", "term": "100", "drop-head": "300"}.get(self.name, "30"),
                              "--seed", str(self.args.seed + self.idx)],
                     dict(os.environ), self.dir / "sink.log", self.pids, self.cwd)
         serve_argv = [self.binary, "serve"] + (["--api-only"] if self.name == "purge" else [])
@@ -877,14 +878,16 @@ class Scenario:
         self.notes.append(f"not settled within {self.args.settle_timeout}s (open, undead-lettered FAILED, or letters missing) = {last}")
         return False, time.monotonic() - since
 
+    def read_own_queues(self) -> tuple[dict[str, list[tuple[str, str]]], dict[str, int]]:
+        if self.on_cluster:
+            return read_queues(self.svc.cluster_ports, self.prefix, self.args.cluster_queue_type)
+        return read_queues([self.svc.amqp_port], self.prefix)
+
     def failed_without_letter(self) -> list[str]:
         failed = {r[0] for r in self.svc.psql(self.db, "SELECT id FROM notifications WHERE status = 'FAILED'")}
         if not failed:
             return []
-        if self.on_cluster:
-            letters, _ = read_queues(self.svc.cluster_ports, self.prefix, self.args.cluster_queue_type)
-        else:
-            letters, _ = read_queues([self.svc.amqp_port], self.prefix)
+        letters, _ = self.read_own_queues()
         lettered = {nid for got in letters.values() for nid, _ in got}
         return sorted(failed - lettered)
 
@@ -913,9 +916,7 @@ class Scenario:
 
         if self.on_cluster:
             self.cluster_after()
-            letters, depth = read_queues(self.svc.cluster_ports, self.prefix, self.args.cluster_queue_type)
-        else:
-            letters, depth = read_queues([self.svc.amqp_port], self.prefix)
+        letters, depth = self.read_own_queues()
         dlq_ids = Counter(nid for got in letters.values() for nid, _ in got)
         reasons = Counter(reason for got in letters.values() for _, reason in got)
 
