@@ -120,7 +120,7 @@ pub const SETTINGS: &[SettingSpec] = &[
     spec("SHUTDOWN_TIMEOUT", Some("15s"), "15s", "Grace period for in-flight requests and deliveries on SIGTERM."),
     spec("QUEUE_PREFIX", Some(""), "staging.", "Prefix of every queue and exchange name (isolates environments on one broker)."),
     spec("REDIS_KEY_PREFIX", Some("dispatch:"), "dispatch:", "Prefix of every Redis key."),
-    spec("LOG_LEVEL", Some("info"), "debug", "Log level or tracing filter directives."),
+    spec("LOG_LEVEL", Some("info"), "debug", "Log level (trace, debug, info, warn, error, off) or tracing filter directives such as info,dispatchctl=debug."),
     spec("LOG_FORMAT", None, "json", "json or text; default: text on a terminal, json otherwise."),
 ];
 
@@ -369,7 +369,7 @@ impl Settings {
             shutdown_timeout: raw.duration("SHUTDOWN_TIMEOUT")?,
             queue_prefix: raw.get("QUEUE_PREFIX").unwrap_or_default(),
             redis_key_prefix: raw.get("REDIS_KEY_PREFIX").unwrap_or_default(),
-            log_level: raw.get("LOG_LEVEL").unwrap_or_else(|| "info".into()),
+            log_level: log_level(raw.get("LOG_LEVEL").unwrap_or_else(|| "info".into()))?,
             log_format,
             log_level_set: values.get("LOG_LEVEL").is_some_and(|v| !v.trim().is_empty()),
             defaulted,
@@ -492,6 +492,32 @@ fn invalid(key: &'static str, reason: String) -> ConfigError {
     }
 }
 
+const LOG_LEVELS: [&str; 6] = ["trace", "debug", "info", "warn", "error", "off"];
+
+/// LOG_LEVEL as tracing filter directives. tracing reads a bare word as a target to trace,
+/// so a mistyped level (`infoo`, `verbose`) would be accepted and silence every log line:
+/// a bare word must be a level, and `target=level` names its target explicitly.
+fn log_level(value: String) -> Result<String, ConfigError> {
+    let accepted = "use one of trace, debug, info, warn, error, off, or tracing directives such as \
+                    info,dispatchctl=debug";
+    for directive in value.split(',').map(str::trim).filter(|d| !d.is_empty()) {
+        let bare = !directive.contains(['=', '[', ':']);
+        if bare && !LOG_LEVELS.contains(&directive.to_ascii_lowercase().as_str()) {
+            return Err(invalid(
+                "LOG_LEVEL",
+                format!("\"{directive}\" is not a level; {accepted}"),
+            ));
+        }
+    }
+    if let Err(e) = tracing_subscriber::EnvFilter::builder().parse(&value) {
+        return Err(invalid(
+            "LOG_LEVEL",
+            format!("\"{value}\" is not a tracing filter ({e}); {accepted}"),
+        ));
+    }
+    Ok(value)
+}
+
 fn split_list(value: &str) -> Vec<String> {
     value
         .split(',')
@@ -518,9 +544,16 @@ fn check_url(key: &'static str, value: &str, schemes: &[&str]) -> Result<url::Ur
 
 /// `user@host` of whoever runs an operator command, for audit records.
 pub fn operator_identity() -> String {
-    let user = std::env::var("USER")
-        .or_else(|_| std::env::var("LOGNAME"))
-        .unwrap_or_else(|_| "unknown".into());
+    // The name the password database gives the uid first: $USER is unset under cron,
+    // systemd and `env -i`, and says whatever it was set to. A uid without an entry (a
+    // container's arbitrary uid) is recorded as its number.
+    let user = whoami::fallible::username()
+        .ok()
+        .or_else(|| std::env::var("USER").ok().filter(|u| !u.is_empty()))
+        .unwrap_or_else(|| {
+            // SAFETY: geteuid has no preconditions and cannot fail.
+            format!("uid-{}", unsafe { libc::geteuid() })
+        });
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .or_else(|_| std::fs::read_to_string("/etc/hostname"))
         .map(|h| h.trim().to_string())

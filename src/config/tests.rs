@@ -114,3 +114,30 @@ fn yaml_file_layers_under_flags() {
     std::fs::write(&path, "api_prot: 9000\n").unwrap();
     assert!(matches!(read_yaml(&path), Err(ConfigError::UnknownKey { .. })));
 }
+
+#[test]
+fn a_mistyped_log_level_is_refused_instead_of_silencing_every_log() {
+    for typo in ["infoo", "verbose", "info,debugg"] {
+        let err = settings(&[("LOG_LEVEL", typo)]).unwrap_err().to_string();
+        assert!(
+            err.contains("LOG_LEVEL") && err.contains("is not a level"),
+            "{typo}: {err}"
+        );
+        assert!(err.contains("trace, debug, info, warn, error, off"), "{err}");
+    }
+    let err = settings(&[("LOG_LEVEL", "dispatchctl=loud")]).unwrap_err().to_string();
+    assert!(
+        err.contains("LOG_LEVEL") && err.contains("not a tracing filter"),
+        "{err}"
+    );
+    for good in [
+        "info",
+        "WARN",
+        "off",
+        "info,dispatchctl=debug",
+        "warn,dispatchctl::broker=trace",
+    ] {
+        let s = settings(&[("LOG_LEVEL", good)]).unwrap_or_else(|e| panic!("{good}: {e}"));
+        assert_eq!(s.log_level, good);
+    }
+}
