@@ -33,6 +33,18 @@ fn a_malformed_setting_stops_start_up_with_one_clear_line() {
 }
 
 #[test]
+fn a_mistyped_log_level_stops_serve_instead_of_silencing_its_logs() {
+    let env = Env::new().set("LOG_LEVEL", "infoo");
+    let out = dispatchctl(&env.values, &["serve"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.contains("LOG_LEVEL") && err.contains("\"infoo\" is not a level") && err.contains("trace, debug, info"),
+        "{err}"
+    );
+}
+
+#[test]
 fn the_worker_refuses_to_start_without_a_provider() {
     let out = dispatchctl(&Env::new().values, &["worker"]);
     assert_eq!(out.status.code(), Some(2));
@@ -65,18 +77,18 @@ fn migrations_run_report_and_revert() {
     assert!(out.status.success(), "{}", stderr(&out));
     let applied = status(&env);
     assert!(applied.len() >= 2);
-    assert!(applied.iter().all(|m| m["applied_at"].is_string()), "{applied:?}");
+    assert!(applied.iter().all(|m| m["appliedAt"].is_string()), "{applied:?}");
     let out = dispatchctl(&env.values, &["migrate", "revert"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let after = status(&env);
     assert!(
-        after.last().unwrap()["applied_at"].is_null(),
+        after.last().unwrap()["appliedAt"].is_null(),
         "last one reverted: {after:?}"
     );
-    assert!(after[0]["applied_at"].is_string());
+    assert!(after[0]["appliedAt"].is_string());
     let out = dispatchctl(&env.values, &["migrate", "run"]);
     assert!(out.status.success());
-    assert!(status(&env).iter().all(|m| m["applied_at"].is_string()));
+    assert!(status(&env).iter().all(|m| m["appliedAt"].is_string()));
 }
 
 #[tokio::test]
@@ -96,8 +108,8 @@ async fn scan_retries_dry_run_json_and_exit_codes() {
         .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(report["handled"]["retry"]["sms"], 1, "{report}");
-    assert_eq!(report["dry_run"], true);
+    assert_eq!(report["handled"]["retry"]["SMS"], 1, "{report}");
+    assert_eq!(report["dryRun"], true);
     let n = t.app.store.get(id.parse().unwrap()).await.unwrap().unwrap();
     assert!(n.next_retry_at.is_some(), "--dry-run changed nothing");
 
@@ -107,7 +119,7 @@ async fn scan_retries_dry_run_json_and_exit_codes() {
         .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(report["handled"]["retry"]["sms"], 1);
+    assert_eq!(report["handled"]["retry"]["SMS"], 1);
     let values = t.env.values.clone();
     let out = tokio::task::spawn_blocking(move || dispatchctl(&values, &["scan-retries", "-o", "json"]))
         .await
