@@ -52,9 +52,24 @@ impl App {
             Err(e) => {
                 tracing::warn!(broker = %app.settings.rabbitmq_display(), error = %e, "RabbitMQ unreachable at start-up; notifications stay durable in PostgreSQL until it returns")
             }
-            Ok(_) => tracing::info!("RabbitMQ topology declared"),
+            Ok(_) => {
+                tracing::info!("RabbitMQ topology declared");
+                if let Err(e) = app.store.record_queue_prefix(&app.settings.queue_prefix).await {
+                    tracing::debug!(error = %e, "could not record the queue prefix");
+                }
+            }
         }
         Ok(app)
+    }
+
+    /// For operator commands: PostgreSQL as it is (no migrations), and a broker handle that
+    /// never declares a queue, so settings that point at nothing are reported, not created.
+    /// Redis and RabbitMQ are reached only when the command needs them.
+    pub async fn start_operator(settings: Settings) -> anyhow::Result<App> {
+        let store = Store::connect(&settings.database, settings.database_max_connections)
+            .await
+            .with_context(|| format!("cannot connect to PostgreSQL at {}", settings.database_display()))?;
+        Ok(App::wire(settings, store, false))
     }
 
     /// Says once, for the long-running roles, when nothing vacuums the notifications table.
@@ -74,13 +89,22 @@ impl App {
     /// Wires handles around an existing store without touching the network (within a tokio
     /// runtime: it starts the batching and publishing tasks).
     pub fn from_store(settings: Settings, store: Store) -> App {
+        App::wire(settings, store, true)
+    }
+
+    fn wire(settings: Settings, store: Store, declares_topology: bool) -> App {
         let topology = Topology::new(
             settings.queue_prefix.clone(),
             settings.queue_type,
             settings.queue_delivery_limit,
         );
         let endpoints = Endpoints::parse(&settings.rabbitmq_url, &settings.rabbitmq_tls);
-        let broker = Arc::new(Broker::new(endpoints, topology, settings.publish_timeout));
+        let broker = Broker::new(endpoints, topology, settings.publish_timeout);
+        let broker = Arc::new(if declares_topology {
+            broker
+        } else {
+            broker.without_declaring()
+        });
         let redis = Arc::new(RedisHandle::new(
             &settings.redis_url,
             &settings.redis_tls,

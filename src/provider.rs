@@ -11,12 +11,9 @@ use secrecy::{ExposeSecret, SecretString};
 use sha2::Sha256;
 
 use crate::domain::outcome::{classify_status, StatusClass};
-use crate::domain::{truncate_chars, DeliveryResult};
+use crate::domain::{response_excerpt, truncate_chars, DeliveryResult};
 use crate::store::Claimed;
 use crate::tls::ClientTlsFiles;
-
-/// Response bodies are recorded up to this many bytes.
-pub const MAX_RECORDED_BODY: usize = 4096;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProviderError {
@@ -100,14 +97,15 @@ impl Provider {
         };
         let status = response.status().as_u16();
         let headers = response.headers().clone();
-        let text = match response.bytes().await {
-            Ok(b) => String::from_utf8_lossy(&b[..b.len().min(MAX_RECORDED_BODY)]).into_owned(),
+        let bytes = match read_bounded(response).await {
+            Ok(b) => b,
             Err(e) => return self.transport_failure(e),
         };
+        let text = response_excerpt(&bytes);
         match classify_status(status) {
             StatusClass::Success => DeliveryResult::Success {
                 status,
-                provider_message_id: provider_message_id(&headers, &text),
+                provider_message_id: provider_message_id(&headers, &bytes),
                 body: text,
             },
             StatusClass::Transient => DeliveryResult::Transient {
@@ -174,7 +172,24 @@ pub fn sign(key: &[u8], id: &str, timestamp: i64, body: &[u8]) -> String {
     )
 }
 
-fn provider_message_id(headers: &HeaderMap, body: &str) -> Option<String> {
+/// A response body read up to `MAX_READ_BODY` bytes: enough for any message id and the
+/// excerpt kept with the attempt, and a bound on what a misbehaving provider can make a
+/// worker hold (the rest is dropped with the connection).
+const MAX_READ_BODY: usize = 64 * 1024;
+
+async fn read_bounded(mut response: reqwest::Response) -> Result<Vec<u8>, reqwest::Error> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await? {
+        let room = MAX_READ_BODY - body.len();
+        body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        if body.len() == MAX_READ_BODY {
+            break;
+        }
+    }
+    Ok(body)
+}
+
+fn provider_message_id(headers: &HeaderMap, body: &[u8]) -> Option<String> {
     for name in ["x-request-id", "x-correlation-id"] {
         if let Some(v) = headers
             .get(name)
@@ -184,7 +199,7 @@ fn provider_message_id(headers: &HeaderMap, body: &str) -> Option<String> {
             return Some(v.to_string());
         }
     }
-    let json: serde_json::Value = serde_json::from_str(body).ok()?;
+    let json: serde_json::Value = serde_json::from_slice(body).ok()?;
     ["id", "messageId"].iter().find_map(|k| match json.get(k)? {
         serde_json::Value::String(s) if !s.is_empty() => Some(s.clone()),
         serde_json::Value::Number(n) => Some(n.to_string()),
@@ -211,13 +226,13 @@ mod tests {
     fn provider_message_id_prefers_headers_then_body() {
         let mut h = HeaderMap::new();
         assert_eq!(
-            provider_message_id(&h, r#"{"messageId":"m-1"}"#).as_deref(),
+            provider_message_id(&h, br#"{"messageId":"m-1"}"#).as_deref(),
             Some("m-1")
         );
-        assert_eq!(provider_message_id(&h, r#"{"id":7}"#).as_deref(), Some("7"));
-        assert_eq!(provider_message_id(&h, "not json"), None);
+        assert_eq!(provider_message_id(&h, br#"{"id":7}"#).as_deref(), Some("7"));
+        assert_eq!(provider_message_id(&h, b"not json"), None);
         h.insert("x-request-id", HeaderValue::from_static("r-9"));
-        assert_eq!(provider_message_id(&h, r#"{"id":"x"}"#).as_deref(), Some("r-9"));
+        assert_eq!(provider_message_id(&h, br#"{"id":"x"}"#).as_deref(), Some("r-9"));
     }
 
     #[test]

@@ -23,6 +23,7 @@ use crate::domain::{Channel, Priority};
 
 /// What one conversion did (or, with `dry_run`, would do), queue by queue.
 #[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ConvertReport {
     pub to: QueueType,
     pub dry_run: bool,
@@ -30,6 +31,7 @@ pub struct ConvertReport {
 }
 
 #[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ConvertStep {
     pub queue: String,
     pub action: &'static str,

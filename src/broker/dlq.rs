@@ -17,6 +17,7 @@ use crate::domain::{Channel, Priority};
 
 /// One dead letter as an operator sees it.
 #[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct DeadLetterView {
     pub queue: String,
     pub channel: Channel,
@@ -63,7 +64,13 @@ impl DlqCursor {
         let (connection, _node) = endpoints.connect(&topology.connection_name("dlq")).await?;
         let ch = connection.create_channel().await?;
         let queue = topology.dead_letter_queue(channel);
-        let depth = passive_depth(&ch, &queue).await.ok().flatten().unwrap_or(0);
+        let Some(depth) = passive_depth(&ch, &queue).await? else {
+            let _ = connection.close(200, "no such queue").await;
+            return Err(BrokerError::MissingQueue {
+                queue,
+                prefix: topology.prefix().into(),
+            });
+        };
         // A failed passive declare closes the channel; open a fresh one either way.
         let ch = if ch.status().connected() {
             ch

@@ -32,6 +32,12 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 pub enum BrokerError {
     #[error("RabbitMQ is unreachable: {0}")]
     Unavailable(String),
+    /// Every node answered and refused the credentials: retrying will not help.
+    #[error("RabbitMQ refused the login: {0}")]
+    LoginRefused(String),
+    /// An operator command found no queue where the settings point (it never declares one).
+    #[error("RabbitMQ has no queue {queue}: nothing was declared under QUEUE_PREFIX=\"{prefix}\"")]
+    MissingQueue { queue: String, prefix: String },
     #[error("RabbitMQ did not confirm the publish within {0:?}")]
     ConfirmTimeout(Duration),
     #[error("RabbitMQ refused the publish: {0}")]
@@ -85,6 +91,7 @@ impl Endpoints {
     pub async fn connect(&self, name: &str) -> Result<(Connection, String), BrokerError> {
         let start = self.preferred.load(Ordering::Relaxed);
         let mut failures = Vec::new();
+        let mut refused = 0;
         for i in 0..self.urls.len() {
             let index = (start + i) % self.urls.len();
             let url = &self.urls[index];
@@ -94,11 +101,25 @@ impl Endpoints {
                     self.preferred.store(index, Ordering::Relaxed);
                     return Ok((connection, node));
                 }
-                Err(e) => failures.push(format!("{node}: {e}")),
+                Err(e) => {
+                    refused += usize::from(is_login_refusal(&e));
+                    failures.push(format!("{node}: {e}"));
+                }
             }
         }
-        Err(BrokerError::Unavailable(failures.join("; ")))
+        let failures = failures.join("; ");
+        if refused == self.urls.len() {
+            Err(BrokerError::LoginRefused(failures))
+        } else {
+            Err(BrokerError::Unavailable(failures))
+        }
     }
+}
+
+/// Whether a failed connection was the broker refusing the user or password (AMQP's
+/// ACCESS_REFUSED, which lapin spells either way depending on where the handshake stopped).
+fn is_login_refusal(error: &str) -> bool {
+    error.contains("ACCESS_REFUSED") || error.contains("ACCESS-REFUSED")
 }
 
 fn node_of(url: &str) -> String {
@@ -171,6 +192,7 @@ struct Backoff {
     policy: Reconnect,
     /// Why the last attempt failed, so callers turned away during the backoff see the cause.
     last_error: String,
+    login_refused: bool,
 }
 
 /// What became of a batch of work messages: those not confirmed stay due in PostgreSQL.
@@ -192,6 +214,9 @@ pub struct Broker {
     connecting: tokio::sync::Mutex<()>,
     // std Mutex: held for a few instructions, never across an await.
     backoff: Mutex<Backoff>,
+    // Daemons declare the topology on every connect; operator commands never do, so that a
+    // mistyped QUEUE_PREFIX finds nothing instead of creating empty queues.
+    declares_topology: bool,
 }
 
 impl Broker {
@@ -206,8 +231,16 @@ impl Broker {
                 next_attempt: Instant::now(),
                 policy: Reconnect::new(),
                 last_error: String::new(),
+                login_refused: false,
             }),
+            declares_topology: true,
         }
+    }
+
+    /// A broker handle that never declares a queue or an exchange (for operator commands).
+    pub fn without_declaring(mut self) -> Self {
+        self.declares_topology = false;
+        self
     }
 
     pub fn topology(&self) -> &Topology {
@@ -246,10 +279,12 @@ impl Broker {
         {
             let backoff = self.backoff.lock().unwrap_or_else(|p| p.into_inner());
             if Instant::now() < backoff.next_attempt {
-                return Err(BrokerError::Unavailable(format!(
-                    "{} (the last attempt; retrying shortly)",
-                    backoff.last_error
-                )));
+                let reason = format!("{} (the last attempt; retrying shortly)", backoff.last_error);
+                return Err(if backoff.login_refused {
+                    BrokerError::LoginRefused(reason)
+                } else {
+                    BrokerError::Unavailable(reason)
+                });
             }
         }
         match self.open().await {
@@ -265,8 +300,9 @@ impl Broker {
                 let mut backoff = self.backoff.lock().unwrap_or_else(|p| p.into_inner());
                 let wait = backoff.policy.failed();
                 backoff.next_attempt = Instant::now() + wait;
+                backoff.login_refused = matches!(e, BrokerError::LoginRefused(_));
                 backoff.last_error = match &e {
-                    BrokerError::Unavailable(reason) => reason.clone(),
+                    BrokerError::Unavailable(reason) | BrokerError::LoginRefused(reason) => reason.clone(),
                     other => other.to_string(),
                 };
                 if matches!(e, BrokerError::QueueMismatch { .. }) {
@@ -286,9 +322,11 @@ impl Broker {
             .await?;
         let channel = connection.create_channel().await?;
         channel.confirm_select(ConfirmSelectOptions::default()).await?;
-        if let Err(e) = self.topology.declare(&channel).await {
-            let _ = connection.close(200, "topology refused").await;
-            return Err(e);
+        if self.declares_topology {
+            if let Err(e) = self.topology.declare(&channel).await {
+                let _ = connection.close(200, "topology refused").await;
+                return Err(e);
+            }
         }
         Ok(Link {
             connection,
@@ -439,7 +477,14 @@ impl Broker {
         self.queue_stats(queue)
             .await?
             .map(|q| q.messages)
-            .ok_or_else(|| BrokerError::Rejected(format!("queue {queue} does not exist")))
+            .ok_or_else(|| self.missing(queue))
+    }
+
+    pub fn missing(&self, queue: &str) -> BrokerError {
+        BrokerError::MissingQueue {
+            queue: queue.into(),
+            prefix: self.topology.prefix().into(),
+        }
     }
 
     /// A queue's ready messages and consumers, or None when it does not exist (passive

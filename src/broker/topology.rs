@@ -72,6 +72,10 @@ impl Topology {
         }
     }
 
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
     pub fn queue_type(&self) -> QueueType {
         self.queue_type
     }

@@ -92,7 +92,7 @@ async fn run_discard(app: &App, args: &Args, sel: &Selection, format: Format) ->
         for l in &summary.letters {
             t.add_row(vec![
                 output::or_dash(l.notification_id),
-                l.channel.lower().to_string(),
+                l.channel.to_string(),
                 output::or_dash(l.reason.as_ref()),
                 output::or_dash(l.last_error.as_ref()),
                 output::or_dash(l.failed_at.map(output::time)),

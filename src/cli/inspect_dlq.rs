@@ -13,7 +13,7 @@ use super::{Exit, GlobalArgs};
 use crate::app::App;
 use crate::broker::dlq::{DeadLetterView, DlqCursor};
 use crate::dispatch::replay::Selection;
-use crate::domain::Channel;
+use crate::domain::{one_line, Channel};
 
 /// Selection flags shared by `inspect-dlq --list` and `replay`.
 #[derive(clap::Args, Debug, Clone, Default)]
@@ -96,14 +96,18 @@ pub struct Args {
 }
 
 #[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
 struct ListedLetter {
     #[serde(flatten)]
     letter: DeadLetterView,
     recipient: Option<String>,
     status: Option<String>,
+    /// What the provider answered to the last attempt (an excerpt), from PostgreSQL.
+    last_response: Option<String>,
 }
 
 #[derive(Serialize, Default)]
+#[serde(rename_all = "camelCase")]
 struct ChannelSummary {
     channel: String,
     queue: String,
@@ -171,7 +175,7 @@ async fn summary(app: &App, selection: &Selection, format: Format) -> anyhow::Re
     for channel in selection.channels() {
         let mut cursor = DlqCursor::open(app.broker.endpoints(), app.broker.topology(), channel).await?;
         let mut s = ChannelSummary {
-            channel: channel.lower().into(),
+            channel: channel.as_str().into(),
             queue: app.broker.topology().dead_letter_queue(channel),
             depth: cursor.depth,
             ..Default::default()
@@ -296,6 +300,7 @@ async fn join(app: &App, letters: Vec<DeadLetterView>, show_recipient: bool) -> 
                     }
                 }),
                 status: d.map(|d| d.status.to_string()),
+                last_response: d.and_then(|d| d.last_response.clone()),
                 letter,
             }
         })
@@ -306,13 +311,16 @@ fn table_row(r: &ListedLetter) -> Vec<String> {
     let l = &r.letter;
     vec![
         output::or_dash(l.notification_id),
-        l.channel.lower().to_string(),
+        l.channel.to_string(),
         output::or_dash(l.priority),
         output::or_dash(r.recipient.as_ref()),
         output::or_dash(l.attempts),
         output::or_dash(l.reason.as_ref()),
         output::or_dash(l.last_status_code),
-        output::or_dash(l.last_error.as_ref()),
+        match (&l.last_error, &r.last_response) {
+            (Some(e), Some(body)) => format!("{e}: {}", one_line(body, output::RESPONSE_CELL_CHARS)),
+            (e, _) => output::or_dash(e.as_ref()),
+        },
         output::or_dash(l.failed_at.map(output::time)),
     ]
 }

@@ -185,7 +185,7 @@ pub fn locate(error: anyhow::Error, settings: &Settings) -> anyhow::Error {
 fn hint(line: &str) -> Option<&'static str> {
     let has = |s: &str| line.contains(s);
     if has("ACCESS_REFUSED") || has("ACCESS-REFUSED") {
-        Some("RabbitMQ refused the login: check the user and password in RABBITMQ_URL")
+        Some("check the user and password in RABBITMQ_URL")
     } else if has("NOT_ALLOWED") || has("vhost") && has("RabbitMQ") {
         Some("check the virtual host in RABBITMQ_URL and the user's permissions on it")
     } else if has("PostgreSQL") && (has("Connection refused") || has("timed out")) {
@@ -233,10 +233,64 @@ pub async fn with_app<F>(global: &GlobalArgs, command: impl FnOnce(App) -> F) ->
 where
     F: std::future::Future<Output = anyhow::Result<ExitCode>>,
 {
-    let app = App::start(load_settings_quiet(global)?, false).await?;
-    let outcome = command(app.clone()).await.map_err(|e| locate(e, &app.settings));
+    let app = App::start_operator(load_settings_quiet(global)?).await?;
+    let outcome = match command(app.clone()).await {
+        Ok(code) => Ok(code),
+        Err(e) => Err(locate(explain_missing_queue(e, &app).await, &app.settings)),
+    };
     app.close().await;
     outcome
+}
+
+/// Says of a queue that is not there which prefix was looked under, and which prefixes do
+/// have that queue: the default one and those that daemons recorded with this database.
+async fn explain_missing_queue(error: anyhow::Error, app: &App) -> anyhow::Error {
+    use crate::broker::BrokerError;
+    use crate::dispatch::{discard::DiscardError, replay::ReplayError};
+    // The use cases wrap broker errors transparently, which hides them from a walk of sources.
+    let missing = error.chain().find_map(|e| {
+        let broker = e
+            .downcast_ref::<BrokerError>()
+            .or_else(|| match e.downcast_ref() {
+                Some(ReplayError::Broker(b)) => Some(b),
+                _ => None,
+            })
+            .or_else(|| match e.downcast_ref() {
+                Some(DiscardError::Broker(b)) => Some(b),
+                _ => None,
+            });
+        match broker {
+            Some(BrokerError::MissingQueue { queue, prefix }) => Some((queue.clone(), prefix.clone())),
+            _ => None,
+        }
+    });
+    let Some((queue, prefix)) = missing else {
+        return error;
+    };
+    let suffix = queue.strip_prefix(prefix.as_str()).unwrap_or(&queue);
+    let mut candidates = app.store.queue_prefixes().await.unwrap_or_default();
+    candidates.push(String::new());
+    let mut present = Vec::new();
+    for candidate in candidates {
+        if candidate == prefix || present.contains(&candidate) {
+            continue;
+        }
+        if let Ok(Some(_)) = app.broker.queue_stats(&format!("{candidate}{suffix}")).await {
+            present.push(candidate);
+        }
+    }
+    let quoted = |p: &String| format!("QUEUE_PREFIX=\"{p}\"");
+    let advice = if present.is_empty() {
+        "no other prefix known to this database has it on this broker: check QUEUE_PREFIX, and the \
+         virtual host in RABBITMQ_URL (serve and worker declare the queues when they start)"
+            .to_string()
+    } else {
+        format!(
+            "it exists under {}; set QUEUE_PREFIX to the prefix you meant",
+            present.iter().map(quoted).collect::<Vec<_>>().join(", ")
+        )
+    };
+    fail(1, format!("{}; {advice}", describe(&error)))
 }
 
 /// Fails with a hint when the schema is older than this binary (for the daemons that do not

@@ -13,7 +13,7 @@ use super::inspect_dlq::{channel_parser, mask, parse_time};
 use super::output::{self, Format};
 use super::{fail, require_schema, GlobalArgs};
 use crate::app::App;
-use crate::domain::{Channel, Priority, Status};
+use crate::domain::{one_line, Channel, Priority, Status};
 use crate::store::lookup::{AttemptRow, LookupFilter, NotificationRow};
 
 #[derive(clap::Args, Debug, Clone)]
@@ -62,6 +62,7 @@ pub struct Args {
 }
 
 #[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
 struct Shown {
     #[serde(flatten)]
     row: NotificationRow,
@@ -131,13 +132,26 @@ async fn lookup(app: &App, args: &Args, filter: &LookupFilter, format: Format) -
         }
         output::line(&t)?;
         if !shown.attempts.is_empty() {
-            let mut t = output::table(&["attempt", "outcome", "status code", "error", "ms", "at"]);
+            let mut t = output::table(&[
+                "attempt",
+                "outcome",
+                "status code",
+                "error",
+                "provider answered",
+                "ms",
+                "at",
+            ]);
             for a in &shown.attempts {
                 t.add_row(vec![
                     a.attempt_number.to_string(),
                     a.outcome.clone(),
                     output::or_dash(a.status_code),
                     output::or_dash(a.error.as_ref()),
+                    output::or_dash(
+                        a.response_body
+                            .as_deref()
+                            .map(|b| one_line(b, output::RESPONSE_CELL_CHARS)),
+                    ),
                     a.duration_ms.to_string(),
                     output::time(a.created_at),
                 ]);
@@ -161,7 +175,7 @@ async fn lookup(app: &App, args: &Args, filter: &LookupFilter, format: Format) -
             for r in &rows {
                 t.add_row(vec![
                     r.id.to_string(),
-                    r.channel.lower().to_string(),
+                    r.channel.to_string(),
                     r.recipient.clone(),
                     r.status.to_string(),
                     format!("{}/{}", r.attempt_count, r.max_retries),

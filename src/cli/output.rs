@@ -47,6 +47,9 @@ pub fn progress_style(template: &str) -> ProgressStyle {
 }
 
 /// A table cell: the value, or `-` when there is none.
+/// Characters of a provider's answer shown in a table cell (JSON output has the excerpt).
+pub const RESPONSE_CELL_CHARS: usize = 120;
+
 pub fn or_dash(value: Option<impl std::fmt::Display>) -> String {
     value.map_or_else(|| "-".to_string(), |v| v.to_string())
 }

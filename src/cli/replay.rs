@@ -118,28 +118,35 @@ async fn replay(app: App, args: Args, selection: replay::Selection, format: Form
     } else {
         (total_depth(&app, &selection.channels()).await, "dead letters examined")
     };
-    let template = format!("{{spinner}} replaying [{{bar:30}}] {{pos}}/{{len}} {unit}  {{msg}}  eta {{eta}}");
+    let template = format!("{{spinner}} replaying [{{bar:30}}] {{pos}}/{{len}} {unit}  {{msg}}");
     let bar = output::progress(args.quiet, Some(total), &template);
-    // The rate of replays, not of letters examined (skipped ones go by much faster), measured
-    // from the first replay so that the immediate first one does not inflate it.
-    let mut first: Option<(std::time::Instant, u64)> = None;
+    // Rates are measured from the first replay, so that the immediate first one (the pacer's
+    // first tick) does not inflate them: of replays for the figure shown, and of letters
+    // examined for the estimate, since what is left is examined at that pace.
+    let mut first: Option<(std::time::Instant, u64, u64)> = None;
+    let rate = args.rate;
     let mut on_progress = |s: &ReplaySummary, examined: u64| {
         bar.set_position(examined);
         if first.is_none() && s.replayed > 0 {
-            first = Some((std::time::Instant::now(), s.replayed));
+            first = Some((std::time::Instant::now(), s.replayed, examined));
         }
-        let rate = match first {
-            Some((at, n0)) if s.replayed > n0 => {
-                format!(
-                    "{:.1}/s",
-                    (s.replayed - n0) as f64 / at.elapsed().as_secs_f64().max(0.001)
+        let (shown_rate, eta) = match first {
+            Some((at, n0, e0)) if examined > e0 => {
+                let elapsed = at.elapsed().as_secs_f64().max(0.001);
+                let per_letter = elapsed / (examined - e0) as f64;
+                (
+                    format!("{:.1}/s", s.replayed.saturating_sub(n0) as f64 / elapsed),
+                    Some(per_letter),
                 )
             }
-            _ => "-/s".to_string(),
+            _ => ("-/s".to_string(), rate.map(|r| 1.0 / r)),
         };
         bar.set_message(format!(
-            "replayed {} ({rate}), skipped {}, errors {}",
-            s.replayed, s.skipped, s.errors
+            "replayed {} ({shown_rate}), skipped {}, errors {}  eta {}",
+            s.replayed,
+            s.skipped,
+            s.errors,
+            eta_text(total.saturating_sub(examined), eta)
         ));
     };
     let from_db = args.from_db.then_some(&filter);
@@ -167,9 +174,17 @@ async fn replay(app: App, args: Args, selection: replay::Selection, format: Form
         output::note(format!("{}: not replayed: {}", n.id, n.reason));
     }
     if summary.interrupted {
+        let remaining = if args.from_db {
+            format!(
+                "{} FAILED notifications",
+                app.store.count_failed(&filter).await.unwrap_or(0)
+            )
+        } else {
+            format!("{} dead letters", total_depth(&app, &selection.channels()).await)
+        };
         output::note(format!(
             "interrupted: replayed {}, skipped {}, errors {} before the interruption (recorded as replay {}); \
-             what was not reached stays where it was; run the same command again to continue",
+             {remaining} remain, as they were; run the same command again to continue",
             summary.replayed, summary.skipped, summary.errors, summary.replay_id
         ));
     }
@@ -186,6 +201,18 @@ async fn replay(app: App, args: Args, selection: replay::Selection, format: Form
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// The time that `remaining` letters take at `per_letter` seconds each, rounded up to whole
+/// seconds (an estimate that runs short would have the operator wait past it).
+fn eta_text(remaining: u64, per_letter: Option<f64>) -> String {
+    match per_letter {
+        Some(per) if per.is_finite() => {
+            let secs = (per * remaining as f64).ceil() as u64;
+            humantime::format_duration(std::time::Duration::from_secs(secs)).to_string()
+        }
+        _ => "-".into(),
+    }
 }
 
 /// The letters waiting in the DLQs of `channels` (0 for one that cannot be read).
@@ -207,7 +234,7 @@ fn render(format: Format, s: &ReplaySummary) -> anyhow::Result<()> {
         for l in &s.would_replay {
             t.add_row(vec![
                 output::or_dash(l.notification_id),
-                l.channel.lower().to_string(),
+                l.channel.to_string(),
                 l.reason.clone().unwrap_or_default(),
                 output::or_dash(l.attempts),
                 output::or_dash(l.failed_at.map(output::time)),
@@ -217,6 +244,11 @@ fn render(format: Format, s: &ReplaySummary) -> anyhow::Result<()> {
         output::line(format!(
             "dry run: {} would be replayed; nothing changed",
             s.would_replay_count
+        ))?;
+    } else if s.replayed + s.skipped + s.errors + s.left == 0 && !s.interrupted {
+        output::line(format!(
+            "replay {}: nothing to replay; the selected DLQs hold no dead letters",
+            s.replay_id
         ))?;
     } else {
         output::line(format!(
@@ -244,4 +276,18 @@ fn render(format: Format, s: &ReplaySummary) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::eta_text;
+
+    #[test]
+    fn the_estimate_counts_every_letter_left_and_rounds_up() {
+        assert_eq!(eta_text(60, Some(0.1)), "6s");
+        assert_eq!(eta_text(1, Some(0.1)), "1s");
+        assert_eq!(eta_text(0, Some(0.1)), "0s");
+        assert_eq!(eta_text(90, Some(1.0)), "1m 30s");
+        assert_eq!(eta_text(5, None), "-");
+    }
 }

@@ -20,6 +20,7 @@ use crate::store::scan::{count_waiting, QueueWaiters};
 const MISSING_COUNT_CAP: i64 = 10_000;
 
 #[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
 struct Stuck {
     #[serde(flatten)]
     row: NotificationRow,
@@ -78,6 +79,13 @@ pub async fn show(
             next,
         });
     }
+    // Not one of the queues exists: the prefix points at nothing, and every reason would be
+    // "the queue is gone". Say that once, with the prefixes that do exist.
+    if let Some(queue) = queues.keys().next() {
+        if queues.values().all(|q| matches!(q, QueueState::Missing)) {
+            return Err(app.broker.missing(queue).into());
+        }
+    }
     if format != Format::Table {
         output::print_rows(format, &shown)?;
         return Ok(ExitCode::SUCCESS);
@@ -91,7 +99,7 @@ pub async fn show(
     for s in &shown {
         t.add_row(vec![
             s.row.id.to_string(),
-            s.row.channel.lower().to_string(),
+            s.row.channel.to_string(),
             s.row.priority.clone(),
             s.row.status.to_string(),
             humantime::format_duration(Duration::from_secs(s.waiting_seconds as u64)).to_string(),

@@ -27,6 +27,7 @@ pub enum DiscardError {
 }
 
 #[derive(Serialize, Default)]
+#[serde(rename_all = "camelCase")]
 pub struct DiscardSummary {
     pub discard_id: Uuid,
     pub dry_run: bool,

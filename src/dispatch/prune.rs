@@ -44,6 +44,7 @@ impl PrunePlan {
 }
 
 #[derive(Clone, Debug, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct PruneReport {
     pub dry_run: bool,
     /// Notifications untouched since this instant were eligible (absent: retention off).

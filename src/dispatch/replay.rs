@@ -24,6 +24,7 @@ use crate::store::StoreError;
 
 /// Which dead letters to act on. Every criterion given must match.
 #[derive(Clone, Debug, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Selection {
     pub ids: Vec<Uuid>,
     pub channels: Vec<Channel>,
@@ -82,6 +83,7 @@ pub struct ReplayOptions {
 }
 
 #[derive(Clone, Debug, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ReplaySummary {
     pub replay_id: Uuid,
     pub dry_run: bool,
@@ -111,6 +113,7 @@ pub struct ReplaySummary {
 }
 
 #[derive(Clone, Debug, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct WaitOutcome {
     pub sent: u64,
     pub failed_again: u64,
@@ -120,6 +123,7 @@ pub struct WaitOutcome {
 }
 
 #[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct FailedAgain {
     pub id: Uuid,
     pub status: String,
@@ -169,6 +173,7 @@ pub async fn wait_for_outcomes(
 }
 
 #[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct NotReplayed {
     pub id: Uuid,
     pub reason: String,

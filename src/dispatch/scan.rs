@@ -26,9 +26,14 @@ pub enum ScanError {
     Store(#[from] StoreError),
     #[error("RabbitMQ: publishes not confirmed: {failed} ({reason}); those rows stay due")]
     Publish { failed: usize, reason: String },
+    /// The lost-message rules need each queue's depth; without it they wait for a pass that
+    /// can read it, and this one is incomplete.
+    #[error("RabbitMQ: queue depths unreadable, so lost messages were not looked for ({reason})")]
+    Unchecked { reason: String },
 }
 
 #[derive(Debug, Default, Serialize, Clone)]
+#[serde(rename_all = "camelCase")]
 pub struct PassReport {
     /// Rows handled per kind and channel.
     pub handled: BTreeMap<String, BTreeMap<String, u64>>,
@@ -49,7 +54,7 @@ impl PassReport {
                 .handled
                 .entry(kind.as_str().into())
                 .or_default()
-                .entry(r.channel.lower().into())
+                .entry(r.channel.as_str().into())
                 .or_default() += 1;
         }
     }
@@ -132,6 +137,7 @@ impl Scanner {
             (ScanKind::Lost, lost_due, s.retry_scan_limit),
         ];
         let mut publish_error = None;
+        let mut unchecked = None;
         for (kind, _, limit) in kinds.into_iter().filter(|(_, in_scope, _)| *in_scope) {
             let kind_started = Instant::now();
             let outcome = match kind {
@@ -152,6 +158,9 @@ impl Scanner {
                     report.unconfirmed += failed as u64;
                     publish_error.get_or_insert(reason);
                 }
+                Err(ScanError::Unchecked { reason }) => {
+                    unchecked.get_or_insert(reason);
+                }
                 Err(e) => return Err(e),
             }
         }
@@ -161,12 +170,13 @@ impl Scanner {
                 self.app.metrics.due_backlog.with_label_values(&[kind.as_str()]).set(n);
             }
         }
-        match publish_error {
-            Some(reason) => Err(ScanError::Publish {
+        match (publish_error, unchecked) {
+            (Some(reason), _) => Err(ScanError::Publish {
                 failed: report.unconfirmed as usize,
                 reason,
             }),
-            None => Ok(report),
+            (None, Some(reason)) => Err(ScanError::Unchecked { reason }),
+            (None, None) => Ok(report),
         }
     }
 
@@ -237,6 +247,7 @@ impl Scanner {
         let lost_after = self.app.settings.requeue_lost_after;
         let cap = limit.saturating_mul(LOST_PER_PASS);
         let mut publish_error = None;
+        let mut unchecked = None;
         let mut unconfirmed = 0;
         for &channel in Channel::ALL {
             let mut missing_in_channel = 0;
@@ -245,7 +256,7 @@ impl Scanner {
                 let depth = match self.app.broker.queue_stats(&queue).await {
                     Ok(stats) => i64::from(stats.map_or(0, |q| q.messages)),
                     Err(e) => {
-                        tracing::debug!(queue, error = %e, "queue depth unknown; lost messages not checked");
+                        unchecked.get_or_insert(e.to_string());
                         continue;
                     }
                 };
@@ -292,12 +303,13 @@ impl Scanner {
                 .with_label_values(&[channel.lower()])
                 .set(missing_in_channel);
         }
-        match publish_error {
-            Some(reason) => Err(ScanError::Publish {
+        match (publish_error, unchecked) {
+            (Some(reason), _) => Err(ScanError::Publish {
                 failed: unconfirmed,
                 reason,
             }),
-            None => Ok(()),
+            (None, Some(reason)) => Err(ScanError::Unchecked { reason }),
+            (None, None) => Ok(()),
         }
     }
 
@@ -307,12 +319,13 @@ impl Scanner {
     async fn reclaim_lost_letters(&self, limit: i64, dry_run: bool, report: &mut PassReport) -> Result<(), ScanError> {
         let kind = ScanKind::LostDeadLetter;
         let lost_after = self.app.settings.requeue_lost_after;
+        let mut unchecked = None;
         for &channel in Channel::ALL {
             let dlq = self.app.broker.topology().dead_letter_queue(channel);
             let depth = match self.app.broker.queue_stats(&dlq).await {
                 Ok(stats) => i64::from(stats.map_or(0, |q| q.messages)),
                 Err(e) => {
-                    tracing::debug!(queue = dlq, error = %e, "DLQ depth unknown; lost letters not checked");
+                    unchecked.get_or_insert(e.to_string());
                     continue;
                 }
             };
@@ -333,7 +346,7 @@ impl Scanner {
             );
             self.handled(report, kind, &rows);
         }
-        Ok(())
+        unchecked.map_or(Ok(()), |reason| Err(ScanError::Unchecked { reason }))
     }
 
     /// Counts `rows` as put back on the queues: in the pass's report and the metric.

@@ -9,6 +9,7 @@ use super::{Store, StoreResult};
 use crate::domain::{Channel, Status};
 
 #[derive(Clone, Debug, Serialize, sqlx::FromRow)]
+#[serde(rename_all = "camelCase")]
 pub struct NotificationRow {
     pub id: Uuid,
     pub correlation_id: String,
@@ -33,11 +34,14 @@ pub struct NotificationRow {
 }
 
 #[derive(Clone, Debug, Serialize, sqlx::FromRow)]
+#[serde(rename_all = "camelCase")]
 pub struct AttemptRow {
     pub attempt_number: i32,
     pub outcome: String,
     pub status_code: Option<i32>,
     pub error: Option<String>,
+    /// An excerpt of the provider's answer (see `domain::response_excerpt`).
+    pub response_body: Option<String>,
     pub duration_ms: i32,
     pub created_at: DateTime<Utc>,
 }
@@ -68,7 +72,7 @@ impl Store {
             return Ok(None);
         };
         let attempts = sqlx::query_as(
-            "SELECT attempt_number, outcome, status_code, error, duration_ms, created_at \
+            "SELECT attempt_number, outcome, status_code, error, response_body, duration_ms, created_at \
              FROM notification_attempts WHERE notification_id = $1 ORDER BY created_at, id",
         )
         .bind(id)

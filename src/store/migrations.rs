@@ -10,6 +10,7 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 /// A known migration and when it was applied (None = pending).
 #[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct MigrationState {
     pub version: i64,
     pub description: String,

@@ -117,6 +117,8 @@ pub struct FailureDetails {
     pub attempt_count: i32,
     pub last_error: Option<String>,
     pub failure_reason: Option<String>,
+    /// The excerpt of the provider's answer to the last attempt, when it answered with a body.
+    pub last_response: Option<String>,
 }
 
 impl Store {
@@ -173,6 +175,27 @@ impl Store {
         .fetch_one(&self.pool)
         .await?;
         Ok(on)
+    }
+
+    /// Remembers that a daemon declared the topology under `prefix` (see `queue_prefixes`).
+    pub async fn record_queue_prefix(&self, prefix: &str) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO queue_prefixes (prefix) VALUES ($1) \
+             ON CONFLICT (prefix) DO UPDATE SET last_declared_at = now()",
+        )
+        .bind(prefix)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The prefixes daemons declared their topology under, most recent first.
+    pub async fn queue_prefixes(&self) -> StoreResult<Vec<String>> {
+        Ok(
+            sqlx::query_scalar("SELECT prefix FROM queue_prefixes ORDER BY last_declared_at DESC LIMIT 50")
+                .fetch_all(&self.pool)
+                .await?,
+        )
     }
 
     pub async fn begin(&self) -> StoreResult<Transaction<'static, Postgres>> {
@@ -286,7 +309,10 @@ impl Store {
 
     pub async fn failure_details(&self, ids: &[Uuid]) -> StoreResult<Vec<FailureDetails>> {
         Ok(sqlx::query_as(
-            "SELECT id, status, recipient, attempt_count, last_error, failure_reason FROM notifications WHERE id = ANY($1)",
+            "SELECT id, status, recipient, attempt_count, last_error, failure_reason, \
+                    (SELECT a.response_body FROM notification_attempts a WHERE a.notification_id = n.id \
+                      ORDER BY a.attempt_number DESC, a.id DESC LIMIT 1) AS last_response \
+               FROM notifications n WHERE id = ANY($1)",
         )
         .bind(ids)
         .fetch_all(&self.pool)

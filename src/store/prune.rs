@@ -33,6 +33,7 @@ fn prunable() -> String {
 
 /// Rows counted or deleted, by status and channel, plus batches and audit rows.
 #[derive(Clone, Debug, Default, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
 pub struct PruneCounts {
     /// status → channel → notifications.
     pub notifications: BTreeMap<String, BTreeMap<String, u64>>,

@@ -76,6 +76,7 @@ pub struct FailedFilter {
 }
 
 #[derive(Clone, Debug, Serialize, sqlx::FromRow)]
+#[serde(rename_all = "camelCase")]
 pub struct AuditRow {
     pub id: Uuid,
     pub operator: String,

@@ -152,7 +152,7 @@ async fn quorum_conversion_keeps_every_waiting_message_and_dead_letter() {
 
     let dry = run(&vars, &["convert-queues", "--to", "quorum", "--dry-run", "-o", "json"]).await;
     assert!(dry.status.success(), "{}", String::from_utf8_lossy(&dry.stderr));
-    assert_eq!(json_out(&dry)["dry_run"], true);
+    assert_eq!(json_out(&dry)["dryRun"], true);
 
     let out = run(&vars, &["convert-queues", "--to", "quorum", "-o", "json"]).await;
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));

@@ -549,6 +549,8 @@ async fn answer(State(p): State<Arc<ScriptedProvider>>, headers: HeaderMap, raw:
     match status {
         StatusCode::OK => (status, axum::Json(json!({"id": format!("prov-{id}")}))).into_response(),
         StatusCode::TOO_MANY_REQUESTS => (status, [("retry-after", "1")], "slow down").into_response(),
+        // A refusal says why, as providers do; the attempt keeps it for the operator.
+        StatusCode::BAD_REQUEST => (status, axum::Json(json!({"error": "invalid recipient"}))).into_response(),
         _ => (status, "scripted failure").into_response(),
     }
 }

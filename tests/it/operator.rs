@@ -57,12 +57,12 @@ async fn inspect_lists_dead_letters_without_consuming_and_replay_sends_them() {
     assert!(out.status.success(), "{}", stderr(&out));
     let listed = json_out(&out);
     let listed = listed.as_array().unwrap();
-    let listed_ids: HashSet<&str> = listed.iter().map(|l| l["notification_id"].as_str().unwrap()).collect();
+    let listed_ids: HashSet<&str> = listed.iter().map(|l| l["notificationId"].as_str().unwrap()).collect();
     let expected: HashSet<&str> = ids.iter().map(|(_, id)| id.as_str()).collect();
     assert_eq!(listed_ids, expected, "exactly the failed notifications");
     for l in listed {
         assert_eq!(l["reason"], "permanent_error");
-        assert_eq!(l["last_status_code"], 400);
+        assert_eq!(l["lastStatusCode"], 400);
         assert_eq!(l["status"], "FAILED");
         let recipient = l["recipient"].as_str().unwrap();
         assert!(
@@ -98,11 +98,11 @@ async fn inspect_lists_dead_letters_without_consuming_and_replay_sends_them() {
         .as_array()
         .unwrap()
         .iter()
-        .find(|s| s["channel"] == "sms")
+        .find(|s| s["channel"] == "SMS")
         .unwrap();
     assert_eq!(sms["depth"], 3);
     assert_eq!(sms["reasons"], json!({"permanent_error": 3}));
-    assert!(sms["oldest_age_seconds"].as_i64().unwrap() >= 0);
+    assert!(sms["oldestAgeSeconds"].as_i64().unwrap() >= 0);
 
     let out = run(env, &["inspect-dlq", "-o", "ndjson"]).await;
     let lines: Vec<Value> = String::from_utf8_lossy(&out.stdout)
@@ -120,7 +120,7 @@ async fn inspect_lists_dead_letters_without_consuming_and_replay_sends_them() {
 
     let out = run(env, &["replay", "--channel", "sms", "--dry-run", "-o", "json"]).await;
     assert!(out.status.success(), "{}", stderr(&out));
-    assert_eq!(json_out(&out)["would_replay_count"], 3);
+    assert_eq!(json_out(&out)["wouldReplayCount"], 3);
     assert_eq!(queue_len(&t.app, &sms_q).await, 3, "--dry-run changed nothing");
     for (_, id) in &ids {
         assert_eq!(t.notification(id).await["status"], "FAILED");
@@ -150,11 +150,19 @@ async fn inspect_lists_dead_letters_without_consuming_and_replay_sends_them() {
         .as_array()
         .unwrap()
         .iter()
-        .find(|h| h["dry_run"] == false)
+        .find(|h| h["dryRun"] == false)
         .unwrap();
     assert_eq!(real["replayed"], 3);
-    assert!(real["operator"].as_str().unwrap().contains('@'));
-    assert!(real["finished_at"].is_string());
+    // The binary runs without $USER (helpers::command clears the environment): the audit
+    // names the uid's user all the same, as a replay under cron or systemd would.
+    let whoami = std::process::Command::new("id").arg("-un").output().expect("id -un");
+    let user = String::from_utf8_lossy(&whoami.stdout).trim().to_string();
+    let operator = real["operator"].as_str().unwrap();
+    assert!(
+        operator.starts_with(&format!("{user}@")) && !operator.starts_with("unknown@"),
+        "the audit names the operator {user}: {operator}"
+    );
+    assert!(real["finishedAt"].is_string());
     t.take_left(&[("dlq.email", 2)]).await;
     t.stop().await;
 }
@@ -294,5 +302,109 @@ async fn send_file_splits_2500_items_into_three_batches() {
         "{err}"
     );
     t.take_left(&[("push", 2500)]).await;
+    t.stop().await;
+}
+
+/// The queues on the test broker whose names start with `prefix`.
+fn queues_named(prefix: &str) -> Vec<String> {
+    let out = crate::helpers::rabbitmqctl()
+        .args(["list_queues", "-p", &crate::helpers::vhost(), "name", "-q", "--no-table-headers"])
+        .output()
+        .expect("rabbitmqctl");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::trim)
+        .filter(|q| q.starts_with(prefix))
+        .map(str::to_string)
+        .collect()
+}
+
+/// An operator who mistypes QUEUE_PREFIX is told so, with the prefix that exists, instead
+/// of seeing empty DLQs, and nothing is declared under the typo.
+#[tokio::test]
+async fn a_mistyped_queue_prefix_is_an_error_that_creates_no_queue_and_names_the_real_one() {
+    let (t, _provider, ids) = failed_setup(&[("sms", 1)]).await;
+    let real = t.env.values["QUEUE_PREFIX"].clone();
+    let typo = format!("typo{}", t.env.id);
+    let env = t.env.clone().set("QUEUE_PREFIX", typo.clone());
+    for args in [
+        &["inspect-dlq", "--list"][..],
+        &["inspect-dlq"],
+        &["replay", "--channel", "sms", "-y"],
+        &["discard", "--channel", "sms", "--dry-run"],
+    ] {
+        let out = run(&env.values, args).await;
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(
+            err.contains(&format!("QUEUE_PREFIX=\"{typo}\"")) && err.contains(&format!("QUEUE_PREFIX=\"{real}\"")),
+            "{args:?} names the prefix it looked under and the one that exists: {err}"
+        );
+    }
+    // A lookup reads PostgreSQL alone: it succeeds, and touches no queue either.
+    let out = run(&env.values, &["notifications", &ids[0].1]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(queues_named(&typo), Vec::<String>::new(), "nothing was declared under the typo");
+    t.take_left(&[("dlq.sms", 1)]).await;
+    t.stop().await;
+}
+
+/// A provider's refusal says why in its body; the operator sees that text where the
+/// notification and its dead letter are shown.
+#[tokio::test]
+async fn the_providers_answer_to_a_refused_notification_is_kept_and_shown() {
+    let (t, _provider, ids) = failed_setup(&[("email", 1)]).await;
+    let env = &t.env.values;
+    let id = &ids[0].1;
+    let out = run(env, &["notifications", id, "-o", "json"]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains(r#"{\"error\":\"invalid recipient\"}"#),
+        "the body is in the JSON: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let shown = json_out(&out);
+    assert_eq!(shown["attempts"][0]["responseBody"], r#"{"error":"invalid recipient"}"#);
+    assert_eq!(shown["channel"], "EMAIL", "the API's spelling: {shown}");
+
+    let out = run(env, &["inspect-dlq", "--list", "-o", "json"]).await;
+    let listed = json_out(&out);
+    assert_eq!(listed[0]["lastResponse"], r#"{"error":"invalid recipient"}"#, "{listed}");
+    assert_eq!(listed[0]["notificationId"], id.as_str());
+    let out = run(env, &["inspect-dlq", "--list", "-o", "table"]).await;
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(table.contains("invalid recipient") && table.contains("EMAIL"), "{table}");
+    t.take_left(&[("dlq.email", 1)]).await;
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn a_replay_of_an_empty_dlq_says_there_is_nothing_to_replay() {
+    let t = TestApp::spawn(Env::new(), true).await;
+    let out = run(&t.env.values, &["replay", "--channel", "push", "-o", "table"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("nothing to replay"), "{said}");
+    t.stop().await;
+}
+
+/// A wrong password is not an outage: the operator is told the login was refused.
+#[tokio::test]
+async fn a_wrong_rabbitmq_password_reads_as_a_refused_login() {
+    let t = TestApp::spawn(Env::new(), true).await;
+    let mut url = url::Url::parse(&t.env.values["RABBITMQ_URL"]).unwrap();
+    url.set_password(Some("not-the-password")).unwrap();
+    let env = t.env.clone().set("RABBITMQ_URL", url.to_string());
+    for args in [&["inspect-dlq"][..], &["scan-retries"]] {
+        let out = run(&env.values, args).await;
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(
+            err.contains("refused the login") && err.contains("check the user and password in RABBITMQ_URL"),
+            "{args:?}: {err}"
+        );
+        assert!(!err.contains("unreachable") && !err.contains("not-the-password"), "{args:?}: {err}");
+    }
     t.stop().await;
 }

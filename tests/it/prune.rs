@@ -162,7 +162,7 @@ async fn prune_deletes_exactly_the_finished_rows_past_the_period_and_a_dry_run_n
     let o = run(&env.values, &dry).await;
     assert!(o.status.success(), "{}", stderr(&o));
     let report = json_out(&o);
-    assert_eq!(report["dry_run"], true);
+    assert_eq!(report["dryRun"], true);
     assert_eq!(report["notifications"]["SENT"]["SMS"], 3, "{report}");
     assert_eq!(report["notifications"]["SENT"]["EMAIL"], 1, "{report}");
     assert_eq!(report["notifications"]["CANCELED"]["SMS"], 2, "{report}");
@@ -182,7 +182,7 @@ async fn prune_deletes_exactly_the_finished_rows_past_the_period_and_a_dry_run_n
     let o = run(&env.values, &real).await;
     assert!(o.status.success(), "{}", stderr(&o));
     let report = json_out(&o);
-    assert_eq!(report["dry_run"], false);
+    assert_eq!(report["dryRun"], false);
     assert_eq!(report["notifications"]["SENT"]["SMS"], 3, "{report}");
     assert_eq!(report["attempts"], 3, "{report}");
     assert_eq!(report["batches"], 1, "{report}");

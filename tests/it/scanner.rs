@@ -53,7 +53,7 @@ async fn a_retry_is_enqueued_only_once_due() {
     )
     .await;
     let report = scanner.pass(ScanScope::ALL, false).await.unwrap();
-    assert_eq!(report.handled["retry"]["sms"], 1);
+    assert_eq!(report.handled["retry"]["SMS"], 1);
     assert_eq!(queue_len(&t.app, &t.env.queue(Channel::Sms)).await, 1);
     let n = t.app.store.get(id).await.unwrap().unwrap();
     assert_eq!((n.status.as_str(), n.next_retry_at), ("QUEUED", None));
@@ -193,7 +193,7 @@ async fn the_scanner_publishes_what_a_crash_left_owed_once_and_clears_what_moved
     .await;
     let scanner = Scanner::new(t.app.clone());
     let report = scanner.pass(ScanScope::SCHEDULED, false).await.unwrap();
-    assert_eq!(report.handled["unpublished"]["sms"], 1, "{report:?}");
+    assert_eq!(report.handled["unpublished"]["SMS"], 1, "{report:?}");
     assert_eq!(owed(&t.app).await, 1, "the published and the canceled entries are gone");
     let report = scanner.pass(ScanScope::SCHEDULED, false).await.unwrap();
     assert_eq!(report.total(), 0, "published once: {report:?}");
@@ -244,7 +244,7 @@ async fn an_expired_lease_is_recovered_as_a_transient_failure() {
         )
         .await
         .unwrap();
-    assert_eq!(report.handled["expired_lease"]["sms"], 2, "{report:?}");
+    assert_eq!(report.handled["expired_lease"]["SMS"], 2, "{report:?}");
     let n = t.app.store.get(retry).await.unwrap().unwrap();
     assert_eq!(n.status.as_str(), "QUEUED");
     assert_eq!(n.attempt_count, 1);
@@ -339,7 +339,7 @@ async fn a_broker_failure_leaves_rows_due_and_a_rerun_enqueues_them() {
     let n = t.app.store.get(id).await.unwrap().unwrap();
     assert!(n.next_retry_at.is_some(), "still due after the failed pass");
     let report = Scanner::new(t.app.clone()).pass(ScanScope::ALL, false).await.unwrap();
-    assert_eq!(report.handled["retry"]["email"], 1);
+    assert_eq!(report.handled["retry"]["EMAIL"], 1);
     assert_eq!(queue_len(&t.app, &t.env.queue(Channel::Email)).await, 1);
     t.take_left(&[("email", 1)]).await;
     t.stop().await;
@@ -602,7 +602,7 @@ async fn dead_letters_the_broker_lost_are_published_again_but_discarded_ones_are
     let app = App::start(env.settings(), false).await.unwrap();
     let scanner = Scanner::new(app.clone());
     let report = scanner.pass(ScanScope::RETRIES, false).await.unwrap();
-    assert_eq!(report.handled["lost_dead_letter"]["sms"], 5, "{report:?}");
+    assert_eq!(report.handled["lost_dead_letter"]["SMS"], 5, "{report:?}");
     // The dead-letter pass publishes them (at once, or past UNPUBLISHED_GRACE since the
     // rows last changed).
     assert!(

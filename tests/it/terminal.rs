@@ -325,7 +325,7 @@ async fn a_replay_that_matches_nothing_says_why_and_fails() {
             err.contains(&sent) && err.contains("not FAILED (it is SENT)"),
             "{args:?}: {err}"
         );
-        assert_eq!(json_out(&out)["not_replayed"][0]["id"], sent.as_str());
+        assert_eq!(json_out(&out)["notReplayed"][0]["id"], sent.as_str());
     }
     let out = run(env, &["replay", "--id", &unknown]).await;
     assert_eq!(out.status.code(), Some(1));
@@ -378,6 +378,10 @@ async fn an_interrupted_replay_records_and_reports_what_it_did() {
     assert!(replayed > 0 && replayed < 12, "interrupted halfway: {replayed}");
     let err = stderr(&out);
     assert!(err.contains(&format!("interrupted: replayed {replayed},")), "{err}");
+    assert!(
+        err.contains(&format!("{} dead letters remain", 12 - replayed)),
+        "what is left is counted: {err}"
+    );
     let summary = json_out(&out);
     assert_eq!(
         (summary["replayed"].as_i64(), summary["interrupted"].as_bool()),
@@ -390,7 +394,7 @@ async fn an_interrupted_replay_records_and_reports_what_it_did() {
             .unwrap();
     assert_eq!(i64::from(audited), replayed, "the audit row says what was done");
     assert!(finished.is_none(), "and that the run was interrupted");
-    t.take_left(&[("dlq.push", 9)]).await;
+    t.take_left(&[("dlq.push", (12 - replayed) as u32)]).await;
     t.stop().await;
 }
 
@@ -601,13 +605,13 @@ async fn replay_wait_reports_what_became_of_the_replayed_notifications() {
     let s = json_out(&out);
     assert_eq!(s["replayed"], 2, "{s}");
     assert_eq!(
-        (s["outcome"]["sent"].as_u64(), s["outcome"]["failed_again"].as_u64()),
+        (s["outcome"]["sent"].as_u64(), s["outcome"]["failedAgain"].as_u64()),
         (Some(0), Some(2)),
         "{s}"
     );
     assert_eq!(s["outcome"]["failures"][0]["reason"], "permanent_error", "{s}");
     assert!(
-        s["outcome"]["failures"][0]["last_error"]
+        s["outcome"]["failures"][0]["lastError"]
             .as_str()
             .is_some_and(|e| e.contains("400")),
         "{s}"
@@ -627,7 +631,7 @@ async fn replay_wait_reports_what_became_of_the_replayed_notifications() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let s = json_out(&out);
     assert_eq!(
-        (s["outcome"]["sent"].as_u64(), s["outcome"]["failed_again"].as_u64()),
+        (s["outcome"]["sent"].as_u64(), s["outcome"]["failedAgain"].as_u64()),
         (Some(2), Some(0)),
         "{s}"
     );
@@ -650,7 +654,7 @@ async fn notifications_shows_one_with_its_attempts_and_where_it_is_and_lists_by_
             .contains(&t.env.dlq(dispatchctl::domain::Channel::Sms)),
         "{n}"
     );
-    assert_eq!(n["attempts"][0]["status_code"], 400, "{n}");
+    assert_eq!(n["attempts"][0]["statusCode"], 400, "{n}");
     assert!(n["recipient"].as_str().unwrap().contains('*'), "masked by default: {n}");
 
     let out = run(
@@ -685,7 +689,7 @@ async fn discard_removes_selected_dead_letters_after_export_with_dry_run_confirm
 
     let out = run(env, &["discard", "--id", target, "--dry-run", "-o", "json"]).await;
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert_eq!(json_out(&out)["letters"][0]["notification_id"], target.as_str());
+    assert_eq!(json_out(&out)["letters"][0]["notificationId"], target.as_str());
     assert_eq!(
         crate::helpers::queue_len(&t.app, &dlq).await,
         3,
@@ -726,7 +730,7 @@ async fn discard_removes_selected_dead_letters_after_export_with_dry_run_confirm
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     assert_eq!(exported.len(), 1);
-    assert_eq!(exported[0]["notification_id"], target.as_str());
+    assert_eq!(exported[0]["notificationId"], target.as_str());
     assert!(exported[0]["body"].is_string() && exported[0]["headers"].is_object());
     assert_eq!(
         t.notification(target).await["status"],
@@ -740,10 +744,10 @@ async fn discard_removes_selected_dead_letters_after_export_with_dry_run_confirm
         .as_array()
         .unwrap()
         .iter()
-        .find(|h| h["source"] == "discard" && h["dry_run"] == false)
+        .find(|h| h["source"] == "discard" && h["dryRun"] == false)
         .expect("the discard is in the audit trail");
     assert_eq!(row["replayed"], 1);
-    assert!(row["finished_at"].is_string());
+    assert!(row["finishedAt"].is_string());
 
     let out = run(env, &["discard", "--id", target, "--yes"]).await;
     assert_eq!(out.status.code(), Some(1), "nothing left to discard for that id");

@@ -11,8 +11,13 @@ use crate::domain::NotificationRequest;
 
 /// Builds and validates every item locally, reporting all errors at once.
 pub(super) fn collect_items(args: &Args) -> anyhow::Result<Vec<NotificationRequest>> {
+    let mut lines = Vec::new();
     let mut items = match &args.file {
-        Some(path) => read_file(path)?,
+        Some(path) => {
+            let (items, item_lines) = read_file(path)?;
+            lines = item_lines;
+            items
+        }
         None => {
             let channel = args
                 .channel
@@ -49,11 +54,11 @@ pub(super) fn collect_items(args: &Args) -> anyhow::Result<Vec<NotificationReque
             match relative_time(&when) {
                 Ok(Some(t)) => item.scheduled_at = Some(t),
                 Ok(None) => {}
-                Err(e) => errors.push(prefix(args, i, &format!("scheduledAt: {e}"))),
+                Err(e) => errors.push(prefix(args, &lines, i, &format!("scheduledAt: {e}"))),
             }
         }
         if let Err(e) = item.validate(None, 5) {
-            errors.push(prefix(args, i, &e.to_string()));
+            errors.push(prefix(args, &lines, i, &e.to_string()));
         }
     }
     if items.is_empty() {
@@ -65,9 +70,9 @@ pub(super) fn collect_items(args: &Args) -> anyhow::Result<Vec<NotificationReque
     Ok(items)
 }
 
-fn prefix(args: &Args, index: usize, message: &str) -> String {
-    if args.file.is_some() {
-        format!("notifications[{index}].{message}")
+fn prefix(args: &Args, lines: &[usize], index: usize, message: &str) -> String {
+    if let Some(path) = &args.file {
+        format!("{}: notifications[{index}].{message}", at_line(path, lines, index))
     } else {
         // Name the flag the user typed.
         let field = message.split(':').next().unwrap_or_default();
@@ -108,7 +113,83 @@ fn read_text(path: &PathBuf) -> anyhow::Result<String> {
     Ok(text)
 }
 
-fn read_file(path: &PathBuf) -> anyhow::Result<Vec<NotificationRequest>> {
+/// `file:line` of item `index` (its first line), or the file alone when unknown.
+fn at_line(path: &std::path::Path, lines: &[usize], index: usize) -> String {
+    match lines.get(index) {
+        Some(line) => format!("{}:{line}", path.display()),
+        None => path.display().to_string(),
+    }
+}
+
+/// The line (from 1) on which each item of a send file's list starts: the elements of the
+/// top-level JSON array (or of the array right inside the top-level object), or the `- `
+/// entries of the least indented YAML block sequence. A best effort, for error messages: a
+/// YAML flow list gets no lines, and the message then names the file and the item alone.
+fn item_lines(text: &str) -> Vec<usize> {
+    let trimmed = text.trim_start();
+    if trimmed.starts_with('{') || trimmed.starts_with('[') {
+        return json_item_lines(text);
+    }
+    let entries: Vec<(usize, usize)> = text
+        .lines()
+        .enumerate()
+        .filter_map(|(i, l)| {
+            let rest = l.trim_start();
+            (rest == "-" || rest.starts_with("- ")).then(|| (l.len() - rest.len(), i + 1))
+        })
+        .collect();
+    let Some(indent) = entries.iter().map(|(indent, _)| *indent).min() else {
+        return Vec::new();
+    };
+    entries
+        .into_iter()
+        .filter(|(i, _)| *i == indent)
+        .map(|(_, line)| line)
+        .collect()
+}
+
+fn json_item_lines(text: &str) -> Vec<usize> {
+    let (mut line, mut lines) = (1, Vec::new());
+    // The open containers: true for an array whose elements are the items.
+    let mut stack: Vec<(char, bool)> = Vec::new();
+    let (mut in_string, mut escaped, mut expecting_item) = (false, false, false);
+    for c in text.chars() {
+        if c == '\n' {
+            line += 1;
+        }
+        if in_string {
+            match c {
+                _ if escaped => escaped = false,
+                '\\' => escaped = true,
+                '"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        if expecting_item && !c.is_whitespace() && c != ']' {
+            lines.push(line);
+            expecting_item = false;
+        }
+        match c {
+            '"' => in_string = true,
+            '[' => {
+                let items = stack.is_empty() || (stack.len() == 1 && stack[0].0 == '{' && lines.is_empty());
+                stack.push(('[', items));
+                expecting_item = items;
+            }
+            '{' => stack.push(('{', false)),
+            ']' | '}' => {
+                stack.pop();
+                expecting_item = false;
+            }
+            ',' => expecting_item = stack.last().is_some_and(|(_, items)| *items),
+            _ => {}
+        }
+    }
+    lines
+}
+
+fn read_file(path: &PathBuf) -> anyhow::Result<(Vec<NotificationRequest>, Vec<usize>)> {
     let text = read_text(path)?;
     let trimmed = text.trim_start();
     let doc: Value = if trimmed.starts_with('{') || trimmed.starts_with('[') {
@@ -134,18 +215,24 @@ fn read_file(path: &PathBuf) -> anyhow::Result<Vec<NotificationRequest>> {
         return Err(fail(INVALID, message));
     };
     reject_unknown_keys(path, &text)?;
+    let lines = item_lines(&text);
     let mut errors = Vec::new();
     let mut items = Vec::with_capacity(list.len());
     for (i, item) in list.into_iter().enumerate() {
         match serde_path_to_error::deserialize::<_, NotificationRequest>(item) {
             Ok(r) => items.push(r),
-            Err(e) => errors.push(format!("notifications[{i}].{}: {}", e.path(), e.inner())),
+            Err(e) => errors.push(format!(
+                "{}: notifications[{i}].{}: {}",
+                at_line(path, &lines, i),
+                e.path(),
+                e.inner()
+            )),
         }
     }
     if !errors.is_empty() {
         return Err(fail(INVALID, errors.join("\n")));
     }
-    Ok(items)
+    Ok((items, lines))
 }
 
 /// The keys a send file's items may have: the API's field names.
@@ -234,6 +321,20 @@ fn reject_unknown_keys(path: &std::path::Path, text: &str) -> anyhow::Result<()>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_item_of_a_send_file_is_found_on_its_line() {
+        let yaml =
+            "# sends\n- channel: sms\n  recipient: x\n  tags:\n    - a\n-   channel: push\n\n- {channel: email}\n";
+        assert_eq!(item_lines(yaml), vec![2, 6, 8]);
+        let wrapped = "notifications:\n  - channel: sms\n  - channel: push\n";
+        assert_eq!(item_lines(wrapped), vec![2, 3]);
+        let json = "[\n  {\"channel\": \"sms\", \"content\": \"a, [b]\"},\n\n  {\"channel\": \"push\"}\n]";
+        assert_eq!(item_lines(json), vec![2, 4]);
+        let wrapped = "{\"notifications\": [\n {\"content\": \"x\\\"]\"},\n {}]}";
+        assert_eq!(item_lines(wrapped), vec![2, 3]);
+        assert_eq!(item_lines("[]"), Vec::<usize>::new());
+    }
 
     /// The YAML list form is proven end to end by
     /// `terminal::a_send_file_with_an_unknown_key_is_refused_with_file_item_line_and_suggestion`.

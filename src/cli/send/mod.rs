@@ -128,6 +128,7 @@ pub async fn run(global: &super::GlobalArgs, args: Args) -> anyhow::Result<ExitC
 }
 
 #[derive(Default, Serialize)]
+#[serde(rename_all = "camelCase")]
 struct SendResult {
     notifications: Vec<Notification>,
     batches: Vec<BatchState>,
@@ -162,6 +163,7 @@ struct BatchSummary {
 }
 
 #[derive(Clone, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
 struct StatusCount {
     status: Status,
     count: u64,
