@@ -308,7 +308,14 @@ async fn send_file_splits_2500_items_into_three_batches() {
 /// The queues on the test broker whose names start with `prefix`.
 fn queues_named(prefix: &str) -> Vec<String> {
     let out = crate::helpers::rabbitmqctl()
-        .args(["list_queues", "-p", &crate::helpers::vhost(), "name", "-q", "--no-table-headers"])
+        .args([
+            "list_queues",
+            "-p",
+            &crate::helpers::vhost(),
+            "name",
+            "-q",
+            "--no-table-headers",
+        ])
         .output()
         .expect("rabbitmqctl");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -345,7 +352,11 @@ async fn a_mistyped_queue_prefix_is_an_error_that_creates_no_queue_and_names_the
     // A lookup reads PostgreSQL alone: it succeeds, and touches no queue either.
     let out = run(&env.values, &["notifications", &ids[0].1]).await;
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert_eq!(queues_named(&typo), Vec::<String>::new(), "nothing was declared under the typo");
+    assert_eq!(
+        queues_named(&typo),
+        Vec::<String>::new(),
+        "nothing was declared under the typo"
+    );
     t.take_left(&[("dlq.sms", 1)]).await;
     t.stop().await;
 }
@@ -370,11 +381,17 @@ async fn the_providers_answer_to_a_refused_notification_is_kept_and_shown() {
 
     let out = run(env, &["inspect-dlq", "--list", "-o", "json"]).await;
     let listed = json_out(&out);
-    assert_eq!(listed[0]["lastResponse"], r#"{"error":"invalid recipient"}"#, "{listed}");
+    assert_eq!(
+        listed[0]["lastResponse"], r#"{"error":"invalid recipient"}"#,
+        "{listed}"
+    );
     assert_eq!(listed[0]["notificationId"], id.as_str());
     let out = run(env, &["inspect-dlq", "--list", "-o", "table"]).await;
     let table = String::from_utf8_lossy(&out.stdout);
-    assert!(table.contains("invalid recipient") && table.contains("EMAIL"), "{table}");
+    assert!(
+        table.contains("invalid recipient") && table.contains("EMAIL"),
+        "{table}"
+    );
     t.take_left(&[("dlq.email", 1)]).await;
     t.stop().await;
 }
@@ -404,7 +421,10 @@ async fn a_wrong_rabbitmq_password_reads_as_a_refused_login() {
             err.contains("refused the login") && err.contains("check the user and password in RABBITMQ_URL"),
             "{args:?}: {err}"
         );
-        assert!(!err.contains("unreachable") && !err.contains("not-the-password"), "{args:?}: {err}");
+        assert!(
+            !err.contains("unreachable") && !err.contains("not-the-password"),
+            "{args:?}: {err}"
+        );
     }
     t.stop().await;
 }

@@ -426,6 +426,23 @@ async fn a_send_file_with_an_unknown_key_is_refused_with_file_item_line_and_sugg
         .unwrap();
     assert_eq!(rows, 0, "nothing was sent");
 
+    // A value the API would refuse is named by file, line and item, each one of them.
+    std::fs::write(
+        &path,
+        "- channel: sms\n  recipient: '+905551234567'\n  content: fine\n\
+         - channel: fax\n  recipient: '+905551234567'\n  content: x\n\
+         - channel: sms\n  recipient: ''\n  content: y\n",
+    )
+    .unwrap();
+    let out = run(&env.values, &["send", "--file", path.to_str().unwrap()]).await;
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("later.yaml:4: notifications[1].channel")
+            && err.contains("later.yaml:7: notifications[2].recipient"),
+        "{err}"
+    );
+
     // priority may be left out, as on the command line.
     std::fs::write(&path, "- {channel: sms, recipient: '+905551234567', content: hi}\n").unwrap();
     let out = run(&env.values, &["send", "--file", path.to_str().unwrap(), "-o", "json"]).await;
