@@ -35,7 +35,7 @@ struct Args {
     /// Answer STATUS to deliveries whose recipient contains TEXT (repeatable; the first match wins).
     #[arg(long, value_name = "TEXT=STATUS", value_parser = parse_answer)]
     answer: Vec<Answer>,
-    /// Append `notification_id,unix_micros` for each delivery to FILE.
+    /// Write `notification_id,unix_micros` for each delivery to FILE (created anew).
     #[arg(long, value_name = "FILE")]
     log: Option<std::path::PathBuf>,
 }

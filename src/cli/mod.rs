@@ -177,7 +177,11 @@ pub fn locate(error: anyhow::Error, settings: &Settings) -> anyhow::Error {
     let text = describe(&error);
     let host = settings.rabbitmq_host();
     if text.contains("RabbitMQ") && !text.contains(&host) {
-        return fail(exit_code(&error), format!("RabbitMQ at {host}: {text}"));
+        let located = match text.strip_prefix("RabbitMQ ") {
+            Some(rest) => format!("RabbitMQ at {host} {rest}"),
+            None => format!("RabbitMQ at {host}: {text}"),
+        };
+        return fail(exit_code(&error), located);
     }
     error
 }

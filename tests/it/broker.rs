@@ -12,33 +12,15 @@ use dispatchctl::domain::{Channel, DeadLetterReason, Priority};
 use lapin::options::{BasicGetOptions, BasicNackOptions};
 use serde_json::json;
 
-use crate::helpers::{
-    amqp_url, closed_port, json_out, queue_len, run, vhost, wait_for, Env, ScriptedProvider, TestApp,
-};
+use crate::helpers::{amqp_url, closed_port, json_out, queue_len, run, wait_for, Env, ScriptedProvider, TestApp};
 
 const WITHIN: Duration = Duration::from_secs(30);
 
 /// (global_prefetch_count, prefetch_count) of every channel open in the test vhost.
 fn channel_prefetches() -> Vec<(u32, u32)> {
-    let out = crate::helpers::rabbitmqctl()
-        .args([
-            "list_channels",
-            "-p",
-            &vhost(),
-            "global_prefetch_count",
-            "prefetch_count",
-            "-q",
-            "--no-table-headers",
-        ])
-        .output()
-        .expect("rabbitmqctl");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| {
-            let mut cols = l.split_whitespace().map(|c| c.parse::<u32>());
-            Some((cols.next()?.ok()?, cols.next()?.ok()?))
-        })
+    crate::helpers::rabbitmqctl_list("channels", &["global_prefetch_count", "prefetch_count"])
+        .into_iter()
+        .filter_map(|row| Some((row.first()?.parse().ok()?, row.get(1)?.parse().ok()?)))
         .collect()
 }
 

@@ -57,32 +57,35 @@ pub fn vhost() -> String {
     }
 }
 
-/// Messages in the work queues named `prefix…`, ready or delivered and not yet acked, as
-/// the broker counts them.
-pub fn unfinished_work(env: &Env) -> u64 {
+/// `rabbitmqctl list_<what>` of the test vhost: the `columns` of each row, as text.
+pub fn rabbitmqctl_list(what: &str, columns: &[&str]) -> Vec<Vec<String>> {
+    let vhost = vhost();
     let out = rabbitmqctl()
-        .args([
-            "list_queues",
-            "-p",
-            &vhost(),
-            "name",
-            "messages",
-            "-q",
-            "--no-table-headers",
-        ])
+        .arg(format!("list_{what}"))
+        .args(["-p", &vhost])
+        .args(columns)
+        .args(["-q", "--no-table-headers"])
         .output()
         .expect("rabbitmqctl");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| l.split_whitespace().map(str::to_string).collect())
+        .collect()
+}
+
+/// Messages in the work queues named `prefix…`, ready or delivered and not yet acked, as
+/// the broker counts them.
+pub fn unfinished_work(env: &Env) -> u64 {
     let work: Vec<String> = Channel::ALL
         .iter()
         .flat_map(|c| env.topology().work_queues(*c))
         .collect();
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| {
-            let mut cols = l.split_whitespace();
-            let (name, n) = (cols.next()?, cols.next()?.parse::<u64>().ok()?);
-            work.iter().any(|q| q == name).then_some(n)
+    rabbitmqctl_list("queues", &["name", "messages"])
+        .into_iter()
+        .filter_map(|row| {
+            let n = row.get(1)?.parse::<u64>().ok()?;
+            work.contains(row.first()?).then_some(n)
         })
         .sum()
 }

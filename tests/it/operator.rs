@@ -307,23 +307,10 @@ async fn send_file_splits_2500_items_into_three_batches() {
 
 /// The queues on the test broker whose names start with `prefix`.
 fn queues_named(prefix: &str) -> Vec<String> {
-    let out = crate::helpers::rabbitmqctl()
-        .args([
-            "list_queues",
-            "-p",
-            &crate::helpers::vhost(),
-            "name",
-            "-q",
-            "--no-table-headers",
-        ])
-        .output()
-        .expect("rabbitmqctl");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(str::trim)
+    crate::helpers::rabbitmqctl_list("queues", &["name"])
+        .into_iter()
+        .filter_map(|row| row.into_iter().next())
         .filter(|q| q.starts_with(prefix))
-        .map(str::to_string)
         .collect()
 }
 
