@@ -1,6 +1,6 @@
 //! A local stand-in for the provider, for the README tour and the benchmark: answers every
 //! delivery (200 and `{"id": ...}` unless told otherwise), counts what it received
-//! (`GET /stats`), and optionally appends `notification_id,unix_micros` lines to a file for
+//! (`GET /stats`), and optionally writes `notification_id,unix_micros` lines to a file for
 //! latency measurements.
 //!
 //! cargo run --release --example sink -- --help
