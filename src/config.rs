@@ -8,7 +8,6 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
-use sqlx::postgres::PgConnectOptions;
 
 use crate::api::tls_listener::ListenerTlsFiles;
 use crate::broker::QueueType;
@@ -18,7 +17,7 @@ use crate::tls::ClientTlsFiles;
 mod tls;
 
 mod urls;
-pub use urls::{parse_dsn, rabbitmq_nodes, redact_url};
+pub use urls::{parse_dsn, rabbitmq_nodes, redact_url, PgTargets};
 
 #[cfg(test)]
 mod tests;
@@ -147,7 +146,7 @@ pub enum LogFormat {
 /// Validated settings shared by every subcommand.
 #[derive(Clone, Debug)]
 pub struct Settings {
-    pub database: PgConnectOptions,
+    pub database: PgTargets,
     pub database_max_connections: u32,
     pub rabbitmq_url: SecretString,
     pub rabbitmq_tls: ClientTlsFiles,
@@ -383,12 +382,7 @@ impl Settings {
 
     /// The database location without credentials, safe for logs.
     pub fn database_display(&self) -> String {
-        format!(
-            "{}:{}/{}",
-            self.database.get_host(),
-            self.database.get_port(),
-            self.database.get_database().unwrap_or("(default)")
-        )
+        self.database.display()
     }
 
     pub fn rabbitmq_display(&self) -> String {

@@ -141,3 +141,68 @@ fn a_mistyped_log_level_is_refused_instead_of_silencing_every_log() {
         assert_eq!(s.log_level, good);
     }
 }
+
+#[test]
+fn several_postgres_hosts_are_read_in_order_in_both_forms() {
+    let hosts = |dsn: &str| {
+        let t = parse_dsn(dsn).unwrap_or_else(|e| panic!("{dsn}: {e}"));
+        let list: Vec<String> = t
+            .hosts
+            .iter()
+            .map(|h| format!("{}:{}", h.get_host(), h.get_port()))
+            .collect();
+        (list, t.read_write, t.first().get_database().map(str::to_string))
+    };
+    let expected = (
+        vec!["a:5432".to_string(), "b:5433".to_string()],
+        true,
+        Some("db".to_string()),
+    );
+    assert_eq!(
+        hosts("host=a,b port=5432,5433 dbname=db target_session_attrs=read-write"),
+        expected
+    );
+    assert_eq!(
+        hosts("postgres://u:p@a:5432,b:5433/db?target_session_attrs=read-write"),
+        expected
+    );
+    // Without the attribute several hosts still mean "the writable one": dispatchctl writes.
+    assert_eq!(hosts("postgres://a:5432,b:5433/db"), expected);
+    // One port for every host; libpq's default port where none is given.
+    assert_eq!(hosts("host=a,b port=6000 dbname=db").0, vec!["a:6000", "b:6000"]);
+    assert_eq!(hosts("postgres://a,b:5433/db").0, vec!["a:5432", "b:5433"]);
+    // One host keeps today's behaviour unless asked.
+    assert_eq!(hosts("postgres://a/db").1, false);
+    assert_eq!(hosts("host=a dbname=db target_session_attrs=primary").1, true);
+    assert_eq!(
+        hosts("postgres://a,b/db?target_session_attrs=any&sslmode=disable").1,
+        false
+    );
+    let s = settings(&[("DATABASE_DSN", "postgres://u:hunter2@a:5432,b:5433/db")]).unwrap();
+    assert_eq!(s.database_display(), "a:5432,b:5433/db");
+}
+
+#[test]
+fn a_postgres_host_list_that_cannot_serve_is_refused_by_name() {
+    for (dsn, says) in [
+        ("host=a,b port=1,2,3", "2 hosts but 3 ports"),
+        ("host=a,,b", "empty"),
+        (
+            "host=a target_session_attrs=standby",
+            "cannot serve dispatchctl, which writes",
+        ),
+        (
+            "postgres://u:hunter2@a,b/db?target_session_attrs=read-only",
+            "which writes",
+        ),
+        ("postgres://u:hunter2@a:x,b/db", "port \"x\" is not a number"),
+        (
+            "host=a target_session_attrs=sometimes",
+            "is not one of read-write, primary, any",
+        ),
+    ] {
+        let err = settings(&[("DATABASE_DSN", dsn)]).unwrap_err().to_string();
+        assert!(err.contains("DATABASE_DSN") && err.contains(says), "{dsn}: {err}");
+        assert!(!err.contains("hunter2"), "{err}");
+    }
+}

@@ -66,26 +66,120 @@ pub fn redact_url(value: &str) -> String {
     }
 }
 
-/// Accepts a `postgres://` URL or the libpq `key=value` form of the Go service's `.env`.
-/// Errors never repeat the DSN, which may hold a password.
-pub fn parse_dsn(dsn: &str) -> Result<PgConnectOptions, String> {
+/// Where PostgreSQL is: the hosts of DATABASE_DSN in the order given (libpq's multi-host
+/// form), each with the rest of the options, and whether only a writable one will do.
+#[derive(Clone, Debug)]
+pub struct PgTargets {
+    pub hosts: Vec<PgConnectOptions>,
+    /// `target_session_attrs=read-write` (or `primary`): skip standbys and read-only servers.
+    /// The default with several hosts, since dispatchctl writes; `any` takes the first that
+    /// answers, as libpq does.
+    pub read_write: bool,
+}
+
+impl PgTargets {
+    /// The first host's options (the only ones for a single-host DSN).
+    pub fn first(&self) -> &PgConnectOptions {
+        &self.hosts[0]
+    }
+
+    /// Whether a process should watch for a switch of primary: when there is a host to switch
+    /// to, or when the one host name may come to point at a new primary.
+    pub fn watched(&self) -> bool {
+        self.hosts.len() > 1 || self.read_write
+    }
+
+    /// `a:5432,b:5433/db`, without credentials.
+    pub fn display(&self) -> String {
+        let hosts: Vec<String> = self
+            .hosts
+            .iter()
+            .map(|h| format!("{}:{}", h.get_host(), h.get_port()))
+            .collect();
+        format!(
+            "{}/{}",
+            hosts.join(","),
+            self.first().get_database().unwrap_or("(default)")
+        )
+    }
+}
+
+/// `target_session_attrs`: true for read-write, false for any; what dispatchctl cannot use
+/// (it writes) is an error.
+fn session_attrs(value: &str) -> Result<bool, String> {
+    match value {
+        "read-write" | "primary" => Ok(true),
+        "any" => Ok(false),
+        "read-only" | "standby" | "prefer-standby" => Err(format!(
+            "target_session_attrs={value} cannot serve dispatchctl, which writes; use read-write (or any)"
+        )),
+        other => Err(format!(
+            "target_session_attrs \"{other}\" is not one of read-write, primary, any"
+        )),
+    }
+}
+
+/// `host[:port]` entries of a multi-host list, with `default_port` where none is given.
+fn host_list(hosts: &str, ports: &[u16], default_port: u16) -> Result<Vec<(String, u16)>, String> {
+    let hosts: Vec<&str> = hosts.split(',').map(str::trim).collect();
+    if hosts.iter().any(|h| h.is_empty()) {
+        return Err("a host in the list is empty".into());
+    }
+    if ports.len() > 1 && ports.len() != hosts.len() {
+        return Err(format!(
+            "{} hosts but {} ports: give one port for all, or one per host",
+            hosts.len(),
+            ports.len()
+        ));
+    }
+    Ok(hosts
+        .iter()
+        .enumerate()
+        .map(|(i, h)| {
+            let port = ports.get(i).or(ports.first()).copied().unwrap_or(default_port);
+            (h.to_string(), port)
+        })
+        .collect())
+}
+
+/// Accepts a `postgres://` URL or the libpq `key=value` form of the Go service's `.env`,
+/// each with one host or several (`host=a,b port=5432,5433`, `postgres://a:5432,b:5433/db`),
+/// and `target_session_attrs`. Errors never repeat the DSN, which may hold a password.
+pub fn parse_dsn(dsn: &str) -> Result<PgTargets, String> {
     let dsn = dsn.trim();
     if dsn.starts_with("postgres://") || dsn.starts_with("postgresql://") {
-        return PgConnectOptions::from_str(dsn)
-            .map_err(|e| format!("not a valid PostgreSQL URL: {}", strip_secrets(&e.to_string())));
+        return parse_dsn_url(dsn);
     }
     if !dsn.contains('=') {
         return Err("expected a postgres:// URL or key=value pairs".into());
     }
     let mut options = PgConnectOptions::new_without_pgpass();
+    let (mut hosts, mut ports, mut attrs) = (None, Vec::new(), None);
     for pair in dsn.split_whitespace() {
         let (key, value) = pair
             .split_once('=')
             .ok_or_else(|| format!("\"{}\" is not key=value", pair.split('=').next().unwrap_or("")))?;
         let value = value.trim_matches('\'');
         options = match key {
-            "host" | "hostaddr" => options.host(value),
-            "port" => options.port(value.parse().map_err(|_| format!("port \"{value}\" is not a number"))?),
+            "host" | "hostaddr" => {
+                hosts = Some(value.to_string());
+                options
+            }
+            "port" => {
+                ports = value
+                    .split(',')
+                    .map(|p| {
+                        p.trim()
+                            .parse::<u16>()
+                            .map_err(|_| format!("port \"{p}\" is not a number"))
+                    })
+                    .collect::<Result<_, _>>()?;
+                options
+            }
+            "target_session_attrs" => {
+                attrs = Some(session_attrs(value)?);
+                options
+            }
             "user" => options.username(value),
             "password" => options.password(value),
             "dbname" => options.database(value),
@@ -99,12 +193,86 @@ pub fn parse_dsn(dsn: &str) -> Result<PgConnectOptions, String> {
             "connect_timeout" => options,
             other => {
                 return Err(format!(
-                    "unknown key \"{other}\"; accepted: host, port, user, password, dbname, sslmode, sslrootcert, sslcert, sslkey, application_name"
+                    "unknown key \"{other}\"; accepted: host, port, user, password, dbname, sslmode, sslrootcert, \
+                     sslcert, sslkey, application_name, target_session_attrs"
                 ))
             }
         };
     }
-    Ok(options)
+    let list = match hosts {
+        Some(h) => host_list(&h, &ports, options.get_port())?,
+        None => vec![(
+            options.get_host().to_string(),
+            ports.first().copied().unwrap_or(options.get_port()),
+        )],
+    };
+    Ok(targets(options, list, attrs))
+}
+
+/// The URL form: the authority may list several `host:port`, which `url` cannot parse, so
+/// the list is taken out and the URL parsed with its first host.
+fn parse_dsn_url(dsn: &str) -> Result<PgTargets, String> {
+    let invalid = |e: &dyn std::fmt::Display| format!("not a valid PostgreSQL URL: {}", strip_secrets(&e.to_string()));
+    let (scheme, rest) = dsn.split_once("://").ok_or("not a valid PostgreSQL URL")?;
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    let (userinfo, host_part) = match authority.rsplit_once('@') {
+        Some((u, h)) => (Some(u), h),
+        None => (None, authority),
+    };
+    let mut entries = Vec::new();
+    for entry in host_part.split(',') {
+        let (host, port) = match entry.rsplit_once(':') {
+            Some((h, p)) if !h.ends_with(']') || entry.starts_with('[') => (
+                h.to_string(),
+                Some(
+                    p.parse::<u16>()
+                        .map_err(|_| format!("not a valid PostgreSQL URL: port \"{p}\" is not a number"))?,
+                ),
+            ),
+            _ => (entry.to_string(), None),
+        };
+        entries.push((host, port));
+    }
+    // The session attribute is ours to read; sqlx would ignore it.
+    let mut attrs = None;
+    let (path, query) = match tail.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (tail, None),
+    };
+    let mut kept = Vec::new();
+    for param in query.into_iter().flat_map(|q| q.split('&')).filter(|p| !p.is_empty()) {
+        match param.split_once('=') {
+            Some(("target_session_attrs", v)) => attrs = Some(session_attrs(v)?),
+            _ => kept.push(param),
+        }
+    }
+    let first = entries.first().map(|(h, _)| h.clone()).unwrap_or_default();
+    let userinfo = userinfo.map_or_else(String::new, |u| format!("{u}@"));
+    let query = if kept.is_empty() {
+        String::new()
+    } else {
+        format!("?{}", kept.join("&"))
+    };
+    let single = format!("{scheme}://{userinfo}{first}{path}{query}");
+    let options = PgConnectOptions::from_str(&single).map_err(|e| invalid(&e))?;
+    let default_port = options.get_port();
+    let list = entries
+        .into_iter()
+        .map(|(h, p)| (h, p.unwrap_or(default_port)))
+        .collect();
+    Ok(targets(options, list, attrs))
+}
+
+fn targets(options: PgConnectOptions, hosts: Vec<(String, u16)>, attrs: Option<bool>) -> PgTargets {
+    let read_write = attrs.unwrap_or(hosts.len() > 1);
+    PgTargets {
+        hosts: hosts
+            .into_iter()
+            .map(|(host, port)| options.clone().host(&host).port(port))
+            .collect(),
+        read_write,
+    }
 }
 
 fn strip_secrets(message: &str) -> String {

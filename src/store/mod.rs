@@ -5,6 +5,7 @@ pub mod batched;
 pub mod lease;
 pub mod lookup;
 pub mod migrations;
+pub mod primary;
 pub mod prune;
 pub mod replay;
 pub mod scan;
@@ -18,6 +19,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Connection, PgConnection, PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
+use crate::config::PgTargets;
 use crate::domain::{Channel, NewNotification, Notification, Status, Transition};
 
 pub use lease::{ClaimRefusal, Claimed, Lease, OutcomeRecord};
@@ -54,6 +56,9 @@ pub enum StoreError {
     /// A failed TLS handshake, as one line naming the check (unknown CA, host name, no TLS).
     #[error("{0}")]
     Tls(String),
+    /// None of DATABASE_DSN's hosts would serve: each is named with the reason.
+    #[error("{0}")]
+    NoPrimary(String),
 }
 
 impl StoreError {
@@ -72,12 +77,14 @@ impl StoreError {
             StoreError::Database(
                 sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Tls(_),
             ) => true,
-            // 57P: the server is shutting down or restarting; 08: connection exceptions.
-            StoreError::Database(sqlx::Error::Database(e)) => {
-                e.code().is_some_and(|c| c.starts_with("57P") || c.starts_with("08"))
-            }
+            // 57P: the server is shutting down or restarting; 08: connection exceptions;
+            // 25006: a write on a read-only server (a primary demoted under us, until the
+            // watcher in `primary` has found the new one).
+            StoreError::Database(sqlx::Error::Database(e)) => e
+                .code()
+                .is_some_and(|c| c.starts_with("57P") || c.starts_with("08") || c == "25006"),
             StoreError::Shared(inner) => inner.is_unavailable(),
-            StoreError::Tls(_) => true,
+            StoreError::Tls(_) | StoreError::NoPrimary(_) => true,
             _ => false,
         }
     }
@@ -123,9 +130,22 @@ pub struct FailureDetails {
 
 impl Store {
     /// Connects, creating the database first when it does not exist yet.
-    pub async fn connect(options: &PgConnectOptions, max_connections: u32) -> StoreResult<Store> {
-        ensure_database(options).await.map_err(StoreError::naming_tls_check)?;
+    /// With several hosts (or `target_session_attrs=read-write`) it connects to the first
+    /// writable one and follows the primary from then on (`primary`).
+    pub async fn connect(targets: &PgTargets, max_connections: u32) -> StoreResult<Store> {
+        let options = if targets.watched() {
+            primary::find(targets).await?
+        } else {
+            targets.first().clone()
+        };
+        ensure_database(&options).await.map_err(StoreError::naming_tls_check)?;
+        let switched = primary::Switched::new();
+        let fresh = switched.clone();
         let pool = PgPoolOptions::new()
+            .before_acquire(move |_, meta| {
+                let keep = !fresh.predates(&meta);
+                Box::pin(async move { Ok(keep) })
+            })
             .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(5))
             // Plan every execution with its actual arguments and the table's current size.
@@ -141,9 +161,12 @@ impl Store {
                     Ok(())
                 })
             })
-            .connect_with(options.clone())
+            .connect_with(options)
             .await
             .map_err(|e| StoreError::from(e).naming_tls_check())?;
+        if targets.watched() {
+            primary::watch(pool.clone(), targets.clone(), switched);
+        }
         Ok(Store { pool })
     }
 

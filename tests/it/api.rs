@@ -481,7 +481,7 @@ async fn readyz_is_503_when_postgres_is_unreachable() {
     let settings = env.settings();
     let pool = sqlx::postgres::PgPoolOptions::new()
         .acquire_timeout(Duration::from_secs(1))
-        .connect_lazy_with(settings.database.clone());
+        .connect_lazy_with(settings.database.first().clone());
     let app = App::from_store(settings, Store::from_pool(pool));
     let t = TestApp::spawn_with(app, env, true).await;
     let (status, ready) = t.get("/readyz").await;
