@@ -92,6 +92,11 @@ with_private_services() {
     echo "test.sh: could not start private services in $dir" >&2
     return 1
   fi
+  # The multi-host DSN tests need a standby of the private PostgreSQL.
+  if ! scripts/chaos/services.sh "$dir" pg-standby-start; then
+    echo "test.sh: could not start the PostgreSQL standby in $dir" >&2
+    return 1
+  fi
   # shellcheck disable=SC1091
   . "$dir/services.env"
   TEST_DATABASE_URL="postgres://postgres@127.0.0.1:$CHAOS_PG_PORT" \
@@ -100,6 +105,7 @@ with_private_services() {
     TEST_RABBITMQCTL="$PWD/scripts/chaos/services.sh $dir rabbitmqctl" \
     TEST_TLS_DIR="$CHAOS_TLS_DIR" \
     TEST_TLS_PG_PORT="$CHAOS_PG_PORT" \
+    TEST_PG_STANDBY_PORT="$CHAOS_PG_STANDBY_PORT" \
     TEST_TLS_REDIS_PORT="$CHAOS_REDIS_TLS_PORT" \
     TEST_TLS_AMQPS_PORT="$CHAOS_AMQPS_PORT" \
     "$@"

@@ -15,6 +15,9 @@
 #   stop               stop all three (what is running of them); never fails
 #   pg-restart         pg_ctl restart -m fast
 #   pg-stop, pg-start  pg_ctl stop -m fast; pg_ctl start
+#   pg-standby-start   start a streaming replica of the private PostgreSQL (pg_basebackup -R)
+#                      on CHAOS_PG_STANDBY_PORT (added to services.env)
+#   pg-promote         pg_ctl promote that replica: the fail-over
 #   redis-stop         SHUTDOWN NOSAVE the private Redis
 #   redis-start        start it again on the same port
 #   rabbit-stop-app    rabbitmqctl stop_app on the private node
@@ -224,6 +227,48 @@ chaos_pg_stop() {
         || true
 }
 
+# A streaming replica of the private PostgreSQL (pg_basebackup -R) on CHAOS_PG_STANDBY_PORT,
+# for the multi-host DSN tests and the pg-failover scenario. The port is picked the first
+# time and kept in services.env.
+chaos_pg_standby_start() {
+    local bin d="$CHAOS_RUN/pg-standby"
+    bin="$(chaos_pg_bindir)" || return 1
+    if [[ -z "${CHAOS_PG_STANDBY_PORT:-}" ]]; then
+        CHAOS_PG_STANDBY_PORT="$(chaos_free_ports 1)"
+        echo "CHAOS_PG_STANDBY_PORT=$CHAOS_PG_STANDBY_PORT" >>"$CHAOS_RUN/services.env"
+    fi
+    mkdir -p "$d"
+    if [[ "$(id -u)" -eq 0 ]]; then chown postgres: "$d"; fi
+    if [[ ! -f "$d/data/PG_VERSION" ]]; then
+        chaos_as_pg "$bin/pg_basebackup" -h "$CHAOS_RUN/pg" -p "$CHAOS_PG_PORT" -U postgres -D "$d/data" -R -X stream \
+            >"$d/basebackup.log" 2>&1 \
+            || { chaos_log "pg_basebackup failed:"; tail -n 20 "$d/basebackup.log" >&2; return 1; }
+        cat >>"$d/data/postgresql.conf" <<EOF
+# chaos.sh: the private instance's standby
+port = $CHAOS_PG_STANDBY_PORT
+unix_socket_directories = '$d'
+EOF
+    fi
+    chaos_as_pg "$bin/pg_ctl" -D "$d/data" -l "$d/postgres.log" -w -t 60 start >/dev/null \
+        || { chaos_log "the PostgreSQL standby did not start:"; tail -n 20 "$d/postgres.log" >&2; return 1; }
+}
+
+# The standby becomes a primary (the fail-over); pg_ctl waits until it accepts writes.
+chaos_pg_promote() {
+    local bin
+    bin="$(chaos_pg_bindir)" || return 1
+    chaos_as_pg "$bin/pg_ctl" -D "$CHAOS_RUN/pg-standby/data" -w -t 60 promote >/dev/null
+}
+
+chaos_pg_standby_stop() {
+    local bin d="$CHAOS_RUN/pg-standby"
+    [[ -f "$d/data/postmaster.pid" ]] || return 0
+    bin="$(chaos_pg_bindir)" || return 0
+    chaos_as_pg "$bin/pg_ctl" -D "$d/data" -m fast -w -t 30 stop >/dev/null 2>&1 \
+        || chaos_as_pg "$bin/pg_ctl" -D "$d/data" -m immediate -w -t 30 stop >/dev/null 2>&1 \
+        || true
+}
+
 # ---- Redis ------------------------------------------------------------------------------
 chaos_redis_start() {
     local d="$CHAOS_RUN/redis" i
@@ -352,6 +397,7 @@ chaos_services_stop() {
     chaos_load_env "$run" 2>/dev/null || return 0
     chaos_rabbit_stop
     chaos_redis_stop
+    chaos_pg_standby_stop
     chaos_pg_stop
 }
 
@@ -367,6 +413,8 @@ chaos_services_main() {
                 pg-restart) chaos_pg_restart ;;
                 pg-stop) chaos_pg_down ;;
                 pg-start) chaos_pg_start ;;
+                pg-standby-start) chaos_pg_standby_start ;;
+                pg-promote) chaos_pg_promote ;;
                 redis-stop) chaos_redis_stop ;;
                 redis-start) chaos_redis_start ;;
                 rabbit-stop-app) chaos_rabbitmqctl -q stop_app ;;

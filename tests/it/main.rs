@@ -6,6 +6,7 @@ mod cli;
 mod helpers;
 mod operator;
 mod packaging;
+mod primary;
 mod prune;
 mod scanner;
 mod security;
