@@ -19,6 +19,9 @@
 #              messages, dead letters, definitions) and the node started again, empty
 #   drop-head  a policy max-length=100 overflow=drop-head on the work queues during a 6 s
 #              burst to a slow provider (300 ms), cleared 2 s after it
+#   pg-failover  serve's DATABASE_DSN lists the private PostgreSQL and a streaming standby
+#              of it (read-write); at t=10 s the primary stops, 2 s later the standby is
+#              promoted; the old primary stays down (it serves again after the scenario)
 #   (every scenario runs serve with REQUEUE_LOST_AFTER=5s: the broker losing a confirmed
 #   message is recovered by the scanner's lost-message rule)
 #   quorum-leader  QUEUE_TYPE=quorum on a private 3-node cluster: SIGKILL the node leading
@@ -74,8 +77,8 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 readonly ROOT
-ALL_SCENARIOS=(rabbitmq redis postgres kill term flap purge queue-delete disk-loss drop-head quorum-leader quorum-node)
-CLASSIC_SCENARIOS=(rabbitmq redis postgres kill term flap purge queue-delete disk-loss drop-head)
+ALL_SCENARIOS=(rabbitmq redis postgres kill term flap purge queue-delete disk-loss drop-head quorum-leader quorum-node pg-failover)
+CLASSIC_SCENARIOS=(rabbitmq redis postgres kill term flap purge queue-delete disk-loss drop-head pg-failover)
 
 usage() { awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0"; }
 die() { printf 'chaos: error: %s\n' "$*" >&2; exit 2; }

@@ -39,7 +39,7 @@ CLUSTER_SH = HERE.parent / "rabbitmq-cluster.sh"
 SINK_PY = HERE / "sink.py"
 
 SCENARIOS = ["rabbitmq", "redis", "postgres", "kill", "term", "flap", "purge", "queue-delete", "disk-loss",
-             "drop-head", "quorum-leader", "quorum-node"]
+             "drop-head", "quorum-leader", "quorum-node", "pg-failover"]
 CLUSTER_SCENARIOS = {"quorum-leader", "quorum-node"}
 CHANNELS = ["SMS", "EMAIL", "PUSH"]
 PRIORITIES = ["HIGH", "NORMAL", "LOW"]
@@ -48,7 +48,7 @@ SHUTDOWN_TIMEOUT_S = 10
 LOAD_SECONDS = {"rabbitmq": 25, "redis": 45, "postgres": 25, "kill": 25, "term": 25, "flap": 25,
                 # drop-head: a burst, so that a backlog builds past the policy's max-length.
                 "purge": 15, "queue-delete": 25, "disk-loss": 25, "drop-head": 6,
-                "quorum-leader": 25, "quorum-node": 25}
+                "quorum-leader": 25, "quorum-node": 25, "pg-failover": 25}
 # Where the broker loses what it holds: the worker is slowed so that a backlog is lost too.
 BACKLOG_SCENARIOS = {"queue-delete", "disk-loss"}
 # How long the lost-message rule lets a message stay lost (serve's REQUEUE_LOST_AFTER).
@@ -88,6 +88,11 @@ class Services:
         self.amqp_port = int(self.env["CHAOS_AMQP_PORT"])
         self.cluster_dir: Path | None = None
         self.cluster_env: dict[str, str] = {}
+
+    def standby_port(self) -> int:
+        """The private PostgreSQL's standby (services.sh pg-standby-start adds it to the env)."""
+        self.env = read_env_file(self.run / "services.env")
+        return int(self.env["CHAOS_PG_STANDBY_PORT"])
 
     def use_cluster(self, cluster_dir: Path) -> None:
         self.cluster_dir = cluster_dir
@@ -288,6 +293,8 @@ class LoadResult:
     requests: Counter = field(default_factory=Counter)       # single / batch / cancel
     errors: Counter = field(default_factory=Counter)         # failed tries by kind
     cancels: dict[str, int] = field(default_factory=dict)    # id -> final cancel answer
+    accepted_at: list[float] = field(default_factory=list)   # monotonic time of each 202
+    unavailable_without_retry_after: int = 0                 # 503s that did not say when to retry
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -373,6 +380,9 @@ class Loader:
             conn.request(method, path, body=data, headers=headers)
             resp = conn.getresponse()
             raw = resp.read()
+            if resp.status == 503 and resp.getheader("Retry-After") is None:
+                with self.result.lock:
+                    self.result.unavailable_without_retry_after += 1
             return conn, resp.status, raw
         except (OSError, http.client.HTTPException) as e:
             conn.close()
@@ -418,6 +428,7 @@ class Loader:
                 r.refused += len(req)
             return conn
         with r.lock:
+            r.accepted_at.append(time.monotonic())
             for item, n in zip(req, answered):
                 old = r.ids.get(item.key)
                 if old is not None and old != n["id"]:
@@ -515,6 +526,10 @@ class Scenario:
         self.on_cluster = name in CLUSTER_SCENARIOS
         # The fault's target in the cluster, chosen once serve is connected (see pick_target).
         self.target: int | None = None
+        # pg-failover: the two servers, and when the primary was stopped.
+        self.primary_port = svc.pg_port
+        self.standby_port = 0
+        self.primary_stopped_at: float | None = None
 
     def cluster_url(self, first: int = 1) -> str:
         """The cluster's RABBITMQ_URL with node `first` first (the client tries them in order);
@@ -564,6 +579,10 @@ class Scenario:
         if self.on_cluster:
             env["RABBITMQ_URL"] = self.cluster_url(first_node)
             env["QUEUE_TYPE"] = self.args.cluster_queue_type
+        if self.name == "pg-failover":
+            # Both servers, the primary first; the engine finds the writable one.
+            env["DATABASE_DSN"] = (f"postgres://postgres@127.0.0.1:{self.primary_port},127.0.0.1:{self.standby_port}"
+                                   f"/{self.db}?target_session_attrs=read-write")
         return env
 
     # -- cluster --
@@ -790,6 +809,18 @@ class Scenario:
             mark(f"restart {node}")
             self.svc.cluster("restart", str(self.target))
             mark(f"{node} running in the cluster again")
+        elif n == "pg-failover":
+            at(10)
+            mark("pg_ctl stop -m fast on the primary (its standby has every commit it confirmed)")
+            self.primary_stopped_at = time.monotonic()
+            self.svc.action("pg-stop")
+            mark("primary stopped")
+            time.sleep(2)
+            mark("pg_ctl promote on the standby")
+            self.svc.action("pg-promote")
+            # The checks read the new primary from now on.
+            self.svc.pg_port = self.standby_port
+            mark("standby promoted; the old primary stays down")
         # flap: the sink's mode is the fault; nothing to do here.
 
     # -- run --
@@ -817,6 +848,10 @@ class Scenario:
             if self.on_cluster:
                 self.svc.cluster_whole()
                 self.predeclare()
+            if self.name == "pg-failover":
+                self.svc.action("pg-standby-start")
+                self.standby_port = self.svc.standby_port()
+                serve.env = self.serve_env()
             serve.start()
             wait_ready(self.api_port, serve)
             if self.on_cluster:
@@ -853,6 +888,10 @@ class Scenario:
             if rc not in (0, None, -signal.SIGKILL) and not serve.unexpected_exits:
                 self.notes.append(f"final stop: serve exited {rc}")
             sink.stop(5)
+            if self.name == "pg-failover":
+                # The scenarios after this one find the private PostgreSQL as it was.
+                self.svc.action("pg-failback")
+                self.svc.pg_port = self.primary_port
 
     def settle(self, serve: Proc, since: float) -> tuple[bool, float]:
         deadline = since + self.args.settle_timeout
@@ -1032,6 +1071,21 @@ class Scenario:
             f.append(f"panic in serve log: {panics[0]}")
         if serve.unexpected_exits:
             f.append(f"serve exited unexpectedly: {serve.unexpected_exits}")
+        if self.name == "pg-failover":
+            server_errors = {k: v for k, v in lr.errors.items() if k.endswith(" 500")}
+            if server_errors:
+                f.append(f"the API answered 500 during the switch: {server_errors}")
+            if lr.unavailable_without_retry_after:
+                f.append(f"{lr.unavailable_without_retry_after} answers 503 without Retry-After")
+            after = sorted(t for t in lr.accepted_at if self.primary_stopped_at and t > self.primary_stopped_at)
+            if self.primary_stopped_at is None:
+                f.append("the primary was never stopped")
+            elif not after:
+                f.append("no 202 after the primary stopped")
+            else:
+                self.notes.append(f"pg-failover: first 202 {after[0] - self.primary_stopped_at:.1f}s after the primary "
+                                  f"stopped (2 s of it before the promote); 503 answers "
+                                  f"{sum(v for k, v in lr.errors.items() if k.endswith(' 503'))}")
         if self.name == "term" and lease_expired:
             f.append(f"graceful shutdown abandoned {lease_expired} deliveries (recovered by lease expiry)")
 

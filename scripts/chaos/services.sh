@@ -18,6 +18,7 @@
 #   pg-standby-start   start a streaming replica of the private PostgreSQL (pg_basebackup -R)
 #                      on CHAOS_PG_STANDBY_PORT (added to services.env)
 #   pg-promote         pg_ctl promote that replica: the fail-over
+#   pg-failback        stop and delete the (promoted) replica, start the first instance again
 #   redis-stop         SHUTDOWN NOSAVE the private Redis
 #   redis-start        start it again on the same port
 #   rabbit-stop-app    rabbitmqctl stop_app on the private node
@@ -260,6 +261,13 @@ chaos_pg_promote() {
     chaos_as_pg "$bin/pg_ctl" -D "$CHAOS_RUN/pg-standby/data" -w -t 60 promote >/dev/null
 }
 
+# After a fail-over: the promoted standby goes, and the old primary serves again.
+chaos_pg_failback() {
+    chaos_pg_standby_stop
+    rm -rf "$CHAOS_RUN/pg-standby"
+    chaos_pg_start
+}
+
 chaos_pg_standby_stop() {
     local bin d="$CHAOS_RUN/pg-standby"
     [[ -f "$d/data/postmaster.pid" ]] || return 0
@@ -415,6 +423,7 @@ chaos_services_main() {
                 pg-start) chaos_pg_start ;;
                 pg-standby-start) chaos_pg_standby_start ;;
                 pg-promote) chaos_pg_promote ;;
+                pg-failback) chaos_pg_failback ;;
                 redis-stop) chaos_redis_stop ;;
                 redis-start) chaos_redis_start ;;
                 rabbit-stop-app) chaos_rabbitmqctl -q stop_app ;;
