@@ -60,7 +60,7 @@ pub const DEFAULT_REDIS_URL: &str = "redis://localhost:6379/0";
 /// Every setting the program reads. `docs/CONFIGURATION.md` documents each one; a test keeps
 /// the two in step.
 pub const SETTINGS: &[SettingSpec] = &[
-    secret("DATABASE_DSN", "postgres://dispatch:secret@db:5432/dispatch_engine", "PostgreSQL connection, as a URL or libpq key=value pairs. Default: postgres://postgres@localhost:5432/dispatch_engine."),
+    secret("DATABASE_DSN", "postgres://dispatch:secret@db:5432/dispatch_engine", "PostgreSQL connection, as a URL or libpq key=value pairs. Several hosts (host=a,b port=5432,5433, or postgres://a:5432,b:5433/db) follow a fail-over: the first writable one is used (target_session_attrs=read-write, the default with several hosts; any takes the first that answers). Default: postgres://postgres@localhost:5432/dispatch_engine."),
     spec("DATABASE_DSN_FILE", None, "/run/secrets/database_dsn", "File holding DATABASE_DSN (container secrets; one trailing newline is dropped). TLS goes in the DSN: sslmode=verify-full&sslrootcert=/etc/ssl/db-ca.pem (and sslcert, sslkey for a client certificate); see docs/SECURITY.md."),
     spec("DATABASE_MAX_CONNECTIONS", Some("20"), "20", "Size of the PostgreSQL connection pool of one process."),
     secret("RABBITMQ_URL", "amqp://guest:guest@rabbitmq:5672/%2f", "RabbitMQ connection URL (amqp:// or amqps://); for a cluster, several comma-separated, where an entry may be just host:port and takes the rest from the first (amqp://u:p@node1:5672/%2f,node2:5672,node3:5672). Default: amqp://guest:guest@localhost:5672/%2f."),

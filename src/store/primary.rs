@@ -130,10 +130,14 @@ impl Switched {
         self.at_ms.store(self.now_ms(), Ordering::Relaxed);
     }
 
-    /// Whether a connection of this age predates the last switch.
+    /// Whether a pooled connection was opened before the last switch.
     pub fn predates(&self, meta: &PoolConnectionMetadata) -> bool {
+        self.older_than_switch(meta.age)
+    }
+
+    fn older_than_switch(&self, age: Duration) -> bool {
         let at = self.at_ms.load(Ordering::Relaxed);
-        at != 0 && meta.age.as_millis() as u64 > self.now_ms().saturating_sub(at)
+        at != 0 && age.as_millis() as u64 > self.now_ms().saturating_sub(at)
     }
 }
 
@@ -189,5 +193,20 @@ async fn healthy(pool: &PgPool, read_write: bool) -> bool {
         Ok(Ok(None)) => true,
         Ok(Ok(Some(_))) => !read_write,
         Ok(Err(_)) | Err(_) => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_connections_opened_before_a_switch_are_dropped() {
+        let switched = Switched::new();
+        assert!(!switched.older_than_switch(Duration::from_secs(3600)), "no switch yet: keep all");
+        std::thread::sleep(Duration::from_millis(20));
+        switched.mark();
+        assert!(switched.older_than_switch(Duration::from_secs(10)), "opened before the switch");
+        assert!(!switched.older_than_switch(Duration::ZERO), "opened after it");
     }
 }
