@@ -41,7 +41,7 @@ impl App {
         if migrate {
             store.migrate().await.context("cannot apply database migrations")?;
         }
-        tracing::info!(database = %settings.database_display(), "PostgreSQL ready");
+        tracing::info!(database = %settings.database_display(), server = %store.server(), "PostgreSQL ready");
         let app = App::from_store(settings, store);
         if let Err(e) = app.redis.ping().await {
             tracing::warn!(redis = %app.settings.redis_display(), error = %e, "Redis unreachable at start-up; continuing");

@@ -178,6 +178,12 @@ impl Store {
         &self.pool
     }
 
+    /// `host:port` of the server the pool connects to now (the primary found, with several hosts).
+    pub fn server(&self) -> String {
+        let options = self.pool.connect_options();
+        format!("{}:{}", options.get_host(), options.get_port())
+    }
+
     pub async fn ping(&self) -> StoreResult<()> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())

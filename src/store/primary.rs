@@ -203,10 +203,16 @@ mod tests {
     #[test]
     fn only_connections_opened_before_a_switch_are_dropped() {
         let switched = Switched::new();
-        assert!(!switched.older_than_switch(Duration::from_secs(3600)), "no switch yet: keep all");
+        assert!(
+            !switched.older_than_switch(Duration::from_secs(3600)),
+            "no switch yet: keep all"
+        );
         std::thread::sleep(Duration::from_millis(20));
         switched.mark();
-        assert!(switched.older_than_switch(Duration::from_secs(10)), "opened before the switch");
+        assert!(
+            switched.older_than_switch(Duration::from_secs(10)),
+            "opened before the switch"
+        );
         assert!(!switched.older_than_switch(Duration::ZERO), "opened after it");
     }
 }
