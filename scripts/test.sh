@@ -92,9 +92,10 @@ with_private_services() {
     echo "test.sh: could not start private services in $dir" >&2
     return 1
   fi
-  # The multi-host DSN tests need a standby of the private PostgreSQL.
-  if ! scripts/chaos/services.sh "$dir" pg-standby-start; then
-    echo "test.sh: could not start the PostgreSQL standby in $dir" >&2
+  # The multi-host DSN tests need a standby of the private PostgreSQL, the Sentinel test a
+  # Redis behind Sentinel.
+  if ! scripts/chaos/services.sh "$dir" pg-standby-start || ! scripts/chaos/services.sh "$dir" redis-sentinel-start; then
+    echo "test.sh: could not start the PostgreSQL standby or Redis Sentinel in $dir" >&2
     return 1
   fi
   # shellcheck disable=SC1091
@@ -106,6 +107,7 @@ with_private_services() {
     TEST_TLS_DIR="$CHAOS_TLS_DIR" \
     TEST_TLS_PG_PORT="$CHAOS_PG_PORT" \
     TEST_PG_STANDBY_PORT="$CHAOS_PG_STANDBY_PORT" \
+    TEST_REDIS_SENTINEL_PORTS="$CHAOS_SENTINEL_PORTS" \
     TEST_TLS_REDIS_PORT="$CHAOS_REDIS_TLS_PORT" \
     TEST_TLS_AMQPS_PORT="$CHAOS_AMQPS_PORT" \
     "$@"

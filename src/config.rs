@@ -17,7 +17,7 @@ use crate::tls::ClientTlsFiles;
 mod tls;
 
 mod urls;
-pub use urls::{parse_dsn, rabbitmq_nodes, redact_url, PgTargets};
+pub use urls::{parse_dsn, rabbitmq_nodes, redact_url, redis_sentinel, PgTargets, RedisSentinel};
 
 #[cfg(test)]
 mod tests;
@@ -70,7 +70,7 @@ pub const SETTINGS: &[SettingSpec] = &[
     spec("RABBITMQ_KEY_FILE", None, "/etc/ssl/dispatch-client.key", "With amqps://: private key (PEM) of RABBITMQ_CERT_FILE."),
     spec("QUEUE_TYPE", Some("classic"), "quorum", "classic (one priority queue per channel) or quorum (replicated; one queue per channel and priority). Every process of a deployment must agree; `dispatchctl convert-queues` switches."),
     spec("QUEUE_DELIVERY_LIMIT", Some("20"), "20", "With QUEUE_TYPE=quorum: deliveries of one work message (worker crashes, lost connections) before RabbitMQ dead-letters it to dlq.<channel> with reason delivery_limit."),
-    secret("REDIS_URL", "redis://redis:6379/0", "Redis connection URL (redis:// or rediss://). Default: redis://localhost:6379/0."),
+    secret("REDIS_URL", "redis://redis:6379/0", "Redis connection URL (redis:// or rediss://), or Redis Sentinel's: redis+sentinel://[:PASSWORD@]HOST:26379[,HOST:26379…]/MASTER[/DB] (rediss+sentinel:// for TLS); the password is the master's. Default: redis://localhost:6379/0."),
     spec("REDIS_URL_FILE", None, "/run/secrets/redis_url", "File holding REDIS_URL (container secrets)."),
     spec("REDIS_CA_FILE", None, "/etc/ssl/redis-ca.pem", "With rediss://: CA certificates (PEM) trusted instead of the built-in public roots."),
     spec("REDIS_CERT_FILE", None, "/etc/ssl/dispatch-client.pem", "With rediss://: client certificate chain (PEM); with REDIS_KEY_FILE."),
@@ -261,7 +261,16 @@ impl Settings {
             .unwrap_or_default()
             .parse()
             .map_err(|reason| invalid("QUEUE_TYPE", reason))?;
-        check_url("REDIS_URL", &redis_url, &["redis", "rediss"])?;
+        if redis_sentinel(&redis_url)
+            .map_err(|reason| invalid("REDIS_URL", reason))?
+            .is_none()
+        {
+            check_url(
+                "REDIS_URL",
+                &redis_url,
+                &["redis", "rediss", "redis+sentinel", "rediss+sentinel"],
+            )?;
+        }
         let webhook_site_url = raw
             .get("WEBHOOK_SITE_URL")
             .map(|v| check_url("WEBHOOK_SITE_URL", &v, &["http", "https"]))
@@ -401,7 +410,10 @@ impl Settings {
     }
 
     pub fn redis_display(&self) -> String {
-        redact_url(self.redis_url.expose_secret())
+        match redis_sentinel(self.redis_url.expose_secret()) {
+            Ok(Some(sentinel)) => sentinel.display(),
+            _ => redact_url(self.redis_url.expose_secret()),
+        }
     }
 }
 

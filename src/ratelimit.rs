@@ -93,11 +93,13 @@ impl RateLimiter {
         let mut invocation = self.script.key(key);
         invocation.arg(interval_us);
         let call = invocation.invoke_async::<i64>(&mut conn);
-        match tokio::time::timeout(REDIS_CALL_TIMEOUT, call).await {
-            Ok(Ok(wait)) => Ok(wait.max(0) as u64),
-            Ok(Err(e)) => Err(e.to_string()),
-            Err(_) => Err(format!("no answer within {REDIS_CALL_TIMEOUT:?}")),
-        }
+        let answer = match tokio::time::timeout(REDIS_CALL_TIMEOUT, call).await {
+            Ok(Ok(wait)) => return Ok(wait.max(0) as u64),
+            Ok(Err(e)) => e.to_string(),
+            Err(_) => format!("no answer within {REDIS_CALL_TIMEOUT:?}"),
+        };
+        self.redis.call_failed().await;
+        Err(answer)
     }
 
     fn reserve_local(&self, channel: Channel, interval_us: u64) -> u64 {

@@ -21,6 +21,8 @@
 #   pg-failback        stop and delete the (promoted) replica, start the first instance again
 #   redis-stop         SHUTDOWN NOSAVE the private Redis
 #   redis-start        start it again on the same port
+#   redis-sentinel-start  a second Redis behind Sentinel: master, replica and three
+#                      sentinels naming it `chaos`, on CHAOS_SENTINEL_PORTS (added to services.env)
 #   rabbit-stop-app    rabbitmqctl stop_app on the private node
 #   rabbit-start-app   rabbitmqctl start_app, then wait until it serves again
 #   rabbit-wipe-restart  stop the private node, delete its data directory (queues, messages,
@@ -310,6 +312,60 @@ chaos_redis_stop() {
     rm -f "$d/redis.pid"
 }
 
+# A Redis of its own behind Sentinel: a master, a replica of it and three sentinels
+# (quorum 2, a master is down after 1 s) that call it `chaos`, on CHAOS_SENTINEL_PORTS
+# ("master replica sentinel1 sentinel2 sentinel3", added to services.env). Apart from the
+# private Redis above, so that a fail-over here never turns another test's Redis read-only.
+chaos_redis_sentinel_start() {
+    local d="$CHAOS_RUN/sentinel" ports i n
+    if [[ -z "${CHAOS_SENTINEL_PORTS:-}" ]]; then
+        CHAOS_SENTINEL_PORTS="$(chaos_free_ports 5)"
+        echo "CHAOS_SENTINEL_PORTS='$CHAOS_SENTINEL_PORTS'" >>"$CHAOS_RUN/services.env"
+    fi
+    read -r -a ports <<<"$CHAOS_SENTINEL_PORTS"
+    mkdir -p "$d"
+    redis-server --port "${ports[0]}" --bind 127.0.0.1 --save "" --appendonly no \
+        --daemonize yes --dir "$d" --pidfile "$d/master.pid" --logfile "$d/master.log" || return 1
+    redis-server --port "${ports[1]}" --bind 127.0.0.1 --save "" --appendonly no --replicaof 127.0.0.1 "${ports[0]}" \
+        --daemonize yes --dir "$d" --pidfile "$d/replica.pid" --logfile "$d/replica.log" || return 1
+    for i in 2 3 4; do
+        cat >"$d/sentinel-$i.conf" <<EOF
+port ${ports[$i]}
+bind 127.0.0.1
+daemonize yes
+dir $d
+pidfile $d/sentinel-$i.pid
+logfile $d/sentinel-$i.log
+sentinel monitor chaos 127.0.0.1 ${ports[0]} 2
+sentinel down-after-milliseconds chaos 1000
+sentinel failover-timeout chaos 5000
+EOF
+        redis-server "$d/sentinel-$i.conf" --sentinel || return 1
+    done
+    # Ready once every sentinel sees the replica (a fail-over needs one to promote).
+    for ((n = 0; n < 150; n++)); do
+        local ready=1
+        for i in 2 3 4; do
+            [[ "$(redis-cli -h 127.0.0.1 -p "${ports[$i]}" sentinel replicas chaos 2>/dev/null | grep -c "^ip$")" -ge 1 ]] || ready=0
+        done
+        ((ready)) && return 0
+        sleep 0.2
+    done
+    chaos_log "Redis Sentinel did not see the replica; see $d"
+    return 1
+}
+
+chaos_redis_sentinel_stop() {
+    local d="$CHAOS_RUN/sentinel" f pid
+    for f in "$d"/sentinel-*.pid "$d"/replica.pid "$d"/master.pid; do
+        [[ -f "$f" ]] || continue
+        pid="$(cat "$f" 2>/dev/null)"
+        [[ -n "$pid" ]] && kill -KILL "$pid" 2>/dev/null
+        rm -f "$f"
+    done
+    return 0
+}
+
 # ---- RabbitMQ ---------------------------------------------------------------------------
 chaos_rabbit_wait() {
     local i
@@ -405,6 +461,7 @@ chaos_services_stop() {
     chaos_load_env "$run" 2>/dev/null || return 0
     chaos_rabbit_stop
     chaos_redis_stop
+    chaos_redis_sentinel_stop
     chaos_pg_standby_stop
     chaos_pg_stop
 }
@@ -426,6 +483,7 @@ chaos_services_main() {
                 pg-failback) chaos_pg_failback ;;
                 redis-stop) chaos_redis_stop ;;
                 redis-start) chaos_redis_start ;;
+                redis-sentinel-start) chaos_redis_sentinel_start ;;
                 rabbit-stop-app) chaos_rabbitmqctl -q stop_app ;;
                 rabbit-start-app) chaos_rabbitmqctl -q start_app && chaos_rabbit_wait ;;
                 rabbit-wipe-restart) chaos_rabbit_stop && rm -rf "$CHAOS_RUN/rabbit/mnesia" && chaos_rabbit_start ;;

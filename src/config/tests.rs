@@ -203,3 +203,43 @@ fn a_postgres_host_list_that_cannot_serve_is_refused_by_name() {
         assert!(!err.contains("hunter2"), "{err}");
     }
 }
+
+#[test]
+fn the_redis_sentinel_form_names_its_sentinels_master_and_database() {
+    let s = redis_sentinel("redis+sentinel://:hunter2@s1:26379,s2:26380,s3/mymaster/2")
+        .expect("valid")
+        .expect("the Sentinel form");
+    assert_eq!(
+        s.sentinels,
+        vec![
+            ("s1".to_string(), 26379),
+            ("s2".to_string(), 26380),
+            ("s3".to_string(), 26379)
+        ]
+    );
+    assert_eq!((s.master.as_str(), s.db, s.tls), ("mymaster", 2, false));
+    assert_eq!(s.master_url("10.0.0.5", 6379), "redis://:hunter2@10.0.0.5:6379/2");
+    assert_eq!(
+        s.sentinel_url(&s.sentinels[0]),
+        "redis://s1:26379",
+        "the password is the master's"
+    );
+    let settings = settings(&[("REDIS_URL", "rediss+sentinel://:hunter2@s1:26379/mymaster")]).unwrap();
+    assert_eq!(settings.redis_display(), "sentinel s1:26379 master mymaster db 0");
+    assert_eq!(redis_sentinel("redis://h:6379/0"), Ok(None));
+    for (url, says) in [
+        ("redis+sentinel://s1:26379", "names the master"),
+        ("redis+sentinel://:hunter2@s1:x/m", "port \"x\" is not a number"),
+        ("redis+sentinel://s1/m/zero", "database \"zero\" is not a number"),
+    ] {
+        let err = settings_err(url);
+        assert!(
+            err.contains("REDIS_URL") && err.contains(says) && !err.contains("hunter2"),
+            "{url}: {err}"
+        );
+    }
+}
+
+fn settings_err(redis_url: &str) -> String {
+    settings(&[("REDIS_URL", redis_url)]).unwrap_err().to_string()
+}

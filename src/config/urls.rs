@@ -53,6 +53,85 @@ pub fn rabbitmq_nodes(value: &str) -> Result<Vec<String>, String> {
     Ok(nodes)
 }
 
+/// REDIS_URL's Sentinel form: `redis+sentinel://[user:password@]host:port[,host:port…]/MASTER[/DB]`,
+/// or `rediss+sentinel://` for TLS to the sentinels and the master. The credentials are the
+/// master's (the sentinels are asked without any).
+#[derive(Clone, Debug, PartialEq)]
+pub struct RedisSentinel {
+    pub sentinels: Vec<(String, u16)>,
+    pub master: String,
+    pub db: i64,
+    pub tls: bool,
+    userinfo: String,
+}
+
+impl RedisSentinel {
+    /// The URL of a sentinel, for asking it where the master is.
+    pub fn sentinel_url(&self, (host, port): &(String, u16)) -> String {
+        format!("{}://{host}:{port}", if self.tls { "rediss" } else { "redis" })
+    }
+
+    /// The URL of the master that a sentinel named, with the credentials and database.
+    pub fn master_url(&self, host: &str, port: u16) -> String {
+        let scheme = if self.tls { "rediss" } else { "redis" };
+        format!("{scheme}://{}{host}:{port}/{}", self.userinfo, self.db)
+    }
+
+    /// `sentinel a:26379,b:26379 master mymaster db 0`, without credentials.
+    pub fn display(&self) -> String {
+        let hosts: Vec<String> = self.sentinels.iter().map(|(h, p)| format!("{h}:{p}")).collect();
+        format!("sentinel {} master {} db {}", hosts.join(","), self.master, self.db)
+    }
+}
+
+/// The Sentinel form of REDIS_URL, None for a plain `redis://` or `rediss://` URL. Errors
+/// never repeat the URL, which may hold a password.
+pub fn redis_sentinel(value: &str) -> Result<Option<RedisSentinel>, String> {
+    let (tls, rest) = match value.split_once("://") {
+        Some(("redis+sentinel", rest)) => (false, rest),
+        Some(("rediss+sentinel", rest)) => (true, rest),
+        _ => return Ok(None),
+    };
+    let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let (userinfo, hosts) = match authority.rsplit_once('@') {
+        Some((u, h)) => (format!("{u}@"), h),
+        None => (String::new(), authority),
+    };
+    let mut sentinels = Vec::new();
+    for (i, entry) in hosts.split(',').enumerate() {
+        let (host, port) = match entry.rsplit_once(':') {
+            Some((h, p)) => (
+                h,
+                p.parse::<u16>()
+                    .map_err(|_| format!("sentinel {}: port \"{p}\" is not a number", i + 1))?,
+            ),
+            None => (entry, 26379),
+        };
+        if host.is_empty() {
+            return Err(format!("sentinel {} has no host", i + 1));
+        }
+        sentinels.push((host.to_string(), port));
+    }
+    let mut parts = path.split('/').filter(|p| !p.is_empty());
+    let master = parts
+        .next()
+        .ok_or("the Sentinel form names the master: redis+sentinel://host:26379/MASTER[/DB]")?
+        .to_string();
+    let db = match parts.next() {
+        Some(db) => db
+            .parse::<i64>()
+            .map_err(|_| format!("database \"{db}\" is not a number"))?,
+        None => 0,
+    };
+    Ok(Some(RedisSentinel {
+        sentinels,
+        master,
+        db,
+        tls,
+        userinfo,
+    }))
+}
+
 /// Drops the password from a URL so it can be logged.
 pub fn redact_url(value: &str) -> String {
     match url::Url::parse(value) {

@@ -10,6 +10,7 @@ mod primary;
 mod prune;
 mod scanner;
 mod security;
+mod sentinel;
 mod store;
 mod terminal;
 mod tls;
