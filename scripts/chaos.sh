@@ -22,6 +22,10 @@
 #   pg-failover  serve's DATABASE_DSN lists the private PostgreSQL and a streaming standby
 #              of it (read-write); at t=10 s the primary stops, 2 s later the standby is
 #              promoted; the old primary stays down (it serves again after the scenario)
+#   redis-failover  serve and a second worker limit at 25/s per channel through a Redis
+#              behind three sentinels; at t=8 s the master is SIGKILLed and the sentinels
+#              promote its replica; the limit holds shared before and after, and within
+#              2 × the limit (each process on its own) during the gap
 #   (every scenario runs serve with REQUEUE_LOST_AFTER=5s: the broker losing a confirmed
 #   message is recovered by the scanner's lost-message rule)
 #   quorum-leader  QUEUE_TYPE=quorum on a private 3-node cluster: SIGKILL the node leading
@@ -77,8 +81,8 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 readonly ROOT
-ALL_SCENARIOS=(rabbitmq redis postgres kill term flap purge queue-delete disk-loss drop-head quorum-leader quorum-node pg-failover)
-CLASSIC_SCENARIOS=(rabbitmq redis postgres kill term flap purge queue-delete disk-loss drop-head pg-failover)
+ALL_SCENARIOS=(rabbitmq redis postgres kill term flap purge queue-delete disk-loss drop-head quorum-leader quorum-node pg-failover redis-failover)
+CLASSIC_SCENARIOS=(rabbitmq redis postgres kill term flap purge queue-delete disk-loss drop-head pg-failover redis-failover)
 
 usage() { awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0"; }
 die() { printf 'chaos: error: %s\n' "$*" >&2; exit 2; }

@@ -39,7 +39,7 @@ CLUSTER_SH = HERE.parent / "rabbitmq-cluster.sh"
 SINK_PY = HERE / "sink.py"
 
 SCENARIOS = ["rabbitmq", "redis", "postgres", "kill", "term", "flap", "purge", "queue-delete", "disk-loss",
-             "drop-head", "quorum-leader", "quorum-node", "pg-failover"]
+             "drop-head", "quorum-leader", "quorum-node", "pg-failover", "redis-failover"]
 CLUSTER_SCENARIOS = {"quorum-leader", "quorum-node"}
 CHANNELS = ["SMS", "EMAIL", "PUSH"]
 PRIORITIES = ["HIGH", "NORMAL", "LOW"]
@@ -48,13 +48,18 @@ SHUTDOWN_TIMEOUT_S = 10
 LOAD_SECONDS = {"rabbitmq": 25, "redis": 45, "postgres": 25, "kill": 25, "term": 25, "flap": 25,
                 # drop-head: a burst, so that a backlog builds past the policy's max-length.
                 "purge": 15, "queue-delete": 25, "disk-loss": 25, "drop-head": 6,
-                "quorum-leader": 25, "quorum-node": 25, "pg-failover": 25}
+                "quorum-leader": 25, "quorum-node": 25, "pg-failover": 25, "redis-failover": 25}
 # Where the broker loses what it holds: the worker is slowed so that a backlog is lost too.
 BACKLOG_SCENARIOS = {"queue-delete", "disk-loss"}
 # How long the lost-message rule lets a message stay lost (serve's REQUEUE_LOST_AFTER).
 REQUEUE_LOST_AFTER_S = 5
 # The drop-head scenario's policy: at most this many messages per work queue.
 DROP_HEAD_MAX_LENGTH = 100
+# redis-failover: the per-channel limit, below the load (~27/s per channel) so that it binds,
+# the window over which a rate is measured, and the slack allowed over the documented bound.
+REDIS_FAILOVER_RATE = 25
+RATE_WINDOW_S = 2.0
+RATE_SLACK = 1.15
 # How long a cluster node stays down in the quorum-* scenarios.
 NODE_DOWN_S = 10
 REQUEST_DEADLINE_S = 120  # a load request is retried for this long before it counts as refused
@@ -88,6 +93,11 @@ class Services:
         self.amqp_port = int(self.env["CHAOS_AMQP_PORT"])
         self.cluster_dir: Path | None = None
         self.cluster_env: dict[str, str] = {}
+
+    def sentinel_ports(self) -> list[int]:
+        """master, replica, sentinel 1-3 (services.sh redis-sentinel-start adds them)."""
+        self.env = read_env_file(self.run / "services.env")
+        return [int(p) for p in self.env["CHAOS_SENTINEL_PORTS"].split()]
 
     def standby_port(self) -> int:
         """The private PostgreSQL's standby (services.sh pg-standby-start adds it to the env)."""
@@ -530,6 +540,9 @@ class Scenario:
         self.primary_port = svc.pg_port
         self.standby_port = 0
         self.primary_stopped_at: float | None = None
+        # redis-failover: the sentinels, and when the master was killed (monotonic, wall).
+        self.sentinels: list[int] = []
+        self.master_killed_at: tuple[float, float] | None = None
 
     def cluster_url(self, first: int = 1) -> str:
         """The cluster's RABBITMQ_URL with node `first` first (the client tries them in order);
@@ -579,6 +592,10 @@ class Scenario:
         if self.on_cluster:
             env["RABBITMQ_URL"] = self.cluster_url(first_node)
             env["QUEUE_TYPE"] = self.args.cluster_queue_type
+        if self.name == "redis-failover":
+            sentinels = ",".join(f"127.0.0.1:{p}" for p in self.sentinels)
+            env["REDIS_URL"] = f"redis+sentinel://{sentinels}/chaos/0"
+            env["RATE_LIMIT_PER_SEC"] = str(REDIS_FAILOVER_RATE)
         if self.name == "pg-failover":
             # Both servers, the primary first; the engine finds the writable one.
             env["DATABASE_DSN"] = (f"postgres://postgres@127.0.0.1:{self.primary_port},127.0.0.1:{self.standby_port}"
@@ -821,6 +838,21 @@ class Scenario:
             # The checks read the new primary from now on.
             self.svc.pg_port = self.standby_port
             mark("standby promoted; the old primary stays down")
+        elif n == "redis-failover":
+            at(8)
+            self.master_killed_at = (time.monotonic(), time.time())
+            self.svc.action("redis-sentinel-kill-master")
+            mark("SIGKILL the Redis master")
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                r = subprocess.run(["redis-cli", "-p", str(self.sentinels[0]), "sentinel", "get-master-addr-by-name",
+                                    "chaos"], capture_output=True, text=True, timeout=5)
+                if r.stdout.split()[1:2] == [str(self.sentinel_master_ports[1])]:
+                    mark("the sentinels promoted the replica")
+                    break
+                time.sleep(0.2)
+            else:
+                mark("the sentinels did not promote the replica within 30 s")
         # flap: the sink's mode is the fault; nothing to do here.
 
     # -- run --
@@ -848,15 +880,27 @@ class Scenario:
             if self.on_cluster:
                 self.svc.cluster_whole()
                 self.predeclare()
+            worker2 = None
+            if self.name == "redis-failover":
+                self.svc.action("redis-sentinel-start")
+                ports = self.svc.sentinel_ports()
+                self.sentinel_master_ports, self.sentinels = ports[:2], ports[2:]
+                serve.env = self.serve_env()
+                # A second process delivering, so that the limit being global is what is tested.
+                worker2 = Proc("worker2", [self.binary, "worker", "--listen", "127.0.0.1:0"], self.serve_env(),
+                               self.dir / "worker2.log", self.pids, self.cwd)
             if self.name == "pg-failover":
                 self.svc.action("pg-standby-start")
                 self.standby_port = self.svc.standby_port()
                 serve.env = self.serve_env()
             serve.start()
             wait_ready(self.api_port, serve)
+            if worker2:
+                worker2.start()
             if self.on_cluster:
                 self.pick_target(timeline)
             requests = plan(self.args.count, self.name, self.args.seed)
+            self.requests_sent = requests
             loader = Loader(self.api_port, requests, LOAD_SECONDS[self.name] * self.args.time_scale,
                             self.args.seed + self.idx)
             t0 = time.monotonic()
@@ -888,10 +932,72 @@ class Scenario:
             if rc not in (0, None, -signal.SIGKILL) and not serve.unexpected_exits:
                 self.notes.append(f"final stop: serve exited {rc}")
             sink.stop(5)
+            if worker2:
+                worker2.stop(SHUTDOWN_TIMEOUT_S + 5)
+                self.svc.action("redis-sentinel-stop")
             if self.name == "pg-failover":
                 # The scenarios after this one find the private PostgreSQL as it was.
                 self.svc.action("pg-failback")
                 self.svc.pg_port = self.primary_port
+
+    def check_rate(self, lr: LoadResult, kind_of: dict, sink_log: Path, f: list[str]) -> None:
+        """redis-failover: per channel, the deliveries (attempts) per RATE_WINDOW_S stay within
+        the limit while Redis is shared, and within 2 × the limit (two processes, each on its
+        own) while the limiter falls back; the fallback ends once the new master answers."""
+        if self.master_killed_at is None:
+            f.append("the Redis master was never killed")
+            return
+        killed, killed_wall = self.master_killed_at
+        # When serve's and worker2's limiters were shared again (their logs, wall clock).
+        back = []
+        for name in ("serve.log", "worker2.log"):
+            fell = False
+            for line in (self.dir / name).read_text(errors="replace").splitlines():
+                if not line.startswith("{"):
+                    continue
+                try:
+                    rec = json.loads(line)
+                except ValueError:
+                    continue
+                msg = rec.get("message") or rec.get("fields", {}).get("message", "")
+                at = datetime.fromisoformat(rec.get("timestamp", "1970-01-01T00:00:00+00:00").replace("Z", "+00:00")).timestamp()
+                if at < killed_wall:
+                    continue
+                if "rate limiting per process" in msg:
+                    fell = True
+                elif "rate limiting is shared again" in msg and fell:
+                    back.append(at - killed_wall)
+                    break
+        if len(back) < 2:
+            f.append(f"the limiters were not shared again after the fail-over ({len(back)} of 2 processes)")
+        gap = max(back) if back else 30.0
+        self.notes.append(f"redis-failover: shared limiting again {', '.join(f'{b:.1f}s' for b in back)} after the "
+                          f"master was killed")
+        id_channel = {lr.ids[it.key]: it.channel for req in self.requests_sent for it in req if it.key in lr.ids}
+        times = defaultdict(list)
+        for line in sink_log.read_text().splitlines():
+            parts = line.split("\t")
+            if len(parts) == 6 and parts[1] in id_channel:
+                times[id_channel[parts[1]]].append(float(parts[0]))
+        worst = {}
+        for channel, ts in times.items():
+            ts.sort()
+            j = 0
+            for i, t in enumerate(ts):
+                while ts[j] < t - RATE_WINDOW_S:
+                    j += 1
+                rate = (i - j + 1) / RATE_WINDOW_S
+                shared = not (killed - RATE_WINDOW_S <= t <= killed + gap + RATE_WINDOW_S)
+                phase = "shared" if shared else "fallback"
+                bound = REDIS_FAILOVER_RATE * (1 if shared else 2) * RATE_SLACK + 1 / RATE_WINDOW_S
+                worst[(channel, phase)] = max(worst.get((channel, phase), 0), rate)
+                if rate > bound:
+                    f.append(f"{channel}: {rate:.1f}/s over {RATE_WINDOW_S}s at t={t - self.t0:.1f}s "
+                             f"({phase}; bound {bound:.1f}/s)")
+                    break
+        self.notes.append("redis-failover: highest rate per channel over "
+                          f"{RATE_WINDOW_S}s (limit {REDIS_FAILOVER_RATE}/s): " +
+                          ", ".join(f"{c} {p} {r:.1f}/s" for (c, p), r in sorted(worst.items())))
 
     def settle(self, serve: Proc, since: float) -> tuple[bool, float]:
         deadline = since + self.args.settle_timeout
@@ -1086,6 +1192,8 @@ class Scenario:
                 self.notes.append(f"pg-failover: first 202 {after[0] - self.primary_stopped_at:.1f}s after the primary "
                                   f"stopped (2 s of it before the promote); 503 answers "
                                   f"{sum(v for k, v in lr.errors.items() if k.endswith(' 503'))}")
+        if self.name == "redis-failover":
+            self.check_rate(lr, kind_of, sink_log, f)
         if self.name == "term" and lease_expired:
             f.append(f"graceful shutdown abandoned {lease_expired} deliveries (recovered by lease expiry)")
 

@@ -23,6 +23,8 @@
 #   redis-start        start it again on the same port
 #   redis-sentinel-start  a second Redis behind Sentinel: master, replica and three
 #                      sentinels naming it `chaos`, on CHAOS_SENTINEL_PORTS (added to services.env)
+#   redis-sentinel-kill-master  SIGKILL that master
+#   redis-sentinel-stop  stop all five and delete their data
 #   rabbit-stop-app    rabbitmqctl stop_app on the private node
 #   rabbit-start-app   rabbitmqctl start_app, then wait until it serves again
 #   rabbit-wipe-restart  stop the private node, delete its data directory (queues, messages,
@@ -484,6 +486,8 @@ chaos_services_main() {
                 redis-stop) chaos_redis_stop ;;
                 redis-start) chaos_redis_start ;;
                 redis-sentinel-start) chaos_redis_sentinel_start ;;
+                redis-sentinel-kill-master) kill -KILL "$(cat "$CHAOS_RUN/sentinel/master.pid")" ;;
+                redis-sentinel-stop) chaos_redis_sentinel_stop && rm -rf "$CHAOS_RUN/sentinel" ;;
                 rabbit-stop-app) chaos_rabbitmqctl -q stop_app ;;
                 rabbit-start-app) chaos_rabbitmqctl -q start_app && chaos_rabbit_wait ;;
                 rabbit-wipe-restart) chaos_rabbit_stop && rm -rf "$CHAOS_RUN/rabbit/mnesia" && chaos_rabbit_start ;;
