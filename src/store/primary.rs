@@ -141,34 +141,50 @@ impl Switched {
     }
 }
 
+/// What a look through the pool found.
+enum PoolState {
+    Writable,
+    /// The server answered that it will not take writes: a demoted primary, a standby.
+    Refusing,
+    /// No answer in time: the server is gone, or only the pool is busy.
+    Unknown,
+}
+
 /// Watches the pool's server until the pool closes; see the module's comment.
 pub fn watch(pool: PgPool, targets: PgTargets, switched: Arc<Switched>) {
     tokio::spawn(async move {
-        let mut current = pool.connect_options();
         let mut said_missing = false;
         loop {
             tokio::time::sleep(WATCH_EVERY).await;
             if pool.is_closed() {
                 return;
             }
-            if healthy(&pool, targets.read_write).await {
-                said_missing = false;
-                continue;
-            }
+            let current = pool.connect_options();
+            let refusing = match through_pool(&pool, targets.read_write).await {
+                PoolState::Writable => {
+                    said_missing = false;
+                    continue;
+                }
+                PoolState::Refusing => true,
+                // A pool whose connections are all busy cannot answer in time either: ask
+                // the server itself before concluding anything.
+                PoolState::Unknown if look(&current, targets.read_write).await.is_ok() => continue,
+                PoolState::Unknown => false,
+            };
             match find(&targets).await {
                 Ok(found) => {
                     let moved = found.get_host() != current.get_host() || found.get_port() != current.get_port();
-                    if moved {
-                        tracing::warn!(
-                            from = %format!("{}:{}", current.get_host(), current.get_port()),
-                            to = %format!("{}:{}", found.get_host(), found.get_port()),
-                            "PostgreSQL primary moved; reconnecting to it"
-                        );
-                    } else {
-                        tracing::warn!(host = %found.get_host(), "PostgreSQL server changed its role; reconnecting");
+                    // The same host name after a refusal: it now names another server (a
+                    // moved DNS name or address), so the connections to the old one go.
+                    if !moved && !refusing {
+                        continue;
                     }
+                    tracing::warn!(
+                        from = %format!("{}:{}", current.get_host(), current.get_port()),
+                        to = %format!("{}:{}", found.get_host(), found.get_port()),
+                        "PostgreSQL primary moved; reconnecting to it"
+                    );
                     pool.set_connect_options(found);
-                    current = pool.connect_options();
                     switched.mark();
                     said_missing = false;
                 }
@@ -182,17 +198,16 @@ pub fn watch(pool: PgPool, targets: PgTargets, switched: Arc<Switched>) {
     });
 }
 
-/// Whether a connection of the pool reaches a server that takes writes (or, with
-/// `target_session_attrs=any`, any server at all).
-async fn healthy(pool: &PgPool, read_write: bool) -> bool {
+async fn through_pool(pool: &PgPool, read_write: bool) -> PoolState {
     let looking = async {
         let mut conn = pool.acquire().await?;
         writability(&mut conn).await
     };
     match tokio::time::timeout(LOOK_TIMEOUT, looking).await {
-        Ok(Ok(None)) => true,
-        Ok(Ok(Some(_))) => !read_write,
-        Ok(Err(_)) | Err(_) => false,
+        Ok(Ok(None)) => PoolState::Writable,
+        Ok(Ok(Some(_))) if !read_write => PoolState::Writable,
+        Ok(Ok(Some(_))) => PoolState::Refusing,
+        Ok(Err(_)) | Err(_) => PoolState::Unknown,
     }
 }
 
