@@ -223,8 +223,9 @@ chaos_pg_down() {
     chaos_as_pg "$bin/pg_ctl" -D "$d/data" -m fast -w -t 60 stop >/dev/null
 }
 
+# Stops the instance in ${1:-$CHAOS_RUN/pg} if it runs (fast, else immediate); never fails.
 chaos_pg_stop() {
-    local bin d="$CHAOS_RUN/pg"
+    local bin d="${1:-$CHAOS_RUN/pg}"
     [[ -f "$d/data/postmaster.pid" ]] || return 0
     bin="$(chaos_pg_bindir)" || return 0
     chaos_as_pg "$bin/pg_ctl" -D "$d/data" -m fast -w -t 30 stop >/dev/null 2>&1 \
@@ -272,14 +273,7 @@ chaos_pg_failback() {
     chaos_pg_start
 }
 
-chaos_pg_standby_stop() {
-    local bin d="$CHAOS_RUN/pg-standby"
-    [[ -f "$d/data/postmaster.pid" ]] || return 0
-    bin="$(chaos_pg_bindir)" || return 0
-    chaos_as_pg "$bin/pg_ctl" -D "$d/data" -m fast -w -t 30 stop >/dev/null 2>&1 \
-        || chaos_as_pg "$bin/pg_ctl" -D "$d/data" -m immediate -w -t 30 stop >/dev/null 2>&1 \
-        || true
-}
+chaos_pg_standby_stop() { chaos_pg_stop "$CHAOS_RUN/pg-standby"; }
 
 # ---- Redis ------------------------------------------------------------------------------
 chaos_redis_start() {

@@ -25,6 +25,17 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+/// For a test whose service only scripts/test.sh starts (`what` names it and its variables):
+/// None and a note on a developer's machine; a failure under `CI=true`, where a skipped test
+/// would hide a runner that lost the service.
+pub fn without_service<T>(what: &str) -> Option<T> {
+    if std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") {
+        panic!("no {what} under CI=true: run the suite through scripts/test.sh, which starts it");
+    }
+    eprintln!("SKIPPED: no {what}; scripts/test.sh starts one");
+    None
+}
+
 pub fn pg_base() -> String {
     std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
 }
