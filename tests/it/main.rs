@@ -8,6 +8,7 @@ mod operator;
 mod packaging;
 mod primary;
 mod prune;
+mod ratelimit;
 mod scanner;
 mod security;
 mod sentinel;
