@@ -121,7 +121,7 @@ cluster_cli() {
     node="CLUSTER_NODE_$i"
     (
         cluster_env "$i"
-        "$(chaos_rabbit_script "$tool")" -n "${!node}" "$@"
+        chaos_rabbit_run "$tool" -n "${!node}" "$@"
     )
 }
 
@@ -164,10 +164,11 @@ loopback_users.guest = true
 log.console = false
 log.file.level = info
 EOF
+    chaos_rabbit_conf_deprecated >>"$d/rabbitmq.conf"
     rm -f "$d/rabbit.pid"
     (
         cluster_env "$i"
-        "$(chaos_rabbit_script rabbitmq-server)" -detached >>"$d/log/startup.log" 2>&1
+        chaos_rabbit_run rabbitmq-server -detached >>"$d/log/startup.log" 2>&1
     ) || { cluster_log "node $i: rabbitmq-server -detached failed; see $d/log"; return 1; }
     cluster_await "$i"
 }
@@ -336,7 +337,7 @@ cluster_restart() {
     rm -f "$CLUSTER_DIR/node$i/rabbit.pid"
     (
         cluster_env "$i"
-        "$(chaos_rabbit_script rabbitmq-server)" -detached >>"$CLUSTER_DIR/node$i/log/startup.log" 2>&1
+        chaos_rabbit_run rabbitmq-server -detached >>"$CLUSTER_DIR/node$i/log/startup.log" 2>&1
     ) || { cluster_log "node $i: rabbitmq-server -detached failed"; return 1; }
     cluster_await "$i" || return 1
     via="$(cluster_any_live "$i")" || via="$i"

@@ -30,6 +30,10 @@
 #   rabbit-wipe-restart  stop the private node, delete its data directory (queues, messages,
 #                      definitions: a lost disk), start it again empty
 #   rabbitmqctl ARGS   any rabbitmqctl command against the private node
+#   rabbit-version     the version of RabbitMQ that the private node runs
+#
+# CHAOS_RABBITMQ=4 at `start` runs the private node on RabbitMQ 4.0 (scripts/rabbitmq4.sh);
+# the default, 3, is the machine's own package. The choice is kept in services.env.
 #
 # The file can also be sourced (chaos.sh does): it then only defines functions.
 # shellcheck disable=SC2317
@@ -81,14 +85,43 @@ chaos_pg_bindir() {
     printf '%s\n' "$d"
 }
 
-# The real RabbitMQ scripts, not Debian's wrapper (which switches to the rabbitmq user and
-# its home, where the shared node's cookie lives).
-chaos_rabbit_script() {
+# Which RabbitMQ a node of ours runs: CHAOS_RABBITMQ=4 is Debian 13's 4.0 in the root file
+# system that scripts/rabbitmq4.sh keeps; otherwise (3) the machine's own package.
+CHAOS_SCRIPTS="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# Before chaos_rabbit_env points HOME at a node's own directory.
+export DISPATCHCTL_CACHE="${DISPATCHCTL_CACHE:-$HOME/.cache/dispatchctl}"
+
+# Runs one of RabbitMQ's scripts (rabbitmq-server, rabbitmqctl, …). For 3: the real scripts,
+# not Debian's wrapper (which switches to the rabbitmq user and its home, where the shared
+# node's cookie lives). For 4: inside the Debian 13 root, with the run directories bound.
+chaos_rabbit_run() {
     local name="$1"
-    if [[ -x "/usr/lib/rabbitmq/bin/$name" ]]; then
-        printf '%s\n' "/usr/lib/rabbitmq/bin/$name"
+    shift
+    if [[ "${CHAOS_RABBITMQ:-3}" == 4 ]]; then
+        "$CHAOS_SCRIPTS/rabbitmq4.sh" exec "${CHAOS_RUN:-}:${CLUSTER_DIR:-}" "$name" "$@"
+    elif [[ -x "/usr/lib/rabbitmq/bin/$name" ]]; then
+        "/usr/lib/rabbitmq/bin/$name" "$@"
     else
-        command -v "$name"
+        "$(command -v "$name")" "$@"
+    fi
+}
+
+# rabbitmq.conf lines that make RabbitMQ 4 refuse what it deprecates, as later versions do
+# by default, instead of permitting it with a warning: a test that relies on one fails.
+chaos_rabbit_conf_deprecated() {
+    [[ "${CHAOS_RABBITMQ:-3}" == 4 ]] || return 0
+    local feature
+    for feature in global_qos transient_nonexcl_queues queue_master_locator ram_node_type management_metrics_collection; do
+        printf 'deprecated_features.permit.%s = false\n' "$feature"
+    done
+}
+
+# The version of the RabbitMQ that chaos_rabbit_run runs.
+chaos_rabbit_version() {
+    if [[ "${CHAOS_RABBITMQ:-3}" == 4 ]]; then
+        "$CHAOS_SCRIPTS/rabbitmq4.sh" version
+    else
+        dpkg-query -W -f '${Version}\n' rabbitmq-server 2>/dev/null | sed 's/-.*//'
     fi
 }
 
@@ -133,7 +166,7 @@ chaos_rabbit_env() {
 chaos_rabbitmqctl() {
     (
         chaos_rabbit_env
-        "$(chaos_rabbit_script rabbitmqctl)" -n "$CHAOS_RABBIT_NODE" "$@"
+        chaos_rabbit_run rabbitmqctl -n "$CHAOS_RABBIT_NODE" "$@"
     )
 }
 
@@ -384,6 +417,7 @@ loopback_users.guest = true
 log.console = false
 log.file.level = info
 EOF
+    chaos_rabbit_conf_deprecated >>"$r/rabbitmq.conf"
     if [[ -n "${CHAOS_TLS_DIR:-}" ]]; then
         # EXTERNAL logs in as the client certificate's CN (guest).
         echo '[rabbitmq_auth_mechanism_ssl].' >"$r/enabled_plugins"
@@ -402,7 +436,7 @@ EOF
     fi
     (
         chaos_rabbit_env
-        "$(chaos_rabbit_script rabbitmq-server)" -detached >"$r/log/startup.log" 2>&1
+        chaos_rabbit_run rabbitmq-server -detached >"$r/log/startup.log" 2>&1
     ) || { chaos_log "rabbitmq-server -detached failed"; return 1; }
     chaos_rabbit_wait
 }
@@ -436,6 +470,7 @@ CHAOS_RABBIT_CTL_MIN=$ctl
 CHAOS_RABBIT_CTL_MAX=$((ctl + 9))
 CHAOS_EPMD_PORT=$((ctl + 10))
 CHAOS_RABBIT_NODE='chaos-$$@localhost'
+CHAOS_RABBITMQ=${CHAOS_RABBITMQ:-3}
 EOF
     if [[ "$tls" == --tls ]]; then
         chaos_tls_make "$run/tls" || return 1
@@ -446,7 +481,7 @@ CHAOS_AMQPS_PORT=${ports[5]}
 EOF
     fi
     chaos_load_env "$run" || return 1
-    chaos_log "private services: postgres 127.0.0.1:$CHAOS_PG_PORT, redis 127.0.0.1:$CHAOS_REDIS_PORT, rabbitmq 127.0.0.1:$CHAOS_AMQP_PORT ($CHAOS_RABBIT_NODE)"
+    chaos_log "private services: postgres 127.0.0.1:$CHAOS_PG_PORT, redis 127.0.0.1:$CHAOS_REDIS_PORT, rabbitmq $(chaos_rabbit_version) 127.0.0.1:$CHAOS_AMQP_PORT ($CHAOS_RABBIT_NODE)"
     chaos_pg_start || return 1
     chaos_redis_start || return 1
     chaos_rabbit_start || return 1
@@ -486,6 +521,7 @@ chaos_services_main() {
                 rabbit-start-app) chaos_rabbitmqctl -q start_app && chaos_rabbit_wait ;;
                 rabbit-wipe-restart) chaos_rabbit_stop && rm -rf "$CHAOS_RUN/rabbit/mnesia" && chaos_rabbit_start ;;
                 rabbitmqctl) chaos_rabbitmqctl "$@" ;;
+                rabbit-version) chaos_rabbit_version ;;
                 *) chaos_log "unknown action: $action"; return 2 ;;
             esac
             ;;
