@@ -141,6 +141,8 @@ impl Topology {
         args.insert("x-dead-letter-routing-key".into(), long_string(channel.lower()));
         match self.queue_type {
             QueueType::Classic => {
+                // Said, not left to the vhost: RabbitMQ 4 vhosts may default to quorum.
+                args.insert("x-queue-type".into(), long_string("classic"));
                 args.insert("x-max-priority".into(), AMQPValue::LongInt(3));
             }
             QueueType::Quorum => {
@@ -158,9 +160,14 @@ impl Topology {
 
     fn dead_letter_queue_args(&self) -> FieldTable {
         let mut args = FieldTable::default();
-        if self.queue_type == QueueType::Quorum {
-            args.insert("x-queue-type".into(), long_string("quorum"));
-            args.insert("x-delivery-limit".into(), AMQPValue::LongInt(DLQ_DELIVERY_LIMIT));
+        match self.queue_type {
+            QueueType::Classic => {
+                args.insert("x-queue-type".into(), long_string("classic"));
+            }
+            QueueType::Quorum => {
+                args.insert("x-queue-type".into(), long_string("quorum"));
+                args.insert("x-delivery-limit".into(), AMQPValue::LongInt(DLQ_DELIVERY_LIMIT));
+            }
         }
         args
     }

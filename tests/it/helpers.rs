@@ -70,6 +70,11 @@ pub fn vhost() -> String {
 
 /// `rabbitmqctl list_<what>` of the test vhost: the `columns` of each row, as text.
 pub fn rabbitmqctl_list(what: &str, columns: &[&str]) -> Vec<Vec<String>> {
+    rabbitmqctl_try_list(what, columns).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// `rabbitmqctl_list`, with rabbitmqctl's complaint (a column this version lacks) as the error.
+pub fn rabbitmqctl_try_list(what: &str, columns: &[&str]) -> Result<Vec<Vec<String>>, String> {
     let vhost = vhost();
     let out = rabbitmqctl()
         .arg(format!("list_{what}"))
@@ -78,11 +83,13 @@ pub fn rabbitmqctl_list(what: &str, columns: &[&str]) -> Vec<Vec<String>> {
         .args(["-q", "--no-table-headers"])
         .output()
         .expect("rabbitmqctl");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout)
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+    }
+    Ok(String::from_utf8_lossy(&out.stdout)
         .lines()
         .map(|l| l.split_whitespace().map(str::to_string).collect())
-        .collect()
+        .collect())
 }
 
 /// Messages in the work queues named `prefix…`, ready or delivered and not yet acked, as
