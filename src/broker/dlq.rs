@@ -3,6 +3,14 @@
 //! process dies), puts every one back at its original position. Only the caller's explicit
 //! `ack` removes a message. Memory stays bounded: the broker holds the unacked messages, we
 //! hold one at a time.
+//!
+//! A quorum queue on RabbitMQ 4 puts the unacked messages back a moment after the channel
+//! closed, not at once: `close` waits until they are counted again, so that the command
+//! after this one (or the operator's next look) never sees a DLQ emptier than it is.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use lapin::acker::Acker;
@@ -37,15 +45,20 @@ pub struct DeadLetterView {
     pub body: String,
 }
 
+/// How long `close` waits for the returned messages to be counted again.
+const RETURN_WAIT: Duration = Duration::from_secs(5);
+
 pub struct Fetched {
     pub view: DeadLetterView,
     acker: Acker,
+    acked: Arc<AtomicU32>,
 }
 
 impl Fetched {
     /// Removes the message from the queue for good.
     pub async fn ack(self) -> Result<(), BrokerError> {
         self.acker.ack(BasicAckOptions::default()).await?;
+        self.acked.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
 }
@@ -57,6 +70,7 @@ pub struct DlqCursor {
     channel: Channel,
     position: u64,
     pub depth: u32,
+    acked: Arc<AtomicU32>,
 }
 
 impl DlqCursor {
@@ -84,6 +98,7 @@ impl DlqCursor {
             channel,
             position: 0,
             depth,
+            acked: Arc::new(AtomicU32::new(0)),
         })
     }
 
@@ -105,12 +120,29 @@ impl DlqCursor {
         self.position += 1;
         let d = message.delivery;
         let view = view(&self.queue, self.channel, self.position, &d.properties, &d.data);
-        Ok(Some(Fetched { view, acker: d.acker }))
+        Ok(Some(Fetched {
+            view,
+            acker: d.acker,
+            acked: self.acked.clone(),
+        }))
     }
 
-    /// Closes the channel: every message not acked returns to the queue, in order.
+    /// Closes the channel: every message not acked returns to the queue, in order. Returns
+    /// once the queue counts them again (or after RETURN_WAIT: the broker has them either way).
     pub async fn close(self) {
         let _ = self.ch.close(200, "done").await;
+        let expected = self.depth.saturating_sub(self.acked.load(Ordering::Relaxed));
+        if self.position > 0 {
+            if let Ok(ch) = self.connection.create_channel().await {
+                let deadline = tokio::time::Instant::now() + RETURN_WAIT;
+                while tokio::time::Instant::now() < deadline {
+                    match passive_depth(&ch, &self.queue).await {
+                        Ok(Some(depth)) if depth < expected => tokio::time::sleep(Duration::from_millis(20)).await,
+                        _ => break,
+                    }
+                }
+            }
+        }
         let _ = self.connection.close(200, "done").await;
     }
 }
