@@ -120,26 +120,23 @@ async fn replay(app: App, args: Args, selection: replay::Selection, format: Form
     };
     let template = format!("{{spinner}} replaying [{{bar:30}}] {{pos}}/{{len}} {unit}  {{msg}}");
     let bar = output::progress(args.quiet, Some(total), &template);
-    // Rates are measured from the first replay, so that the immediate first one (the pacer's
-    // first tick) does not inflate them: of replays for the figure shown, and of letters
-    // examined for the estimate, since what is left is examined at that pace.
-    let mut first: Option<(std::time::Instant, u64, u64)> = None;
+    // The figure shown is the pace of replays (between their starts); the estimate is
+    // measured from the first replay in letters examined, since what is left is examined at
+    // that pace.
+    let mut first: Option<(std::time::Instant, u64)> = None;
     let rate = args.rate;
     let mut on_progress = |s: &ReplaySummary, examined: u64| {
         bar.set_position(examined);
         if first.is_none() && s.replayed > 0 {
-            first = Some((std::time::Instant::now(), s.replayed, examined));
+            first = Some((std::time::Instant::now(), examined));
         }
-        let (shown_rate, eta) = match first {
-            Some((at, n0, e0)) if examined > e0 => {
-                let elapsed = at.elapsed().as_secs_f64().max(0.001);
-                let per_letter = elapsed / (examined - e0) as f64;
-                (
-                    format!("{:.1}/s", s.replayed.saturating_sub(n0) as f64 / elapsed),
-                    Some(per_letter),
-                )
-            }
-            _ => ("-/s".to_string(), rate.map(|r| 1.0 / r)),
+        let shown_rate = s
+            .pace
+            .per_second()
+            .map_or_else(|| "-/s".to_string(), |r| format!("{r:.1}/s"));
+        let eta = match first {
+            Some((at, e0)) if examined > e0 => Some(at.elapsed().as_secs_f64().max(0.001) / (examined - e0) as f64),
+            _ => rate.map(|r| 1.0 / r),
         };
         bar.set_message(format!(
             "replayed {} ({shown_rate}), skipped {}, errors {}  eta {}",

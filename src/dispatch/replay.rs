@@ -110,6 +110,33 @@ pub struct ReplaySummary {
     /// With --wait: what became of the replayed notifications.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub outcome: Option<WaitOutcome>,
+    #[serde(skip)]
+    pub pace: Pace,
+}
+
+/// When letters were let through the pacer: the rate that `--rate` limits, measured between
+/// the starts of their replays, so that a slow first one (a cold connection) does not make
+/// the next look early.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Pace {
+    first: Option<std::time::Instant>,
+    last: Option<std::time::Instant>,
+    count: u64,
+}
+
+impl Pace {
+    fn started(&mut self) {
+        let now = std::time::Instant::now();
+        self.first.get_or_insert(now);
+        self.last = Some(now);
+        self.count += 1;
+    }
+
+    /// Letters per second between the first start and the last; None before the second.
+    pub fn per_second(&self) -> Option<f64> {
+        let span = self.last?.duration_since(self.first?).as_secs_f64();
+        (self.count > 1 && span > 0.0).then(|| (self.count - 1) as f64 / span)
+    }
 }
 
 #[derive(Clone, Debug, Default, Serialize)]
@@ -290,6 +317,7 @@ async fn replay_dlq(
                 summary.interrupted = true;
                 break Ok(true);
             }
+            summary.pace.started();
             match replay_one(app, id, opts).await {
                 Ok(One::Replayed) => {
                     summary.replayed += 1;
@@ -347,6 +375,7 @@ async fn replay_failed_rows(
             summary.interrupted = true;
             break;
         }
+        summary.pace.started();
         match replay_one(app, id, opts).await {
             Ok(One::Replayed) => {
                 summary.replayed += 1;
