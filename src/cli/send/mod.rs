@@ -110,7 +110,9 @@ pub async fn run(global: &super::GlobalArgs, args: Args) -> anyhow::Result<ExitC
     let mut code = OK;
     if args.wait {
         let deadline = Instant::now() + args.timeout;
-        // Once the total is known, a bar of finished notifications with its label.
+        // Once the total is known, a bar of finished notifications with its label; the
+        // length first, or the spinner's steady tick can draw the bar as 0/0.
+        spinner.set_length(result.notifications.len() as u64);
         spinner.set_style(output::progress_style(
             "{spinner} waiting [{bar:30}] {pos}/{len} notifications {msg}  {elapsed}",
         ));
