@@ -25,8 +25,8 @@
 #   redis-failover  serve and a second worker limit at 25/s per channel through a Redis
 #              behind three sentinels; at t=8 s the master is SIGKILLed and the sentinels
 #              promote its replica; the limit holds shared before and after, and within
-#              3 × the limit during the gap (each process on its own, plus the slots
-#              reserved in Redis before the switch)
+#              2 × the limit during the gap (each process on its own, after the slots
+#              it reserved in Redis, and for WORKER_CONCURRENCY slots past the return)
 #   (every scenario runs serve with REQUEUE_LOST_AFTER=5s: the broker losing a confirmed
 #   message is recovered by the scanner's lost-message rule)
 #   quorum-leader  QUEUE_TYPE=quorum on a private 3-node cluster: SIGKILL the node leading
