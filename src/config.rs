@@ -14,6 +14,9 @@ use crate::broker::QueueType;
 use crate::domain::Channel;
 use crate::tls::ClientTlsFiles;
 
+mod providers;
+pub use providers::{AuthHeader, ChannelProvider, Endpoint, SmtpEndpoint, SmtpTls};
+
 mod tls;
 
 mod urls;
@@ -75,10 +78,31 @@ pub const SETTINGS: &[SettingSpec] = &[
     spec("REDIS_CA_FILE", None, "/etc/ssl/redis-ca.pem", "With rediss://: CA certificates (PEM) trusted instead of the built-in public roots."),
     spec("REDIS_CERT_FILE", None, "/etc/ssl/dispatch-client.pem", "With rediss://: client certificate chain (PEM); with REDIS_KEY_FILE."),
     spec("REDIS_KEY_FILE", None, "/etc/ssl/dispatch-client.key", "With rediss://: private key (PEM) of REDIS_CERT_FILE."),
-    spec("WEBHOOK_SITE_URL", None, "https://provider.example.com/hook", "The provider endpoint deliveries are POSTed to. Without it no worker runs."),
+    spec("WEBHOOK_SITE_URL", None, "https://provider.example.com/hook", "The webhook every channel delivers to (POST) unless its <CHANNEL>_PROVIDER_URL says otherwise. A worker consumes the channels that have a provider; with none, no worker runs."),
     secret("WEBHOOK_SECRET", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "When set, deliveries are signed per Standard Webhooks (whsec_<base64> or raw text)."),
     spec("WEBHOOK_SECRET_FILE", None, "/run/secrets/webhook_secret", "File holding WEBHOOK_SECRET (container secrets)."),
-    spec("PROVIDER_TIMEOUT", Some("10s"), "10s", "Timeout of one provider request."),
+    spec("PROVIDER_TIMEOUT", Some("10s"), "10s", "Timeout of one provider request (one SMTP transaction)."),
+    secret("SMS_PROVIDER_URL", "https://sms-gateway.example.com/send", "Where SMS notifications go: an http(s):// webhook. Default: WEBHOOK_SITE_URL."),
+    secret("EMAIL_PROVIDER_URL", "smtp://dispatch@mail.example.com:587?tls=required", "Where e-mail notifications go: an http(s):// webhook, or an SMTP server: smtp:// (STARTTLS when offered; ?tls=required demands it; port 25, or 587 with tls=required) or smtps:// (TLS from the start; port 465), with the login as smtp://USER[:PASSWORD]@host. Default: WEBHOOK_SITE_URL."),
+    secret("PUSH_PROVIDER_URL", "https://push-gateway.example.com/v1/push", "Where push notifications go: an http(s):// webhook. Default: WEBHOOK_SITE_URL."),
+    secret("SMS_PROVIDER_AUTH_HEADER", "Authorization: Bearer <token>", "One header (Name: value) sent with every SMS webhook delivery; never logged."),
+    spec("SMS_PROVIDER_AUTH_HEADER_FILE", None, "/run/secrets/sms_auth_header", "File holding SMS_PROVIDER_AUTH_HEADER (container secrets)."),
+    secret("EMAIL_PROVIDER_AUTH_HEADER", "Authorization: Bearer <token>", "One header (Name: value) sent with every e-mail webhook delivery; never logged."),
+    spec("EMAIL_PROVIDER_AUTH_HEADER_FILE", None, "/run/secrets/email_auth_header", "File holding EMAIL_PROVIDER_AUTH_HEADER (container secrets)."),
+    secret("PUSH_PROVIDER_AUTH_HEADER", "Authorization: Bearer <token>", "One header (Name: value) sent with every push webhook delivery; never logged."),
+    spec("PUSH_PROVIDER_AUTH_HEADER_FILE", None, "/run/secrets/push_auth_header", "File holding PUSH_PROVIDER_AUTH_HEADER (container secrets)."),
+    secret("SMS_WEBHOOK_SECRET", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "Signing secret of SMS webhook deliveries. Default: WEBHOOK_SECRET."),
+    spec("SMS_WEBHOOK_SECRET_FILE", None, "/run/secrets/sms_webhook_secret", "File holding SMS_WEBHOOK_SECRET (container secrets)."),
+    secret("EMAIL_WEBHOOK_SECRET", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "Signing secret of e-mail webhook deliveries. Default: WEBHOOK_SECRET."),
+    spec("EMAIL_WEBHOOK_SECRET_FILE", None, "/run/secrets/email_webhook_secret", "File holding EMAIL_WEBHOOK_SECRET (container secrets)."),
+    secret("PUSH_WEBHOOK_SECRET", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "Signing secret of push webhook deliveries. Default: WEBHOOK_SECRET."),
+    spec("PUSH_WEBHOOK_SECRET_FILE", None, "/run/secrets/push_webhook_secret", "File holding PUSH_WEBHOOK_SECRET (container secrets)."),
+    spec("SMS_PROVIDER_TIMEOUT", None, "5s", "Timeout of one SMS provider request. Default: PROVIDER_TIMEOUT."),
+    spec("EMAIL_PROVIDER_TIMEOUT", None, "30s", "Timeout of one e-mail provider request or SMTP transaction. Default: PROVIDER_TIMEOUT."),
+    spec("PUSH_PROVIDER_TIMEOUT", None, "5s", "Timeout of one push provider request. Default: PROVIDER_TIMEOUT."),
+    spec("EMAIL_FROM", None, "Dispatch <dispatch@example.com>", "Sender (From and envelope) of every mail when EMAIL_PROVIDER_URL is an SMTP server; required then."),
+    secret("EMAIL_PROVIDER_PASSWORD", "app-password", "SMTP login password of the user in EMAIL_PROVIDER_URL, when it is not in the URL."),
+    spec("EMAIL_PROVIDER_PASSWORD_FILE", None, "/run/secrets/smtp_password", "File holding EMAIL_PROVIDER_PASSWORD (container secrets)."),
     spec("PROVIDER_CA_FILE", None, "/etc/ssl/provider-ca.pem", "With an https:// WEBHOOK_SITE_URL: CA certificates (PEM) trusted besides the system's."),
     spec("PROVIDER_CERT_FILE", None, "/etc/ssl/dispatch-client.pem", "Client certificate chain (PEM) presented to the provider (mutual TLS); with PROVIDER_KEY_FILE."),
     spec("PROVIDER_KEY_FILE", None, "/etc/ssl/dispatch-client.key", "Private key (PEM) of PROVIDER_CERT_FILE."),
@@ -152,9 +176,9 @@ pub struct Settings {
     pub rabbitmq_tls: ClientTlsFiles,
     pub redis_url: SecretString,
     pub redis_tls: ClientTlsFiles,
-    pub webhook_site_url: Option<url::Url>,
-    pub webhook_secret: Option<SecretString>,
-    pub provider_timeout: Duration,
+    /// Where each channel delivers (None: nowhere), indexed as `Channel::index`.
+    pub providers: [Option<ChannelProvider>; 3],
+    /// PROVIDER_CA_FILE and the client certificate: every webhook and SMTP server.
     pub provider_tls: ClientTlsFiles,
     pub lease_timeout: Duration,
     pub rate_limit_per_sec: u32,
@@ -271,17 +295,20 @@ impl Settings {
                 &["redis", "rediss", "redis+sentinel", "rediss+sentinel"],
             )?;
         }
-        let webhook_site_url = raw
-            .get("WEBHOOK_SITE_URL")
-            .map(|v| check_url("WEBHOOK_SITE_URL", &v, &["http", "https"]))
-            .transpose()?;
-        let provider_timeout = raw.duration("PROVIDER_TIMEOUT")?;
+        let providers = providers::channel_providers(&raw)?;
         let lease_timeout = raw.duration("LEASE_TIMEOUT")?;
+        let (timeout_key, provider_timeout) = providers
+            .iter()
+            .flatten()
+            .map(|p| (p.timeout_key, p.timeout))
+            .chain([("PROVIDER_TIMEOUT", raw.duration("PROVIDER_TIMEOUT")?)])
+            .max_by_key(|&(_, t)| t)
+            .unwrap_or(("PROVIDER_TIMEOUT", Duration::ZERO));
         if lease_timeout <= provider_timeout {
             return Err(invalid(
                 "LEASE_TIMEOUT",
                 format!(
-                    "{} must be longer than PROVIDER_TIMEOUT ({}), or a slow send would lose its claim",
+                    "{} must be longer than {timeout_key} ({}), or a slow send would lose its claim",
                     humantime::format_duration(lease_timeout),
                     humantime::format_duration(provider_timeout)
                 ),
@@ -322,9 +349,7 @@ impl Settings {
             rabbitmq_tls: tls::client_files(&raw, &tls::RABBITMQ)?,
             redis_url: SecretString::from(redis_url),
             redis_tls: tls::client_files(&raw, &tls::REDIS)?,
-            webhook_site_url,
-            webhook_secret: raw.get("WEBHOOK_SECRET").map(SecretString::from),
-            provider_timeout,
+            providers,
             provider_tls: tls::client_files(&raw, &tls::PROVIDER)?,
             lease_timeout,
             rate_limit_per_sec: raw.number("RATE_LIMIT_PER_SEC")?,
@@ -382,6 +407,11 @@ impl Settings {
             log_level_set: values.get("LOG_LEVEL").is_some_and(|v| !v.trim().is_empty()),
             defaulted,
         })
+    }
+
+    /// The provider of `channel`, if it has one.
+    pub fn provider(&self, channel: Channel) -> Option<&ChannelProvider> {
+        self.providers[channel.index()].as_ref()
     }
 
     /// The effective deliveries-per-second limit of one channel (0 = unlimited).

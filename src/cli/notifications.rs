@@ -135,6 +135,7 @@ async fn lookup(app: &App, args: &Args, filter: &LookupFilter, format: Format) -
             let mut t = output::table(&[
                 "attempt",
                 "outcome",
+                "provider",
                 "status code",
                 "error",
                 "provider answered",
@@ -145,6 +146,7 @@ async fn lookup(app: &App, args: &Args, filter: &LookupFilter, format: Format) -
                 t.add_row(vec![
                     a.attempt_number.to_string(),
                     a.outcome.clone(),
+                    output::or_dash(a.provider.as_ref()),
                     output::or_dash(a.status_code),
                     output::or_dash(a.error.as_ref()),
                     output::or_dash(

@@ -14,13 +14,13 @@ use crate::roles::worker;
 
 #[derive(clap::Args, Debug, Clone)]
 #[command(
-    after_help = "Stops gracefully on SIGTERM or SIGINT: it stops consuming and lets deliveries in flight finish within SHUTDOWN_TIMEOUT; what is left unacked is redelivered to another worker.\n\nExit status: 0 after a graceful stop; 1 when it cannot start (the message says why); 2 for invalid settings or a missing WEBHOOK_SITE_URL.\n\nSettings: WEBHOOK_SITE_URL, WEBHOOK_SECRET, DATABASE_DSN, RABBITMQ_URL (several nodes, comma-separated), QUEUE_TYPE, QUEUE_PREFIX, QUEUE_DELIVERY_LIMIT, REDIS_URL, WORKER_CONCURRENCY, RATE_LIMIT_*, PROVIDER_TIMEOUT, LEASE_TIMEOUT, RETRY_BACKOFF_*, SHUTDOWN_TIMEOUT (see docs/CONFIGURATION.md).\n\nExamples:\n  WEBHOOK_SITE_URL=https://provider.example.com/hook dispatchctl worker\n  dispatchctl worker --channels sms --concurrency 128 --listen 0.0.0.0:9091\n  RABBITMQ_URL=amqp://u:p@rmq-0:5672/%2f,rmq-1:5672,rmq-2:5672 QUEUE_TYPE=quorum dispatchctl worker"
+    after_help = "Stops gracefully on SIGTERM or SIGINT: it stops consuming and lets deliveries in flight finish within SHUTDOWN_TIMEOUT; what is left unacked is redelivered to another worker.\n\nExit status: 0 after a graceful stop; 1 when it cannot start (the message says why); 2 for invalid settings, or when a channel it is to consume has no provider.\n\nProviders: every channel delivers to WEBHOOK_SITE_URL unless its own <CHANNEL>_PROVIDER_URL is set (http(s):// webhooks; smtp:// or smtps:// for e-mail, with EMAIL_FROM). Without --channels the worker consumes the channels that have a provider.\n\nSettings: WEBHOOK_SITE_URL, WEBHOOK_SECRET, SMS_PROVIDER_URL, EMAIL_PROVIDER_URL, PUSH_PROVIDER_URL, <CHANNEL>_PROVIDER_AUTH_HEADER, <CHANNEL>_WEBHOOK_SECRET, <CHANNEL>_PROVIDER_TIMEOUT, EMAIL_FROM, DATABASE_DSN, RABBITMQ_URL (several nodes, comma-separated), QUEUE_TYPE, QUEUE_PREFIX, QUEUE_DELIVERY_LIMIT, REDIS_URL, WORKER_CONCURRENCY, RATE_LIMIT_*, PROVIDER_TIMEOUT, LEASE_TIMEOUT, RETRY_BACKOFF_*, SHUTDOWN_TIMEOUT (see docs/CONFIGURATION.md).\n\nExamples:\n  WEBHOOK_SITE_URL=https://provider.example.com/hook dispatchctl worker\n  EMAIL_PROVIDER_URL=smtp://dispatch@mail.example.com:587?tls=required EMAIL_FROM=dispatch@example.com dispatchctl worker --channels email\n  dispatchctl worker --channels sms --concurrency 128 --listen 0.0.0.0:9091\n  RABBITMQ_URL=amqp://u:p@rmq-0:5672/%2f,rmq-1:5672,rmq-2:5672 QUEUE_TYPE=quorum dispatchctl worker"
 )]
 pub struct Args {
     /// Address of the /livez, /readyz and /metrics endpoints.
     #[arg(long, default_value = "0.0.0.0:9091", value_name = "ADDR")]
     pub listen: SocketAddr,
-    /// Channels to consume (comma-separated); all by default.
+    /// Channels to consume (comma-separated); by default every channel that has a provider.
     #[arg(long, value_delimiter = ',', value_name = "CHANNELS")]
     pub channels: Vec<String>,
     /// Deliveries in flight [env: WORKER_CONCURRENCY; default 64].
@@ -36,17 +36,33 @@ pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
         flags.push(("WORKER_CONCURRENCY", n.to_string()));
     }
     let settings = load_settings(global, &flags)?;
-    if settings.webhook_site_url.is_none() {
+    let requested = parse_channels(&args.channels)?;
+    if !args.channels.is_empty() {
+        if let Some(c) = requested.iter().find(|c| settings.provider(**c).is_none()) {
+            return Err(fail(
+                2,
+                format!(
+                    "{} has no provider: set {}_PROVIDER_URL or WEBHOOK_SITE_URL (example: WEBHOOK_SITE_URL=https://provider.example.com/hook)",
+                    c.as_str(),
+                    c.as_str()
+                ),
+            ));
+        }
+    } else if Channel::ALL.iter().all(|c| settings.provider(*c).is_none()) {
         return Err(fail(
             2,
-            "WEBHOOK_SITE_URL is not set: the worker has nowhere to deliver (example: WEBHOOK_SITE_URL=https://provider.example.com/hook)",
+            "no channel has a provider: the worker has nowhere to deliver; set WEBHOOK_SITE_URL, or SMS_PROVIDER_URL, EMAIL_PROVIDER_URL, PUSH_PROVIDER_URL (example: WEBHOOK_SITE_URL=https://provider.example.com/hook)",
         ));
     }
-    let channels = parse_channels(&args.channels)?;
     let app = App::start(settings, false).await?;
     require_schema(&app.store).await?;
     app.warn_if_autovacuum_is_off().await;
-    let deliverer = worker::build(&app).map_err(|_| anyhow::anyhow!("cannot build the provider client"))?;
+    let deliverer = worker::build(&app).map_err(|e| anyhow::anyhow!("cannot set up the providers: {e}"))?;
+    // Without --channels: every channel that has a provider (checked above to be one or more).
+    let channels: Vec<Channel> = requested
+        .into_iter()
+        .filter(|c| deliverer.channels().contains(c))
+        .collect();
     let listener = TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;

@@ -16,7 +16,7 @@ fn defaults_match_the_go_service() {
     assert_eq!(s.api_port, 8080);
     assert_eq!(s.database_display(), "localhost:5432/dispatch_engine");
     assert_eq!(s.defaulted, vec!["DATABASE_DSN", "RABBITMQ_URL", "REDIS_URL"]);
-    assert!(s.webhook_site_url.is_none());
+    assert!(s.providers.iter().all(Option::is_none));
 }
 
 #[test]
@@ -242,4 +242,217 @@ fn the_redis_sentinel_form_names_its_sentinels_master_and_database() {
 
 fn settings_err(redis_url: &str) -> String {
     settings(&[("REDIS_URL", redis_url)]).unwrap_err().to_string()
+}
+
+fn endpoint(s: &Settings, channel: Channel) -> &Endpoint {
+    &s.provider(channel).expect("a provider").endpoint
+}
+
+#[test]
+fn each_channel_falls_back_to_the_go_services_single_webhook() {
+    let s = settings(&[
+        ("WEBHOOK_SITE_URL", "https://hooks.example.com/all"),
+        ("WEBHOOK_SECRET", "global-secret"),
+        ("SMS_PROVIDER_URL", "https://sms.example.com:8443/send"),
+        ("SMS_PROVIDER_AUTH_HEADER", "Authorization: Bearer t0k"),
+        ("SMS_WEBHOOK_SECRET", "sms-secret"),
+        ("PUSH_PROVIDER_TIMEOUT", "3s"),
+    ])
+    .unwrap();
+    let Endpoint::Webhook {
+        url,
+        auth_header,
+        secret,
+    } = endpoint(&s, Channel::Sms)
+    else {
+        panic!("SMS is a webhook");
+    };
+    assert_eq!(url.as_str(), "https://sms.example.com:8443/send");
+    let header = auth_header.as_ref().expect("SMS has its auth header");
+    assert_eq!((header.name.as_str(), header.value()), ("authorization", "Bearer t0k"));
+    assert_eq!(secret.as_ref().map(|s| s.expose_secret()), Some("sms-secret"));
+    let Endpoint::Webhook {
+        url,
+        auth_header,
+        secret,
+    } = endpoint(&s, Channel::Email)
+    else {
+        panic!("EMAIL is a webhook");
+    };
+    assert_eq!(url.as_str(), "https://hooks.example.com/all");
+    assert!(auth_header.is_none(), "an auth header belongs to its own channel only");
+    assert_eq!(secret.as_ref().map(|s| s.expose_secret()), Some("global-secret"));
+    assert_eq!(s.provider(Channel::Push).unwrap().timeout, Duration::from_secs(3));
+    assert_eq!(s.provider(Channel::Email).unwrap().timeout, Duration::from_secs(10));
+    assert_eq!(
+        s.provider(Channel::Sms).unwrap().describe(),
+        "webhook sms.example.com:8443"
+    );
+    assert_eq!(
+        s.provider(Channel::Email).unwrap().describe(),
+        "webhook hooks.example.com"
+    );
+}
+
+#[test]
+fn a_channel_without_a_url_has_no_provider() {
+    let s = settings(&[("PUSH_PROVIDER_URL", "http://push.example.com/")]).unwrap();
+    assert!(s.provider(Channel::Sms).is_none() && s.provider(Channel::Email).is_none());
+    assert!(s.provider(Channel::Push).is_some());
+    let err = settings(&[("SMS_PROVIDER_AUTH_HEADER", "X-Key: k")])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("SMS_PROVIDER_AUTH_HEADER") && err.contains("has no provider"),
+        "{err}"
+    );
+}
+
+#[test]
+fn smtp_urls_set_tls_ports_and_the_login() {
+    let s = settings(&[
+        (
+            "EMAIL_PROVIDER_URL",
+            "smtp://mailer%40example.com:p%40ss@mail.example.com?tls=required",
+        ),
+        ("EMAIL_FROM", "Dispatch <dispatch@example.com>"),
+    ])
+    .unwrap();
+    let Endpoint::Smtp(smtp) = endpoint(&s, Channel::Email) else {
+        panic!("EMAIL is SMTP");
+    };
+    assert_eq!(
+        (smtp.host.as_str(), smtp.port, smtp.tls),
+        ("mail.example.com", 587, SmtpTls::Required)
+    );
+    assert_eq!(smtp.user.as_deref(), Some("mailer@example.com"));
+    assert_eq!(smtp.password.as_ref().map(|p| p.expose_secret()), Some("p@ss"));
+    assert_eq!(smtp.from.email.to_string(), "dispatch@example.com");
+    assert_eq!(
+        s.provider(Channel::Email).unwrap().describe(),
+        "smtp mail.example.com:587"
+    );
+    let from = ("EMAIL_FROM", "dispatch@example.com");
+    for (url, port, tls) in [
+        ("smtp://mx.example.com", 25, SmtpTls::Opportunistic),
+        ("smtp://mx.example.com:2525", 2525, SmtpTls::Opportunistic),
+        ("smtps://mx.example.com", 465, SmtpTls::Implicit),
+    ] {
+        let s = settings(&[("EMAIL_PROVIDER_URL", url), from]).unwrap();
+        let Endpoint::Smtp(smtp) = endpoint(&s, Channel::Email) else {
+            panic!("{url} is SMTP");
+        };
+        assert_eq!((smtp.port, smtp.tls), (port, tls), "{url}");
+    }
+}
+
+#[test]
+fn smtp_settings_that_cannot_work_stop_start_up_with_their_name() {
+    let from = ("EMAIL_FROM", "dispatch@example.com");
+    let cases: &[(&[(&str, &str)], &str, &str)] = &[
+        (
+            &[("EMAIL_PROVIDER_URL", "smtp://mx.example.com")],
+            "EMAIL_FROM",
+            "must be set",
+        ),
+        (
+            &[
+                ("EMAIL_PROVIDER_URL", "smtp://mx.example.com"),
+                ("EMAIL_FROM", "not an address"),
+            ],
+            "EMAIL_FROM",
+            "is not an address",
+        ),
+        (
+            &[("SMS_PROVIDER_URL", "smtp://mx.example.com"), from],
+            "SMS_PROVIDER_URL",
+            "e-mail channel only",
+        ),
+        (
+            &[("EMAIL_PROVIDER_URL", "ftp://mx.example.com"), from],
+            "EMAIL_PROVIDER_URL",
+            "smtp, smtps",
+        ),
+        (
+            &[("PUSH_PROVIDER_URL", "mqtt://broker"), from],
+            "PUSH_PROVIDER_URL",
+            "http, https",
+        ),
+        (
+            &[("EMAIL_PROVIDER_URL", "smtp://mx.example.com?tls=maybe"), from],
+            "EMAIL_PROVIDER_URL",
+            "tls=required",
+        ),
+        (
+            &[("EMAIL_PROVIDER_URL", "smtps://mx.example.com?tls=required"), from],
+            "EMAIL_PROVIDER_URL",
+            "smtps://",
+        ),
+        (
+            &[
+                ("EMAIL_PROVIDER_URL", "smtp://mx.example.com"),
+                ("EMAIL_PROVIDER_PASSWORD", "pw"),
+                from,
+            ],
+            "EMAIL_PROVIDER_PASSWORD",
+            "names no user",
+        ),
+        (
+            &[
+                ("EMAIL_PROVIDER_URL", "smtp://mx.example.com"),
+                ("EMAIL_PROVIDER_AUTH_HEADER", "X-Key: k"),
+                from,
+            ],
+            "EMAIL_PROVIDER_AUTH_HEADER",
+            "webhooks only",
+        ),
+        (
+            &[
+                ("EMAIL_PROVIDER_URL", "smtp://mx.example.com"),
+                ("EMAIL_PROVIDER_TIMEOUT", "20s"),
+                from,
+            ],
+            "LEASE_TIMEOUT",
+            "EMAIL_PROVIDER_TIMEOUT",
+        ),
+    ];
+    for (pairs, key, words) in cases {
+        let err = settings(pairs).unwrap_err().to_string();
+        assert!(err.contains(key) && err.contains(words), "{pairs:?}: {err}");
+    }
+}
+
+#[test]
+fn an_auth_header_is_checked_and_never_echoed() {
+    let url = ("SMS_PROVIDER_URL", "https://sms.example.com/");
+    for bad in [
+        "Bearer s3cr3t-no-colon",
+        "Bad Name: s3cr3t",
+        "Authorization:   ",
+        "X-Key: s3cr3t\u{1}",
+    ] {
+        let err = settings(&[url, ("SMS_PROVIDER_AUTH_HEADER", bad)])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("SMS_PROVIDER_AUTH_HEADER"), "{bad:?}: {err}");
+        assert!(!err.contains("s3cr3t"), "the value leaked: {err}");
+    }
+    let s = settings(&[url, ("SMS_PROVIDER_AUTH_HEADER", "X-Api-Key: s3cr3t")]).unwrap();
+    assert!(!format!("{s:?}").contains("s3cr3t"), "Debug shows the header's value");
+}
+
+#[test]
+fn an_auth_header_comes_from_its_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("header");
+    std::fs::write(&path, "Authorization: Bearer from-file\n").unwrap();
+    let s = settings(&[
+        ("SMS_PROVIDER_URL", "https://sms.example.com/"),
+        ("SMS_PROVIDER_AUTH_HEADER_FILE", path.to_str().unwrap()),
+    ])
+    .unwrap();
+    let Endpoint::Webhook { auth_header, .. } = endpoint(&s, Channel::Sms) else {
+        panic!("SMS is a webhook");
+    };
+    assert_eq!(auth_header.as_ref().unwrap().value(), "Bearer from-file");
 }

@@ -15,23 +15,37 @@ use crate::broker::consumer::Disposition;
 use crate::broker::messages::InvalidMessage;
 use crate::broker::{DeadLetter, WorkMessage};
 use crate::domain::{Channel, DeadLetterReason, NextStep, Outcome};
-use crate::provider::Provider;
+use crate::provider::{Provider, Providers};
 use crate::ratelimit::RateLimiter;
 use crate::store::{ClaimRefusal, Claimed};
 
 pub struct Deliverer {
     app: App,
-    provider: Provider,
+    providers: Providers,
+    /// `Provider::name` of each channel, shared by its attempts' records.
+    provider_names: [Arc<str>; 3],
     limiter: RateLimiter,
 }
 
 impl Deliverer {
-    pub fn new(app: App, provider: Provider) -> Arc<Deliverer> {
+    pub fn new(app: App, providers: Providers) -> Arc<Deliverer> {
         let s = &app.settings;
         // Indexed as `Channel::index`.
         let limits = std::array::from_fn(|i| s.rate_limit_for(Channel::ALL[i]));
         let limiter = RateLimiter::new(app.redis.clone(), limits, app.metrics.clone());
-        Arc::new(Deliverer { app, provider, limiter })
+        let provider_names =
+            std::array::from_fn(|i| Arc::from(providers.get(Channel::ALL[i]).map(Provider::name).unwrap_or_default()));
+        Arc::new(Deliverer {
+            app,
+            providers,
+            provider_names,
+            limiter,
+        })
+    }
+
+    /// The channels this deliverer has a provider for: the ones a worker may consume.
+    pub fn channels(&self) -> Vec<Channel> {
+        self.providers.channels()
     }
 
     /// Handles one message from `queue`; never panics on bad input. `TryAgain` when
@@ -45,6 +59,14 @@ impl Deliverer {
                 let letter = DeadLetter::of_message(channel, queue, body, DeadLetterReason::InvalidMessage, reason);
                 return self.dead_letter_message(letter).await;
             }
+        };
+        let Some(provider) = self.providers.get(channel) else {
+            // Workers consume only the channels they have a provider for (`channels`).
+            tracing::error!(
+                channel = channel.lower(),
+                "a message for a channel without a provider; left to another worker"
+            );
+            return Disposition::TryAgain;
         };
         self.limiter.acquire(channel).await;
         let claimed = match self.app.writes.claim(id, self.app.settings.lease_timeout).await {
@@ -75,17 +97,17 @@ impl Deliverer {
             .inflight
             .with_label_values(&[claimed.notification().channel.lower()]);
         gauge.inc();
-        let disposition = self.deliver(claimed).await;
+        let disposition = self.deliver(provider, claimed).await;
         gauge.dec();
         disposition
     }
 
-    async fn deliver(&self, claimed: Claimed) -> Disposition {
+    async fn deliver(&self, provider: &Provider, claimed: Claimed) -> Disposition {
         let metrics = &self.app.metrics;
         let n = claimed.notification().clone();
         let ch = n.channel.lower();
         let started = Instant::now();
-        let result = self.provider.deliver(&claimed).await;
+        let result = provider.deliver(&claimed).await;
         let elapsed = started.elapsed();
         metrics
             .send_duration
@@ -102,7 +124,13 @@ impl Deliverer {
         );
         let attempt = outcome.attempt;
         let error = outcome.result.error().unwrap_or_default().to_string();
-        match self.app.writes.record_outcome(claimed, outcome.clone()).await {
+        let provider_name = self.provider_names[n.channel.index()].clone();
+        match self
+            .app
+            .writes
+            .record_outcome(claimed, outcome.clone(), provider_name)
+            .await
+        {
             Ok(true) => {}
             Ok(false) => {
                 tracing::warn!(notification.id = %n.id, "lease lost during the attempt; outcome left to the scanner's recovery");

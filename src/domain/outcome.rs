@@ -115,8 +115,13 @@ pub enum DeliveryResult {
         body: String,
         retry_after: Option<Duration>,
     },
-    /// Any other 4xx: the provider will never accept this notification.
-    Permanent { status: u16, error: String, body: String },
+    /// Any other 4xx (an SMTP 5xx, an address no server accepts): the provider will never
+    /// accept this notification.
+    Permanent {
+        status: Option<u16>,
+        error: String,
+        body: String,
+    },
 }
 
 super::named_enum! {
@@ -155,8 +160,8 @@ impl DeliveryResult {
 
     pub fn status_code(&self) -> Option<u16> {
         match self {
-            Self::Success { status, .. } | Self::Permanent { status, .. } => Some(*status),
-            Self::Transient { status, .. } => *status,
+            Self::Success { status, .. } => Some(*status),
+            Self::Transient { status, .. } | Self::Permanent { status, .. } => *status,
         }
     }
 
@@ -262,7 +267,7 @@ mod tests {
     #[test]
     fn permanent_fails_at_once() {
         let r = DeliveryResult::Permanent {
-            status: 400,
+            status: Some(400),
             error: "HTTP 400".into(),
             body: String::new(),
         };

@@ -14,7 +14,6 @@ use tokio_util::sync::CancellationToken;
 
 use crate::app::App;
 use crate::broker::consumer::Attachment;
-use crate::domain::Channel;
 use crate::ops::{BrokerCheck, Readiness};
 
 /// The API on `listener` and, unless `api_only`, the worker and scanner in the same
@@ -27,19 +26,19 @@ pub async fn serve(app: App, listener: TcpListener, api_only: bool, shutdown: Ca
             Ok(deliverer) => {
                 let attachment = Arc::new(Attachment::default());
                 broker_check = BrokerCheck::Consumer(attachment.clone());
+                let channels = deliverer.channels();
                 background.spawn(worker::consume(
                     app.clone(),
                     deliverer,
-                    Channel::ALL.to_vec(),
+                    channels,
                     attachment,
                     shutdown.clone(),
                 ));
             }
-            Err(worker::NoProvider) => {
-                tracing::warn!(
-                    "WEBHOOK_SITE_URL is not set: no worker runs in this process until it is; the API and scanners run"
-                );
+            Err(e @ worker::NoProvider::Unset) => {
+                tracing::warn!("{e}: no worker runs in this process until then; the API and scanners run");
             }
+            Err(e) => return Err(anyhow::anyhow!("cannot set up the providers: {e}")),
         }
         scanner::spawn_loops(&app, None, &mut background, shutdown.clone());
     }

@@ -11,29 +11,35 @@ use crate::broker::consumer::{self, Attachment, ConsumerOptions, Message};
 use crate::dispatch::deliver::Deliverer;
 use crate::domain::Channel;
 use crate::ops::BrokerCheck;
-use crate::provider::Provider;
+use crate::provider::{ProviderError, Providers};
 
-/// No provider to deliver to: WEBHOOK_SITE_URL is not set (or its client cannot be built).
-#[derive(Debug)]
-pub struct NoProvider;
+#[derive(Debug, thiserror::Error)]
+pub enum NoProvider {
+    /// No channel has a provider: neither WEBHOOK_SITE_URL nor a `<CHANNEL>_PROVIDER_URL`.
+    #[error(
+        "no channel has a provider: set WEBHOOK_SITE_URL, or SMS_PROVIDER_URL, EMAIL_PROVIDER_URL, PUSH_PROVIDER_URL"
+    )]
+    Unset,
+    #[error(transparent)]
+    Client(#[from] ProviderError),
+}
 
-/// The deliverer of this process, or `NoProvider` without WEBHOOK_SITE_URL.
+/// The deliverer of this process, with a client for each channel that has a provider.
 pub fn build(app: &App) -> Result<Arc<Deliverer>, NoProvider> {
-    let s = &app.settings;
-    let url = s.webhook_site_url.clone().ok_or(NoProvider)?;
-    match Provider::new(
-        url,
-        s.webhook_secret.as_ref(),
-        s.provider_timeout,
-        usize::from(s.worker_concurrency),
-        &s.provider_tls,
-    ) {
-        Ok(provider) => Ok(Deliverer::new(app.clone(), provider)),
-        Err(e) => {
-            tracing::error!(error = %e, "cannot build the provider client");
-            Err(NoProvider)
+    let providers = Providers::build(&app.settings, usize::from(app.settings.worker_concurrency))?;
+    if providers.channels().is_empty() {
+        return Err(NoProvider::Unset);
+    }
+    for &channel in Channel::ALL {
+        match providers.get(channel) {
+            Some(p) => tracing::info!(channel = channel.lower(), provider = p.name(), "provider"),
+            None => tracing::warn!(
+                channel = channel.lower(),
+                "no provider: this channel is not consumed here, and its notifications wait in their queue"
+            ),
         }
     }
+    Ok(Deliverer::new(app.clone(), providers))
 }
 
 /// Consumes until `shutdown`, then lets in-flight deliveries finish within SHUTDOWN_TIMEOUT.

@@ -115,9 +115,9 @@ impl BatchedWrites {
 
     /// Records the attempt made under `claimed` and, while its lease still holds, moves the
     /// notification to the outcome's state; false when the lease was lost meanwhile.
-    pub async fn record_outcome(&self, claimed: Claimed, outcome: Outcome) -> StoreResult<bool> {
+    pub async fn record_outcome(&self, claimed: Claimed, outcome: Outcome, provider: Arc<str>) -> StoreResult<bool> {
         self.outcomes
-            .submit(OutcomeRecord::held(claimed, outcome))
+            .submit(OutcomeRecord::held(claimed, outcome, provider))
             .await
             .map_err(stopped)?
     }

@@ -3,6 +3,7 @@
 //! attempt's `Outcome` consumes it. The scanner records the outcome of a lease that expired
 //! through the same statement, with `LeaseGuard::Expired` instead of a lease.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::PgConnection;
@@ -62,15 +63,19 @@ pub struct OutcomeRecord {
     id: Uuid,
     guard: LeaseGuard,
     outcome: Outcome,
+    /// Kind and host of the provider the attempt went to; None for the scanner's records of
+    /// attempts whose worker is gone.
+    provider: Option<Arc<str>>,
 }
 
 impl OutcomeRecord {
     /// The holder's record: consumes the claim, whose lease ends with it.
-    pub fn held(claimed: Claimed, outcome: Outcome) -> OutcomeRecord {
+    pub fn held(claimed: Claimed, outcome: Outcome, provider: Arc<str>) -> OutcomeRecord {
         OutcomeRecord {
             id: claimed.notification.id,
             guard: LeaseGuard::Held(claimed.lease),
             outcome,
+            provider: Some(provider),
         }
     }
 
@@ -80,6 +85,7 @@ impl OutcomeRecord {
             id,
             guard: LeaseGuard::Expired,
             outcome,
+            provider: None,
         }
     }
 
@@ -195,8 +201,8 @@ pub async fn record_outcomes_on(conn: &mut PgConnection, records: &[OutcomeRecor
     let applied: Vec<(Uuid, Option<Uuid>)> = sqlx::query_as(&format!(
         "WITH attempts AS ( \
            INSERT INTO notification_attempts \
-             (notification_id, attempt_number, outcome, status_code, response_body, error, duration_ms) \
-           SELECT * FROM UNNEST($1::uuid[], $3::int4[], $4::text[], $5::int4[], $6::text[], $7::text[], $8::int4[])) \
+             (notification_id, attempt_number, outcome, status_code, response_body, error, duration_ms, provider) \
+           SELECT * FROM UNNEST($1::uuid[], $3::int4[], $4::text[], $5::int4[], $6::text[], $7::text[], $8::int4[], $14::text[])) \
          UPDATE notifications SET \
            status = j.new_status, \
            provider_message_id = CASE WHEN j.new_status = '{sent}' THEN j.provider_id ELSE provider_message_id END, \
@@ -227,6 +233,7 @@ pub async fn record_outcomes_on(conn: &mut PgConnection, records: &[OutcomeRecor
     .bind(o.iter().map(|o| o.retry_after().map(|d| d.as_millis() as i64)).collect::<Vec<_>>())
     .bind(o.iter().map(|o| o.last_error()).collect::<Vec<_>>())
     .bind(o.iter().map(|o| o.dead_letter_reason().map(|r| r.as_str())).collect::<Vec<_>>())
+    .bind(sorted.iter().map(|r| r.provider.as_deref()).collect::<Vec<_>>())
     .fetch_all(&mut *conn)
     .await?;
     Ok(records

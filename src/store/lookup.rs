@@ -44,6 +44,9 @@ pub struct AttemptRow {
     pub response_body: Option<String>,
     pub duration_ms: i32,
     pub created_at: DateTime<Utc>,
+    /// Kind and host of the provider (`smtp mail.example.com:587`); None for attempts
+    /// recorded before it was kept, and for expired leases.
+    pub provider: Option<String>,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -72,7 +75,7 @@ impl Store {
             return Ok(None);
         };
         let attempts = sqlx::query_as(
-            "SELECT attempt_number, outcome, status_code, error, response_body, duration_ms, created_at \
+            "SELECT attempt_number, outcome, status_code, error, response_body, duration_ms, created_at, provider \
              FROM notification_attempts WHERE notification_id = $1 ORDER BY created_at, id",
         )
         .bind(id)

@@ -1,6 +1,7 @@
-//! The HTTP provider adapter: builds the Go service's request (`{"to","channel","content"}`
-//! plus idempotency and tracing headers), signs it per Standard Webhooks when a secret is
-//! set, and classifies the answer into success, transient or permanent.
+//! The webhook provider: builds the Go service's request (`{"to","channel","content"}` plus
+//! idempotency and tracing headers, and the channel's auth header), signs it per Standard
+//! Webhooks when a secret is set, and classifies the answer into success, transient or
+//! permanent.
 
 use std::time::Duration;
 
@@ -10,25 +11,18 @@ use reqwest::header::{HeaderMap, RETRY_AFTER};
 use secrecy::{ExposeSecret, SecretString};
 use sha2::Sha256;
 
+use super::ProviderError;
+use crate::config::AuthHeader;
 use crate::domain::outcome::{classify_status, StatusClass};
 use crate::domain::{response_excerpt, truncate_chars, DeliveryResult};
 use crate::store::Claimed;
 use crate::tls::ClientTlsFiles;
 
-#[derive(Debug, thiserror::Error)]
-pub enum ProviderError {
-    #[error("invalid WEBHOOK_SECRET: {0}")]
-    Secret(String),
-    #[error("cannot build the HTTP client: {0}")]
-    Client(#[from] reqwest::Error),
-    #[error("provider TLS settings: {0}")]
-    Tls(#[from] crate::tls::TlsError),
-}
-
 #[derive(Clone)]
-pub struct Provider {
+pub struct Webhook {
     client: reqwest::Client,
     url: url::Url,
+    auth_header: Option<(reqwest::header::HeaderName, reqwest::header::HeaderValue)>,
     signing_key: Option<Vec<u8>>,
     timeout: Duration,
 }
@@ -40,15 +34,25 @@ struct Payload<'a> {
     content: &'a str,
 }
 
-impl Provider {
+impl Webhook {
     pub fn new(
         url: url::Url,
+        auth_header: Option<&AuthHeader>,
         secret: Option<&SecretString>,
         timeout: Duration,
         pool_size: usize,
         tls: &ClientTlsFiles,
     ) -> Result<Self, ProviderError> {
         let signing_key = secret.map(|s| signing_key(s.expose_secret())).transpose()?;
+        let auth_header = auth_header
+            .map(|h| {
+                let mut value = reqwest::header::HeaderValue::from_str(h.value())
+                    .map_err(|_| ProviderError::AuthHeader(h.name.to_string()))?;
+                // Kept out of any Debug output reqwest makes of the request.
+                value.set_sensitive(true);
+                Ok::<_, ProviderError>((h.name.clone(), value))
+            })
+            .transpose()?;
         let client = reqwest::Client::builder()
             .timeout(timeout)
             .connect_timeout(timeout.min(Duration::from_secs(5)))
@@ -57,9 +61,10 @@ impl Provider {
             // The system roots plus PROVIDER_CA_FILE, and the client certificate if any.
             .use_preconfigured_tls(crate::tls::client_config(tls)?)
             .build()?;
-        Ok(Provider {
+        Ok(Webhook {
             client,
             url,
+            auth_header,
             signing_key,
             timeout,
         })
@@ -84,6 +89,9 @@ impl Provider {
             .header("x-notification-id", &id)
             .header("x-correlation-id", &n.correlation_id)
             .header("x-attempt", attempt.to_string());
+        if let Some((name, value)) = &self.auth_header {
+            request = request.header(name.clone(), value.clone());
+        }
         if let Some(key) = &self.signing_key {
             let timestamp = chrono::Utc::now().timestamp();
             request = request
@@ -119,7 +127,7 @@ impl Provider {
                 body: text,
             },
             StatusClass::Permanent => DeliveryResult::Permanent {
-                status,
+                status: Some(status),
                 error: format!("provider answered HTTP {status}"),
                 body: text,
             },
@@ -152,7 +160,7 @@ fn signing_key(secret: &str) -> Result<Vec<u8>, ProviderError> {
     match secret.strip_prefix("whsec_") {
         Some(b64) => base64::engine::general_purpose::STANDARD
             .decode(b64)
-            .map_err(|_| ProviderError::Secret("the part after whsec_ is not base64".into())),
+            .map_err(|_| ProviderError::Secret("the part after whsec_ is not base64")),
         None => Ok(secret.as_bytes().to_vec()),
     }
 }

@@ -1,0 +1,1 @@
+ALTER TABLE notification_attempts DROP COLUMN IF EXISTS provider;
