@@ -7,6 +7,7 @@ mod helpers;
 mod operator;
 mod packaging;
 mod primary;
+mod providers;
 mod prune;
 mod ratelimit;
 mod scanner;

@@ -61,7 +61,12 @@ async fn concurrent_claims_of_one_notification_let_exactly_one_win() {
     let Some(Ok(Ok(claimed))) = results.drain(..).find(|r| matches!(r, Ok(Ok(_)))) else {
         unreachable!("one claim won")
     };
-    assert!(t.app.writes.record_outcome(claimed, sent()).await.unwrap());
+    assert!(t
+        .app
+        .writes
+        .record_outcome(claimed, sent(), "webhook test".into())
+        .await
+        .unwrap());
     assert_eq!(status_of(&t, id).await, Status::Sent);
     assert_eq!(t.app.store.lookup(id).await.unwrap().unwrap().1.len(), 1);
     t.stop().await;
@@ -89,7 +94,11 @@ async fn a_lease_recovered_after_it_expired_no_longer_lets_its_holder_record() {
     let recovered = record_outcomes_on(&mut conn, &[OutcomeRecord::expired(id, lost)]).await;
     assert_eq!(recovered.unwrap(), vec![true]);
     assert!(
-        !t.app.writes.record_outcome(claimed, sent()).await.unwrap(),
+        !t.app
+            .writes
+            .record_outcome(claimed, sent(), "webhook test".into())
+            .await
+            .unwrap(),
         "the old holder's outcome does not move the row"
     );
     assert_eq!(status_of(&t, id).await, Status::Queued);

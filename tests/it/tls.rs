@@ -27,13 +27,13 @@ use crate::helpers::{init_logs, wait_for, Env, TestApp};
 
 // ---- certificates ------------------------------------------------------------------------
 
-struct Ca {
+pub(crate) struct Ca {
     cert: rcgen::Certificate,
     key: KeyPair,
 }
 
 impl Ca {
-    fn new(name: &str) -> Ca {
+    pub(crate) fn new(name: &str) -> Ca {
         let mut p = CertificateParams::new(Vec::<String>::new()).expect("params");
         p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         p.distinguished_name.push(DnType::CommonName, name);
@@ -44,7 +44,13 @@ impl Ca {
     }
 
     /// A leaf for `names` (DNS names or IP addresses), written as `<stem>.pem`/`<stem>-key.pem`.
-    fn issue(&self, dir: &Path, stem: &str, names: &[&str], usage: ExtendedKeyUsagePurpose) -> (PathBuf, PathBuf) {
+    pub(crate) fn issue(
+        &self,
+        dir: &Path,
+        stem: &str,
+        names: &[&str],
+        usage: ExtendedKeyUsagePurpose,
+    ) -> (PathBuf, PathBuf) {
         let mut p = CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>()).expect("params");
         p.distinguished_name
             .push(DnType::CommonName, names.first().copied().unwrap_or("client"));
@@ -57,7 +63,7 @@ impl Ca {
         (cert_path, key_path)
     }
 
-    fn write(&self, dir: &Path, stem: &str) -> PathBuf {
+    pub(crate) fn write(&self, dir: &Path, stem: &str) -> PathBuf {
         let path = dir.join(format!("{stem}.pem"));
         std::fs::write(&path, self.cert.pem()).expect("write ca");
         path
@@ -733,10 +739,20 @@ fn secrets_can_come_from_files_and_not_from_both_places() {
     env.values.remove("DATABASE_DSN");
     let env = env
         .set("DATABASE_DSN_FILE", dsn_file.display().to_string())
+        .set("WEBHOOK_SITE_URL", "https://hooks.example.com/")
         .set("WEBHOOK_SECRET_FILE", secret_file.display().to_string());
     let s = env.settings();
     assert_eq!(s.database_display(), "db:5433/x");
-    assert!(s.webhook_secret.is_some());
+    let signed = |c| {
+        matches!(
+            s.provider(c).map(|p| &p.endpoint),
+            Some(dispatchctl::config::Endpoint::Webhook { secret: Some(_), .. })
+        )
+    };
+    assert!(
+        Channel::ALL.iter().all(|c| signed(*c)),
+        "every channel signs with WEBHOOK_SECRET_FILE's secret"
+    );
     let both = env.clone().set("DATABASE_DSN", "postgres://u@db/x");
     let err = dispatchctl::config::Settings::from_map(&both.values)
         .expect_err("both set")

@@ -1,0 +1,348 @@
+//! Providers per channel: two webhooks with their own auth headers, and e-mail through a real
+//! SMTP server (aiosmtpd, tests/support/smtp_server.py): envelope, headers and body, a 451
+//! retried, a 550 dead-lettered with its reply, STARTTLS with the test CA, AUTH, and a
+//! refused connection that is transient.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use dispatchctl::broker::messages::{H_LAST_ERROR, H_LAST_STATUS, H_REASON};
+use dispatchctl::domain::Channel;
+use rcgen::ExtendedKeyUsagePurpose;
+use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+use crate::helpers::{closed_port, drain_at_least, header, run, Env, ScriptedProvider, TestApp};
+use crate::tls::Ca;
+
+const WITHIN: Duration = Duration::from_secs(20);
+const FROM: &str = "Dispatch <dispatch@example.com>";
+
+// ---- the SMTP server ---------------------------------------------------------------------
+
+/// One aiosmtpd server of this test, on a port of its own; stops when dropped.
+struct SmtpServer {
+    port: u16,
+    mails: Arc<Mutex<Vec<Value>>>,
+    _child: tokio::process::Child,
+}
+
+impl SmtpServer {
+    /// None (and a note) without aiosmtpd, outside scripts/test.sh; a failure under CI=true.
+    async fn start(args: &[&str]) -> Option<SmtpServer> {
+        let python = match std::env::var("TEST_SMTP_PYTHON").ok().filter(|p| !p.is_empty()) {
+            Some(p) => p,
+            None => return crate::helpers::without_service("SMTP server (TEST_SMTP_PYTHON with aiosmtpd)"),
+        };
+        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/support/smtp_server.py");
+        let mut child = tokio::process::Command::new(python)
+            .arg(script)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start the SMTP server");
+        let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+        let first = tokio::time::timeout(WITHIN, lines.next_line())
+            .await
+            .expect("the SMTP server starts in time")
+            .expect("read its stdout")
+            .expect("it prints its port");
+        let port = serde_json::from_str::<Value>(&first).expect("JSON")["port"]
+            .as_u64()
+            .expect("a port") as u16;
+        let mails = Arc::new(Mutex::new(Vec::new()));
+        let sink = mails.clone();
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                if let Ok(event) = serde_json::from_str::<Value>(&line) {
+                    sink.lock().expect("lock").push(event["mail"].clone());
+                }
+            }
+        });
+        Some(SmtpServer {
+            port,
+            mails,
+            _child: child,
+        })
+    }
+
+    fn mails(&self) -> Vec<Value> {
+        self.mails.lock().expect("lock").clone()
+    }
+
+    fn url(&self, query: &str) -> String {
+        format!("smtp://127.0.0.1:{}{query}", self.port)
+    }
+}
+
+/// The value of header `name` of a mail, as the server parsed it.
+fn mail_header(mail: &Value, name: &str) -> Option<String> {
+    mail["headers"].as_array()?.iter().find_map(|pair| {
+        let n = pair[0].as_str()?;
+        n.eq_ignore_ascii_case(name)
+            .then(|| pair[1].as_str().unwrap_or_default().to_string())
+    })
+}
+
+async fn create(t: &TestApp, channel: &str, recipient: &str, content: &str, max_retries: i64) -> String {
+    let (status, body) = t
+        .post(
+            "/v1/notifications",
+            &json!({"channel": channel, "priority": "NORMAL", "recipient": recipient, "content": content, "maxRetries": max_retries}),
+        )
+        .await;
+    assert_eq!(status.as_u16(), 202, "{body}");
+    body["id"].as_str().expect("id").to_string()
+}
+
+/// (number, outcome, status code, error, provider) of each attempt.
+async fn attempts(t: &TestApp, id: &str) -> Vec<(i32, String, Option<i32>, Option<String>, Option<String>)> {
+    let (_, attempts) = t.app.store.lookup(id.parse().unwrap()).await.unwrap().expect("stored");
+    attempts
+        .into_iter()
+        .map(|a| (a.attempt_number, a.outcome, a.status_code, a.error, a.provider))
+        .collect()
+}
+
+fn email_env(url: String) -> Env {
+    Env::new().set("EMAIL_PROVIDER_URL", url).set("EMAIL_FROM", FROM)
+}
+
+// ---- webhooks per channel ----------------------------------------------------------------
+
+#[tokio::test]
+async fn two_channels_reach_two_webhooks_each_with_only_its_own_auth_header() {
+    let (sms, push) = (ScriptedProvider::start().await, ScriptedProvider::start().await);
+    let env = Env::new()
+        .set("SMS_PROVIDER_URL", sms.url.clone())
+        .set("SMS_PROVIDER_AUTH_HEADER", "Authorization: Bearer t0k")
+        .set("PUSH_PROVIDER_URL", push.url.clone())
+        .set("PUSH_PROVIDER_AUTH_HEADER", "X-Api-Key: k3y");
+    let t = TestApp::spawn(env, false).await;
+    let sms_id = create(&t, "SMS", "+905550000001", "by sms", 3).await;
+    let push_id = create(&t, "PUSH", "device-token-1", "by push", 3).await;
+    t.wait_status(&sms_id, "SENT", WITHIN).await;
+    t.wait_status(&push_id, "SENT", WITHIN).await;
+
+    let (to_sms, to_push) = (sms.received(), push.received());
+    assert_eq!(to_sms.len(), 1, "the SMS webhook got only the SMS");
+    assert_eq!(to_push.len(), 1, "the push webhook got only the push");
+    assert_eq!(to_sms[0].notification_id, sms_id);
+    assert_eq!(to_sms[0].headers["authorization"], "Bearer t0k");
+    assert!(
+        to_sms[0].headers.get("x-api-key").is_none(),
+        "push's header reached the SMS webhook"
+    );
+    assert_eq!(to_push[0].notification_id, push_id);
+    assert_eq!(to_push[0].headers["x-api-key"], "k3y");
+    assert!(
+        to_push[0].headers.get("authorization").is_none(),
+        "SMS's header reached the push webhook"
+    );
+
+    // Each attempt names where it went, and the operator's view shows it.
+    let sms_host = sms.url.trim_start_matches("http://").trim_end_matches("/hook");
+    let rows = attempts(&t, &sms_id).await;
+    assert_eq!(
+        rows[0].4.as_deref(),
+        Some(format!("webhook {sms_host}").as_str()),
+        "{rows:?}"
+    );
+    let shown = run(&t.env.values, &["notifications", &sms_id]).await;
+    let out = String::from_utf8_lossy(&shown.stdout);
+    assert!(
+        shown.status.success() && out.contains(&format!("webhook {sms_host}")),
+        "{out}"
+    );
+    assert!(!out.contains("t0k"), "the auth header's value is shown: {out}");
+    t.stop().await;
+}
+
+// ---- e-mail over SMTP --------------------------------------------------------------------
+
+#[tokio::test]
+async fn an_email_arrives_as_a_mail_with_its_envelope_headers_and_body() {
+    let Some(smtp) = SmtpServer::start(&[]).await else {
+        return;
+    };
+    let t = TestApp::spawn(email_env(smtp.url("")), false).await;
+    let content = "Your code is 1234.\nIt expires in 10 minutes: çà va ✓";
+    let id = create(&t, "EMAIL", "ada@example.org", content, 3).await;
+    let n = t.wait_status(&id, "SENT", WITHIN).await;
+
+    let mails = smtp.mails();
+    assert_eq!(mails.len(), 1, "{mails:?}");
+    let mail = &mails[0];
+    assert_eq!(mail["mail_from"], "dispatch@example.com");
+    assert_eq!(mail["rcpt_tos"], json!(["ada@example.org"]));
+    assert_eq!(mail_header(mail, "To").as_deref(), Some("ada@example.org"));
+    assert_eq!(
+        mail_header(mail, "From").as_deref(),
+        Some("Dispatch <dispatch@example.com>")
+    );
+    assert_eq!(mail_header(mail, "Message-ID"), Some(format!("<{id}@example.com>")));
+    assert_eq!(mail_header(mail, "X-Notification-Id").as_deref(), Some(id.as_str()));
+    assert_eq!(
+        mail_header(mail, "X-Correlation-Id").as_deref(),
+        n["correlationId"].as_str()
+    );
+    let content_type = mail_header(mail, "Content-Type")
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    assert!(
+        content_type.starts_with("text/plain") && content_type.contains("utf-8"),
+        "{content_type}"
+    );
+    assert!(mail_header(mail, "Subject").is_none(), "the API has no subject: {mail}");
+    let body = mail["body"].as_str().unwrap_or_default();
+    assert_eq!(body.replace("\r\n", "\n").trim_end_matches('\n'), content);
+    assert_eq!(
+        n["providerMessageId"], mail["queue_id"],
+        "the server's queue id is the provider message id"
+    );
+    let rows = attempts(&t, &id).await;
+    assert_eq!(rows[0].1, "SUCCESS");
+    assert_eq!(rows[0].2, Some(250));
+    assert_eq!(rows[0].4, Some(format!("smtp 127.0.0.1:{}", smtp.port)));
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn a_451_is_retried_and_then_delivered_with_the_same_message_id() {
+    let Some(smtp) = SmtpServer::start(&[]).await else {
+        return;
+    };
+    let t = TestApp::spawn(email_env(smtp.url("")), false).await;
+    let id = create(&t, "EMAIL", "tempfail@example.org", "hello", 3).await;
+    let n = t.wait_status(&id, "SENT", WITHIN).await;
+    assert_eq!(n["attemptCount"], 2);
+    let rows = attempts(&t, &id).await;
+    assert_eq!((rows[0].1.as_str(), rows[0].2), ("TRANSIENT", Some(451)), "{rows:?}");
+    let error = rows[0].3.clone().unwrap_or_default();
+    assert!(error.contains("451") && error.contains("Greylisted"), "{error}");
+    assert_eq!((rows[1].1.as_str(), rows[1].2), ("SUCCESS", Some(250)));
+    let mails = smtp.mails();
+    assert_eq!(mails.len(), 1);
+    assert_eq!(
+        mail_header(&mails[0], "Message-ID"),
+        Some(format!("<{id}@example.com>"))
+    );
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn a_550_fails_at_once_and_is_dead_lettered_with_the_reply() {
+    let Some(smtp) = SmtpServer::start(&[]).await else {
+        return;
+    };
+    let t = TestApp::spawn(email_env(smtp.url("")), false).await;
+    let id = create(&t, "EMAIL", "reject@example.org", "hello", 5).await;
+    let n = t.wait_status(&id, "FAILED", WITHIN).await;
+    assert_eq!(n["attemptCount"], 1, "a 5xx is permanent");
+    let error = n["lastError"].as_str().unwrap_or_default().to_string();
+    assert!(error.contains("550") && error.contains("User unknown"), "{n}");
+    let letters = drain_at_least(&t.env.dlq(Channel::Email), 1, WITHIN).await;
+    assert_eq!(letters.len(), 1);
+    let h = &letters[0].0;
+    assert_eq!(header(h, H_REASON).as_deref(), Some("permanent_error"));
+    assert_eq!(header(h, H_LAST_STATUS).as_deref(), Some("550"));
+    assert!(header(h, H_LAST_ERROR).unwrap_or_default().contains("User unknown"));
+    assert!(smtp.mails().is_empty());
+    t.stop().await;
+}
+
+/// A certificate for 127.0.0.1 from a CA of this test: the CA file, and the server's pair.
+fn test_ca(dir: &std::path::Path) -> (PathBuf, PathBuf, PathBuf) {
+    let ca = Ca::new("dispatchctl SMTP test CA");
+    let (cert, key) = ca.issue(dir, "smtp", &["127.0.0.1"], ExtendedKeyUsagePurpose::ServerAuth);
+    (ca.write(dir, "smtp-ca"), cert, key)
+}
+
+#[tokio::test]
+async fn starttls_is_required_and_trusts_the_provider_ca_and_auth_logs_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = test_ca(dir.path());
+    let (cert, key) = (cert.display().to_string(), key.display().to_string());
+    let Some(smtp) = SmtpServer::start(&["--tls", &cert, &key, "--auth", "mailer", "s3cret pass"]).await else {
+        return;
+    };
+    let password = dir.path().join("smtp-password");
+    std::fs::write(&password, "s3cret pass\n").unwrap();
+    let env = email_env(format!("smtp://mailer@127.0.0.1:{}?tls=required", smtp.port))
+        .set("PROVIDER_CA_FILE", ca.display().to_string())
+        .set("EMAIL_PROVIDER_PASSWORD_FILE", password.display().to_string());
+    let t = TestApp::spawn(env, false).await;
+    let id = create(&t, "EMAIL", "ada@example.org", "over TLS", 3).await;
+    t.wait_status(&id, "SENT", WITHIN).await;
+    let mails = smtp.mails();
+    assert_eq!(mails.len(), 1);
+    assert_eq!(mails[0]["tls"], true, "sent after STARTTLS");
+    assert_eq!(mails[0]["authenticated"], true, "sent after AUTH");
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn an_smtp_server_whose_certificate_is_not_trusted_gets_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, cert, key) = test_ca(dir.path());
+    let (cert, key) = (cert.display().to_string(), key.display().to_string());
+    let Some(smtp) = SmtpServer::start(&["--tls", &cert, &key]).await else {
+        return;
+    };
+    let t = TestApp::spawn(email_env(smtp.url("?tls=required")), false).await;
+    let id = create(&t, "EMAIL", "ada@example.org", "not in clear", 1).await;
+    let n = t.wait_status(&id, "FAILED", WITHIN).await;
+    let rows = attempts(&t, &id).await;
+    let error = rows[0].3.clone().unwrap_or_default();
+    assert_eq!((rows[0].1.as_str(), rows[0].2), ("TRANSIENT", None), "{rows:?}");
+    assert!(
+        error.to_lowercase().contains("certificate"),
+        "the error says why: {error}"
+    );
+    assert_eq!(n["failureReason"], "retry_exhausted", "{n}");
+    assert!(smtp.mails().is_empty(), "a mail went to an untrusted server");
+    drain_at_least(&t.env.dlq(Channel::Email), 1, WITHIN).await;
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn a_refused_connection_is_transient_and_retried() {
+    let t = TestApp::spawn(email_env(format!("smtp://127.0.0.1:{}", closed_port())), false).await;
+    let id = create(&t, "EMAIL", "ada@example.org", "nobody listens", 2).await;
+    let n = t.wait_status(&id, "FAILED", WITHIN).await;
+    assert_eq!(n["attemptCount"], 2, "retried once: {n}");
+    assert_eq!(n["failureReason"], "retry_exhausted");
+    let rows = attempts(&t, &id).await;
+    for row in &rows {
+        assert_eq!((row.1.as_str(), row.2), ("TRANSIENT", None), "{rows:?}");
+        let error = row.3.clone().unwrap_or_default().to_lowercase();
+        assert!(error.contains("refused"), "{error}");
+    }
+    drain_at_least(&t.env.dlq(Channel::Email), 1, WITHIN).await;
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn a_recipient_that_is_not_an_address_fails_without_a_connection() {
+    let Some(smtp) = SmtpServer::start(&[]).await else {
+        return;
+    };
+    let t = TestApp::spawn(email_env(smtp.url("")), false).await;
+    let id = create(&t, "EMAIL", "+905550000001", "wrong channel", 5).await;
+    let n = t.wait_status(&id, "FAILED", WITHIN).await;
+    assert_eq!(n["attemptCount"], 1);
+    assert!(
+        n["lastError"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("not an e-mail address"),
+        "{n}"
+    );
+    drain_at_least(&t.env.dlq(Channel::Email), 1, WITHIN).await;
+    assert!(smtp.mails().is_empty(), "a mail was sent");
+    t.stop().await;
+}
