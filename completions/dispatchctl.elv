@@ -51,7 +51,7 @@ set edit:completion:arg-completer[dispatchctl] = {|@words|
         }
         &'dispatchctl;worker'= {
             cand --listen 'Address of the /livez, /readyz and /metrics endpoints'
-            cand --channels 'Channels to consume (comma-separated); all by default'
+            cand --channels 'Channels to consume (comma-separated); by default every channel that has a provider'
             cand --concurrency 'Deliveries in flight [env: WORKER_CONCURRENCY; default 64]'
             cand --tls-cert 'Certificate chain (PEM) of the listener, which then speaks HTTPS only (TLS 1.2+); reloaded on SIGHUP and when the file changes [env: TLS_CERT_FILE]'
             cand --tls-key 'Private key (PEM) of --tls-cert [env: TLS_KEY_FILE]'

@@ -103,7 +103,7 @@ pub const SETTINGS: &[SettingSpec] = &[
     spec("EMAIL_FROM", None, "Dispatch <dispatch@example.com>", "Sender (From and envelope) of every mail when EMAIL_PROVIDER_URL is an SMTP server; required then."),
     secret("EMAIL_PROVIDER_PASSWORD", "app-password", "SMTP login password of the user in EMAIL_PROVIDER_URL, when it is not in the URL."),
     spec("EMAIL_PROVIDER_PASSWORD_FILE", None, "/run/secrets/smtp_password", "File holding EMAIL_PROVIDER_PASSWORD (container secrets)."),
-    spec("PROVIDER_CA_FILE", None, "/etc/ssl/provider-ca.pem", "With an https:// WEBHOOK_SITE_URL: CA certificates (PEM) trusted besides the system's."),
+    spec("PROVIDER_CA_FILE", None, "/etc/ssl/provider-ca.pem", "CA certificates (PEM) trusted besides the system's by every provider: https:// webhooks and SMTP servers over TLS."),
     spec("PROVIDER_CERT_FILE", None, "/etc/ssl/dispatch-client.pem", "Client certificate chain (PEM) presented to the provider (mutual TLS); with PROVIDER_KEY_FILE."),
     spec("PROVIDER_KEY_FILE", None, "/etc/ssl/dispatch-client.key", "Private key (PEM) of PROVIDER_CERT_FILE."),
     spec("LEASE_TIMEOUT", Some("15s"), "15s", "How long a worker's claim on a notification lasts; must exceed PROVIDER_TIMEOUT."),

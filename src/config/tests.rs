@@ -349,7 +349,9 @@ fn smtp_urls_set_tls_ports_and_the_login() {
 #[test]
 fn smtp_settings_that_cannot_work_stop_start_up_with_their_name() {
     let from = ("EMAIL_FROM", "dispatch@example.com");
-    let cases: &[(&[(&str, &str)], &str, &str)] = &[
+    // (settings, the setting the error names, words it says)
+    type Case<'a> = (&'a [(&'a str, &'a str)], &'a str, &'a str);
+    let cases: &[Case] = &[
         (
             &[("EMAIL_PROVIDER_URL", "smtp://mx.example.com")],
             "EMAIL_FROM",
