@@ -19,6 +19,9 @@ pub use providers::{AuthHeader, ChannelProvider, Endpoint, SmtpEndpoint, SmtpTls
 
 mod tls;
 
+mod tokens;
+pub use tokens::{scope_of, ApiToken, Scope};
+
 mod urls;
 pub use urls::{parse_dsn, rabbitmq_nodes, redact_url, redis_sentinel, PgTargets, RedisSentinel};
 
@@ -128,8 +131,10 @@ pub const SETTINGS: &[SettingSpec] = &[
     spec("PRUNE_INTERVAL", Some("5m"), "5m", "How often the scanner loop (serve, scan-retries --loop) runs a prune pass when RETENTION_PERIOD or AUDIT_RETENTION_PERIOD is set."),
     spec("API_HOST", Some("0.0.0.0"), "127.0.0.1", "Address the HTTP API listens on."),
     spec("API_PORT", Some("8080"), "8080", "Port the HTTP API listens on."),
-    secret("API_TOKENS", "token-one,token-two", "Comma-separated bearer tokens; when set, every /v1 request needs one."),
-    spec("API_TOKENS_FILE", None, "/run/secrets/api_tokens", "File with one bearer token per line (joined with API_TOKENS)."),
+    secret("API_TOKENS", "token-one,read:dashboard-token,send:ci-token", "Comma-separated bearer tokens; when set, every /v1 request needs one. A token may carry a scope: read:TOKEN may only GET, send:TOKEN may create, cancel and read; a bare token may do everything. A token of the wrong scope gets 403."),
+    spec("API_TOKENS_FILE", None, "/run/secrets/api_tokens", "File with one bearer token per line, scopes as in API_TOKENS (joined with API_TOKENS)."),
+    secret("METRICS_TOKEN", "scrape-token", "When set, /metrics (on every daemon) needs Authorization: Bearer METRICS_TOKEN; /livez and /readyz stay open."),
+    spec("METRICS_TOKEN_FILE", None, "/run/secrets/metrics_token", "File holding METRICS_TOKEN (container secrets)."),
     spec("TLS_CERT_FILE", None, "/etc/tls/tls.crt", "Certificate chain (PEM) of the API and ops listeners; with TLS_KEY_FILE they speak HTTPS only (TLS 1.2+). Reloaded on SIGHUP and when the files change. Same as --tls-cert."),
     spec("TLS_KEY_FILE", None, "/etc/tls/tls.key", "Private key (PEM) of TLS_CERT_FILE. Same as --tls-key."),
     spec("TLS_RELOAD_INTERVAL", Some("10s"), "10s", "How often the listeners look for a changed TLS_CERT_FILE or TLS_KEY_FILE."),
@@ -205,7 +210,9 @@ pub struct Settings {
     pub prune_max_rate: Option<f64>,
     pub api_host: IpAddr,
     pub api_port: u16,
-    pub api_tokens: Vec<SecretString>,
+    pub api_tokens: Vec<ApiToken>,
+    /// Some: /metrics needs this bearer token.
+    pub metrics_token: Option<ApiToken>,
     /// Some: the API and ops listeners speak HTTPS only.
     pub listener_tls: Option<ListenerTlsFiles>,
     pub tls_reload_interval: Duration,
@@ -314,20 +321,32 @@ impl Settings {
                 ),
             ));
         }
-        let mut tokens: Vec<SecretString> = raw
+        let mut entries: Vec<(&'static str, String)> = raw
             .get("API_TOKENS")
-            .map(|v| split_list(&v).into_iter().map(SecretString::from).collect())
+            .map(|v| split_list(&v).into_iter().map(|t| ("API_TOKENS", t)).collect())
             .unwrap_or_default();
         if let Some(path) = raw.get("API_TOKENS_FILE") {
             let text = std::fs::read_to_string(&path)
                 .map_err(|e| invalid("API_TOKENS_FILE", format!("cannot read {path}: {e}")))?;
-            tokens.extend(
+            entries.extend(
                 text.lines()
                     .map(str::trim)
                     .filter(|l| !l.is_empty() && !l.starts_with('#'))
-                    .map(|l| SecretString::from(l.to_string())),
+                    .map(|l| ("API_TOKENS_FILE", l.to_string())),
             );
         }
+        let mut tokens = Vec::with_capacity(entries.len());
+        for (key, entry) in entries {
+            let token = ApiToken::parse(&entry);
+            if token.token().is_empty() {
+                return Err(invalid(
+                    key,
+                    format!("an entry is the scope {}: with no token after it", token.scope.as_str()),
+                ));
+            }
+            tokens.push(token);
+        }
+        let metrics_token = raw.get("METRICS_TOKEN").map(|t| ApiToken::parse_unscoped(&t));
         let log_format = match raw.get("LOG_FORMAT").map(|v| v.to_ascii_lowercase()) {
             None => None,
             Some(v) if v == "json" => Some(LogFormat::Json),
@@ -387,6 +406,7 @@ impl Settings {
             api_host: raw.number("API_HOST")?,
             api_port: raw.number("API_PORT")?,
             api_tokens: tokens,
+            metrics_token,
             listener_tls: tls::listener_files(&raw)?,
             tls_reload_interval: raw.duration("TLS_RELOAD_INTERVAL")?,
             cors_allowed_origins: raw

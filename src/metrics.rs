@@ -35,6 +35,8 @@ pub struct Metrics {
     pub oldest_finished_age: IntGaugeVec,
     pub oldest_unfinished_age: IntGaugeVec,
     pub lost_messages: IntGaugeVec,
+    /// PostgreSQL pool connections by state (in_use, idle), and the pool's bound (max).
+    pub db_pool_connections: IntGaugeVec,
 }
 
 fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -190,8 +192,23 @@ impl Metrics {
                 "QUEUED notifications whose work message their queue no longer held at the scanner's last check (the scanner publishes them again).",
                 &["channel"],
             ),
+            db_pool_connections: gauge(
+                &r,
+                "db_pool_connections",
+                "PostgreSQL connections of this process's pool: in_use, idle, and max (DATABASE_MAX_CONNECTIONS); in_use at max means requests wait for a connection.",
+                &["state"],
+            ),
             registry: r,
         };
+        // process_cpu_seconds_total, process_resident_memory_bytes, process_open_fds,
+        // process_max_fds, process_start_time_seconds...: read from /proc at each scrape.
+        #[cfg(target_os = "linux")]
+        if let Err(e) = m
+            .registry
+            .register(Box::new(prometheus::process_collector::ProcessCollector::for_self()))
+        {
+            tracing::warn!(error = %e, "process metrics unavailable");
+        }
         for kind in ["notification", "attempt", "batch", "audit"] {
             m.pruned.with_label_values(&[kind]);
         }
@@ -210,6 +227,15 @@ impl Metrics {
             }
         }
         m
+    }
+
+    /// Sets the pool gauges from `size` connections open, `idle` of them idle, at most `max`.
+    pub fn set_db_pool(&self, size: u32, idle: usize, max: u32) {
+        let idle = i64::try_from(idle).unwrap_or(i64::MAX);
+        let g = &self.db_pool_connections;
+        g.with_label_values(&["in_use"]).set(i64::from(size) - idle);
+        g.with_label_values(&["idle"]).set(idle);
+        g.with_label_values(&["max"]).set(i64::from(max));
     }
 
     /// Prometheus text exposition of every metric.

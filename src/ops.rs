@@ -79,7 +79,17 @@ async fn readyz(State(r): State<Readiness>) -> Response {
     (code, body).into_response()
 }
 
-async fn metrics(State(r): State<Readiness>) -> Response {
+async fn metrics(State(r): State<Readiness>, headers: axum::http::HeaderMap) -> Response {
+    if let Some(token) = &r.app.settings.metrics_token {
+        let presented = crate::api::bearer(&headers);
+        if crate::config::scope_of(std::slice::from_ref(token), presented).is_none() {
+            return crate::api::error::ApiError::Unauthorized.into_response();
+        }
+    }
+    let pool = r.app.store.pool();
+    r.app
+        .metrics
+        .set_db_pool(pool.size(), pool.num_idle(), r.app.settings.database_max_connections);
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
         r.app.metrics.render(),

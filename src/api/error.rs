@@ -1,4 +1,6 @@
-//! The one place that maps failures to HTTP statuses, always with an `{"error": "..."}` body.
+//! The one place that maps failures to HTTP statuses, always with an
+//! `{"error": "...", "code": "..."}` body: `error` as the Go service wrote it, `code` a stable
+//! snake_case identifier for programs (docs/API.md lists them).
 
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -22,6 +24,20 @@ pub enum ApiError {
     UnsupportedMediaType(String),
     #[error("missing or invalid bearer token")]
     Unauthorized,
+    /// A valid token whose scope does not cover the request.
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    CorsRefused(String),
+    #[error("method not allowed on this endpoint")]
+    MethodNotAllowed,
+    #[error(
+        "the request took longer than {0}; nothing is known about its effect, retry with the same idempotency key"
+    )]
+    Timeout(String),
+    /// A handler panicked (a bug): logged, and answered instead of dropping the connection.
+    #[error("internal error")]
+    Panic,
     /// PostgreSQL cannot be reached: nothing was stored, and a retry may succeed.
     #[error("the database is unavailable; nothing was stored, retry later")]
     Unavailable(#[source] StoreError),
@@ -48,6 +64,26 @@ impl From<CreateError> for ApiError {
     }
 }
 
+impl ApiError {
+    /// The stable, machine-readable name of this error (the `code` field).
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::BadRequest(_) => "invalid_request",
+            ApiError::NotFound(_) => "not_found",
+            ApiError::Conflict(_) => "conflict",
+            ApiError::PayloadTooLarge(_) => "payload_too_large",
+            ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
+            ApiError::Unauthorized => "unauthorized",
+            ApiError::Forbidden(_) => "forbidden",
+            ApiError::CorsRefused(_) => "cors_origin_not_allowed",
+            ApiError::MethodNotAllowed => "method_not_allowed",
+            ApiError::Timeout(_) => "request_timeout",
+            ApiError::Unavailable(_) => "database_unavailable",
+            ApiError::Internal(_) | ApiError::Panic => "internal_error",
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = match &self {
@@ -57,6 +93,10 @@ impl IntoResponse for ApiError {
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) | ApiError::CorsRefused(_) => StatusCode::FORBIDDEN,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Timeout(_) => StatusCode::REQUEST_TIMEOUT,
+            ApiError::Panic => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::Unavailable(e) => {
                 tracing::warn!(error = %e, "request refused: database unavailable");
                 StatusCode::SERVICE_UNAVAILABLE
@@ -67,7 +107,7 @@ impl IntoResponse for ApiError {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
         };
-        let mut response = (status, Json(json!({"error": self.to_string()}))).into_response();
+        let mut response = (status, Json(json!({"error": self.to_string(), "code": self.code()}))).into_response();
         if matches!(self, ApiError::Unauthorized) {
             response
                 .headers_mut()

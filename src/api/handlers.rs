@@ -221,12 +221,8 @@ pub async fn not_found() -> ApiError {
     ApiError::NotFound("no such endpoint; see the v1 API (/v1/notifications, /v1/batches/{batchId})".into())
 }
 
-pub async fn method_not_allowed() -> Response {
-    (
-        StatusCode::METHOD_NOT_ALLOWED,
-        Json(json!({"error": "method not allowed on this endpoint"})),
-    )
-        .into_response()
+pub async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
 }
 
 #[cfg(test)]

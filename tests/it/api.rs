@@ -801,3 +801,161 @@ async fn a_retried_batch_answers_with_the_original_batch() {
     t.take_left(&[("sms", 3)]).await;
     t.stop().await;
 }
+
+/// (status, JSON body) of `request`.
+async fn answer_of(request: reqwest::RequestBuilder) -> (StatusCode, Value) {
+    crate::helpers::decode(request.send().await.unwrap()).await
+}
+
+#[tokio::test]
+async fn every_error_is_json_with_a_stable_code() {
+    let env = Env::new()
+        .set("MAX_BODY_BYTES", "256")
+        .set("CORS_ALLOWED_ORIGINS", "https://console.example.com");
+    let t = TestApp::spawn(env, true).await;
+    let c = &t.client;
+    let big = sms("+905550000001", &"x".repeat(400));
+    let cases = [
+        (c.get(t.url("/v2/nothing")), 404, "not_found"),
+        (c.get(t.url("/v1/notifications/not-a-uuid")), 404, "not_found"),
+        (c.delete(t.url("/v1/notifications")), 405, "method_not_allowed"),
+        (
+            c.post(t.url("/v1/notifications")).json(&json!({"channel": "fax"})),
+            400,
+            "invalid_request",
+        ),
+        (c.post(t.url("/v1/notifications")).json(&big), 413, "payload_too_large"),
+        (
+            c.post(t.url("/v1/notifications"))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body("a=b"),
+            415,
+            "unsupported_media_type",
+        ),
+        (
+            c.request(reqwest::Method::OPTIONS, t.url("/v1/notifications"))
+                .header("origin", "https://evil.example.com")
+                .header("access-control-request-method", "POST"),
+            403,
+            "cors_origin_not_allowed",
+        ),
+    ];
+    for (request, status, code) in cases {
+        let (got, body) = answer_of(request).await;
+        assert_eq!((got.as_u16(), body["code"].as_str()), (status, Some(code)), "{body}");
+        assert!(body["error"].as_str().is_some_and(|e| !e.is_empty()), "{body}");
+    }
+    // The listed origin's preflight still passes.
+    let r = c
+        .request(reqwest::Method::OPTIONS, t.url("/v1/notifications"))
+        .header("origin", "https://console.example.com")
+        .header("access-control-request-method", "POST")
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    assert_eq!(
+        r.headers()["access-control-allow-origin"],
+        "https://console.example.com"
+    );
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn a_request_slower_than_request_timeout_gets_a_json_408() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let t = TestApp::spawn(Env::new().set("REQUEST_TIMEOUT", "300ms"), true).await;
+    // A body that never finishes arriving: the handler waits for it until the time limit.
+    let mut stream = tokio::net::TcpStream::connect(t.addr).await.unwrap();
+    stream
+        .write_all(b"POST /v1/notifications HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{\"channel\"")
+        .await
+        .unwrap();
+    let mut raw = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(10), async {
+        let mut buf = [0u8; 4096];
+        loop {
+            let n = stream.read(&mut buf).await.unwrap_or(0);
+            raw.extend_from_slice(&buf[..n]);
+            if n == 0 || String::from_utf8_lossy(&raw).contains("request_timeout") {
+                break;
+            }
+        }
+    })
+    .await;
+    let text = String::from_utf8_lossy(&raw);
+    assert!(read.is_ok(), "no answer within 10 s: {text}");
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    let body = &text[text.find("\r\n\r\n").unwrap() + 4..];
+    let body: Value = serde_json::from_str(body.trim()).unwrap_or_else(|e| panic!("{e}: {body}"));
+    assert_eq!(body["code"], "request_timeout");
+    assert!(body["error"].as_str().unwrap().contains("300ms"), "{body}");
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn token_scopes_read_may_get_send_may_create_and_a_bare_token_may_do_both() {
+    let env = Env::new().set("API_TOKENS", "read:dash-0, send:ci-0, all-0");
+    let t = TestApp::spawn(env, true).await;
+    let (c, list, create) = (&t.client, t.url("/v1/notifications"), t.url("/v1/notifications"));
+    let one = sms("+905550000001", "scoped");
+    for token in ["dash-0", "ci-0", "all-0"] {
+        let (status, body) = answer_of(c.get(&list).bearer_auth(token)).await;
+        assert_eq!(status, StatusCode::OK, "{token} may read: {body}");
+    }
+    let (status, body) = answer_of(c.post(&create).bearer_auth("dash-0").json(&one)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(body["code"], "forbidden");
+    assert!(body["error"].as_str().unwrap().contains("read"), "{body}");
+    assert_eq!(stored_rows(&t).await, 0, "a refused create stores nothing");
+    for token in ["ci-0", "all-0"] {
+        let (status, body) = answer_of(c.post(&create).bearer_auth(token).json(&one)).await;
+        assert_eq!(status.as_u16(), 202, "{token} may create: {body}");
+    }
+    let (status, body) = answer_of(c.get(&list).bearer_auth("read:dash-0")).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("unauthorized")),
+        "the prefix is not part of the token"
+    );
+    t.stop_leaving_messages().await;
+}
+
+#[tokio::test]
+async fn metrics_token_guards_metrics_which_show_the_process_and_the_pool() {
+    let env = Env::new()
+        .set("METRICS_TOKEN", "scrape-0")
+        .set("DATABASE_MAX_CONNECTIONS", "7");
+    let t = TestApp::spawn(env, true).await;
+    let (status, body) = answer_of(t.client.get(t.url("/metrics"))).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("unauthorized"))
+    );
+    let r = t.client.get(t.url("/livez")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "/livez stays open");
+    let r = t
+        .client
+        .get(t.url("/metrics"))
+        .bearer_auth("scrape-0")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let text = r.text().await.unwrap();
+    let value = |name: &str| {
+        text.lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or_else(|| panic!("{name} is not exported"))
+    };
+    assert!(value("process_resident_memory_bytes") > 1e6);
+    assert!(value("process_open_fds") >= 3.0);
+    assert!(value("process_cpu_seconds_total") >= 0.0);
+    assert_eq!(value("dispatch_engine_db_pool_connections{state=\"max\"}"), 7.0);
+    let in_use = value("dispatch_engine_db_pool_connections{state=\"in_use\"}");
+    let idle = value("dispatch_engine_db_pool_connections{state=\"idle\"}");
+    assert!(in_use + idle >= 1.0 && in_use + idle <= 7.0, "{in_use} + {idle}");
+    t.stop().await;
+}

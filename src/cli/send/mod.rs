@@ -194,11 +194,14 @@ impl ApiTarget {
         // The service's other settings do not concern a client: one that does not parse
         // leaves the defaults, and the request says where it went.
         let settings = crate::config::Settings::load(global.config.as_deref(), &[]).ok();
+        // A token that may send, if API_TOKENS has one; a read-only one gets its 403.
         let token = token.or_else(|| {
-            use secrecy::ExposeSecret;
-            settings
-                .as_ref()
-                .and_then(|s| s.api_tokens.first().map(|t| t.expose_secret().to_string()))
+            let tokens = &settings.as_ref()?.api_tokens;
+            tokens
+                .iter()
+                .find(|t| t.scope != crate::config::Scope::Read)
+                .or(tokens.first())
+                .map(|t| t.token().to_string())
         });
         let (url, origin) = match (url, settings) {
             (Some(url), _) => (url, "--api-url / DISPATCH_API_URL"),
