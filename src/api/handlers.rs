@@ -17,7 +17,7 @@ use uuid::Uuid;
 use super::error::ApiError;
 use crate::app::App;
 use crate::dispatch::create;
-use crate::domain::{BatchStatus, Channel, Notification, NotificationRequest, Status, Transition};
+use crate::domain::{BatchStatus, Channel, Notification, NotificationRequest, Status, TraceContext, Transition};
 use crate::store::{CancelOutcome, ListFilter};
 
 pub const DEFAULT_PAGE_SIZE: i64 = 50;
@@ -29,6 +29,12 @@ fn request_id(headers: &HeaderMap) -> Option<&str> {
 
 /// Reads a JSON body within `limit` bytes. A missing Content-Type is read as JSON, so that
 /// scripts which forget the header keep working; any other type (a form, text) is refused.
+/// The W3C trace context of the request, when its `traceparent` is valid.
+fn trace(headers: &HeaderMap) -> Option<TraceContext> {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    TraceContext::parse(header("traceparent")?, header("tracestate"))
+}
+
 async fn read_json<T: DeserializeOwned>(headers: &HeaderMap, body: Body, limit: usize) -> Result<T, ApiError> {
     if let Some(ct) = headers.get(header::CONTENT_TYPE) {
         let ct = ct.to_str().unwrap_or_default().to_ascii_lowercase();
@@ -81,7 +87,7 @@ fn parse_uuid(value: &str, what: &str) -> Result<Uuid, ApiError> {
 
 pub async fn create_notification(State(app): State<App>, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
     let request: NotificationRequest = read_json(&headers, body, app.settings.max_body_bytes).await?;
-    let n = create::create_one(&app, &request, request_id(&headers)).await?;
+    let n = create::create_one(&app, &request, request_id(&headers), trace(&headers).as_ref()).await?;
     Ok((StatusCode::ACCEPTED, Json(n)).into_response())
 }
 
@@ -104,7 +110,7 @@ pub async fn create_batch(State(app): State<App>, headers: HeaderMap, body: Body
     let items = request
         .notifications
         .ok_or_else(|| ApiError::BadRequest("notifications: is required".into()))?;
-    let created = create::create_batch(&app, &items, request_id(&headers)).await?;
+    let created = create::create_batch(&app, &items, request_id(&headers), trace(&headers).as_ref()).await?;
     let counts: Vec<(Status, i64)> = created.notifications.iter().map(|n| (n.status, 1)).collect();
     let response = BatchResponse {
         batch_id: created.batch_id,

@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use crate::app::App;
 use crate::broker::WorkMessage;
-use crate::domain::{NewNotification, Notification, NotificationRequest, Status};
+use crate::domain::{NewNotification, Notification, NotificationRequest, Status, TraceContext};
 use crate::store::StoreError;
 
 pub const MAX_BATCH: usize = 1000;
@@ -31,10 +31,12 @@ pub async fn create_one(
     app: &App,
     request: &NotificationRequest,
     request_id: Option<&str>,
+    trace: Option<&TraceContext>,
 ) -> Result<Notification, CreateError> {
-    let new = request
+    let mut new = request
         .validate(request_id, app.settings.default_max_retries)
         .map_err(|e| CreateError::Invalid(e.to_string()))?;
+    new.trace = trace.cloned();
     let (stored, created) = app.writes.insert_notification(new).await?;
     hand_over(app, std::slice::from_ref(&stored), &[created]).await;
     Ok(stored)
@@ -45,6 +47,7 @@ pub async fn create_batch(
     app: &App,
     requests: &[NotificationRequest],
     request_id: Option<&str>,
+    trace: Option<&TraceContext>,
 ) -> Result<BatchCreated, CreateError> {
     if requests.is_empty() || requests.len() > MAX_BATCH {
         return Err(CreateError::Invalid(format!(
@@ -57,6 +60,10 @@ pub async fn create_batch(
         .enumerate()
         .map(|(i, r)| {
             r.validate(request_id, app.settings.default_max_retries)
+                .map(|n| NewNotification {
+                    trace: trace.cloned(),
+                    ..n
+                })
                 .map_err(|e| CreateError::Invalid(format!("notifications[{i}].{e}")))
         })
         .collect::<Result<_, _>>()?;

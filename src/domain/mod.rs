@@ -34,12 +34,14 @@ pub mod notification;
 pub mod outcome;
 pub mod rate;
 pub mod stuck;
+pub mod trace;
 pub mod transition;
 
 pub use notification::{
     BatchStatus, Channel, NewNotification, Notification, NotificationRequest, Priority, Status, ValidationError,
 };
 pub use outcome::{DeadLetterReason, DeliveryResult, LostAttempt, NextStep, Outcome};
+pub use trace::TraceContext;
 pub use transition::Transition;
 
 /// `s` cut to at most `max` characters (not bytes), with an ellipsis when cut.

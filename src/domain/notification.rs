@@ -138,6 +138,8 @@ pub struct NewNotification {
     pub content: String,
     pub max_retries: i32,
     pub scheduled_at: Option<DateTime<Utc>>,
+    /// The caller's trace (its `traceparent` header), continued on every provider call.
+    pub trace: Option<super::TraceContext>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -245,6 +247,7 @@ impl NotificationRequest {
             content,
             max_retries,
             scheduled_at,
+            trace: None,
         })
     }
 }
@@ -301,6 +304,20 @@ pub struct Notification {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[sqlx(default)]
     pub failure_reason: Option<String>,
+    /// The W3C trace context the create request brought (not part of the API's JSON).
+    #[serde(skip)]
+    #[sqlx(default)]
+    pub traceparent: Option<String>,
+    #[serde(skip)]
+    #[sqlx(default)]
+    pub tracestate: Option<String>,
+}
+
+impl Notification {
+    /// The trace the provider call continues, if the create request brought one.
+    pub fn trace(&self) -> Option<super::TraceContext> {
+        super::TraceContext::parse(self.traceparent.as_deref()?, self.tracestate.as_deref())
+    }
 }
 
 #[cfg(test)]

@@ -89,6 +89,13 @@ impl Webhook {
             .header("x-notification-id", &id)
             .header("x-correlation-id", &n.correlation_id)
             .header("x-attempt", attempt.to_string());
+        // The caller's trace goes on, one span id per attempt.
+        if let Some(trace) = n.trace() {
+            request = request.header("traceparent", trace.child());
+            if let Some(state) = &trace.tracestate {
+                request = request.header("tracestate", state);
+            }
+        }
         if let Some((name, value)) = &self.auth_header {
             request = request.header(name.clone(), value.clone());
         }

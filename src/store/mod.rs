@@ -27,7 +27,8 @@ pub use migrations::MIGRATOR;
 pub use scan::{DueRow, ScanKind};
 
 const COLUMNS: &str = "id, correlation_id, idempotency_key, batch_id, channel, priority, recipient, content, \
-     status, provider_message_id, attempt_count, max_retries, scheduled_at, next_retry_at, created_at, updated_at";
+     status, provider_message_id, attempt_count, max_retries, scheduled_at, next_retry_at, created_at, updated_at, \
+     traceparent, tracestate";
 /// What the read endpoints show: the hot paths' columns and why the last attempt failed.
 const VIEW_COLUMNS: &str = "id, correlation_id, idempotency_key, batch_id, channel, priority, recipient, content, \
      status, provider_message_id, attempt_count, max_retries, scheduled_at, next_retry_at, created_at, updated_at, \
@@ -368,13 +369,14 @@ pub(crate) async fn insert_notifications_on(
     let inserted: Vec<Notification> = sqlx::query_as(&format!(
         "WITH inserted AS ( \
            INSERT INTO notifications (id, correlation_id, idempotency_key, batch_id, channel, priority, recipient, \
-             content, status, max_retries, scheduled_at) \
+             content, status, max_retries, scheduled_at, traceparent, tracestate) \
            SELECT t.id, t.correlation_id, t.idempotency_key, $1, t.channel, t.priority, t.recipient, t.content, \
              CASE WHEN t.scheduled_at IS NULL OR t.scheduled_at <= now() THEN '{queued}' ELSE '{accepted}' END, \
-             t.max_retries, t.scheduled_at \
+             t.max_retries, t.scheduled_at, t.traceparent, t.tracestate \
            FROM UNNEST($2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], \
-                       $9::int4[], $10::timestamptz[]) WITH ORDINALITY \
-             AS t(id, correlation_id, idempotency_key, channel, priority, recipient, content, max_retries, scheduled_at, n) \
+                       $9::int4[], $10::timestamptz[], $11::text[], $12::text[]) WITH ORDINALITY \
+             AS t(id, correlation_id, idempotency_key, channel, priority, recipient, content, max_retries, scheduled_at, \
+                  traceparent, tracestate, n) \
            ORDER BY t.n \
            ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING \
            RETURNING {COLUMNS}), \
@@ -393,6 +395,8 @@ pub(crate) async fn insert_notifications_on(
     .bind(order.iter().map(|n| n.content.as_str()).collect::<Vec<_>>())
     .bind(order.iter().map(|n| n.max_retries).collect::<Vec<_>>())
     .bind(order.iter().map(|n| n.scheduled_at).collect::<Vec<_>>())
+    .bind(order.iter().map(|n| n.trace.as_ref().map(|t| t.traceparent.as_str())).collect::<Vec<_>>())
+    .bind(order.iter().map(|n| n.trace.as_ref().and_then(|t| t.tracestate.as_deref())).collect::<Vec<_>>())
     .fetch_all(&mut *conn)
     .await?;
     let mut existing: Vec<Notification> = Vec::new();

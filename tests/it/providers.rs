@@ -346,3 +346,56 @@ async fn a_recipient_that_is_not_an_address_fails_without_a_connection() {
     assert!(smtp.mails().is_empty(), "a mail was sent");
     t.stop().await;
 }
+
+// ---- trace context -----------------------------------------------------------------------
+
+#[tokio::test]
+async fn a_callers_traceparent_reaches_the_provider_on_every_attempt_with_a_span_of_its_own() {
+    let provider = ScriptedProvider::start().await;
+    let t = TestApp::spawn(Env::new().set("WEBHOOK_SITE_URL", provider.url.clone()), false).await;
+    let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let parent = format!("00-{trace_id}-00f067aa0ba902b7-01");
+    let send = |recipient: &str, traceparent: &str| {
+        t.client
+            .post(t.url("/v1/notifications"))
+            .header("traceparent", traceparent)
+            .header("tracestate", "congo=t61rcWkgMzE")
+            .json(&json!({"channel": "SMS", "priority": "NORMAL", "recipient": recipient, "content": "traced", "maxRetries": 3}))
+            .send()
+    };
+    // flaky1: a 500 first, so a retry shows that each attempt is a span of its own.
+    let r = send("flaky1-traced", &parent).await.unwrap();
+    assert_eq!(r.status().as_u16(), 202);
+    let traced = r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string();
+    let r = send("+905550000009", "00-not-a-trace-01").await.unwrap();
+    assert_eq!(
+        r.status().as_u16(),
+        202,
+        "a malformed traceparent is ignored, not refused"
+    );
+    let untraced = r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string();
+    t.wait_status(&traced, "SENT", WITHIN).await;
+    t.wait_status(&untraced, "SENT", WITHIN).await;
+
+    let attempts = provider.for_notification(&traced);
+    assert_eq!(attempts.len(), 2, "a 500, then the retry");
+    let mut spans = Vec::new();
+    for a in &attempts {
+        let tp = a.headers["traceparent"].to_str().unwrap().to_string();
+        let fields: Vec<&str> = tp.split('-').collect();
+        assert_eq!((fields[0], fields[1], fields[3]), ("00", trace_id, "01"), "{tp}");
+        assert_ne!(
+            fields[2], "00f067aa0ba902b7",
+            "the provider call is a child span, not the caller's"
+        );
+        assert_eq!(a.headers["tracestate"], "congo=t61rcWkgMzE");
+        spans.push(fields[2].to_string());
+    }
+    assert_ne!(spans[0], spans[1], "each attempt has a span id of its own");
+    let plain = provider.for_notification(&untraced);
+    assert!(
+        plain[0].headers.get("traceparent").is_none(),
+        "no trace was brought, none is invented"
+    );
+    t.stop().await;
+}

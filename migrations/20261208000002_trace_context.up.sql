@@ -1,0 +1,4 @@
+-- The W3C trace context (traceparent, tracestate) a create request brought, continued on every
+-- provider call. Nullable, no default, in no index: adding them rewrites nothing, and updates
+-- that do not touch them stay as HOT as before.
+ALTER TABLE notifications ADD COLUMN traceparent TEXT, ADD COLUMN tracestate TEXT;
