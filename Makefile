@@ -7,13 +7,16 @@ CARGO ?= cargo
 COMPOSE ?= docker compose
 BIN := target/release/dispatchctl
 
-.PHONY: help docker-up docker-down container-test build test lint services completions bench
+.PHONY: help docker-up docker-grafana docker-down container-test build test lint services completions bench
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-15s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 docker-up: ## Build and start the full stack (docker-compose.yml) in the background
 	$(COMPOSE) up -d --build
+
+docker-grafana: ## Start the stack with Grafana too (http://127.0.0.1:3000, dashboard "dispatchctl")
+	$(COMPOSE) --profile grafana up -d --build
 
 docker-down: ## Stop the stack (volumes are kept; add ARGS=-v to drop them)
 	$(COMPOSE) down $(ARGS)

@@ -1,6 +1,7 @@
 //! Generated and documented artefacts stay in step with the code.
 
 use std::path::Path;
+use std::time::Duration;
 
 use clap::CommandFactory;
 use clap_complete::{Generator, Shell};
@@ -169,4 +170,169 @@ fn deployment_files_parse() {
         workflow["jobs"].as_mapping().is_some_and(|j| j.len() >= 3),
         "test, audit and image jobs"
     );
+}
+
+/// The metric names a PromQL expression reads: its identifiers, less functions, keywords,
+/// label matchers (`{…}`), ranges (`[…]`), strings and the label lists of `by (…)` and the like.
+fn promql_metrics(expr: &str) -> Vec<String> {
+    const GROUPING: &[&str] = &["by", "without", "on", "ignoring", "group_left", "group_right"];
+    const KEYWORDS: &[&str] = &["and", "or", "unless", "bool", "offset", "group_left", "group_right"];
+    // Aggregations may take their `by (…)` before their argument: `sum by (channel) (…)`.
+    const AGGREGATIONS: &[&str] = &[
+        "sum",
+        "min",
+        "max",
+        "avg",
+        "group",
+        "stddev",
+        "stdvar",
+        "count",
+        "count_values",
+        "bottomk",
+        "topk",
+        "quantile",
+    ];
+    let mut tokens: Vec<String> = Vec::new();
+    let (mut chars, mut skip_until) = (expr.chars().peekable(), None::<char>);
+    while let Some(c) = chars.next() {
+        if let Some(end) = skip_until {
+            if c == end {
+                skip_until = None;
+            }
+            continue;
+        }
+        match c {
+            '{' => skip_until = Some('}'),
+            '[' => skip_until = Some(']'),
+            '"' => skip_until = Some('"'),
+            c if c.is_ascii_alphanumeric() || c == '_' || c == ':' => {
+                let mut word = c.to_string();
+                while let Some(&n) = chars
+                    .peek()
+                    .filter(|n| n.is_ascii_alphanumeric() || **n == '_' || **n == ':')
+                {
+                    word.push(n);
+                    chars.next();
+                }
+                tokens.push(word);
+            }
+            c if !c.is_whitespace() => tokens.push(c.to_string()),
+            _ => {}
+        }
+    }
+    let mut names = Vec::new();
+    let mut i = 0;
+    while i < tokens.len() {
+        let t = &tokens[i];
+        let next = tokens.get(i + 1).map(String::as_str);
+        if GROUPING.contains(&t.as_str()) && next == Some("(") {
+            while tokens.get(i).is_some_and(|t| t != ")") {
+                i += 1;
+            }
+        } else if next != Some("(")
+            && !KEYWORDS.contains(&t.as_str())
+            && !AGGREGATIONS.contains(&t.as_str())
+            && t.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+        {
+            names.push(t.clone());
+        }
+        i += 1;
+    }
+    names
+}
+
+#[test]
+fn promql_metrics_finds_the_metrics_and_nothing_else() {
+    let expr = r#"sum by (channel, reason) (rate(dispatch_engine_failed_total{kind=~"a|b"}[5m])) / on (channel) group_left max(up) > 0.05 and process_open_fds offset 5m"#;
+    assert_eq!(
+        promql_metrics(expr),
+        ["dispatch_engine_failed_total", "up", "process_open_fds"]
+    );
+}
+
+/// Every expression of the Grafana dashboard and of the alerts, after a run of the real
+/// service: so neither can name a metric that the binary does not export.
+#[tokio::test]
+async fn the_dashboard_and_alerts_name_only_metrics_the_binary_exports() {
+    use crate::helpers::{wait_for, Env, ScriptedProvider, TestApp};
+    let dashboard: serde_json::Value =
+        serde_json::from_str(&read("docker/grafana/dashboards/dispatchctl.json")).unwrap();
+    let mut exprs: Vec<(String, String)> = Vec::new();
+    for panel in dashboard["panels"].as_array().expect("panels") {
+        for target in panel["targets"].as_array().expect("targets") {
+            let title = format!("dashboard panel \"{}\"", panel["title"].as_str().unwrap_or_default());
+            exprs.push((title, target["expr"].as_str().expect("expr").to_string()));
+        }
+    }
+    let alerts: serde_yaml::Value = serde_yaml::from_str(&read("docker/alerts.yml")).unwrap();
+    for group in alerts["groups"].as_sequence().expect("groups") {
+        for rule in group["rules"].as_sequence().expect("rules") {
+            let name = format!("alert {}", rule["alert"].as_str().unwrap_or_default());
+            exprs.push((name, rule["expr"].as_str().expect("expr").to_string()));
+        }
+    }
+    assert!(exprs.len() > 20, "{} expressions", exprs.len());
+
+    // A run that exercises what the panels show: sends, a retry, a dead letter, rate-limit
+    // waits, the scanner's samples.
+    let provider = ScriptedProvider::start().await;
+    let env = Env::new()
+        .set("WEBHOOK_SITE_URL", provider.url.clone())
+        .set("RATE_LIMIT_PER_SEC", "1000");
+    let t = TestApp::spawn(env, false).await;
+    let mut ids = Vec::new();
+    for recipient in ["+905550000001", "flaky1-x", "reject-x"] {
+        ids.push(
+            t.create("sms", recipient, "dashboard").await["id"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
+    }
+    for (id, status) in ids.iter().zip(["SENT", "SENT", "FAILED"]) {
+        t.wait_status(id, status, Duration::from_secs(20)).await;
+    }
+    let needed: Vec<(String, String)> = exprs
+        .iter()
+        .flat_map(|(place, expr)| {
+            let names = promql_metrics(expr);
+            assert!(!names.is_empty(), "{place} reads no metric: {expr}");
+            names
+                .into_iter()
+                .filter(|n| n != "up")
+                .map(|n| (place.clone(), n))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let missing = || async {
+        let text = t
+            .client
+            .get(t.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let exported = |name: &str| {
+            text.lines()
+                .any(|l| l.strip_prefix(name).is_some_and(|rest| rest.starts_with(['{', ' '])))
+        };
+        needed
+            .iter()
+            .filter(|(_, name)| !exported(name))
+            .map(|(place, name)| format!("{place}: {name}"))
+            .collect::<Vec<_>>()
+    };
+    // The scanner samples depths on its own interval: wait for its first samples.
+    wait_for(Duration::from_secs(10), || async { missing().await.is_empty() }).await;
+    let absent = missing().await;
+    assert!(absent.is_empty(), "not exported by the binary:\n{}", absent.join("\n"));
+    crate::helpers::drain_at_least(
+        &t.env.dlq(dispatchctl::domain::Channel::Sms),
+        1,
+        Duration::from_secs(10),
+    )
+    .await;
+    t.stop().await;
 }
