@@ -30,16 +30,20 @@ fi
 export TEST_DATABASE_URL="${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432}"
 export TEST_REDIS_URL="${TEST_REDIS_URL:-redis://127.0.0.1:6379/0}"
 
-# The e-mail provider's tests send to a real SMTP server, aiosmtpd (PyPI), which each test
-# starts (tests/support/smtp_server.py). It lives in a venv cached beside the RabbitMQ 4.0
-# root (about 4 s to make, once); TEST_SMTP_PYTHON names the interpreter that has it.
-if [ -z "${TEST_SMTP_PYTHON:-}" ]; then
-  smtp_venv="${XDG_CACHE_HOME:-$HOME/.cache}/dispatchctl/smtp-venv"
-  if ! "$smtp_venv/bin/python" -c 'import aiosmtpd' 2>/dev/null; then
-    python3 -m venv --clear "$smtp_venv" &&
-      "$smtp_venv/bin/pip" install --quiet --disable-pip-version-check -r tests/support/requirements.txt
+# Some tests talk to real servers written in Python: an SMTP server, aiosmtpd (the e-mail
+# provider's tests, tests/support/smtp_server.py) and an OTLP trace receiver built on the
+# official opentelemetry-proto definitions (tests/support/otlp_receiver.py). Each test starts
+# its own. Their packages (tests/support/requirements.txt, PyPI) live in a venv cached beside
+# the RabbitMQ 4.0 root (about 6 s to make, once); TEST_PYTHON names its interpreter.
+if [ -z "${TEST_PYTHON:-}" ]; then
+  test_venv="${XDG_CACHE_HOME:-$HOME/.cache}/dispatchctl/test-venv"
+  if ! "$test_venv/bin/python" -c 'import aiosmtpd, opentelemetry.proto' 2>/dev/null ||
+    ! cmp -s tests/support/requirements.txt "$test_venv/requirements.txt"; then
+    python3 -m venv --clear "$test_venv" &&
+      "$test_venv/bin/pip" install --quiet --disable-pip-version-check -r tests/support/requirements.txt &&
+      cp tests/support/requirements.txt "$test_venv/requirements.txt"
   fi
-  export TEST_SMTP_PYTHON="$smtp_venv/bin/python"
+  export TEST_PYTHON="$test_venv/bin/python"
 fi
 
 # Each run has its own vhost and database names (keyed by this script's pid), so two runs on

@@ -32,6 +32,7 @@ impl App {
     /// Redis and RabbitMQ. Only PostgreSQL is required to start: it is what makes a 202
     /// durable. Redis and RabbitMQ outages are reported by `/readyz` and retried.
     pub async fn start(settings: Settings, migrate: bool) -> anyhow::Result<App> {
+        crate::otel::init(&settings);
         if !settings.defaulted.is_empty() {
             tracing::info!(settings = ?settings.defaulted, "not set; using the local defaults");
         }
@@ -126,6 +127,7 @@ impl App {
 
     /// Closes network connections that would otherwise be cut when the runtime stops.
     pub async fn close(&self) {
+        crate::otel::flush().await;
         self.broker.close().await;
         self.store.pool().close().await;
     }

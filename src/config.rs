@@ -149,6 +149,7 @@ pub const SETTINGS: &[SettingSpec] = &[
     spec("QUEUE_PREFIX", Some(""), "staging.", "Prefix of every queue and exchange name (isolates environments on one broker)."),
     spec("REDIS_KEY_PREFIX", Some("dispatch:"), "dispatch:", "Prefix of every Redis key."),
     spec("LOG_LEVEL", Some("info"), "debug", "Log level (trace, debug, info, warn, error, off) or tracing filter directives such as info,dispatchctl=debug."),
+    spec("OTEL_EXPORTER_OTLP_ENDPOINT", None, "http://otel-collector:4318", "OTLP/HTTP (protobuf) endpoint that traces are exported to (/v1/traces is appended); tracing is off unless it is set. The SDK's standard variables apply too: OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES, OTEL_TRACES_SAMPLER(_ARG), OTEL_EXPORTER_OTLP_HEADERS, OTEL_BSP_*."),
     spec("LOG_FORMAT", None, "json", "json or text; default: text on a terminal, json otherwise."),
 ];
 
@@ -228,6 +229,8 @@ pub struct Settings {
     pub redis_key_prefix: String,
     pub log_level: String,
     pub log_format: Option<LogFormat>,
+    /// Some: spans are exported over OTLP/HTTP to this base URL.
+    pub otel_endpoint: Option<url::Url>,
     /// Whether LOG_LEVEL was set: operator commands are quieter by default.
     pub log_level_set: bool,
     /// Connection settings that fell back to a local default, to be logged once the logger runs.
@@ -424,6 +427,10 @@ impl Settings {
             redis_key_prefix: raw.get("REDIS_KEY_PREFIX").unwrap_or_default(),
             log_level: log_level(raw.get("LOG_LEVEL").unwrap_or_else(|| "info".into()))?,
             log_format,
+            otel_endpoint: raw
+                .get("OTEL_EXPORTER_OTLP_ENDPOINT")
+                .map(|v| check_url("OTEL_EXPORTER_OTLP_ENDPOINT", &v, &["http", "https"]))
+                .transpose()?,
             log_level_set: values.get("LOG_LEVEL").is_some_and(|v| !v.trim().is_empty()),
             defaulted,
         })

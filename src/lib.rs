@@ -11,6 +11,7 @@ pub mod dispatch;
 pub mod domain;
 pub mod metrics;
 pub mod ops;
+pub mod otel;
 pub mod provider;
 pub mod ratelimit;
 pub mod redis_client;

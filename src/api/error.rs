@@ -84,9 +84,9 @@ impl ApiError {
     }
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let status = match &self {
+impl ApiError {
+    pub fn status(&self) -> StatusCode {
+        match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
@@ -97,16 +97,21 @@ impl IntoResponse for ApiError {
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Timeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::Panic => StatusCode::INTERNAL_SERVER_ERROR,
-            ApiError::Unavailable(e) => {
-                tracing::warn!(error = %e, "request refused: database unavailable");
-                StatusCode::SERVICE_UNAVAILABLE
-            }
-            ApiError::Internal(e) => {
-                // Logged once here, where it is handled; the client gets no internals.
-                tracing::error!(error = %e, "request failed");
-                StatusCode::INTERNAL_SERVER_ERROR
-            }
-        };
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        match &self {
+            ApiError::Unavailable(e) => tracing::warn!(error = %e, "request refused: database unavailable"),
+            // Logged once here, where it is handled; the client gets no internals.
+            ApiError::Internal(e) => tracing::error!(error = %e, "request failed"),
+            _ => {}
+        }
+        let status = self.status();
         let mut response = (status, Json(json!({"error": self.to_string(), "code": self.code()}))).into_response();
         if matches!(self, ApiError::Unauthorized) {
             response

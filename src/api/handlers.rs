@@ -18,7 +18,9 @@ use super::error::ApiError;
 use crate::app::App;
 use crate::dispatch::create;
 use crate::domain::{BatchStatus, Channel, Notification, NotificationRequest, Status, TraceContext, Transition};
+use crate::otel::Span;
 use crate::store::{CancelOutcome, ListFilter};
+use opentelemetry::trace::SpanKind;
 
 pub const DEFAULT_PAGE_SIZE: i64 = 50;
 pub const MAX_PAGE_SIZE: i64 = 100;
@@ -29,6 +31,27 @@ fn request_id(headers: &HeaderMap) -> Option<&str> {
 
 /// Reads a JSON body within `limit` bytes. A missing Content-Type is read as JSON, so that
 /// scripts which forget the header keep working; any other type (a form, text) is refused.
+/// The server span of a create, child of the caller's `traceparent`, and the context the
+/// notification keeps: this span's when tracing is on, else the caller's as it came.
+fn create_span(name: &'static str, headers: &HeaderMap) -> (Span, Option<TraceContext>) {
+    let incoming = trace(headers);
+    let span = Span::start(name, SpanKind::Server, incoming.as_ref());
+    span.set("http.request.method", "POST");
+    span.set("http.route", name.trim_start_matches("POST "));
+    let kept = span.context().or(incoming);
+    (span, kept)
+}
+
+fn answered(span: &Span, error: Option<&ApiError>) {
+    match error {
+        None => span.set("http.response.status_code", 202_i64),
+        Some(e) => {
+            span.set("http.response.status_code", i64::from(e.status().as_u16()));
+            span.set("error.type", e.code());
+        }
+    }
+}
+
 /// The W3C trace context of the request, when its `traceparent` is valid.
 fn trace(headers: &HeaderMap) -> Option<TraceContext> {
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
@@ -86,9 +109,14 @@ fn parse_uuid(value: &str, what: &str) -> Result<Uuid, ApiError> {
 }
 
 pub async fn create_notification(State(app): State<App>, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
-    let request: NotificationRequest = read_json(&headers, body, app.settings.max_body_bytes).await?;
-    let n = create::create_one(&app, &request, request_id(&headers), trace(&headers).as_ref()).await?;
-    Ok((StatusCode::ACCEPTED, Json(n)).into_response())
+    let (span, trace) = create_span("POST /v1/notifications", &headers);
+    let created = async {
+        let request: NotificationRequest = read_json(&headers, body, app.settings.max_body_bytes).await?;
+        Ok::<_, ApiError>(create::create_one(&app, &request, request_id(&headers), trace.as_ref()).await?)
+    }
+    .await;
+    answered(&span, created.as_ref().err());
+    Ok((StatusCode::ACCEPTED, Json(created?)).into_response())
 }
 
 #[derive(Deserialize)]
@@ -106,11 +134,17 @@ struct BatchResponse {
 }
 
 pub async fn create_batch(State(app): State<App>, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
-    let request: BatchRequest = read_json(&headers, body, app.settings.max_batch_body_bytes).await?;
-    let items = request
-        .notifications
-        .ok_or_else(|| ApiError::BadRequest("notifications: is required".into()))?;
-    let created = create::create_batch(&app, &items, request_id(&headers), trace(&headers).as_ref()).await?;
+    let (span, trace) = create_span("POST /v1/notifications/batch", &headers);
+    let created = async {
+        let request: BatchRequest = read_json(&headers, body, app.settings.max_batch_body_bytes).await?;
+        let items = request
+            .notifications
+            .ok_or_else(|| ApiError::BadRequest("notifications: is required".into()))?;
+        Ok::<_, ApiError>(create::create_batch(&app, &items, request_id(&headers), trace.as_ref()).await?)
+    }
+    .await;
+    answered(&span, created.as_ref().err());
+    let created = created?;
     let counts: Vec<(Status, i64)> = created.notifications.iter().map(|n| (n.status, 1)).collect();
     let response = BatchResponse {
         batch_id: created.batch_id,

@@ -17,6 +17,9 @@ pub struct WorkMessage {
     pub correlation_id: String,
     pub channel: Channel,
     pub priority: Priority,
+    /// The W3C `traceparent` the message carries as an AMQP header (not in the body).
+    #[serde(skip)]
+    pub traceparent: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -30,6 +33,7 @@ impl WorkMessage {
             correlation_id,
             channel,
             priority,
+            traceparent: None,
         }
     }
 
@@ -145,7 +149,10 @@ impl DeadLetter {
 
 impl From<&Notification> for WorkMessage {
     fn from(n: &Notification) -> WorkMessage {
-        WorkMessage::new(n.id, n.correlation_id.clone(), n.channel, n.priority)
+        WorkMessage {
+            traceparent: n.traceparent.clone(),
+            ..WorkMessage::new(n.id, n.correlation_id.clone(), n.channel, n.priority)
+        }
     }
 }
 

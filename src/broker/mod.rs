@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use futures_util::future::join_all;
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOptions};
 use lapin::publisher_confirm::Confirmation;
-use lapin::types::{FieldTable, ShortString};
+use lapin::types::{AMQPValue, FieldTable, ShortString};
 use lapin::{BasicProperties, Channel as AmqpChannel, Connection, ConnectionProperties};
 use secrecy::{ExposeSecret, SecretString};
 
@@ -407,9 +407,14 @@ impl Broker {
             .with_priority(m.priority.amqp_priority())
             .with_message_id(ShortString::from(m.notification_id.to_string()))
             .with_content_type("application/json".into());
-        let props = match stamp {
-            Some(stamp) => props.with_headers(stamp.headers()),
-            None => props,
+        let mut headers = stamp.map(ReplayStamp::headers).unwrap_or_default();
+        if let Some(traceparent) = &m.traceparent {
+            headers.insert("traceparent".into(), AMQPValue::LongString(traceparent.as_str().into()));
+        }
+        let props = if headers.inner().is_empty() {
+            props
+        } else {
+            props.with_headers(headers)
         };
         let queue = self.topology.work_queue(m.channel, m.priority);
         (String::new(), queue, m.to_json(), props)

@@ -14,10 +14,12 @@ use crate::app::App;
 use crate::broker::consumer::Disposition;
 use crate::broker::messages::InvalidMessage;
 use crate::broker::{DeadLetter, WorkMessage};
-use crate::domain::{Channel, DeadLetterReason, NextStep, Outcome};
+use crate::domain::{Channel, DeadLetterReason, NextStep, Outcome, TraceContext};
+use crate::otel::Span;
 use crate::provider::{Provider, Providers};
 use crate::ratelimit::RateLimiter;
 use crate::store::{ClaimRefusal, Claimed};
+use opentelemetry::trace::SpanKind;
 
 pub struct Deliverer {
     app: App,
@@ -68,6 +70,7 @@ impl Deliverer {
             );
             return Disposition::TryAgain;
         };
+        let arrived = std::time::SystemTime::now();
         self.limiter.acquire(channel).await;
         let claimed = match self.app.writes.claim(id, self.app.settings.lease_timeout).await {
             Ok(Ok(claimed)) => claimed,
@@ -97,18 +100,39 @@ impl Deliverer {
             .inflight
             .with_label_values(&[claimed.notification().channel.lower()]);
         gauge.inc();
-        let disposition = self.deliver(provider, claimed).await;
+        // Only the claim tells which trace the notification belongs to: its span starts
+        // when the message arrived.
+        let trace = claimed.notification().trace();
+        let claim_span = Span::start_at("consume and claim", SpanKind::Consumer, trace.as_ref(), Some(arrived));
+        claim_span.set("notification.id", id.to_string());
+        claim_span.set("messaging.destination.name", queue.to_string());
+        claim_span.set("dispatch.attempt", i64::from(claimed.attempt()));
+        claim_span.end();
+        let disposition = self.deliver(provider, claimed, trace).await;
         gauge.dec();
         disposition
     }
 
-    async fn deliver(&self, provider: &Provider, claimed: Claimed) -> Disposition {
+    async fn deliver(&self, provider: &Provider, claimed: Claimed, trace: Option<TraceContext>) -> Disposition {
         let metrics = &self.app.metrics;
         let n = claimed.notification().clone();
         let ch = n.channel.lower();
         let started = Instant::now();
-        let result = provider.deliver(&claimed).await;
+        let call = Span::start("provider call", SpanKind::Client, trace.as_ref());
+        call.set("dispatch.provider", provider.name().to_string());
+        call.set("dispatch.attempt", i64::from(claimed.attempt()));
+        // Without a span of ours (tracing off), the caller's trace still reaches the provider.
+        let sent = call.context().or_else(|| trace.as_ref().map(TraceContext::child));
+        let result = provider.deliver(&claimed, sent.as_ref()).await;
         let elapsed = started.elapsed();
+        if let Some(code) = result.status_code() {
+            call.set(provider.code_attribute(), i64::from(code));
+        }
+        call.set("dispatch.outcome", result.kind());
+        if let Some(error) = result.error() {
+            call.fail(error.to_string());
+        }
+        call.end();
         metrics
             .send_duration
             .with_label_values(&[ch])
@@ -125,12 +149,18 @@ impl Deliverer {
         let attempt = outcome.attempt;
         let error = outcome.result.error().unwrap_or_default().to_string();
         let provider_name = self.provider_names[n.channel.index()].clone();
-        match self
+        let commit = Span::start("outcome commit", SpanKind::Internal, trace.as_ref());
+        commit.set("dispatch.next_status", outcome.status().as_str());
+        let recorded = self
             .app
             .writes
             .record_outcome(claimed, outcome.clone(), provider_name)
-            .await
-        {
+            .await;
+        if let Err(e) = &recorded {
+            commit.fail(e.to_string());
+        }
+        commit.end();
+        match recorded {
             Ok(true) => {}
             Ok(false) => {
                 tracing::warn!(notification.id = %n.id, "lease lost during the attempt; outcome left to the scanner's recovery");

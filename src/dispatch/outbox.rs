@@ -15,8 +15,11 @@ use uuid::Uuid;
 
 use crate::batch::Pipeline;
 use crate::broker::{Broker, WorkMessage};
+use crate::domain::TraceContext;
 use crate::metrics::Metrics;
+use crate::otel::Span;
 use crate::store::Store;
+use opentelemetry::trace::SpanKind;
 
 /// Work messages waiting for the publisher; creates wait for room beyond this (back-pressure).
 const CAPACITY: usize = 4096;
@@ -117,7 +120,7 @@ struct PublishLane {
 }
 
 impl PublishLane {
-    async fn publish(self, messages: Vec<WorkMessage>) {
+    async fn publish(self, mut messages: Vec<WorkMessage>) {
         let paused = self
             .paused_until
             .lock()
@@ -131,7 +134,28 @@ impl PublishLane {
             .write_batch_size
             .with_label_values(&["publish"])
             .observe(messages.len() as f64);
+        // A span for each traced message, whose context its AMQP header then carries.
+        let spans: Vec<(usize, Span)> = messages
+            .iter_mut()
+            .enumerate()
+            .filter_map(|(i, m)| {
+                let parent = TraceContext::parse(m.traceparent.as_deref()?, None)?;
+                let span = Span::start("outbox publish", SpanKind::Producer, Some(&parent));
+                span.set("notification.id", m.notification_id.to_string());
+                if let Some(own) = span.context() {
+                    m.traceparent = Some(own.traceparent);
+                }
+                Some((i, span))
+            })
+            .collect();
         let published = self.broker.publish_work(&messages).await;
+        for (i, span) in spans {
+            let confirmed = published.confirmed.contains(&i);
+            span.set("dispatch.confirmed", confirmed);
+            if !confirmed {
+                span.fail("not confirmed by the broker; left to the scanner");
+            }
+        }
         if let Some(e) = &published.error {
             let left = messages.len() - published.confirmed.len();
             tracing::warn!(error = %e, unconfirmed = left, "publish failed; the scanner publishes these once UNPUBLISHED_GRACE has passed");

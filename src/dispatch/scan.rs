@@ -81,6 +81,15 @@ impl ScanScope {
         retries: false,
         scheduled: true,
     };
+
+    /// The name of a pass's span.
+    pub fn span_name(self) -> &'static str {
+        match (self.retries, self.scheduled) {
+            (true, true) => "scan",
+            (true, false) => "scan retries",
+            _ => "scan scheduled",
+        }
+    }
 }
 
 pub struct Scanner {

@@ -52,10 +52,24 @@ impl TraceContext {
         &self.traceparent[3..35]
     }
 
-    /// The `traceparent` of one provider call: same trace and flags, a span id of its own.
-    pub fn child(&self) -> String {
+    /// The span id of the caller's span.
+    pub fn parent_id(&self) -> &str {
+        &self.traceparent[36..52]
+    }
+
+    /// The trace flags (`01`: sampled).
+    pub fn flags(&self) -> &str {
+        &self.traceparent[53..55]
+    }
+
+    /// The context of one provider call made without a span of ours (tracing off): the
+    /// same trace, state and flags, a span id of its own.
+    pub fn child(&self) -> TraceContext {
         let span: u64 = rand::thread_rng().gen_range(1..=u64::MAX);
-        format!("00-{}-{span:016x}-{}", self.trace_id(), &self.traceparent[53..55])
+        TraceContext {
+            traceparent: format!("00-{}-{span:016x}-{}", self.trace_id(), self.flags()),
+            tracestate: self.tracestate.clone(),
+        }
     }
 }
 
@@ -69,7 +83,7 @@ mod tests {
     fn a_valid_traceparent_is_continued_with_a_span_of_its_own() {
         let t = TraceContext::parse(PARENT, Some("congo=t61rcWkgMzE")).expect("valid");
         assert_eq!(t.trace_id(), "4bf92f3577b34da6a3ce929d0e0e4736");
-        let child = t.child();
+        let child = t.child().traceparent;
         assert!(
             child.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-") && child.ends_with("-01"),
             "{child}"

@@ -4,7 +4,7 @@
 //! (dead-lettered with the provider's answer).
 
 use crate::config::{Endpoint, Settings};
-use crate::domain::{Channel, DeliveryResult};
+use crate::domain::{Channel, DeliveryResult, TraceContext};
 use crate::store::Claimed;
 
 mod smtp;
@@ -43,15 +43,24 @@ pub struct Provider {
 impl Provider {
     /// One attempt. Never fails: every failure is classified into the result. Takes a
     /// `Claimed`, which only a claim makes: nothing is sent without a lease (invariant 2).
-    pub async fn deliver(&self, claimed: &Claimed) -> DeliveryResult {
+    /// `trace`: the context the provider's own spans continue (sent as `traceparent`).
+    pub async fn deliver(&self, claimed: &Claimed, trace: Option<&TraceContext>) -> DeliveryResult {
         match &self.adapter {
-            Adapter::Webhook(w) => w.deliver(claimed).await,
+            Adapter::Webhook(w) => w.deliver(claimed, trace).await,
             Adapter::Smtp(s) => s.deliver(claimed).await,
         }
     }
 
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// The attribute that carries an attempt's answer code in its span.
+    pub fn code_attribute(&self) -> &'static str {
+        match self.adapter {
+            Adapter::Webhook(_) => "http.response.status_code",
+            Adapter::Smtp(_) => "smtp.reply_code",
+        }
     }
 }
 

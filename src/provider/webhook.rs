@@ -14,7 +14,7 @@ use sha2::Sha256;
 use super::ProviderError;
 use crate::config::AuthHeader;
 use crate::domain::outcome::{classify_status, StatusClass};
-use crate::domain::{response_excerpt, truncate_chars, DeliveryResult};
+use crate::domain::{response_excerpt, truncate_chars, DeliveryResult, TraceContext};
 use crate::store::Claimed;
 use crate::tls::ClientTlsFiles;
 
@@ -72,7 +72,7 @@ impl Webhook {
 
     /// One attempt. Never fails: every failure is classified into the result. Takes a
     /// `Claimed`, which only a claim makes: nothing is sent without a lease (invariant 2).
-    pub async fn deliver(&self, claimed: &Claimed) -> DeliveryResult {
+    pub async fn deliver(&self, claimed: &Claimed, trace: Option<&TraceContext>) -> DeliveryResult {
         let (n, attempt) = (claimed.notification(), claimed.attempt());
         let body = serde_json::to_vec(&Payload {
             to: &n.recipient,
@@ -89,9 +89,9 @@ impl Webhook {
             .header("x-notification-id", &id)
             .header("x-correlation-id", &n.correlation_id)
             .header("x-attempt", attempt.to_string());
-        // The caller's trace goes on, one span id per attempt.
-        if let Some(trace) = n.trace() {
-            request = request.header("traceparent", trace.child());
+        // The caller's trace goes on: the provider's span is a child of this attempt's.
+        if let Some(trace) = trace {
+            request = request.header("traceparent", &trace.traceparent);
             if let Some(state) = &trace.tracestate {
                 request = request.header("tracestate", state);
             }

@@ -98,7 +98,14 @@ async fn prune_loop(app: App, shutdown: CancellationToken) {
 async fn scan_loop(app: App, scope: ScanScope, every: Duration, shutdown: CancellationToken) {
     let scanner = Scanner::new(app.clone());
     loop {
-        match scanner.pass(scope, false).await {
+        let span = crate::otel::Span::start(scope.span_name(), opentelemetry::trace::SpanKind::Internal, None);
+        let pass = scanner.pass(scope, false).await;
+        match &pass {
+            Ok(r) => span.set("dispatch.handled", i64::try_from(r.total()).unwrap_or(i64::MAX)),
+            Err(e) => span.fail(e.to_string()),
+        }
+        span.end();
+        match pass {
             Ok(r) if r.total() > 0 => {
                 tracing::info!(handled = r.total(), duration_ms = r.duration_ms, detail = ?r.handled, "scan pass")
             }

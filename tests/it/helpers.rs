@@ -36,6 +36,14 @@ pub fn without_service<T>(what: &str) -> Option<T> {
     None
 }
 
+/// The Python that has the test servers' packages (TEST_PYTHON, set by scripts/test.sh).
+pub fn test_python(what: &str) -> Option<String> {
+    match std::env::var("TEST_PYTHON").ok().filter(|p| !p.is_empty()) {
+        Some(p) => Some(p),
+        None => without_service(&format!("{what}: TEST_PYTHON")),
+    }
+}
+
 pub fn pg_base() -> String {
     std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
 }

@@ -32,37 +32,7 @@ struct SmtpServer {
 impl SmtpServer {
     /// None (and a note) without aiosmtpd, outside scripts/test.sh; a failure under CI=true.
     async fn start(args: &[&str]) -> Option<SmtpServer> {
-        let python = match std::env::var("TEST_SMTP_PYTHON").ok().filter(|p| !p.is_empty()) {
-            Some(p) => p,
-            None => return crate::helpers::without_service("SMTP server (TEST_SMTP_PYTHON with aiosmtpd)"),
-        };
-        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/support/smtp_server.py");
-        let mut child = tokio::process::Command::new(python)
-            .arg(script)
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("start the SMTP server");
-        let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-        let first = tokio::time::timeout(WITHIN, lines.next_line())
-            .await
-            .expect("the SMTP server starts in time")
-            .expect("read its stdout")
-            .expect("it prints its port");
-        let port = serde_json::from_str::<Value>(&first).expect("JSON")["port"]
-            .as_u64()
-            .expect("a port") as u16;
-        let mails = Arc::new(Mutex::new(Vec::new()));
-        let sink = mails.clone();
-        tokio::spawn(async move {
-            while let Ok(Some(line)) = lines.next_line().await {
-                if let Ok(event) = serde_json::from_str::<Value>(&line) {
-                    sink.lock().expect("lock").push(event["mail"].clone());
-                }
-            }
-        });
+        let (child, port, mails) = python_server("SMTP server (aiosmtpd)", "smtp_server.py", args).await?;
         Some(SmtpServer {
             port,
             mails,
@@ -77,6 +47,47 @@ impl SmtpServer {
     fn url(&self, query: &str) -> String {
         format!("smtp://127.0.0.1:{}{query}", self.port)
     }
+}
+
+/// Starts tests/support/`script` with the test Python: it prints {"port": N}, then one JSON
+/// line per event, collected here (a `mail` event's mail, or the line itself).
+async fn python_server(
+    what: &str,
+    script: &str,
+    args: &[&str],
+) -> Option<(tokio::process::Child, u16, Arc<Mutex<Vec<Value>>>)> {
+    let python = crate::helpers::test_python(what)?;
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/support")
+        .join(script);
+    let mut child = tokio::process::Command::new(python)
+        .arg(script)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start the test server");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let first = tokio::time::timeout(WITHIN, lines.next_line())
+        .await
+        .expect("the test server starts in time")
+        .expect("read its stdout")
+        .expect("it prints its port");
+    let port = serde_json::from_str::<Value>(&first).expect("JSON")["port"]
+        .as_u64()
+        .expect("a port") as u16;
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let sink = events.clone();
+    tokio::spawn(async move {
+        while let Ok(Some(line)) = lines.next_line().await {
+            if let Ok(event) = serde_json::from_str::<Value>(&line) {
+                let event = event.get("mail").cloned().unwrap_or(event);
+                sink.lock().expect("lock").push(event);
+            }
+        }
+    });
+    Some((child, port, events))
 }
 
 /// The value of header `name` of a mail, as the server parsed it.
@@ -397,5 +408,114 @@ async fn a_callers_traceparent_reaches_the_provider_on_every_attempt_with_a_span
         plain[0].headers.get("traceparent").is_none(),
         "no trace was brought, none is invented"
     );
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn one_notifications_spans_share_the_callers_trace_and_reach_a_real_otlp_receiver() {
+    let Some((_receiver, port, spans)) =
+        python_server("OTLP receiver (opentelemetry-proto)", "otlp_receiver.py", &[]).await
+    else {
+        return;
+    };
+    let provider = ScriptedProvider::start().await;
+    let env = Env::new()
+        .set("WEBHOOK_SITE_URL", provider.url.clone())
+        .set("OTEL_EXPORTER_OTLP_ENDPOINT", format!("http://127.0.0.1:{port}"));
+    let t = TestApp::spawn(env, false).await;
+    let (trace_id, caller) = ("0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331");
+    let r = t
+        .client
+        .post(t.url("/v1/notifications"))
+        .header("traceparent", format!("00-{trace_id}-{caller}-01"))
+        .json(&json!({"channel": "SMS", "priority": "HIGH", "recipient": "flaky1-otel", "content": "traced", "maxRetries": 3}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 202);
+    let id = r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string();
+    t.wait_status(&id, "SENT", WITHIN).await;
+
+    let wanted = [
+        ("POST /v1/notifications", 1),
+        ("outbox publish", 1),
+        ("consume and claim", 2),
+        ("provider call", 2),
+        ("outcome commit", 2),
+    ];
+    let of_trace = || -> Vec<Value> {
+        spans
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|s| s["trace_id"] == trace_id)
+            .cloned()
+            .collect()
+    };
+    let complete = crate::helpers::wait_for(WITHIN, || async {
+        dispatchctl::otel::flush().await;
+        let got = of_trace();
+        wanted
+            .iter()
+            .all(|(name, n)| got.iter().filter(|s| s["name"] == *name).count() >= *n)
+    })
+    .await;
+    let got = of_trace();
+    let names: Vec<&str> = got.iter().map(|s| s["name"].as_str().unwrap_or_default()).collect();
+    assert!(complete, "spans of the trace: {names:?}");
+
+    let named = |name: &str| got.iter().filter(|s| s["name"] == name).collect::<Vec<_>>();
+    let api = named("POST /v1/notifications")[0];
+    assert_eq!(api["parent_span_id"], caller, "the API's span continues the caller's");
+    assert_eq!(api["kind"], 2, "SERVER");
+    assert_eq!(api["attributes"]["http.response.status_code"], 202);
+    assert_eq!(api["service"], "dispatchctl");
+    let api_span = api["span_id"].as_str().unwrap();
+    for name in ["outbox publish", "consume and claim", "provider call", "outcome commit"] {
+        for span in named(name) {
+            assert_eq!(
+                span["parent_span_id"], api_span,
+                "{name} is a child of the create: {span}"
+            );
+        }
+    }
+    // The provider saw each attempt's own span as its parent, and each span its answer.
+    let calls = named("provider call");
+    let mut codes: Vec<i64> = calls
+        .iter()
+        .map(|s| s["attributes"]["http.response.status_code"].as_i64().unwrap())
+        .collect();
+    codes.sort();
+    assert_eq!(codes, [200, 500]);
+    for received in provider.for_notification(&id) {
+        let tp = received.headers["traceparent"].to_str().unwrap().to_string();
+        let fields: Vec<&str> = tp.split('-').collect();
+        assert_eq!(fields[1], trace_id);
+        assert!(
+            calls.iter().any(|c| c["span_id"] == fields[2]),
+            "{tp} is not a provider call span"
+        );
+    }
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn a_dead_collector_costs_spans_not_deliveries() {
+    let provider = ScriptedProvider::start().await;
+    let env = Env::new().set("WEBHOOK_SITE_URL", provider.url.clone()).set(
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        format!("http://127.0.0.1:{}", closed_port()),
+    );
+    let t = TestApp::spawn(env, false).await;
+    let mut ids = Vec::new();
+    for i in 0..20 {
+        ids.push(create(&t, "SMS", &format!("+90555000{i:04}"), "collector down", 3).await);
+    }
+    for id in &ids {
+        t.wait_status(id, "SENT", WITHIN).await;
+    }
+    // The flush gives up on the collector (its own time-out) rather than holding shutdown.
+    let flushed = tokio::time::timeout(Duration::from_secs(30), dispatchctl::otel::flush()).await;
+    assert!(flushed.is_ok(), "flushing to a dead collector hung");
     t.stop().await;
 }
