@@ -166,9 +166,8 @@ fn remote(t: &TraceContext) -> Context {
     Context::new().with_remote_span_context(sc)
 }
 
-/// The OTLP exporter's HTTP client: our reqwest client (rustls, PROVIDER-independent system
-/// roots), run on the tokio runtime that `init` was called on, because the SDK's batch
-/// thread has none of its own.
+/// The OTLP exporter's HTTP client: a reqwest client (rustls, the system's roots), run on the
+/// tokio runtime that `init` was called on, because the SDK's batch thread has none.
 #[derive(Debug)]
 struct ExportClient {
     client: reqwest::Client,

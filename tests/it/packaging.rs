@@ -142,6 +142,7 @@ fn env_example_names_only_known_settings() {
         "RABBITMQ_USER",
         "RABBITMQ_PASSWORD",
         "DISPATCHCTL_IMAGE",
+        "GRAFANA_ADMIN_PASSWORD",
     ];
     for line in read(".env.example").lines() {
         let line = line.trim_start_matches('#').trim();

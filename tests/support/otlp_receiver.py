@@ -2,6 +2,9 @@
 protobuf definitions (opentelemetry-proto, from PyPI; scripts/test.sh installs it) and writes
 one JSON line per span to stdout, after a first line {"port": N}.
 
+With --discard it answers every export at once without decoding it (a stand-in collector
+for benchmarks, whose cost should not be ours).
+
 Each span line: trace_id, span_id, parent_span_id (hex, "" for a root), name, kind, the
 attributes as a flat object, status_code, and the resource's service.name.
 """
@@ -17,6 +20,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 
 lock = threading.Lock()
+DISCARD = "--discard" in sys.argv[1:]
 
 
 def value(v):
@@ -27,6 +31,12 @@ def value(v):
 class Receiver(http.server.BaseHTTPRequestHandler):
     def do_POST(self):
         body = self.rfile.read(int(self.headers.get("content-length", 0)))
+        if DISCARD:
+            self.send_response(200)
+            self.send_header("content-type", "application/x-protobuf")
+            self.send_header("content-length", "0")
+            self.end_headers()
+            return
         if self.path != "/v1/traces" or self.headers.get("content-type") != "application/x-protobuf":
             self.send_response(404)
             self.end_headers()
