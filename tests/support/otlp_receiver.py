@@ -2,7 +2,7 @@
 protobuf definitions (opentelemetry-proto, from PyPI; scripts/test.sh installs it) and writes
 one JSON line per span to stdout, after a first line {"port": N}.
 
-With --discard it answers every export at once without decoding it (a stand-in collector
+With --discard it answers every export at once without decoding it, writing only its size (a stand-in collector
 for benchmarks, whose cost should not be ours).
 
 Each span line: trace_id, span_id, parent_span_id (hex, "" for a root), name, kind, the
@@ -32,6 +32,8 @@ class Receiver(http.server.BaseHTTPRequestHandler):
     def do_POST(self):
         body = self.rfile.read(int(self.headers.get("content-length", 0)))
         if DISCARD:
+            sys.stdout.write(json.dumps({"export_bytes": len(body)}) + "\n")
+            sys.stdout.flush()
             self.send_response(200)
             self.send_header("content-type", "application/x-protobuf")
             self.send_header("content-length", "0")
