@@ -426,15 +426,7 @@ async fn health_endpoints_and_metrics() {
         .unwrap()
         .to_string();
     t.notification(&id).await;
-    let metrics = t
-        .client
-        .get(t.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = t.metrics().await;
     for name in [
         "dispatch_engine_http_requests_total",
         "dispatch_engine_http_request_duration_seconds_bucket",

@@ -317,6 +317,17 @@ impl TestApp {
         body
     }
 
+    /// The text of this app's /metrics.
+    pub async fn metrics(&self) -> String {
+        let r = self
+            .client
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .expect("GET /metrics");
+        r.text().await.expect("the metrics' text")
+    }
+
     pub async fn notification(&self, id: &str) -> Value {
         let (status, body) = self.get(&format!("/v1/notifications/{id}")).await;
         assert_eq!(status, StatusCode::OK, "{body}");

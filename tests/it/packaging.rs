@@ -306,15 +306,7 @@ async fn the_dashboard_and_alerts_name_only_metrics_the_binary_exports() {
         })
         .collect();
     let missing = || async {
-        let text = t
-            .client
-            .get(t.url("/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let text = t.metrics().await;
         let exported = |name: &str| {
             text.lines()
                 .any(|l| l.strip_prefix(name).is_some_and(|rest| rest.starts_with(['{', ' '])))
