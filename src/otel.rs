@@ -118,6 +118,12 @@ impl Span {
         }
     }
 
+    /// Whether this span records (tracing on and sampled): attributes that cost an
+    /// allocation are worth making only then.
+    pub fn recording(&self) -> bool {
+        self.cx.span().is_recording()
+    }
+
     pub fn set(&self, key: &'static str, value: impl Into<opentelemetry::Value>) {
         self.cx.span().set_attribute(KeyValue::new(key, value.into()));
     }

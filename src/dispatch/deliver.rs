@@ -104,9 +104,11 @@ impl Deliverer {
         // when the message arrived.
         let trace = claimed.notification().trace();
         let claim_span = Span::start_at("consume and claim", SpanKind::Consumer, trace.as_ref(), Some(arrived));
-        claim_span.set("notification.id", id.to_string());
-        claim_span.set("messaging.destination.name", queue.to_string());
-        claim_span.set("dispatch.attempt", i64::from(claimed.attempt()));
+        if claim_span.recording() {
+            claim_span.set("notification.id", id.to_string());
+            claim_span.set("messaging.destination.name", queue.to_string());
+            claim_span.set("dispatch.attempt", i64::from(claimed.attempt()));
+        }
         claim_span.end();
         let disposition = self.deliver(provider, claimed, trace).await;
         gauge.dec();
@@ -119,8 +121,10 @@ impl Deliverer {
         let ch = n.channel.lower();
         let started = Instant::now();
         let call = Span::start("provider call", SpanKind::Client, trace.as_ref());
-        call.set("dispatch.provider", provider.name().to_string());
-        call.set("dispatch.attempt", i64::from(claimed.attempt()));
+        if call.recording() {
+            call.set("dispatch.provider", provider.name().to_string());
+            call.set("dispatch.attempt", i64::from(claimed.attempt()));
+        }
         // Without a span of ours (tracing off), the caller's trace still reaches the provider.
         let sent = call.context().or_else(|| trace.as_ref().map(TraceContext::child));
         let result = provider.deliver(&claimed, sent.as_ref()).await;
@@ -129,7 +133,7 @@ impl Deliverer {
             call.set(provider.code_attribute(), i64::from(code));
         }
         call.set("dispatch.outcome", result.kind());
-        if let Some(error) = result.error() {
+        if let Some(error) = result.error().filter(|_| call.recording()) {
             call.fail(error.to_string());
         }
         call.end();

@@ -141,7 +141,9 @@ impl PublishLane {
             .filter_map(|(i, m)| {
                 let parent = TraceContext::parse(m.traceparent.as_deref()?, None)?;
                 let span = Span::start("outbox publish", SpanKind::Producer, Some(&parent));
-                span.set("notification.id", m.notification_id.to_string());
+                if span.recording() {
+                    span.set("notification.id", m.notification_id.to_string());
+                }
                 if let Some(own) = span.context() {
                     m.traceparent = Some(own.traceparent);
                 }
@@ -150,7 +152,8 @@ impl PublishLane {
             .collect();
         let published = self.broker.publish_work(&messages).await;
         for (i, span) in spans {
-            let confirmed = published.confirmed.contains(&i);
+            // `confirmed` holds positions in order.
+            let confirmed = published.confirmed.binary_search(&i).is_ok();
             span.set("dispatch.confirmed", confirmed);
             if !confirmed {
                 span.fail("not confirmed by the broker; left to the scanner");
