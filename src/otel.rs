@@ -96,6 +96,39 @@ impl Span {
         Self::start_at(name, kind, parent, None)
     }
 
+    /// A span under `parent` linked to span `linked` (16 hex digits) of the same trace: a
+    /// retry's provider call, linked to the attempt before it.
+    pub fn start_linked(
+        name: &'static str,
+        kind: SpanKind,
+        parent: Option<&TraceContext>,
+        linked: Option<&str>,
+    ) -> Span {
+        let Some(tracer) = TRACER.get() else {
+            return Span { cx: Context::new() };
+        };
+        let parent_cx = parent.map(remote).unwrap_or_default();
+        let mut builder = tracer.span_builder(name).with_kind(kind);
+        let earlier = parent_cx.span().span_context().clone();
+        if let Some(span_id) = linked
+            .and_then(|s| SpanId::from_hex(s).ok())
+            .filter(|_| earlier.is_valid())
+        {
+            let sc = SpanContext::new(
+                earlier.trace_id(),
+                span_id,
+                earlier.trace_flags(),
+                true,
+                earlier.trace_state().clone(),
+            );
+            builder = builder.with_links(vec![opentelemetry::trace::Link::with_context(sc)]);
+        }
+        let span = builder.start_with_context(tracer, &parent_cx);
+        Span {
+            cx: parent_cx.with_span(span),
+        }
+    }
+
     /// A span that began at `start` (the claim's span starts when the message arrived,
     /// before the claim told which trace it belongs to).
     pub fn start_at(

@@ -18,7 +18,7 @@ use crate::domain::{Channel, DeadLetterReason, NextStep, Outcome, TraceContext};
 use crate::otel::Span;
 use crate::provider::{Provider, Providers};
 use crate::ratelimit::RateLimiter;
-use crate::store::{ClaimRefusal, Claimed};
+use crate::store::{ClaimRefusal, Claimed, OutcomeRecord};
 use opentelemetry::trace::SpanKind;
 
 pub struct Deliverer {
@@ -120,13 +120,21 @@ impl Deliverer {
         let n = claimed.notification().clone();
         let ch = n.channel.lower();
         let started = Instant::now();
-        let call = Span::start("provider call", SpanKind::Client, trace.as_ref());
+        let call = Span::start_linked(
+            "provider call",
+            SpanKind::Client,
+            trace.as_ref(),
+            n.trace_last_span.as_deref(),
+        );
         if call.recording() {
             call.set("dispatch.provider", provider.name().to_string());
             call.set("dispatch.attempt", i64::from(claimed.attempt()));
         }
         // Without a span of ours (tracing off), the caller's trace still reaches the provider.
-        let sent = call.context().or_else(|| trace.as_ref().map(TraceContext::child));
+        let own = call.context().filter(|_| call.recording());
+        // The next attempt's provider call links to this one.
+        let sent_span = own.as_ref().map(|c| c.parent_id().to_string());
+        let sent = own.or_else(|| trace.as_ref().map(TraceContext::child));
         let result = provider.deliver(&claimed, sent.as_ref()).await;
         let elapsed = started.elapsed();
         if let Some(code) = result.status_code() {
@@ -155,11 +163,8 @@ impl Deliverer {
         let provider_name = self.provider_names[n.channel.index()].clone();
         let commit = Span::start("outcome commit", SpanKind::Internal, trace.as_ref());
         commit.set("dispatch.next_status", outcome.status().as_str());
-        let recorded = self
-            .app
-            .writes
-            .record_outcome(claimed, outcome.clone(), provider_name)
-            .await;
+        let record = OutcomeRecord::held(claimed, outcome.clone(), provider_name).traced(sent_span);
+        let recorded = self.app.writes.record(record).await;
         if let Err(e) = &recorded {
             commit.fail(e.to_string());
         }

@@ -311,6 +311,10 @@ pub struct Notification {
     #[serde(skip)]
     #[sqlx(default)]
     pub tracestate: Option<String>,
+    /// The span id of the last attempt's provider call (16 hex digits), for the next one's link.
+    #[serde(skip)]
+    #[sqlx(default)]
+    pub trace_last_span: Option<String>,
 }
 
 impl Notification {

@@ -116,10 +116,12 @@ impl BatchedWrites {
     /// Records the attempt made under `claimed` and, while its lease still holds, moves the
     /// notification to the outcome's state; false when the lease was lost meanwhile.
     pub async fn record_outcome(&self, claimed: Claimed, outcome: Outcome, provider: Arc<str>) -> StoreResult<bool> {
-        self.outcomes
-            .submit(OutcomeRecord::held(claimed, outcome, provider))
-            .await
-            .map_err(stopped)?
+        self.record(OutcomeRecord::held(claimed, outcome, provider)).await
+    }
+
+    /// `record_outcome` of a record made by the caller (a traced one, say).
+    pub async fn record(&self, record: OutcomeRecord) -> StoreResult<bool> {
+        self.outcomes.submit(record).await.map_err(stopped)?
     }
 }
 

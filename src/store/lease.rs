@@ -66,6 +66,8 @@ pub struct OutcomeRecord {
     /// Kind and host of the provider the attempt went to; None for the scanner's records of
     /// attempts whose worker is gone.
     provider: Option<Arc<str>>,
+    /// The span id of the attempt's provider call, when it was traced.
+    span_id: Option<String>,
 }
 
 impl OutcomeRecord {
@@ -76,6 +78,7 @@ impl OutcomeRecord {
             guard: LeaseGuard::Held(claimed.lease),
             outcome,
             provider: Some(provider),
+            span_id: None,
         }
     }
 
@@ -86,7 +89,14 @@ impl OutcomeRecord {
             guard: LeaseGuard::Expired,
             outcome,
             provider: None,
+            span_id: None,
         }
+    }
+
+    /// The record of a traced attempt, whose provider call had span `span_id`.
+    pub fn traced(mut self, span_id: Option<String>) -> OutcomeRecord {
+        self.span_id = span_id;
+        self
     }
 
     pub fn outcome(&self) -> &Outcome {
@@ -209,9 +219,11 @@ pub async fn record_outcomes_on(conn: &mut PgConnection, records: &[OutcomeRecor
            next_retry_at = now() + (j.retry_ms * interval '1 millisecond'), \
            last_error = j.last_error, \
            failure_reason = CASE WHEN j.new_status = '{failed}' THEN j.reason ELSE failure_reason END, \
-           attempt_count = attempt_count + 1, lease_token = NULL, lease_expires_at = NULL, updated_at = now() \
-         FROM (SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $9::text[], $10::text[], $11::int8[], $12::text[], $13::text[]) \
-                 WITH ORDINALITY AS u(outcome_id, outcome_token, new_status, provider_id, retry_ms, last_error, reason, n) \
+           attempt_count = attempt_count + 1, lease_token = NULL, lease_expires_at = NULL, updated_at = now(), \
+           trace_last_span = COALESCE(j.span_id, trace_last_span) \
+         FROM (SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $9::text[], $10::text[], $11::int8[], $12::text[], $13::text[], \
+                                    $15::text[]) \
+                 WITH ORDINALITY AS u(outcome_id, outcome_token, new_status, provider_id, retry_ms, last_error, reason, span_id, n) \
                ORDER BY n) AS j \
          WHERE id = j.outcome_id AND id = ANY($1) \
            AND CASE WHEN j.outcome_token IS NOT NULL THEN lease_token = j.outcome_token \
@@ -234,6 +246,7 @@ pub async fn record_outcomes_on(conn: &mut PgConnection, records: &[OutcomeRecor
     .bind(o.iter().map(|o| o.last_error()).collect::<Vec<_>>())
     .bind(o.iter().map(|o| o.dead_letter_reason().map(|r| r.as_str())).collect::<Vec<_>>())
     .bind(sorted.iter().map(|r| r.provider.as_deref()).collect::<Vec<_>>())
+    .bind(sorted.iter().map(|r| r.span_id.as_deref()).collect::<Vec<_>>())
     .fetch_all(&mut *conn)
     .await?;
     Ok(records

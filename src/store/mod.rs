@@ -28,7 +28,7 @@ pub use scan::{DueRow, ScanKind};
 
 const COLUMNS: &str = "id, correlation_id, idempotency_key, batch_id, channel, priority, recipient, content, \
      status, provider_message_id, attempt_count, max_retries, scheduled_at, next_retry_at, created_at, updated_at, \
-     traceparent, tracestate";
+     traceparent, tracestate, trace_last_span";
 /// What the read endpoints show: the hot paths' columns and why the last attempt failed.
 const VIEW_COLUMNS: &str = "id, correlation_id, idempotency_key, batch_id, channel, priority, recipient, content, \
      status, provider_message_id, attempt_count, max_retries, scheduled_at, next_retry_at, created_at, updated_at, \

@@ -6,7 +6,8 @@ With --discard it answers every export at once without decoding it, writing only
 for benchmarks, whose cost should not be ours).
 
 Each span line: trace_id, span_id, parent_span_id (hex, "" for a root), name, kind, the
-attributes as a flat object, status_code, and the resource's service.name.
+attributes as a flat object, status_code, links ([trace_id, span_id] pairs), and the
+resource's service.name.
 """
 
 import http.server
@@ -57,6 +58,7 @@ class Receiver(http.server.BaseHTTPRequestHandler):
                             "kind": s.kind,
                             "attributes": {a.key: value(a.value) for a in s.attributes},
                             "status_code": s.status.code,
+                            "links": [[l.trace_id.hex(), l.span_id.hex()] for l in s.links],
                             "service": resource.get("service.name"),
                         }
                         sys.stdout.write(json.dumps(line) + "\n")
