@@ -491,7 +491,11 @@ async fn one_notifications_spans_share_the_callers_trace_and_reach_a_real_otlp_r
     };
     let (first, retry) = (by_code(500), by_code(200));
     assert_eq!(first["links"], json!([]), "the first attempt links to nothing");
-    assert_eq!(retry["links"], json!([[trace_id, first["span_id"]]]), "the retry links to the attempt before it");
+    assert_eq!(
+        retry["links"],
+        json!([[trace_id, first["span_id"]]]),
+        "the retry links to the attempt before it"
+    );
     let mut codes: Vec<i64> = calls
         .iter()
         .map(|s| s["attributes"]["http.response.status_code"].as_i64().unwrap())
