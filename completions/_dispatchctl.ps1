@@ -57,7 +57,7 @@ Register-ArgumentCompleter -Native -CommandName 'dispatchctl' -ScriptBlock {
         'dispatchctl;worker' {
             [CompletionResult]::new('--listen', '--listen', [CompletionResultType]::ParameterName, 'Address of the /livez, /readyz and /metrics endpoints')
             [CompletionResult]::new('--channels', '--channels', [CompletionResultType]::ParameterName, 'Channels to consume (comma-separated); by default every channel that has a provider')
-            [CompletionResult]::new('--concurrency', '--concurrency', [CompletionResultType]::ParameterName, 'Deliveries in flight [env: WORKER_CONCURRENCY; default 64]')
+            [CompletionResult]::new('--concurrency', '--concurrency', [CompletionResultType]::ParameterName, 'Deliveries in flight [env: WORKER_CONCURRENCY; default 192]')
             [CompletionResult]::new('--tls-cert', '--tls-cert', [CompletionResultType]::ParameterName, 'Certificate chain (PEM) of the listener, which then speaks HTTPS only (TLS 1.2+); reloaded on SIGHUP and when the file changes [env: TLS_CERT_FILE]')
             [CompletionResult]::new('--tls-key', '--tls-key', [CompletionResultType]::ParameterName, 'Private key (PEM) of --tls-cert [env: TLS_KEY_FILE]')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'YAML file with settings (lower-case names of the environment variables); the environment and flags override it')

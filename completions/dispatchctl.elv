@@ -52,7 +52,7 @@ set edit:completion:arg-completer[dispatchctl] = {|@words|
         &'dispatchctl;worker'= {
             cand --listen 'Address of the /livez, /readyz and /metrics endpoints'
             cand --channels 'Channels to consume (comma-separated); by default every channel that has a provider'
-            cand --concurrency 'Deliveries in flight [env: WORKER_CONCURRENCY; default 64]'
+            cand --concurrency 'Deliveries in flight [env: WORKER_CONCURRENCY; default 192]'
             cand --tls-cert 'Certificate chain (PEM) of the listener, which then speaks HTTPS only (TLS 1.2+); reloaded on SIGHUP and when the file changes [env: TLS_CERT_FILE]'
             cand --tls-key 'Private key (PEM) of --tls-cert [env: TLS_KEY_FILE]'
             cand --config 'YAML file with settings (lower-case names of the environment variables); the environment and flags override it'

@@ -49,7 +49,7 @@ complete -c dispatchctl -n "__fish_dispatchctl_using_subcommand serve" -s h -l h
 complete -c dispatchctl -n "__fish_dispatchctl_using_subcommand serve" -s V -l version -d 'Print version'
 complete -c dispatchctl -n "__fish_dispatchctl_using_subcommand worker" -l listen -d 'Address of the /livez, /readyz and /metrics endpoints' -r
 complete -c dispatchctl -n "__fish_dispatchctl_using_subcommand worker" -l channels -d 'Channels to consume (comma-separated); by default every channel that has a provider' -r
-complete -c dispatchctl -n "__fish_dispatchctl_using_subcommand worker" -l concurrency -d 'Deliveries in flight [env: WORKER_CONCURRENCY; default 64]' -r
+complete -c dispatchctl -n "__fish_dispatchctl_using_subcommand worker" -l concurrency -d 'Deliveries in flight [env: WORKER_CONCURRENCY; default 192]' -r
 complete -c dispatchctl -n "__fish_dispatchctl_using_subcommand worker" -l tls-cert -d 'Certificate chain (PEM) of the listener, which then speaks HTTPS only (TLS 1.2+); reloaded on SIGHUP and when the file changes [env: TLS_CERT_FILE]' -r -F
 complete -c dispatchctl -n "__fish_dispatchctl_using_subcommand worker" -l tls-key -d 'Private key (PEM) of --tls-cert [env: TLS_KEY_FILE]' -r -F
 complete -c dispatchctl -n "__fish_dispatchctl_using_subcommand worker" -l config -d 'YAML file with settings (lower-case names of the environment variables); the environment and flags override it' -r -F

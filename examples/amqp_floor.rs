@@ -37,7 +37,7 @@ struct Args {
     /// Most unconfirmed publishes outstanding.
     #[arg(long, default_value_t = 1000)]
     window: usize,
-    /// Consumer prefetch (the worker's default WORKER_CONCURRENCY is 64).
+    /// Consumer prefetch (the worker's WORKER_CONCURRENCY was 64 when the floor was first measured).
     #[arg(long, default_value_t = 64)]
     prefetch: u16,
     /// Declare a classic queue without x-max-priority.

@@ -114,7 +114,7 @@ pub const SETTINGS: &[SettingSpec] = &[
     spec("RATE_LIMIT_SMS_PER_SEC", None, "50", "Override of RATE_LIMIT_PER_SEC for SMS."),
     spec("RATE_LIMIT_EMAIL_PER_SEC", None, "200", "Override of RATE_LIMIT_PER_SEC for EMAIL."),
     spec("RATE_LIMIT_PUSH_PER_SEC", None, "500", "Override of RATE_LIMIT_PER_SEC for PUSH."),
-    spec("WORKER_CONCURRENCY", Some("64"), "64", "Deliveries in flight per worker process (also the prefetch of each queue it consumes)."),
+    spec("WORKER_CONCURRENCY", Some("192"), "192", "Deliveries in flight per worker process (also the prefetch of each queue it consumes). 192 delivered 29 % (single creates) and 41 % (batches) more than 64 here, and kept pace with accepts (docs/PERFORMANCE.md)."),
     spec("RETRY_BACKOFF_BASE", Some("1s"), "1s", "Delay before the first retry; doubled for each further attempt."),
     spec("RETRY_BACKOFF_MAX", Some("60s"), "60s", "Upper bound of the retry delay (and of an honoured Retry-After)."),
     spec("DEFAULT_MAX_RETRIES", Some("5"), "5", "Attempt budget (delivery attempts in all, the first one included) of a notification created without maxRetries."),

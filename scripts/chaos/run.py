@@ -974,7 +974,7 @@ class Scenario:
         # A process shared again still sends the slots it reserved alone just before (the
         # shared limiter starts after them): at most WORKER_CONCURRENCY of them, so the
         # fall-back phase lasts that many slots longer.
-        concurrency = int(self.serve_env().get("WORKER_CONCURRENCY", "64"))
+        concurrency = int(self.serve_env().get("WORKER_CONCURRENCY", "192"))
         gap = (max(back) if back else 30.0) + concurrency / REDIS_FAILOVER_RATE
         self.notes.append(f"redis-failover: shared limiting again {', '.join(f'{b:.1f}s' for b in back)} after the "
                           f"master was killed")

@@ -23,7 +23,7 @@ pub struct Args {
     /// Channels to consume (comma-separated); by default every channel that has a provider.
     #[arg(long, value_delimiter = ',', value_name = "CHANNELS")]
     pub channels: Vec<String>,
-    /// Deliveries in flight [env: WORKER_CONCURRENCY; default 64].
+    /// Deliveries in flight [env: WORKER_CONCURRENCY; default 192].
     #[arg(long, value_name = "N")]
     pub concurrency: Option<u16>,
     #[command(flatten)]

@@ -10,7 +10,8 @@ fn settings(pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
 fn defaults_match_the_go_service() {
     let s = settings(&[]).expect("defaults are valid");
     assert_eq!(s.rate_limit_per_sec, 100);
-    assert_eq!(s.worker_concurrency, 64);
+    // Not the Go service's: chosen by measurement (docs/PERFORMANCE.md, issue 29).
+    assert_eq!(s.worker_concurrency, 192);
     assert_eq!(s.retry_scan_interval, Duration::from_secs(5));
     assert_eq!(s.retry_scan_limit, 100);
     assert_eq!(s.api_port, 8080);
