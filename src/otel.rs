@@ -36,7 +36,7 @@ pub fn init(settings: &Settings) {
         return;
     }
     let traces = format!("{}/v1/traces", endpoint.as_str().trim_end_matches('/'));
-    let client = match ExportClient::new(settings) {
+    let client = match ExportClient::new() {
         Ok(c) => c,
         Err(e) => {
             tracing::warn!(error = %e, "tracing off: cannot build the OTLP client");
@@ -96,6 +96,17 @@ impl Span {
         Self::start_at(name, kind, parent, None)
     }
 
+    /// A span that began at `start` (the claim's span starts when the message arrived,
+    /// before the claim told which trace it belongs to).
+    pub fn start_at(
+        name: &'static str,
+        kind: SpanKind,
+        parent: Option<&TraceContext>,
+        start: Option<SystemTime>,
+    ) -> Span {
+        Self::begin(name, kind, parent, start, None)
+    }
+
     /// A span under `parent` linked to span `linked` (16 hex digits) of the same trace: a
     /// retry's provider call, linked to the attempt before it.
     pub fn start_linked(
@@ -104,11 +115,24 @@ impl Span {
         parent: Option<&TraceContext>,
         linked: Option<&str>,
     ) -> Span {
+        Self::begin(name, kind, parent, None, linked)
+    }
+
+    fn begin(
+        name: &'static str,
+        kind: SpanKind,
+        parent: Option<&TraceContext>,
+        start: Option<SystemTime>,
+        linked: Option<&str>,
+    ) -> Span {
         let Some(tracer) = TRACER.get() else {
             return Span { cx: Context::new() };
         };
         let parent_cx = parent.map(remote).unwrap_or_default();
         let mut builder = tracer.span_builder(name).with_kind(kind);
+        if let Some(at) = start {
+            builder = builder.with_start_time(at);
+        }
         let earlier = parent_cx.span().span_context().clone();
         if let Some(span_id) = linked
             .and_then(|s| SpanId::from_hex(s).ok())
@@ -122,28 +146,6 @@ impl Span {
                 earlier.trace_state().clone(),
             );
             builder = builder.with_links(vec![opentelemetry::trace::Link::with_context(sc)]);
-        }
-        let span = builder.start_with_context(tracer, &parent_cx);
-        Span {
-            cx: parent_cx.with_span(span),
-        }
-    }
-
-    /// A span that began at `start` (the claim's span starts when the message arrived,
-    /// before the claim told which trace it belongs to).
-    pub fn start_at(
-        name: &'static str,
-        kind: SpanKind,
-        parent: Option<&TraceContext>,
-        start: Option<SystemTime>,
-    ) -> Span {
-        let Some(tracer) = TRACER.get() else {
-            return Span { cx: Context::new() };
-        };
-        let parent_cx = parent.map(remote).unwrap_or_default();
-        let mut builder = tracer.span_builder(name).with_kind(kind);
-        if let Some(at) = start {
-            builder = builder.with_start_time(at);
         }
         let span = builder.start_with_context(tracer, &parent_cx);
         Span {
@@ -214,7 +216,7 @@ struct ExportClient {
 }
 
 impl ExportClient {
-    fn new(_settings: &Settings) -> Result<Self, String> {
+    fn new() -> Result<Self, String> {
         let runtime = tokio::runtime::Handle::try_current().map_err(|e| e.to_string())?;
         let client = reqwest::Client::builder()
             .timeout(std::time::Duration::from_secs(10))

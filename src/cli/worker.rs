@@ -59,10 +59,8 @@ pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
     app.warn_if_autovacuum_is_off().await;
     let deliverer = worker::build(&app).map_err(|e| anyhow::anyhow!("cannot set up the providers: {e}"))?;
     // Without --channels: every channel that has a provider (checked above to be one or more).
-    let channels: Vec<Channel> = requested
-        .into_iter()
-        .filter(|c| deliverer.channels().contains(c))
-        .collect();
+    let served = deliverer.channels();
+    let channels: Vec<Channel> = requested.into_iter().filter(|c| served.contains(c)).collect();
     let listener = TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;

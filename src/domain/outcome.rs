@@ -148,7 +148,29 @@ pub enum NextStep {
     Fail(DeadLetterReason),
 }
 
+/// The longest error an adapter puts in a result (a line for the attempt and the log).
+const MAX_RESULT_ERROR_CHARS: usize = 512;
+
 impl DeliveryResult {
+    /// A failure worth another attempt, with no body and no Retry-After to honour.
+    pub fn transient(status: Option<u16>, error: &str) -> DeliveryResult {
+        DeliveryResult::Transient {
+            status,
+            error: super::truncate_chars(error, MAX_RESULT_ERROR_CHARS),
+            body: String::new(),
+            retry_after: None,
+        }
+    }
+
+    /// A refusal no further attempt can change, with no body.
+    pub fn permanent(status: Option<u16>, error: &str) -> DeliveryResult {
+        DeliveryResult::Permanent {
+            status,
+            error: super::truncate_chars(error, MAX_RESULT_ERROR_CHARS),
+            body: String::new(),
+        }
+    }
+
     /// How the attempt ended, as `notification_attempts.outcome` records it.
     pub fn kind(&self) -> &'static str {
         match self {

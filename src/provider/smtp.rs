@@ -16,7 +16,7 @@ use secrecy::ExposeSecret;
 
 use super::ProviderError;
 use crate::config::{SmtpEndpoint, SmtpTls};
-use crate::domain::{truncate_chars, DeliveryResult};
+use crate::domain::{response_excerpt, DeliveryResult};
 use crate::store::Claimed;
 use crate::tls::ClientTlsFiles;
 
@@ -80,13 +80,7 @@ impl Smtp {
         let (n, attempt) = (claimed.notification(), claimed.attempt());
         let to: Mailbox = match n.recipient.parse() {
             Ok(to) => to,
-            Err(e) => {
-                return DeliveryResult::Permanent {
-                    status: None,
-                    error: truncate_chars(&format!("the recipient is not an e-mail address ({e})"), 512),
-                    body: String::new(),
-                }
-            }
+            Err(e) => return DeliveryResult::permanent(None, &format!("the recipient is not an e-mail address ({e})")),
         };
         let raw = |name: &'static str, value: String| HeaderValue::new(HeaderName::new_from_ascii_str(name), value);
         // The same Message-ID on every attempt: a retry that reaches the mailbox after all
@@ -102,31 +96,23 @@ impl Smtp {
             .body(n.content.clone());
         let message = match message {
             Ok(m) => m,
-            Err(e) => {
-                return DeliveryResult::Permanent {
-                    status: None,
-                    error: truncate_chars(&format!("cannot build the mail: {e}"), 512),
-                    body: String::new(),
-                }
-            }
+            Err(e) => return DeliveryResult::permanent(None, &format!("cannot build the mail: {e}")),
         };
         // lettre's timeout bounds each read and write; this one bounds the transaction.
         match tokio::time::timeout(self.timeout, self.transport.send(message)).await {
             Ok(Ok(reply)) => DeliveryResult::Success {
                 status: u16::from(reply.code()),
                 provider_message_id: queue_id(&reply),
-                body: truncate_chars(&reply_text(&reply), 512),
+                body: response_excerpt(reply_text(&reply).as_bytes()),
             },
             Ok(Err(e)) => classify(&e),
-            Err(_) => DeliveryResult::Transient {
-                status: None,
-                error: format!(
+            Err(_) => DeliveryResult::transient(
+                None,
+                &format!(
                     "the SMTP server did not finish within {}",
                     humantime::format_duration(self.timeout)
                 ),
-                body: String::new(),
-                retry_after: None,
-            },
+            ),
         }
     }
 }
@@ -136,25 +122,17 @@ impl Smtp {
 fn classify(e: &lettre::transport::smtp::Error) -> DeliveryResult {
     let text = || std::error::Error::source(e).map(|s| s.to_string()).unwrap_or_default();
     match e.status() {
-        Some(code) if e.is_permanent() => DeliveryResult::Permanent {
-            status: Some(u16::from(code)),
-            error: truncate_chars(&format!("SMTP server answered {code} {}", text()), 512),
-            body: String::new(),
-        },
-        Some(code) => DeliveryResult::Transient {
-            status: Some(u16::from(code)),
-            error: truncate_chars(&format!("SMTP server answered {code} {}", text()), 512),
-            body: String::new(),
-            retry_after: None,
-        },
+        Some(code) => {
+            let (status, error) = (Some(u16::from(code)), format!("SMTP server answered {code} {}", text()));
+            if e.is_permanent() {
+                DeliveryResult::permanent(status, &error)
+            } else {
+                DeliveryResult::transient(status, &error)
+            }
+        }
         None => {
             let reason = crate::tls::describe(e).unwrap_or_else(|| crate::root_cause(e));
-            DeliveryResult::Transient {
-                status: None,
-                error: truncate_chars(&format!("cannot send through the SMTP server: {reason}"), 512),
-                body: String::new(),
-                retry_after: None,
-            }
+            DeliveryResult::transient(None, &format!("cannot send through the SMTP server: {reason}"))
         }
     }
 }

@@ -14,7 +14,7 @@ use sha2::Sha256;
 use super::ProviderError;
 use crate::config::AuthHeader;
 use crate::domain::outcome::{classify_status, StatusClass};
-use crate::domain::{response_excerpt, truncate_chars, DeliveryResult, TraceContext};
+use crate::domain::{response_excerpt, DeliveryResult, TraceContext};
 use crate::store::Claimed;
 use crate::tls::ClientTlsFiles;
 
@@ -153,12 +153,7 @@ impl Webhook {
         } else {
             format!("request failed: {}", crate::root_cause(&e))
         };
-        DeliveryResult::Transient {
-            status: None,
-            error: truncate_chars(&error, 512),
-            body: String::new(),
-            retry_after: None,
-        }
+        DeliveryResult::transient(None, &error)
     }
 }
 
