@@ -171,10 +171,7 @@ impl Deliverer {
         commit.end();
         match recorded {
             Ok(true) => {}
-            Ok(false) => {
-                tracing::warn!(notification.id = %n.id, "lease lost during the attempt; outcome left to the scanner's recovery");
-                return Disposition::Ack;
-            }
+            Ok(false) => return self.lease_lost(n.id).await,
             Err(e) => {
                 // Unrecorded: the lease will expire and the scanner will retry it.
                 tracing::error!(notification.id = %n.id, error = %e, "could not record the outcome");
@@ -204,6 +201,28 @@ impl Deliverer {
                     outcome.result.error().map(str::to_string),
                 );
                 self.publish_dead_letter(&letter).await
+            }
+        }
+    }
+
+    /// What to do with the message of an attempt whose outcome its lease no longer allowed.
+    /// Usually the scanner recovered the expired lease, and its recovery owns what follows.
+    /// A claim is committed without waiting for its WAL flush (`store::lease::claim_on`), so
+    /// a PostgreSQL crash or fail-over can also undo it: the row is then waiting again, and
+    /// this message (not acked) is what delivers it once more.
+    async fn lease_lost(&self, id: uuid::Uuid) -> Disposition {
+        match self.app.store.waiting_target(id).await {
+            Ok(Some(_)) => {
+                tracing::warn!(notification.id = %id, "the claim was undone (PostgreSQL restarted or failed over); message requeued");
+                Disposition::TryAgain
+            }
+            Ok(None) => {
+                tracing::warn!(notification.id = %id, "lease lost during the attempt; outcome left to the scanner's recovery");
+                Disposition::Ack
+            }
+            Err(e) => {
+                tracing::warn!(notification.id = %id, error = %e, "lease lost during the attempt and its state unknown; message requeued");
+                Disposition::TryAgain
             }
         }
     }

@@ -448,14 +448,22 @@ async fn replayed_batch(conn: &mut PgConnection, rows: &[(Notification, bool)]) 
 }
 
 /// The broker confirmed these notifications' first work messages: they owe none any more.
+///
+/// Committed without waiting for its WAL flush: a delete that a PostgreSQL crash undoes
+/// leaves entries whose messages are on the queues, so the scanner publishes them once more
+/// and the claim refuses the second of each. Waiting cost the creates' commits, which queue
+/// behind it for the WAL.
 pub(crate) async fn clear_outbox_on(conn: &mut PgConnection, ids: &[Uuid]) -> StoreResult<()> {
     if ids.is_empty() {
         return Ok(());
     }
-    sqlx::query("DELETE FROM notification_outbox WHERE notification_id = ANY($1)")
-        .bind(ids)
-        .execute(&mut *conn)
-        .await?;
+    sqlx::query(
+        "WITH async_commit AS MATERIALIZED (SELECT set_config('synchronous_commit', 'off', true)) \
+         DELETE FROM notification_outbox USING async_commit WHERE notification_id = ANY($1)",
+    )
+    .bind(ids)
+    .execute(&mut *conn)
+    .await?;
     Ok(())
 }
 

@@ -172,6 +172,36 @@ async fn a_provider_that_hangs_past_the_timeout_is_transient() {
     t.stop().await;
 }
 
+/// A claim commits without waiting for its WAL flush, so a PostgreSQL crash or fail-over can
+/// undo it while the provider call runs: the row is QUEUED again, unleased. The worker must
+/// then requeue its message rather than ack it, or the notification would wait for the
+/// lost-message rule (REQUEUE_LOST_AFTER, an hour here) to be delivered at all.
+#[tokio::test]
+async fn an_undone_claim_gets_its_message_back() {
+    let (t, provider) = with_provider(Env::new().set("REQUEUE_LOST_AFTER", "1h")).await;
+    let id = create_with_retries(&t, "slow-undone-claim", 3).await;
+    assert!(
+        wait_for(WITHIN, || async { provider.in_progress().0 == 1 }).await,
+        "the first attempt never reached the provider"
+    );
+    // What a crash that lost the claim's commit leaves: the row as before the claim.
+    let undone = sqlx::query(
+        "UPDATE notifications SET status = 'QUEUED', lease_token = NULL, lease_expires_at = NULL WHERE id = $1::uuid",
+    )
+    .bind(&id)
+    .execute(t.app.store.pool())
+    .await
+    .unwrap();
+    assert_eq!(undone.rows_affected(), 1);
+    t.wait_status(&id, "SENT", WITHIN).await;
+    assert_eq!(
+        provider.for_notification(&id).len(),
+        2,
+        "delivered again from the requeued message"
+    );
+    t.stop().await;
+}
+
 #[tokio::test]
 async fn connection_refused_is_transient() {
     let env = Env::new().set("WEBHOOK_SITE_URL", format!("http://127.0.0.1:{}/hook", closed_port()));
