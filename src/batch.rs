@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::stream::{FuturesUnordered, StreamExt};
 use tokio::sync::{mpsc, oneshot, Notify};
 use tokio::time::Instant;
 
@@ -75,7 +76,8 @@ impl<I: Send + 'static, O: Send + 'static> Batcher<I, O> {
 }
 
 /// Fire-and-forget batching with back-pressure: callers hand items over and go on; one task
-/// takes whatever is waiting (up to `max`) and runs it, one batch at a time. At most
+/// takes whatever is waiting (up to `max`) and runs it, up to `in_flight` batches at a time
+/// (while they run, the next batch gathers). At most
 /// `capacity` items wait: a caller then waits for room (a full pipeline slows its producers
 /// rather than growing memory), up to a limit of its own.
 pub struct Pipeline<I> {
@@ -108,7 +110,7 @@ impl Pending {
 }
 
 impl<I: Send + 'static> Pipeline<I> {
-    pub fn spawn<F, Fut>(capacity: usize, max: usize, mut run: F) -> Pipeline<I>
+    pub fn spawn<F, Fut>(capacity: usize, max: usize, in_flight: usize, mut run: F) -> Pipeline<I>
     where
         F: FnMut(Vec<I>) -> Fut + Send + 'static,
         Fut: Future<Output = ()> + Send + 'static,
@@ -116,11 +118,27 @@ impl<I: Send + 'static> Pipeline<I> {
         let (tx, mut rx) = mpsc::channel::<I>(capacity);
         let pending = Arc::new(Pending::default());
         let counted = pending.clone();
+        let in_flight = in_flight.max(1);
         tokio::spawn(async move {
-            while let Some(items) = next_batch(&mut rx, max).await {
-                let n = items.len();
-                run(items).await;
-                counted.done(n);
+            let mut running = FuturesUnordered::new();
+            let mut open = true;
+            loop {
+                // `next_batch` is cancel-safe: it awaits only the first `recv`.
+                tokio::select! {
+                    batch = next_batch(&mut rx, max), if open && running.len() < in_flight => match batch {
+                        Some(items) => {
+                            let n = items.len();
+                            let batch = run(items);
+                            running.push(async move {
+                                batch.await;
+                                n
+                            });
+                        }
+                        None => open = false,
+                    },
+                    Some(n) = running.next(), if !running.is_empty() => counted.done(n),
+                    else => break,
+                }
             }
         });
         Pipeline { tx, pending }
@@ -195,7 +213,7 @@ mod tests {
         let gate = Arc::new(tokio::sync::Semaphore::new(0));
         let ran = Arc::new(std::sync::Mutex::new(Vec::new()));
         let (open, seen) = (gate.clone(), ran.clone());
-        let pipeline = Pipeline::spawn(4, 2, move |items: Vec<u32>| {
+        let pipeline = Pipeline::spawn(4, 2, 1, move |items: Vec<u32>| {
             let (open, seen) = (open.clone(), seen.clone());
             async move {
                 // Each batch waits for the test to let it through, like a stalled broker.

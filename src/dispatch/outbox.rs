@@ -34,8 +34,13 @@ const HAND_OVER_LIMIT: Duration = Duration::from_secs(10);
 /// light load a batch is whatever arrived during the last round trip; only creates beyond
 /// the broker's pace fill it. With 256, batch creates at c=32 were accepted at 6,900/s with
 /// a p99 of 2.3 s; with 1,024, at 9,500/s with 0.9 s (docs/PERFORMANCE.md). Four publishes
-/// in flight instead did as well for batches but cost single creates 9 % of their rate.
+/// in flight did as well for batches but cost single creates 9 % of their rate; two
+/// (`PUBLISHES_IN_FLIGHT`) cost nothing measurable (docs/PERFORMANCE.md, issue 29).
 const MAX_BATCH: usize = 1024;
+/// Batches published while earlier ones wait for their confirms (on the same channel): a
+/// message is delivered as soon as the broker routes it, so a create's message need not wait
+/// for the last batch's confirms to go out (at one client it waited 0.2–0.4 ms for them).
+const PUBLISHES_IN_FLIGHT: usize = 2;
 /// After a failed publish the broker is left alone this long: batches meanwhile are left
 /// to the scanner at once, so that an outage drains the pipeline instead of stalling creates
 /// behind one connection attempt after another.
@@ -57,7 +62,7 @@ impl Publisher {
     pub fn spawn(broker: Arc<Broker>, store: Store, metrics: Arc<Metrics>, request_timeout: Duration) -> Publisher {
         let wait = HAND_OVER_LIMIT.min(request_timeout / 2);
         let sizes = metrics.write_batch_size.with_label_values(&["outbox_clear"]);
-        let clearing = Pipeline::spawn(CAPACITY, MAX_BATCH, move |ids: Vec<Uuid>| {
+        let clearing = Pipeline::spawn(CAPACITY, MAX_BATCH, 1, move |ids: Vec<Uuid>| {
             sizes.observe(ids.len() as f64);
             let store = store.clone();
             async move {
@@ -75,7 +80,9 @@ impl Publisher {
             clearing: clearing.clone(),
             wait,
         };
-        let pipeline = Pipeline::spawn(CAPACITY, MAX_BATCH, move |messages| lane.clone().publish(messages));
+        let pipeline = Pipeline::spawn(CAPACITY, MAX_BATCH, PUBLISHES_IN_FLIGHT, move |messages| {
+            lane.clone().publish(messages)
+        });
         Publisher {
             pipeline,
             clearing,
