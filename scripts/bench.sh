@@ -527,10 +527,13 @@ floor_rate() {
 # ---- 3 throughput --------------------------------------------------------------------------
 PERF_DONE=0
 # throughput KIND(single|batch) REP
-# pg_counters: commits and rows written in the bench database, and the cluster's WAL.
+# pg_counters: commits and rows written in the bench database, the cluster's WAL, and the
+# notifications table's updates and HOT updates (no index entries written).
 pg_counters() {
-  psqlb -c "SELECT d.xact_commit, d.tup_inserted + d.tup_updated + d.tup_deleted, w.wal_bytes, w.wal_records
-    FROM pg_stat_database d, pg_stat_wal w WHERE d.datname = current_database()" | tr '|' ' '
+  psqlb -c "SELECT d.xact_commit, d.tup_inserted + d.tup_updated + d.tup_deleted, w.wal_bytes, w.wal_records,
+      t.n_tup_upd, t.n_tup_hot_upd
+    FROM pg_stat_database d, pg_stat_wal w, pg_stat_user_tables t
+    WHERE d.datname = current_database() AND t.relname = 'notifications'" | tr '|' ' '
 }
 throughput() {
   local kind=$1 r=$2 f s0 t0 t1 acc target before after secs delivered perf_pid= pg0 pg1
@@ -603,12 +606,15 @@ throughput() {
     "delivered/s above ÷ min(2a, 2b medians) = $(fmt "$fl" /s)/s"
   local w
   read -r -a w <<<"$pg0 $pg1"
-  if ((${#w[@]} == 8 && delivered > 0)); then
+  if ((${#w[@]} == 12 && delivered > 0)); then
     local pc="pg_stat_database (bench database) and pg_stat_wal (cluster) before and after run 3 ($kind), ÷ delivered"
-    record "3 $what c=$CONC: commits per delivered notification" "$(calc "(${w[4]} - ${w[0]}) / $delivered")" "commits" "$pc"
-    record "3 $what c=$CONC: rows written per delivered notification" "$(calc "(${w[5]} - ${w[1]}) / $delivered")" "rows" "$pc; inserted + updated + deleted"
-    record "3 $what c=$CONC: WAL bytes per delivered notification" "$(calc "(${w[6]} - ${w[2]}) / $delivered")" "bytes" "$pc"
-    record "3 $what c=$CONC: WAL records per delivered notification" "$(calc "(${w[7]} - ${w[3]}) / $delivered")" "records" "$pc"
+    record "3 $what c=$CONC: commits per delivered notification" "$(calc "(${w[6]} - ${w[0]}) / $delivered")" "commits" "$pc"
+    record "3 $what c=$CONC: rows written per delivered notification" "$(calc "(${w[7]} - ${w[1]}) / $delivered")" "rows" "$pc; inserted + updated + deleted"
+    record "3 $what c=$CONC: WAL bytes per delivered notification" "$(calc "(${w[8]} - ${w[2]}) / $delivered")" "bytes" "$pc"
+    record "3 $what c=$CONC: WAL records per delivered notification" "$(calc "(${w[9]} - ${w[3]}) / $delivered")" "records" "$pc"
+    local upd=$((${w[10]} - ${w[4]}))
+    ((upd > 0)) && record "3 $what c=$CONC: HOT share of notifications updates" "$(calc "100 * (${w[11]} - ${w[5]}) / $upd")" "%" \
+      "pg_stat_user_tables (notifications) n_tup_hot_upd ÷ n_tup_upd, before and after run 3 ($kind)"
   fi
   local kw mean
   for kw in insert mark_queued publish claim outcome; do

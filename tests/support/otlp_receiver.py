@@ -7,7 +7,8 @@ for benchmarks, whose cost should not be ours).
 
 Each span line: trace_id, span_id, parent_span_id (hex, "" for a root), name, kind, the
 attributes as a flat object, status_code, links ([trace_id, span_id] pairs), and the
-resource's service.name.
+resource's service.name, and start_ns/end_ns (Unix nanoseconds: the per-step latency
+trace of docs/PERFORMANCE.md is read from them).
 """
 
 import http.server
@@ -60,6 +61,8 @@ class Receiver(http.server.BaseHTTPRequestHandler):
                             "status_code": s.status.code,
                             "links": [[l.trace_id.hex(), l.span_id.hex()] for l in s.links],
                             "service": resource.get("service.name"),
+                            "start_ns": s.start_time_unix_nano,
+                            "end_ns": s.end_time_unix_nano,
                         }
                         sys.stdout.write(json.dumps(line) + "\n")
             sys.stdout.flush()
