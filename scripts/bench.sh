@@ -45,7 +45,7 @@
 #                                 the soak (per window of BENCH_LATENCY_SECONDS) instead
 #   BENCH_E2E_RATES ["200 1000"]  req/s of the create→delivery runs
 #   BENCH_ONE_CLIENT_N [3000/500] sequential creates of the one-client run (latency section;
-#                                 0 skips it): what one client waits for a 202
+#                                 0 skips it): what one client waits for a 202, and for delivery
 #   BENCH_SOAK_SECONDS [600/40]   soak duration; BENCH_SOAK_RATE [500]; BENCH_SOAK_EARLY [60/10]
 #   BENCH_STALL_SECONDS [45]      give up waiting for deliveries after this long without progress
 #   BENCH_SECTIONS ["sink floor throughput latency drain soak"]; "prune" (section 7, retention)
@@ -670,9 +670,16 @@ if has latency; then
     for r in $(seq "$REPS"); do
       fresh_serve "latency runs"
       f=$RUN/latency-one-client-$r.json
-      loadgen "$f" --target single --url "$API" --count "$ONE_CLIENT_N" --concurrency 1
+      s0=$(sink_count)
+      loadgen "$f" --target single --url "$API" --count "$ONE_CLIENT_N" --concurrency 1 --ids-out "$f.ids"
       for p in p50 p99; do
         record "4 one client: create latency $p" "$(jq ".latency_ms.$p" "$f")" "ms" "$c"
+      done
+      wait_sink $((s0 + $(jq .notifications "$f"))) >/dev/null || true
+      sleep 0.3 # the sink flushes its log when idle
+      "$EX/loadgen" e2e --ids "$f.ids" --sink-log "$SINK_LOG" >"$f.e2e"
+      for p in p50 p99; do
+        record "4 one client: create→delivery $p" "$(jq ".e2e_ms.$p" "$f.e2e")" "ms" "$c --ids-out ids.csv; loadgen e2e --ids ids.csv --sink-log sink.log"
       done
     done
   fi
