@@ -150,6 +150,9 @@ pub const SETTINGS: &[SettingSpec] = &[
     spec("REDIS_KEY_PREFIX", Some("dispatch:"), "dispatch:", "Prefix of every Redis key."),
     spec("LOG_LEVEL", Some("info"), "debug", "Log level (trace, debug, info, warn, error, off) or tracing filter directives such as info,dispatchctl=debug."),
     spec("OTEL_EXPORTER_OTLP_ENDPOINT", None, "http://otel-collector:4318", "OTLP/HTTP (protobuf) endpoint that traces are exported to (/v1/traces is appended); tracing is off unless it is set. The SDK's standard variables apply too: OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES, OTEL_TRACES_SAMPLER(_ARG), OTEL_EXPORTER_OTLP_HEADERS, OTEL_BSP_*."),
+    spec("OTEL_EXPORTER_OTLP_CERTIFICATE", None, "/etc/ssl/otel-ca.pem", "CA certificates (PEM) trusted besides the system's by the OTLP export to an https:// OTEL_EXPORTER_OTLP_ENDPOINT (the OpenTelemetry name)."),
+    spec("OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE", None, "/etc/ssl/otel-client.pem", "Client certificate chain (PEM) presented to the OTLP endpoint (mutual TLS); with OTEL_EXPORTER_OTLP_CLIENT_KEY."),
+    spec("OTEL_EXPORTER_OTLP_CLIENT_KEY", None, "/etc/ssl/otel-client.key", "Private key (PEM) of OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE."),
     spec("LOG_FORMAT", None, "json", "json or text; default: text on a terminal, json otherwise."),
 ];
 
@@ -186,6 +189,8 @@ pub struct Settings {
     pub providers: [Option<ChannelProvider>; 3],
     /// PROVIDER_CA_FILE and the client certificate: every webhook and SMTP server.
     pub provider_tls: ClientTlsFiles,
+    /// OTEL_EXPORTER_OTLP_CERTIFICATE and the client certificate: the OTLP export.
+    pub otel_tls: ClientTlsFiles,
     pub lease_timeout: Duration,
     pub rate_limit_per_sec: u32,
     pub rate_limit_overrides: [Option<u32>; 3],
@@ -373,6 +378,7 @@ impl Settings {
             redis_tls: tls::client_files(&raw, &tls::REDIS)?,
             providers,
             provider_tls: tls::client_files(&raw, &tls::PROVIDER)?,
+            otel_tls: tls::client_files(&raw, &tls::OTLP)?,
             lease_timeout,
             rate_limit_per_sec: raw.number("RATE_LIMIT_PER_SEC")?,
             rate_limit_overrides: [

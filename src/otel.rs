@@ -22,6 +22,7 @@ use opentelemetry_sdk::trace::{SdkTracerProvider, Tracer};
 
 use crate::config::Settings;
 use crate::domain::TraceContext;
+use crate::tls::ClientTlsFiles;
 
 static TRACER: OnceLock<Tracer> = OnceLock::new();
 static PROVIDER: Mutex<Option<SdkTracerProvider>> = Mutex::new(None);
@@ -36,7 +37,7 @@ pub fn init(settings: &Settings) {
         return;
     }
     let traces = format!("{}/v1/traces", endpoint.as_str().trim_end_matches('/'));
-    let client = match ExportClient::new() {
+    let client = match ExportClient::new(&settings.otel_tls) {
         Ok(c) => c,
         Err(e) => {
             tracing::warn!(error = %e, "tracing off: cannot build the OTLP client");
@@ -207,7 +208,8 @@ fn remote(t: &TraceContext) -> Context {
     Context::new().with_remote_span_context(sc)
 }
 
-/// The OTLP exporter's HTTP client: a reqwest client (rustls, the system's roots), run on the
+/// The OTLP exporter's HTTP client: a reqwest client (rustls, the system's roots and
+/// OTEL_EXPORTER_OTLP_CERTIFICATE, the client certificate if one is set), run on the
 /// tokio runtime that `init` was called on, because the SDK's batch thread has none.
 #[derive(Debug)]
 struct ExportClient {
@@ -216,12 +218,12 @@ struct ExportClient {
 }
 
 impl ExportClient {
-    fn new() -> Result<Self, String> {
+    fn new(tls: &ClientTlsFiles) -> Result<Self, String> {
         let runtime = tokio::runtime::Handle::try_current().map_err(|e| e.to_string())?;
         let client = reqwest::Client::builder()
             .timeout(std::time::Duration::from_secs(10))
             .user_agent(concat!("dispatchctl/", env!("CARGO_PKG_VERSION")))
-            .use_preconfigured_tls(crate::tls::client_config(&Default::default()).map_err(|e| e.to_string())?)
+            .use_preconfigured_tls(crate::tls::client_config(tls).map_err(|e| e.to_string())?)
             .build()
             .map_err(|e| e.to_string())?;
         Ok(ExportClient { client, runtime })

@@ -33,6 +33,13 @@ pub(super) const PROVIDER: ClientKeys = ClientKeys {
     key: "PROVIDER_KEY_FILE",
 };
 
+/// The OpenTelemetry specification's names, which collectors' documentation uses.
+pub(super) const OTLP: ClientKeys = ClientKeys {
+    ca: "OTEL_EXPORTER_OTLP_CERTIFICATE",
+    cert: "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE",
+    key: "OTEL_EXPORTER_OTLP_CLIENT_KEY",
+};
+
 pub(super) fn client_files(raw: &Raw<'_>, keys: &ClientKeys) -> Result<ClientTlsFiles, ConfigError> {
     let pair = cert_and_key(raw, keys.cert, keys.key)?;
     let files = ClientTlsFiles {

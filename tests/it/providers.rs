@@ -411,6 +411,44 @@ async fn a_callers_traceparent_reaches_the_provider_on_every_attempt_with_a_span
     t.stop().await;
 }
 
+/// A collector behind TLS with a private CA: OTEL_EXPORTER_OTLP_CERTIFICATE is trusted.
+#[tokio::test]
+async fn the_otlp_export_trusts_otel_exporter_otlp_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = Ca::new("dispatchctl OTLP test CA");
+    let (cert, key) = ca.issue(dir.path(), "otlp", &["127.0.0.1"], ExtendedKeyUsagePurpose::ServerAuth);
+    let ca_file = ca.write(dir.path(), "otlp-ca");
+    let (cert, key) = (cert.display().to_string(), key.display().to_string());
+    let Some((_receiver, port, spans)) = python_server(
+        "OTLP receiver (opentelemetry-proto)",
+        "otlp_receiver.py",
+        &["--tls", &cert, &key],
+    )
+    .await
+    else {
+        return;
+    };
+    let provider = ScriptedProvider::start().await;
+    let env = Env::new()
+        .set("WEBHOOK_SITE_URL", provider.url.clone())
+        .set("OTEL_EXPORTER_OTLP_ENDPOINT", format!("https://127.0.0.1:{port}"))
+        .set("OTEL_EXPORTER_OTLP_CERTIFICATE", ca_file.display().to_string());
+    let t = TestApp::spawn(env, false).await;
+    let id = create(&t, "SMS", "+905550001111", "traced over TLS", 3).await;
+    t.wait_status(&id, "SENT", WITHIN).await;
+    let exported = crate::helpers::wait_for(WITHIN, || async {
+        dispatchctl::otel::flush().await;
+        spans
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|s| s["name"] == "consume and claim" && s["attributes"]["notification.id"] == id.as_str())
+    })
+    .await;
+    assert!(exported, "no span of {id} reached the receiver over https");
+    t.stop().await;
+}
+
 #[tokio::test]
 async fn one_notifications_spans_share_the_callers_trace_and_reach_a_real_otlp_receiver() {
     let Some((_receiver, port, spans)) =

@@ -2,8 +2,9 @@
 protobuf definitions (opentelemetry-proto, from PyPI; scripts/test.sh installs it) and writes
 one JSON line per span to stdout, after a first line {"port": N}.
 
-With --discard it answers every export at once without decoding it, writing only its size (a stand-in collector
-for benchmarks, whose cost should not be ours).
+With --tls CERT KEY it speaks HTTPS only, with that certificate. With --discard it answers
+every export at once without decoding it, writing only its size (a stand-in collector for
+benchmarks, whose cost should not be ours).
 
 Each span line: trace_id, span_id, parent_span_id (hex, "" for a root), name, kind, the
 attributes as a flat object, status_code, links ([trace_id, span_id] pairs), and the
@@ -13,6 +14,7 @@ trace of docs/PERFORMANCE.md is read from them).
 
 import http.server
 import json
+import ssl
 import sys
 import threading
 
@@ -79,6 +81,13 @@ class Receiver(http.server.BaseHTTPRequestHandler):
 
 def main():
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    args = sys.argv[1:]
+    if "--tls" in args:
+        # --tls CERT KEY: HTTPS only, with this certificate (a test CA's).
+        cert, key = args[args.index("--tls") + 1 : args.index("--tls") + 3]
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(cert, key)
+        server.socket = context.wrap_socket(server.socket, server_side=True)
     sys.stdout.write(json.dumps({"port": server.server_address[1]}) + "\n")
     sys.stdout.flush()
     threading.Thread(target=server.serve_forever, daemon=True).start()
