@@ -29,8 +29,6 @@ fn request_id(headers: &HeaderMap) -> Option<&str> {
     headers.get("x-request-id").and_then(|v| v.to_str().ok())
 }
 
-/// Reads a JSON body within `limit` bytes. A missing Content-Type is read as JSON, so that
-/// scripts which forget the header keep working; any other type (a form, text) is refused.
 /// The server span of a create, child of the caller's `traceparent`, and the context the
 /// notification keeps: this span's when tracing is on, else the caller's as it came.
 fn create_span(name: &'static str, headers: &HeaderMap) -> (Span, Option<TraceContext>) {
@@ -42,6 +40,7 @@ fn create_span(name: &'static str, headers: &HeaderMap) -> (Span, Option<TraceCo
     (span, kept)
 }
 
+/// Records the create's answer on its span: 202, or the error's status and code.
 fn answered(span: &Span, error: Option<&ApiError>) {
     match error {
         None => span.set("http.response.status_code", 202_i64),
@@ -58,6 +57,8 @@ fn trace(headers: &HeaderMap) -> Option<TraceContext> {
     TraceContext::parse(header("traceparent")?, header("tracestate"))
 }
 
+/// Reads a JSON body within `limit` bytes. A missing Content-Type is read as JSON, so that
+/// scripts which forget the header keep working; any other type (a form, text) is refused.
 async fn read_json<T: DeserializeOwned>(headers: &HeaderMap, body: Body, limit: usize) -> Result<T, ApiError> {
     if let Some(ct) = headers.get(header::CONTENT_TYPE) {
         let ct = ct.to_str().unwrap_or_default().to_ascii_lowercase();

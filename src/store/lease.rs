@@ -9,7 +9,7 @@ use std::time::Duration;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use super::{status_from, StoreResult, COLUMNS};
+use super::{status_from, StoreResult, ASYNC_COMMIT, COLUMNS};
 use crate::domain::{truncate_chars, Notification, Outcome, Status, Transition};
 
 /// Attempt errors are recorded up to this many characters.
@@ -167,7 +167,7 @@ pub(crate) async fn claim_on(
     let mut sorted: Vec<&ClaimRequest> = requests.iter().collect();
     sorted.sort_by_key(|r| r.id);
     let rows: Vec<Row> = sqlx::query_as(&format!(
-        "WITH async_commit AS MATERIALIZED (SELECT set_config('synchronous_commit', 'off', true)) \
+        "WITH {ASYNC_COMMIT} \
          UPDATE notifications SET \
            status = CASE WHEN {c} THEN '{sending}' ELSE status END, \
            lease_token = CASE WHEN {c} THEN j.claim_token ELSE lease_token END, \

@@ -34,6 +34,13 @@ const VIEW_COLUMNS: &str = "id, correlation_id, idempotency_key, batch_id, chann
      status, provider_message_id, attempt_count, max_retries, scheduled_at, next_retry_at, created_at, updated_at, \
      last_error, failure_reason";
 
+/// A CTE that makes its statement's transaction commit without waiting for the WAL flush
+/// (`synchronous_commit` off for that transaction alone, no extra round trip): for writes that
+/// a PostgreSQL crash may undo because what follows detects it (the claim, the outbox delete;
+/// see where they use it). MATERIALIZED and referenced in FROM, so it runs once.
+pub(crate) const ASYNC_COMMIT: &str =
+    "async_commit AS MATERIALIZED (SELECT set_config('synchronous_commit', 'off', true))";
+
 /// The states a transition starts from, as SQL: `status = 'A'` or `status IN ('A', 'B')`.
 /// Literals rather than a bound array, so that each statement reads as before and the
 /// planner still matches the partial indexes on status (it cannot see into a parameter).
@@ -457,10 +464,9 @@ pub(crate) async fn clear_outbox_on(conn: &mut PgConnection, ids: &[Uuid]) -> St
     if ids.is_empty() {
         return Ok(());
     }
-    sqlx::query(
-        "WITH async_commit AS MATERIALIZED (SELECT set_config('synchronous_commit', 'off', true)) \
-         DELETE FROM notification_outbox USING async_commit WHERE notification_id = ANY($1)",
-    )
+    sqlx::query(&format!(
+        "WITH {ASYNC_COMMIT} DELETE FROM notification_outbox USING async_commit WHERE notification_id = ANY($1)"
+    ))
     .bind(ids)
     .execute(&mut *conn)
     .await?;
