@@ -764,7 +764,7 @@ class Scenario:
             loader.done.wait()
             mark("load done; waiting until every first message is confirmed")
             deadline = time.monotonic() + 60
-            while int(self.svc.psql(self.db, "SELECT count(*) FROM notification_outbox")[0][0]) and time.monotonic() < deadline:
+            while int(self.svc.psql(self.db, "SELECT count(*) FROM notification_outbox WHERE published_at IS NULL AND claimed_at IS NULL")[0][0]) and time.monotonic() < deadline:
                 time.sleep(0.5)
             queued = int(self.svc.psql(self.db, "SELECT count(*) FROM notifications WHERE status = 'QUEUED'")[0][0])
             depths = self.own_work_queue_depths()

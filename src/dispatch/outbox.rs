@@ -66,10 +66,10 @@ impl Publisher {
             sizes.observe(ids.len() as f64);
             let store = store.clone();
             async move {
-                if let Err(e) = store.clear_outbox(&ids).await {
+                if let Err(e) = store.mark_published(&ids).await {
                     // Their messages are on the queues; the scanner publishes them once more
                     // and the worker's claim refuses the second of each.
-                    tracing::warn!(error = %e, published = ids.len(), "could not clear published notifications from the outbox");
+                    tracing::warn!(error = %e, published = ids.len(), "could not mark published notifications in the outbox");
                 }
             }
         });

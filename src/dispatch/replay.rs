@@ -418,6 +418,7 @@ async fn replay_one(app: &App, id: Uuid, opts: &ReplayOptions) -> Result<One, Re
     // Published while the row is locked: a worker that gets the message first waits for
     // the commit; if the commit never comes, its claim is refused.
     republish(app, target, opts).await?;
+    crate::store::mark_published_in(&mut tx, &[id]).await?;
     tx.commit().await.map_err(StoreError::from)?;
     Ok(One::Replayed)
 }

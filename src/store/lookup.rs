@@ -63,7 +63,8 @@ pub(super) const ROW: &str =
     "id, correlation_id, batch_id, channel, priority, recipient, status, attempt_count, max_retries, \
      provider_message_id, last_error, failure_reason, scheduled_at, next_retry_at, lease_expires_at, \
      dead_lettered_at, created_at, updated_at, \
-     EXISTS (SELECT 1 FROM notification_outbox o WHERE o.notification_id = notifications.id) AS awaiting_publish";
+     (next_retry_at IS NULL AND EXISTS (SELECT 1 FROM notification_outbox w WHERE w.notification_id = notifications.id \
+        AND w.published_at IS NULL AND w.claimed_at IS NULL)) AS awaiting_publish";
 
 impl Store {
     pub async fn lookup(&self, id: Uuid) -> StoreResult<Option<(NotificationRow, Vec<AttemptRow>)>> {

@@ -42,8 +42,8 @@ pub(crate) const ASYNC_COMMIT: &str =
     "async_commit AS MATERIALIZED (SELECT set_config('synchronous_commit', 'off', true))";
 
 /// The states a transition starts from, as SQL: `status = 'A'` or `status IN ('A', 'B')`.
-/// Literals rather than a bound array, so that each statement reads as before and the
-/// planner still matches the partial indexes on status (it cannot see into a parameter).
+/// Literals rather than a bound array, so that each statement reads as the rule it renders
+/// (no index names `status` any more: migrations/20261209000001).
 pub fn status_from(t: Transition) -> String {
     let states: Vec<String> = t.from().iter().map(|s| format!("'{}'", s.as_str())).collect();
     match states.as_slice() {
@@ -264,10 +264,10 @@ impl Store {
         Ok((batch_id, out))
     }
 
-    /// The broker confirmed these notifications' first work messages: clears their outbox
-    /// entries with one statement.
-    pub async fn clear_outbox(&self, ids: &[Uuid]) -> StoreResult<()> {
-        clear_outbox_on(&mut *self.pool.acquire().await?, ids).await
+    /// The broker confirmed these notifications' first work messages: stamps their work
+    /// rows with one statement.
+    pub async fn mark_published(&self, ids: &[Uuid]) -> StoreResult<()> {
+        mark_published_on(&mut *self.pool.acquire().await?, ids).await
     }
 
     pub async fn get(&self, id: Uuid) -> StoreResult<Option<Notification>> {
@@ -371,8 +371,9 @@ pub(crate) async fn insert_notifications_on(
     let mut order: Vec<&NewNotification> = items.iter().collect();
     order.sort_by(|a, b| a.idempotency_key.cmp(&b.idempotency_key));
     // A due notification is QUEUED from its first commit, and owes its first work message
-    // through the outbox (in the same statement, so in the same commit); one scheduled for
-    // later waits ACCEPTED for the scanner's scheduled pass.
+    // through its work row, which the insert's trigger writes in the same commit
+    // (migrations/20261209000001); one scheduled for later waits ACCEPTED, with its `due_at`,
+    // for the scanner's scheduled pass.
     let inserted: Vec<Notification> = sqlx::query_as(&format!(
         "WITH inserted AS ( \
            INSERT INTO notifications (id, correlation_id, idempotency_key, batch_id, channel, priority, recipient, \
@@ -386,8 +387,7 @@ pub(crate) async fn insert_notifications_on(
                   traceparent, tracestate, n) \
            ORDER BY t.n \
            ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING \
-           RETURNING {COLUMNS}), \
-         owed AS (INSERT INTO notification_outbox (notification_id) SELECT id FROM inserted WHERE status = '{queued}') \
+           RETURNING {COLUMNS}) \
          SELECT {COLUMNS} FROM inserted",
         queued = Status::Queued,
         accepted = Status::Accepted
@@ -454,18 +454,34 @@ async fn replayed_batch(conn: &mut PgConnection, rows: &[(Notification, bool)]) 
     Ok((members == rows.len() as i64).then_some(earlier))
 }
 
-/// The broker confirmed these notifications' first work messages: they owe none any more.
+/// The broker confirmed these notifications' work messages: their work rows owe none any
+/// more, and the lost-message rule counts from now (`store::scan::lock_lost`). A row
+/// claimed meanwhile is stamped too, which changes nothing: the rule skips claimed rows.
 ///
-/// Committed without waiting for its WAL flush: a delete that a PostgreSQL crash undoes
-/// leaves entries whose messages are on the queues, so the scanner publishes them once more
+/// Committed without waiting for its WAL flush: a stamp that a PostgreSQL crash undoes
+/// leaves rows whose messages are on the queues, so the scanner publishes them once more
 /// and the claim refuses the second of each. Waiting cost the creates' commits, which queue
 /// behind it for the WAL.
-pub(crate) async fn clear_outbox_on(conn: &mut PgConnection, ids: &[Uuid]) -> StoreResult<()> {
+pub(crate) async fn mark_published_on(conn: &mut PgConnection, ids: &[Uuid]) -> StoreResult<()> {
+    stamp_published(conn, ids, true).await
+}
+
+/// `mark_published_on` inside the caller's transaction (the scanner's, a replay's), which
+/// commits as it would: synchronously.
+pub(crate) async fn mark_published_in(conn: &mut PgConnection, ids: &[Uuid]) -> StoreResult<()> {
+    stamp_published(conn, ids, false).await
+}
+
+async fn stamp_published(conn: &mut PgConnection, ids: &[Uuid], async_commit: bool) -> StoreResult<()> {
     if ids.is_empty() {
         return Ok(());
     }
+    let (with, from) = match async_commit {
+        true => (format!("WITH {ASYNC_COMMIT} "), " FROM async_commit"),
+        false => (String::new(), ""),
+    };
     sqlx::query(&format!(
-        "WITH {ASYNC_COMMIT} DELETE FROM notification_outbox USING async_commit WHERE notification_id = ANY($1)"
+        "{with}UPDATE notification_outbox SET published_at = now(){from} WHERE notification_id = ANY($1)"
     ))
     .bind(ids)
     .execute(&mut *conn)

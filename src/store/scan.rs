@@ -18,8 +18,9 @@ crate::domain::named_enum! {
         Retry = "retry",
         /// ACCEPTED with `scheduled_at` due.
         Scheduled = "scheduled",
-        /// QUEUED, still owing its first work message (in the outbox) past the grace period:
-        /// the broker was down, or the process died between the 202 and the publish.
+        /// QUEUED, still owing its first work message (its work row unpublished) past the
+        /// grace period: the broker was down, or the process died between the 202 and the
+        /// publish.
         Unpublished = "unpublished",
         /// ACCEPTED, unscheduled, older than the grace period: made by a version before the
         /// outbox (during a rolling upgrade) whose publish failed.
@@ -51,13 +52,20 @@ impl ScanKind {
     ];
 }
 
-/// An outbox entry's notification still waits for its first work message: neither claimed,
+/// A work row's notification still waits for its first work message: neither claimed,
 /// canceled nor waiting for a retry (which the retry pass publishes) since.
 fn owes_first_message() -> String {
-    format!("{} AND next_retry_at IS NULL", status_from(Transition::Enqueue))
+    format!(
+        "published_at IS NULL AND claimed_at IS NULL AND {} AND next_retry_at IS NULL",
+        status_from(Transition::Enqueue)
+    )
 }
 
 const PAST_GRACE: &str = "created_at < now() - ($1::bigint * interval '1 millisecond')";
+
+/// The rows a pass reads through the work table (`notification_outbox w`), joined to their
+/// notification. Its columns are named unlike notifications', so predicates need no qualifier.
+const WORK: &str = "notification_outbox w JOIN notifications n ON n.id = w.notification_id";
 
 impl ScanKind {
     /// The transition a pass makes: its source states select the rows.
@@ -73,47 +81,51 @@ impl ScanKind {
         }
     }
 
-    /// The rows due; `$1` is the grace period in milliseconds.
+    /// The rows due; `$1` is the grace period in milliseconds. Each reads one partial index
+    /// whose columns the claim and the outcome leave alone (so both stay HOT updates:
+    /// migrations/20261209000001), or the work table; the status condition is checked on
+    /// the row.
     fn predicate(self) -> String {
         let from = status_from(self.transition());
+        let ago = "now() - ($1::bigint * interval '1 millisecond')";
         match self {
             Self::Retry => format!("{from} AND next_retry_at <= now()"),
-            Self::Scheduled => format!("{from} AND scheduled_at IS NOT NULL AND scheduled_at <= now()"),
+            // `due_at` is the schedule, or for an unscheduled one the creation.
+            Self::Scheduled => format!("{from} AND scheduled_at IS NOT NULL AND due_at <= now()"),
             Self::Unpublished => format!("{} AND {PAST_GRACE}", owes_first_message()),
-            Self::Accepted => format!("{from} AND scheduled_at IS NULL AND {PAST_GRACE}"),
-            Self::ExpiredLease => format!("{from} AND lease_expires_at < now()"),
-            Self::DeadLetterPending => format!(
-                "{from} AND dead_lettered_at IS NULL AND updated_at < now() - ($1::bigint * interval '1 millisecond')"
-            ),
-            // Its message was confirmed (no outbox entry, no retry pending) more than `$1` ago:
-            // every publish of a work message stamps `updated_at` (the row's insert, a retry's
-            // or a replay's re-enqueue, this pass).
-            Self::Lost => format!(
-                "{} AND NOT EXISTS (SELECT 1 FROM notification_outbox o WHERE o.notification_id = notifications.id) \
-                 AND updated_at < now() - ($1::bigint * interval '1 millisecond')",
-                owes_first_message()
-            ),
+            Self::Accepted => format!("{from} AND scheduled_at IS NULL AND due_at < {ago}"),
+            Self::ExpiredLease => format!("claimed_at IS NOT NULL AND {from} AND lease_expires_at < now()"),
+            // Every FAILED row has its reason (constraint notifications_failed_has_reason).
+            Self::DeadLetterPending => {
+                format!("failure_reason IS NOT NULL AND dead_lettered_at IS NULL AND {from} AND updated_at < {ago}")
+            }
+            // Its message was confirmed (its work row stamped, not claimed since, no retry
+            // pending) more than `$1` ago: every confirm of a work message stamps
+            // `published_at` (the create's, a retry's, a replay's, this pass's).
+            Self::Lost => format!("claimed_at IS NULL AND published_at < {ago} AND {from} AND next_retry_at IS NULL"),
             // Its letter was confirmed more than `$1` ago and never discarded.
             Self::LostDeadLetter => format!(
-                "{from} AND letter_discarded_at IS NULL AND dead_lettered_at < now() - ($1::bigint * interval '1 millisecond')"
+                "failure_reason IS NOT NULL AND letter_discarded_at IS NULL AND {from} AND dead_lettered_at < {ago}"
             ),
         }
     }
 
-    /// Where the pass looks: the outbox's entries for the unpublished pass (the outbox has
-    /// no column named like one of notifications', so the predicates need no qualifier).
+    /// Where the pass looks: the work table for what is QUEUED or SENDING (status is in no
+    /// index), the notifications' partial indexes for the rest.
     fn source(self) -> &'static str {
         match self {
-            Self::Unpublished => "notification_outbox o JOIN notifications n ON n.id = o.notification_id",
+            Self::Unpublished | Self::ExpiredLease | Self::Lost => WORK,
             _ => "notifications",
         }
     }
 
-    /// What the pass locks: only the outbox entry for the unpublished pass. A worker may
-    /// claim the notification meanwhile; the message then published is refused by the claim.
+    /// What the pass locks. The unpublished pass locks only the work row: a worker may
+    /// claim the notification meanwhile, and the message then published is refused by the
+    /// claim. The others lock the notification they change.
     fn lock(self) -> &'static str {
         match self {
-            Self::Unpublished => "FOR UPDATE OF o SKIP LOCKED",
+            Self::Unpublished => "FOR UPDATE OF w SKIP LOCKED",
+            Self::ExpiredLease | Self::Lost => "FOR UPDATE OF n SKIP LOCKED",
             _ => "FOR UPDATE SKIP LOCKED",
         }
     }
@@ -121,12 +133,11 @@ impl ScanKind {
     fn order(self) -> &'static str {
         match self {
             Self::Retry => "next_retry_at",
-            Self::Scheduled => "scheduled_at",
-            // Ids are UUIDv7, so the outbox's primary key walks it oldest first.
-            Self::Unpublished => "o.notification_id",
-            Self::Accepted => "created_at",
+            Self::Scheduled | Self::Accepted => "due_at",
+            // Ids are UUIDv7, so the work table's keys walk it oldest first.
+            Self::Unpublished | Self::Lost => "w.notification_id",
             Self::ExpiredLease => "lease_expires_at",
-            Self::DeadLetterPending | Self::Lost => "updated_at",
+            Self::DeadLetterPending => "id",
             Self::LostDeadLetter => "dead_lettered_at",
         }
     }
@@ -146,8 +157,8 @@ pub struct DueRow {
 }
 
 /// Locks up to `limit` due rows of `kind` in the caller's transaction. For the unpublished
-/// pass it first clears (up to `limit`) outbox entries past the grace period whose
-/// notification moved on without them or is gone: nothing is owed for those.
+/// pass it first deletes (up to `limit`) work rows whose notification is gone or no longer
+/// QUEUED or SENDING: rows an older version left (its triggers keep the rest in step).
 pub async fn lock_due(
     conn: &mut PgConnection,
     kind: ScanKind,
@@ -156,14 +167,13 @@ pub async fn lock_due(
 ) -> StoreResult<Vec<DueRow>> {
     let grace_ms = grace.as_millis() as i64;
     if kind == ScanKind::Unpublished {
-        sqlx::query(&format!(
+        sqlx::query(
             "DELETE FROM notification_outbox WHERE notification_id IN ( \
-               SELECT o.notification_id FROM notification_outbox o \
-               LEFT JOIN notifications n ON n.id = o.notification_id \
-               WHERE n.id IS NULL OR ({PAST_GRACE} AND NOT ({owes})) \
-               LIMIT $2 FOR UPDATE OF o SKIP LOCKED)",
-            owes = owes_first_message()
-        ))
+               SELECT w.notification_id FROM notification_outbox w \
+               LEFT JOIN notifications n ON n.id = w.notification_id \
+               WHERE (n.id IS NULL OR n.status NOT IN ('QUEUED', 'SENDING')) AND $1::bigint IS NOT NULL \
+               LIMIT $2 FOR UPDATE OF w SKIP LOCKED)",
+        )
         .bind(grace_ms)
         .bind(limit)
         .execute(&mut *conn)
@@ -216,7 +226,7 @@ pub async fn lock_lost(
     let kind = ScanKind::Lost;
     let rows = sqlx::query_as(&format!(
         "SELECT id, correlation_id, channel, priority, attempt_count, max_retries, failure_reason, last_error \
-         FROM notifications WHERE {} ORDER BY {} LIMIT $4 {}",
+         FROM {WORK} WHERE {} ORDER BY {} LIMIT $4 {}",
         of_queue(),
         kind.order(),
         kind.lock()
@@ -230,9 +240,13 @@ pub async fn lock_lost(
     Ok((waiting, rows))
 }
 
-/// The lost-message predicate of one queue: `$2` the channel, `$3` its priorities.
+/// The lost-message predicate of one queue: `$2` the channel, `$3` its priorities (the
+/// work table's copies, which its index on (queue_channel, notification_id) reads).
 fn of_queue() -> String {
-    format!("{} AND channel = $2 AND priority = ANY($3)", ScanKind::Lost.predicate())
+    format!(
+        "queue_channel = $2 AND queue_priority = ANY($3) AND {}",
+        ScanKind::Lost.predicate()
+    )
 }
 
 /// How many notifications have waited longer than `lost_after` for a message on the
@@ -244,7 +258,7 @@ pub async fn count_waiting(
     cap: i64,
 ) -> StoreResult<i64> {
     Ok(sqlx::query_scalar(&format!(
-        "SELECT count(*) FROM (SELECT 1 FROM notifications WHERE {} LIMIT $4) w",
+        "SELECT count(*) FROM (SELECT 1 FROM {WORK} WHERE {} LIMIT $4) waiting",
         of_queue()
     ))
     .bind(lost_after.as_millis() as i64)
@@ -304,20 +318,20 @@ pub async fn reclaim_lost_letters(
     Ok((expected, rows))
 }
 
-/// After the broker confirmed the work messages of rows `kind` locked: the unpublished
-/// pass's rows owe none any more; the others' rows are QUEUED and no longer due.
+/// After the broker confirmed the work messages of rows `kind` locked: the others' rows are
+/// QUEUED and no longer due, and every row's work row is stamped published (the status
+/// change's trigger wrote the work row of an ACCEPTED one before the stamp).
 pub async fn mark_enqueued(conn: &mut PgConnection, kind: ScanKind, ids: &[Uuid]) -> StoreResult<()> {
-    if kind == ScanKind::Unpublished {
-        return super::clear_outbox_on(conn, ids).await;
+    if kind != ScanKind::Unpublished {
+        sqlx::query(&format!(
+            "UPDATE notifications SET status = '{}', next_retry_at = NULL, updated_at = now() WHERE id = ANY($1)",
+            Status::Queued
+        ))
+        .bind(ids)
+        .execute(&mut *conn)
+        .await?;
     }
-    sqlx::query(&format!(
-        "UPDATE notifications SET status = '{}', next_retry_at = NULL, updated_at = now() WHERE id = ANY($1)",
-        Status::Queued
-    ))
-    .bind(ids)
-    .execute(conn)
-    .await?;
-    Ok(())
+    super::mark_published_in(conn, ids).await
 }
 
 pub async fn mark_dead_lettered(conn: &mut PgConnection, ids: &[Uuid]) -> StoreResult<()> {

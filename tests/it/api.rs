@@ -305,7 +305,7 @@ async fn broker_down_still_answers_202_queued_and_the_outbox_keeps_the_message_o
         t.app.publisher.drain(Duration::from_secs(10)).await,
         "the publisher gives up on an unreachable broker"
     );
-    let owed: i64 = sqlx::query_scalar("SELECT count(*) FROM notification_outbox")
+    let owed: i64 = sqlx::query_scalar("SELECT count(*) FROM notification_outbox WHERE published_at IS NULL")
         .fetch_one(t.app.store.pool())
         .await
         .unwrap();
@@ -350,7 +350,7 @@ async fn batch_create_and_summary() {
         .unwrap();
     let (_, summary) = t.get(&format!("/v1/batches/{batch_id}")).await;
     assert_eq!(summary["status"], "COMPLETED");
-    sqlx::query("UPDATE notifications SET status = 'FAILED' WHERE id = $1")
+    sqlx::query("UPDATE notifications SET status = 'FAILED', failure_reason = 'permanent_error' WHERE id = $1")
         .bind(uuid::Uuid::parse_str(notifications[0]["id"].as_str().unwrap()).unwrap())
         .execute(pool)
         .await

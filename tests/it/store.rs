@@ -209,7 +209,8 @@ async fn one_in_each_status(t: &TestApp, scheduled: bool) -> Vec<(Status, Uuid)>
                next_retry_at = now() - interval '1 second', \
                scheduled_at = CASE WHEN $3 THEN now() - interval '1 second' END, \
                lease_token = CASE WHEN $4 THEN gen_random_uuid() END, \
-               lease_expires_at = CASE WHEN $4 THEN now() - interval '1 second' END \
+               lease_expires_at = CASE WHEN $4 THEN now() - interval '1 second' END, \
+               failure_reason = 'permanent_error' \
              WHERE id = $1",
         )
         .bind(id)
@@ -222,6 +223,19 @@ async fn one_in_each_status(t: &TestApp, scheduled: bool) -> Vec<(Status, Uuid)>
         rows.push((*status, id));
     }
     rows
+}
+
+/// Gives every notification a work row with these `published_at` and `claimed_at`, whatever
+/// its status, so that a pass's status condition alone decides what it selects.
+async fn set_work_rows(pool: &sqlx::PgPool, published_at: &str, claimed_at: &str) {
+    sqlx::query(&format!(
+        "INSERT INTO notification_outbox (notification_id, queue_channel, queue_priority, published_at, claimed_at) \
+         SELECT id, channel, priority, {published_at}, {claimed_at} FROM notifications \
+         ON CONFLICT (notification_id) DO UPDATE SET published_at = EXCLUDED.published_at, claimed_at = EXCLUDED.claimed_at"
+    ))
+    .execute(pool)
+    .await
+    .unwrap();
 }
 
 /// Whether a statement touched the row: it changed `updated_at` or deleted the row.
@@ -319,7 +333,12 @@ async fn every_statement_moves_exactly_the_rows_its_rule_allows() {
                     .execute(&pool)
                     .await
                     .unwrap();
-                sqlx::query("INSERT INTO notification_outbox SELECT id FROM notifications ON CONFLICT DO NOTHING")
+                set_work_rows(&pool, "NULL", "NULL").await;
+            }
+            if kind == ScanKind::ExpiredLease {
+                // Every row is claimed with an expired lease: only the status may decide.
+                set_work_rows(&pool, "NULL", "now()").await;
+                sqlx::query("UPDATE notifications SET lease_expires_at = now() - interval '1 second'")
                     .execute(&pool)
                     .await
                     .unwrap();
@@ -338,10 +357,7 @@ async fn every_statement_moves_exactly_the_rows_its_rule_allows() {
                     .execute(&pool)
                     .await
                     .unwrap();
-                sqlx::query("DELETE FROM notification_outbox")
-                    .execute(&pool)
-                    .await
-                    .unwrap();
+                set_work_rows(&pool, "'2000-01-01Z'", "NULL").await;
             }
             let mut tx = t.app.store.begin().await.unwrap();
             let due = lock_due(&mut tx, kind, Duration::ZERO, 100).await.unwrap();

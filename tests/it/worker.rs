@@ -68,6 +68,41 @@ async fn success_on_first_try() {
     t.stop().await;
 }
 
+/// Issue 29: a delivery's two updates of its row (the claim, the outcome) are HOT, so they
+/// write no index entry: no index names a column that either changes. An index on
+/// `status`, `updated_at` or a lease column would turn both into full rewrites.
+#[tokio::test]
+async fn a_delivery_updates_its_row_without_touching_an_index() {
+    let (t, _provider) = with_provider(Env::new()).await;
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        ids.push(
+            t.create("sms", &format!("+90555000010{i}"), "hot").await["id"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
+    }
+    for id in &ids {
+        t.wait_status(id, "SENT", WITHIN).await;
+    }
+    // The statistics reach pg_stat_user_tables when each backend flushes them, within
+    // seconds of going idle.
+    let counts = || async {
+        sqlx::query_as::<_, (i64, i64)>(
+            "SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables WHERE relname = 'notifications'",
+        )
+        .fetch_one(t.app.store.pool())
+        .await
+        .unwrap()
+    };
+    let flushed = wait_for(Duration::from_secs(30), || async { counts().await.0 >= 10 }).await;
+    let (updates, hot) = counts().await;
+    assert!(flushed, "only {updates} updates counted");
+    assert_eq!((updates, hot), (10, 10), "every claim and outcome a HOT update");
+    t.stop().await;
+}
+
 #[tokio::test]
 async fn a_500_then_200_is_retried_and_sent() {
     let (t, provider) = with_provider(Env::new()).await;
@@ -184,7 +219,8 @@ async fn an_undone_claim_gets_its_message_back() {
         wait_for(WITHIN, || async { provider.in_progress().0 == 1 }).await,
         "the first attempt never reached the provider"
     );
-    // What a crash that lost the claim's commit leaves: the row as before the claim.
+    // What a crash that lost the claim's commit leaves: the row as before the claim, and its
+    // work row too (published, unclaimed; the status change's trigger marks it owed).
     let undone = sqlx::query(
         "UPDATE notifications SET status = 'QUEUED', lease_token = NULL, lease_expires_at = NULL WHERE id = $1::uuid",
     )
@@ -193,6 +229,11 @@ async fn an_undone_claim_gets_its_message_back() {
     .await
     .unwrap();
     assert_eq!(undone.rows_affected(), 1);
+    sqlx::query("UPDATE notification_outbox SET published_at = now() WHERE notification_id = $1::uuid")
+        .bind(&id)
+        .execute(t.app.store.pool())
+        .await
+        .unwrap();
     t.wait_status(&id, "SENT", WITHIN).await;
     assert_eq!(
         provider.for_notification(&id).len(),

@@ -1,0 +1,3 @@
+ALTER TABLE notification_outbox
+    ALTER COLUMN queue_channel DROP NOT NULL,
+    ALTER COLUMN queue_priority DROP NOT NULL;
