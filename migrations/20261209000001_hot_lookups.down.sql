@@ -3,7 +3,8 @@ DROP TRIGGER IF EXISTS notifications_work_on_update ON notifications;
 DROP TRIGGER IF EXISTS notifications_work_on_insert ON notifications;
 DROP TRIGGER IF EXISTS notifications_due_at_on_update ON notifications;
 DROP TRIGGER IF EXISTS notifications_due_at_on_insert ON notifications;
-DROP FUNCTION IF EXISTS notification_track_work();
+DROP FUNCTION IF EXISTS notification_work_updated();
+DROP FUNCTION IF EXISTS notification_work_inserted();
 DROP FUNCTION IF EXISTS notification_due_at();
 -- The outbox before this migration held only the entries still owed a first message.
 DELETE FROM notification_outbox o USING notifications n

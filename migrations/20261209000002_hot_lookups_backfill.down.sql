@@ -1,3 +1,2 @@
-ALTER TABLE notification_outbox
-    ALTER COLUMN queue_channel DROP NOT NULL,
-    ALTER COLUMN queue_priority DROP NOT NULL;
+-- Nothing to undo: the back-filled values go with their columns (20261209000001's down).
+SELECT 1;

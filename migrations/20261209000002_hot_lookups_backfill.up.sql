@@ -19,6 +19,6 @@ SELECT id, channel, priority,
        CASE WHEN status = 'SENDING' THEN updated_at END
   FROM notifications WHERE status IN ('QUEUED', 'SENDING')
 ON CONFLICT (notification_id) DO NOTHING;
-ALTER TABLE notification_outbox
-    ALTER COLUMN queue_channel SET NOT NULL,
-    ALTER COLUMN queue_priority SET NOT NULL;
+-- queue_channel and queue_priority stay nullable: a create of the version before this one
+-- inserts its outbox entry with the id alone, and the insert's trigger, which fires after
+-- it, fills them in the same statement.

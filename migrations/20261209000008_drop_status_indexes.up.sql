@@ -8,4 +8,4 @@ DROP INDEX idx_notifications_status_channel_created, idx_notifications_retry, id
 -- Room on each page for the claim's and the outcome's new versions of its rows: a HOT
 -- update needs the new version on the old one's page. New pages only; existing ones keep
 -- what they have.
-ALTER TABLE notifications SET (fillfactor = 70);
+ALTER TABLE notifications SET (fillfactor = 50);
