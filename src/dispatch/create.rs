@@ -1,5 +1,5 @@
 //! Accepting notifications: one durable step, the insert's commit, which stores a due
-//! notification QUEUED together with its outbox entry (that is all a 202 promises); the work
+//! notification QUEUED together with its work row (that is all a 202 promises); the work
 //! message is then handed to the background publisher (`outbox`). A broker outage leaves it
 //! in the outbox for the scanner, never FAILED.
 

@@ -1,11 +1,11 @@
-//! The create path's publisher. A create answers 202 once its row and its outbox entry have
+//! The create path's publisher. A create answers 202 once its row and its work row have
 //! committed together (invariant 1 needs nothing more); its work message goes out from here,
-//! in the background and batched: published with confirms, then the batch's outbox entries
-//! are cleared with one statement (in a lane of its own, so publishing goes on meanwhile).
-//! Whatever is not confirmed keeps its entry, and the scanner's unpublished pass publishes it
-//! once it is older than `UNPUBLISHED_GRACE`; a notification already on a queue has no
-//! entry, so a queue backlog is never republished.
-//! A crash between the 202 and the publish leaves exactly that entry.
+//! in the background and batched: published with confirms, then the batch's work rows are
+//! stamped published with one statement (in a lane of its own, so publishing goes on
+//! meanwhile). Whatever is not confirmed stays unpublished, and the scanner's unpublished pass publishes it
+//! once it is older than `UNPUBLISHED_GRACE`; a notification already on a queue is stamped,
+//! so a queue backlog is never republished.
+//! A crash between the 202 and the publish leaves exactly that unpublished row.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -49,8 +49,8 @@ const PAUSE_AFTER_FAILURE: Duration = Duration::from_secs(1);
 #[derive(Clone)]
 pub struct Publisher {
     pipeline: Pipeline<WorkMessage>,
-    /// The ids of confirmed messages, whose outbox entries go in a lane of their own: the
-    /// next publish does not wait for the last one's delete to commit.
+    /// The ids of confirmed messages, whose work rows are stamped in a lane of their own: the
+    /// next publish does not wait for the last one's stamp to commit.
     clearing: Pipeline<Uuid>,
     wait: Duration,
     metrics: Arc<Metrics>,

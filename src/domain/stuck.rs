@@ -33,7 +33,7 @@ pub struct Waiting<'a> {
     pub scheduled_at: Option<DateTime<Utc>>,
     pub next_retry_at: Option<DateTime<Utc>>,
     pub lease_expires_at: Option<DateTime<Utc>>,
-    /// Its first work message is not confirmed yet (an outbox entry).
+    /// Its first work message is not confirmed yet (its work row unpublished).
     pub awaiting_publish: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,

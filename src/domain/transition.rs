@@ -13,7 +13,7 @@ pub enum Transition {
     /// a version before the outbox, of any new one): ACCEPTED → QUEUED.
     Publish,
     /// The broker confirmed the first work message of a due notification, which was QUEUED
-    /// from its first commit: QUEUED stays QUEUED, and its outbox entry goes.
+    /// from its first commit: QUEUED stays QUEUED, and its work row is stamped published.
     Enqueue,
     /// The scanner put a due retry back on its queue: QUEUED → QUEUED, no longer due.
     Retry,

@@ -29,7 +29,7 @@ pub struct NotificationRow {
     pub dead_lettered_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
-    /// Still owes its first work message (an outbox entry): not on its queue yet.
+    /// Still owes its first work message (its work row unpublished): not on its queue yet.
     pub awaiting_publish: bool,
 }
 

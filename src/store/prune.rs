@@ -212,8 +212,7 @@ impl PruneBatch {
         self.ids.is_empty()
     }
 
-    /// Deletes the batch's notifications with their attempts (and any outbox entry a scanner
-    /// had not cleared yet) and commits.
+    /// Deletes the batch's notifications with their attempts (and any work row left of them) and commits.
     pub async fn commit(mut self) -> StoreResult<PruneCounts> {
         sqlx::query(
             "WITH attempts AS (DELETE FROM notification_attempts WHERE notification_id = ANY($1)), \

@@ -171,10 +171,9 @@ pub async fn lock_due(
             "DELETE FROM notification_outbox WHERE notification_id IN ( \
                SELECT w.notification_id FROM notification_outbox w \
                LEFT JOIN notifications n ON n.id = w.notification_id \
-               WHERE (n.id IS NULL OR n.status NOT IN ('QUEUED', 'SENDING')) AND $1::bigint IS NOT NULL \
-               LIMIT $2 FOR UPDATE OF w SKIP LOCKED)",
+               WHERE n.id IS NULL OR n.status NOT IN ('QUEUED', 'SENDING') \
+               LIMIT $1 FOR UPDATE OF w SKIP LOCKED)",
         )
-        .bind(grace_ms)
         .bind(limit)
         .execute(&mut *conn)
         .await?;

@@ -316,8 +316,8 @@ async fn every_statement_moves_exactly_the_rows_its_rule_allows() {
                     }
                 }
             }
-            // Made by the scanner's passes (and the create's publisher, which only clears the
-            // outbox entries of what it published), each of which selects its rows by the rule.
+            // Made by the scanner's passes (and the create's publisher, which only stamps the
+            // work rows of what it published), each of which selects its rows by the rule.
             Transition::Publish
             | Transition::Enqueue
             | Transition::Retry
