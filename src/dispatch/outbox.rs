@@ -30,7 +30,7 @@ const CAPACITY: usize = 4096;
 /// (`PAUSE_AFTER_FAILURE`), so only a broker that is up and stalled makes creates wait this
 /// long. Half the request timeout at most, so that the 202 of a durable create is sent.
 const HAND_OVER_LIMIT: Duration = Duration::from_secs(10);
-/// Messages per publish (one round of confirms), and entries per clearing statement. Under
+/// Messages per publish (one round of confirms), and work rows per stamping statement. Under
 /// light load a batch is whatever arrived during the last round trip; only creates beyond
 /// the broker's pace fill it. With 256, batch creates at c=32 were accepted at 6,900/s with
 /// a p99 of 2.3 s; with 1,024, at 9,500/s with 0.9 s (docs/PERFORMANCE.md). Four publishes
@@ -51,7 +51,7 @@ pub struct Publisher {
     pipeline: Pipeline<WorkMessage>,
     /// The ids of confirmed messages, whose work rows are stamped in a lane of their own: the
     /// next publish does not wait for the last one's stamp to commit.
-    clearing: Pipeline<Uuid>,
+    stamping: Pipeline<Uuid>,
     wait: Duration,
     metrics: Arc<Metrics>,
 }
@@ -62,7 +62,7 @@ impl Publisher {
     pub fn spawn(broker: Arc<Broker>, store: Store, metrics: Arc<Metrics>, request_timeout: Duration) -> Publisher {
         let wait = HAND_OVER_LIMIT.min(request_timeout / 2);
         let sizes = metrics.write_batch_size.with_label_values(&["outbox_clear"]);
-        let clearing = Pipeline::spawn(CAPACITY, MAX_BATCH, 1, move |ids: Vec<Uuid>| {
+        let stamping = Pipeline::spawn(CAPACITY, MAX_BATCH, 1, move |ids: Vec<Uuid>| {
             sizes.observe(ids.len() as f64);
             let store = store.clone();
             async move {
@@ -77,7 +77,7 @@ impl Publisher {
             broker,
             metrics: metrics.clone(),
             paused_until: Arc::default(),
-            clearing: clearing.clone(),
+            stamping: stamping.clone(),
             wait,
         };
         let pipeline = Pipeline::spawn(CAPACITY, MAX_BATCH, PUBLISHES_IN_FLIGHT, move |messages| {
@@ -85,7 +85,7 @@ impl Publisher {
         });
         Publisher {
             pipeline,
-            clearing,
+            stamping,
             wait,
             metrics,
         }
@@ -111,7 +111,7 @@ impl Publisher {
     /// `limit`: a graceful stop publishes what its last creates accepted.
     pub async fn drain(&self, limit: Duration) -> bool {
         let started = Instant::now();
-        self.pipeline.drain(limit).await && self.clearing.drain(limit.saturating_sub(started.elapsed())).await
+        self.pipeline.drain(limit).await && self.stamping.drain(limit.saturating_sub(started.elapsed())).await
     }
 }
 
@@ -122,7 +122,7 @@ struct PublishLane {
     metrics: Arc<Metrics>,
     /// Until when the broker is left alone after a failed publish.
     paused_until: Arc<Mutex<Option<Instant>>>,
-    clearing: Pipeline<Uuid>,
+    stamping: Pipeline<Uuid>,
     wait: Duration,
 }
 
@@ -180,9 +180,9 @@ impl PublishLane {
             .iter()
             .map(|&i| messages[i].notification_id)
             .collect();
-        let left = self.clearing.hand_over(ids, self.wait).await;
+        let left = self.stamping.hand_over(ids, self.wait).await;
         if !left.is_empty() {
-            tracing::warn!(published = left.len(), "the outbox clearing lane stayed full; the scanner publishes these once more and the worker refuses the repeats");
+            tracing::warn!(published = left.len(), "the outbox stamping lane stayed full; the scanner publishes these once more and the worker refuses the repeats");
         }
     }
 }
