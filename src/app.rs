@@ -7,6 +7,7 @@ use anyhow::Context;
 
 use crate::broker::{Broker, Endpoints, Topology};
 use crate::config::Settings;
+use crate::dispatch::backlog::Backlog;
 use crate::dispatch::outbox::Publisher;
 use crate::domain::backoff::Backoff;
 use crate::metrics::Metrics;
@@ -25,6 +26,8 @@ pub struct App {
     pub writes: BatchedWrites,
     /// Publishes the first work messages of creates in the background.
     pub publisher: Publisher,
+    /// Holds creates back while their channel's queues are over BACKLOG_LIMIT.
+    pub backlog: Backlog,
 }
 
 impl App {
@@ -114,6 +117,7 @@ impl App {
         let metrics = Arc::new(Metrics::new());
         let writes = BatchedWrites::spawn(&store, &metrics);
         let publisher = Publisher::spawn(broker.clone(), store.clone(), metrics.clone(), settings.request_timeout);
+        let backlog = Backlog::new(settings.backlog_limit, settings.backlog_wait, metrics.clone());
         App {
             settings: Arc::new(settings),
             store,
@@ -122,6 +126,7 @@ impl App {
             metrics,
             writes,
             publisher,
+            backlog,
         }
     }
 

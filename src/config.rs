@@ -144,6 +144,8 @@ pub const SETTINGS: &[SettingSpec] = &[
     spec("REQUEST_TIMEOUT", Some("30s"), "30s", "Longest time one API request may take."),
     spec("HEADER_READ_TIMEOUT", Some("10s"), "10s", "Time a client has to send its request headers (defends against slow-loris clients)."),
     spec("MAX_CONCURRENT_REQUESTS", Some("1024"), "1024", "Requests served at once by one API process; more wait."),
+    spec("BACKLOG_LIMIT", Some("0"), "300", "Back-pressure: while a channel's work queues hold this many ready messages or more (all priorities, every worker's), a create due at once waits for them to drain below, and gets 503 backlog_full (nothing stored) after BACKLOG_WAIT. Bounds how long a new notification waits behind older ones when the workers are slower than the creates: 300 kept deliveries at 0.99 of accepts at c=32, but refused some 100-item batches (docs/PERFORMANCE.md). 0 = no limit (the default)."),
+    spec("BACKLOG_WAIT", Some("2s"), "2s", "How long a create waits for its channel's backlog to fall below BACKLOG_LIMIT before it is refused; less than REQUEST_TIMEOUT."),
     spec("PUBLISH_TIMEOUT", Some("2s"), "2s", "How long a publish waits for the broker's confirm before leaving the message to the scanner."),
     spec("SHUTDOWN_TIMEOUT", Some("15s"), "15s", "Grace period for in-flight requests and deliveries on SIGTERM."),
     spec("QUEUE_PREFIX", Some(""), "staging.", "Prefix of every queue and exchange name (isolates environments on one broker)."),
@@ -229,6 +231,9 @@ pub struct Settings {
     pub header_read_timeout: Duration,
     pub max_concurrent_requests: usize,
     pub publish_timeout: Duration,
+    /// Ready messages per channel beyond which creates wait, then get 503 (0: no limit).
+    pub backlog_limit: u32,
+    pub backlog_wait: Duration,
     pub shutdown_timeout: Duration,
     pub queue_prefix: String,
     pub redis_key_prefix: String,
@@ -329,6 +334,17 @@ impl Settings {
                 ),
             ));
         }
+        let (backlog_wait, request_timeout) = (raw.duration("BACKLOG_WAIT")?, raw.duration("REQUEST_TIMEOUT")?);
+        if backlog_wait >= request_timeout {
+            return Err(invalid(
+                "BACKLOG_WAIT",
+                format!(
+                    "{} must be shorter than REQUEST_TIMEOUT ({}), or a held create would time out instead of being refused",
+                    humantime::format_duration(backlog_wait),
+                    humantime::format_duration(request_timeout)
+                ),
+            ));
+        }
         let mut entries: Vec<(&'static str, String)> = raw
             .get("API_TOKENS")
             .map(|v| split_list(&v).into_iter().map(|t| ("API_TOKENS", t)).collect())
@@ -424,10 +440,12 @@ impl Settings {
                 .unwrap_or_default(),
             max_body_bytes: raw.positive("MAX_BODY_BYTES")?,
             max_batch_body_bytes: raw.positive("MAX_BATCH_BODY_BYTES")?,
-            request_timeout: raw.duration("REQUEST_TIMEOUT")?,
+            request_timeout,
             header_read_timeout: raw.duration("HEADER_READ_TIMEOUT")?,
             max_concurrent_requests: raw.positive("MAX_CONCURRENT_REQUESTS")?,
             publish_timeout: raw.duration("PUBLISH_TIMEOUT")?,
+            backlog_limit: raw.number("BACKLOG_LIMIT")?,
+            backlog_wait,
             shutdown_timeout: raw.duration("SHUTDOWN_TIMEOUT")?,
             queue_prefix: raw.get("QUEUE_PREFIX").unwrap_or_default(),
             redis_key_prefix: raw.get("REDIS_KEY_PREFIX").unwrap_or_default(),

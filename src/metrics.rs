@@ -30,6 +30,9 @@ pub struct Metrics {
     pub due_backlog: IntGaugeVec,
     pub dlq_depth: IntGaugeVec,
     pub queue_depth: IntGaugeVec,
+    /// Creates that waited for their channel's backlog (BACKLOG_LIMIT), and those refused.
+    pub backlog_waits: IntCounterVec,
+    pub backlog_refused: IntCounterVec,
     pub write_batch_size: HistogramVec,
     pub pruned: IntCounterVec,
     pub oldest_finished_age: IntGaugeVec,
@@ -161,6 +164,18 @@ impl Metrics {
                 "Messages waiting in the work queue of a channel.",
                 &["channel"],
             ),
+            backlog_waits: counter(
+                &r,
+                "backlog_waits_total",
+                "Creates that waited because their channel's work queues held BACKLOG_LIMIT ready messages or more.",
+                &["channel"],
+            ),
+            backlog_refused: counter(
+                &r,
+                "backlog_refused_total",
+                "Creates refused with 503 backlog_full: their channel's backlog stayed at BACKLOG_LIMIT or over for BACKLOG_WAIT.",
+                &["channel"],
+            ),
             write_batch_size: histogram(
                 &r,
                 "db_write_batch_size",
@@ -218,6 +233,8 @@ impl Metrics {
             m.inflight.with_label_values(&[c]);
             m.retry_scheduled.with_label_values(&[c]);
             m.lost_messages.with_label_values(&[c]);
+            m.backlog_waits.with_label_values(&[c]);
+            m.backlog_refused.with_label_values(&[c]);
             for status in UNFINISHED {
                 m.oldest_unfinished_age.with_label_values(&[c, status.as_str()]);
             }

@@ -7,6 +7,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
 
+use crate::dispatch::backlog::BacklogFull;
 use crate::dispatch::create::CreateError;
 use crate::store::StoreError;
 
@@ -38,6 +39,9 @@ pub enum ApiError {
     /// A handler panicked (a bug): logged, and answered instead of dropping the connection.
     #[error("internal error")]
     Panic,
+    /// The workers are behind: the create was held back, then refused (nothing stored).
+    #[error(transparent)]
+    BacklogFull(BacklogFull),
     /// PostgreSQL cannot be reached: nothing was stored, and a retry may succeed.
     #[error("the database is unavailable; nothing was stored, retry later")]
     Unavailable(#[source] StoreError),
@@ -59,6 +63,7 @@ impl From<CreateError> for ApiError {
     fn from(e: CreateError) -> Self {
         match e {
             CreateError::Invalid(msg) => ApiError::BadRequest(msg),
+            CreateError::Backlog(e) => ApiError::BacklogFull(e),
             CreateError::Store(e) => e.into(),
         }
     }
@@ -78,6 +83,7 @@ impl ApiError {
             ApiError::CorsRefused(_) => "cors_origin_not_allowed",
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::Timeout(_) => "request_timeout",
+            ApiError::BacklogFull(_) => "backlog_full",
             ApiError::Unavailable(_) => "database_unavailable",
             ApiError::Internal(_) | ApiError::Panic => "internal_error",
         }
@@ -97,7 +103,7 @@ impl ApiError {
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Timeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::Panic => StatusCode::INTERNAL_SERVER_ERROR,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::BacklogFull(_) | ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -107,6 +113,8 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         match &self {
             ApiError::Unavailable(e) => tracing::warn!(error = %e, "request refused: database unavailable"),
+            // Said once per episode by the backlog's watcher; per request it would flood the log.
+            ApiError::BacklogFull(e) => tracing::debug!(error = %e, "create refused"),
             // Logged once here, where it is handled; the client gets no internals.
             ApiError::Internal(e) => tracing::error!(error = %e, "request failed"),
             _ => {}
@@ -118,7 +126,7 @@ impl IntoResponse for ApiError {
                 .headers_mut()
                 .insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
         }
-        if matches!(self, ApiError::Unavailable(_)) {
+        if matches!(self, ApiError::Unavailable(_) | ApiError::BacklogFull(_)) {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));

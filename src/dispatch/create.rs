@@ -9,7 +9,8 @@ use uuid::Uuid;
 
 use crate::app::App;
 use crate::broker::WorkMessage;
-use crate::domain::{NewNotification, Notification, NotificationRequest, Status, TraceContext};
+use crate::dispatch::backlog::BacklogFull;
+use crate::domain::{Channel, NewNotification, Notification, NotificationRequest, Status, TraceContext};
 use crate::store::StoreError;
 
 pub const MAX_BATCH: usize = 1000;
@@ -18,6 +19,8 @@ pub const MAX_BATCH: usize = 1000;
 pub enum CreateError {
     #[error("{0}")]
     Invalid(String),
+    #[error(transparent)]
+    Backlog(#[from] BacklogFull),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -37,6 +40,7 @@ pub async fn create_one(
         .validate(request_id, app.settings.default_max_retries)
         .map_err(|e| CreateError::Invalid(e.to_string()))?;
     new.trace = trace.cloned();
+    hold_back(app, std::slice::from_ref(&new)).await?;
     let (stored, created) = app.writes.insert_notification(new).await?;
     hand_over(app, std::slice::from_ref(&stored), &[created]).await;
     Ok(stored)
@@ -68,6 +72,7 @@ pub async fn create_batch(
         })
         .collect::<Result<_, _>>()?;
     reject_repeated_keys(&items)?;
+    hold_back(app, &items).await?;
     let (batch_id, stored) = app.store.insert_batch(Uuid::now_v7(), &items).await?;
     let (notifications, created): (Vec<Notification>, Vec<bool>) = stored.into_iter().unzip();
     hand_over(app, &notifications, &created).await;
@@ -75,6 +80,24 @@ pub async fn create_batch(
         batch_id,
         notifications,
     })
+}
+
+/// Waits while the backlog of a channel that these notifications would join at once is
+/// full (`BACKLOG_LIMIT`); scheduled ones join no queue yet, so they are never held.
+async fn hold_back(app: &App, items: &[NewNotification]) -> Result<(), BacklogFull> {
+    if !app.backlog.enabled() {
+        return Ok(());
+    }
+    let now = chrono::Utc::now();
+    for channel in Channel::ALL {
+        if items
+            .iter()
+            .any(|n| n.channel == *channel && n.scheduled_at.is_none_or(|at| at <= now))
+        {
+            app.backlog.admit(*channel).await?;
+        }
+    }
+    Ok(())
 }
 
 /// Two items with one idempotency key would be one notification answered twice, and the

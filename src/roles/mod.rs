@@ -42,6 +42,9 @@ pub async fn serve(app: App, listener: TcpListener, api_only: bool, shutdown: Ca
         }
         scanner::spawn_loops(&app, None, &mut background, shutdown.clone());
     }
+    if app.backlog.enabled() {
+        background.spawn(app.backlog.clone().watch(app.broker.clone(), shutdown.clone()));
+    }
     let readiness = Readiness {
         app: app.clone(),
         broker: broker_check,
