@@ -145,7 +145,7 @@ pub const SETTINGS: &[SettingSpec] = &[
     spec("HEADER_READ_TIMEOUT", Some("10s"), "10s", "Time a client has to send its request headers (defends against slow-loris clients)."),
     spec("MAX_CONCURRENT_REQUESTS", Some("1024"), "1024", "Requests served at once by one API process; more wait."),
     spec("BACKLOG_LIMIT", Some("0"), "300", "Back-pressure: while a channel's work queues hold this many ready messages or more (all priorities, every worker's), a create due at once waits for them to drain below, and gets 503 backlog_full (nothing stored) after BACKLOG_WAIT. Bounds how long a new notification waits behind older ones when the workers are slower than the creates: 300 kept deliveries at 0.99 of accepts at c=32, but refused some 100-item batches (docs/PERFORMANCE.md). 0 = no limit (the default)."),
-    spec("BACKLOG_WAIT", Some("2s"), "2s", "How long a create waits for its channel's backlog to fall below BACKLOG_LIMIT before it is refused; less than REQUEST_TIMEOUT."),
+    spec("BACKLOG_WAIT", Some("2s"), "2s", "How long a create waits for its channel's backlog to fall below BACKLOG_LIMIT before it is refused; with BACKLOG_LIMIT set, less than REQUEST_TIMEOUT."),
     spec("PUBLISH_TIMEOUT", Some("2s"), "2s", "How long a publish waits for the broker's confirm before leaving the message to the scanner."),
     spec("SHUTDOWN_TIMEOUT", Some("15s"), "15s", "Grace period for in-flight requests and deliveries on SIGTERM."),
     spec("QUEUE_PREFIX", Some(""), "staging.", "Prefix of every queue and exchange name (isolates environments on one broker)."),
@@ -335,7 +335,9 @@ impl Settings {
             ));
         }
         let (backlog_wait, request_timeout) = (raw.duration("BACKLOG_WAIT")?, raw.duration("REQUEST_TIMEOUT")?);
-        if backlog_wait >= request_timeout {
+        let backlog_limit: u32 = raw.number("BACKLOG_LIMIT")?;
+        // Only a limit makes a create wait; without one, a short REQUEST_TIMEOUT stays valid.
+        if backlog_limit > 0 && backlog_wait >= request_timeout {
             return Err(invalid(
                 "BACKLOG_WAIT",
                 format!(
@@ -444,7 +446,7 @@ impl Settings {
             header_read_timeout: raw.duration("HEADER_READ_TIMEOUT")?,
             max_concurrent_requests: raw.positive("MAX_CONCURRENT_REQUESTS")?,
             publish_timeout: raw.duration("PUBLISH_TIMEOUT")?,
-            backlog_limit: raw.number("BACKLOG_LIMIT")?,
+            backlog_limit,
             backlog_wait,
             shutdown_timeout: raw.duration("SHUTDOWN_TIMEOUT")?,
             queue_prefix: raw.get("QUEUE_PREFIX").unwrap_or_default(),

@@ -22,6 +22,7 @@ use lapin::{BasicProperties, Channel as AmqpChannel, Connection, ConnectionPrope
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::domain::backoff::Reconnect;
+use crate::domain::Channel;
 
 pub use messages::{DeadLetter, ReplayStamp, WorkMessage};
 pub use topology::{QueueType, Topology};
@@ -483,6 +484,15 @@ impl Broker {
             .await?
             .map(|q| q.messages)
             .ok_or_else(|| self.missing(queue))
+    }
+
+    /// Messages waiting on a channel's work queues, all priorities together.
+    pub async fn channel_depth(&self, channel: Channel) -> Result<u32, BrokerError> {
+        let mut depth = 0u32;
+        for queue in self.topology.work_queues(channel) {
+            depth = depth.saturating_add(self.queue_depth(&queue).await?);
+        }
+        Ok(depth)
     }
 
     pub fn missing(&self, queue: &str) -> BrokerError {

@@ -459,3 +459,21 @@ fn an_auth_header_comes_from_its_file() {
     };
     assert_eq!(auth_header.as_ref().unwrap().value(), "Bearer from-file");
 }
+
+#[test]
+fn the_backlog_limit_is_off_by_default_and_its_wait_must_end_before_the_request_timeout() {
+    let s = settings(&[]).expect("defaults are valid");
+    assert_eq!((s.backlog_limit, s.backlog_wait), (0, Duration::from_secs(2)));
+    let s = settings(&[("BACKLOG_LIMIT", "300"), ("BACKLOG_WAIT", "500ms")]).expect("valid");
+    assert_eq!((s.backlog_limit, s.backlog_wait), (300, Duration::from_millis(500)));
+    settings(&[("REQUEST_TIMEOUT", "300ms")]).expect("without a limit, nothing waits BACKLOG_WAIT");
+    let err = settings(&[("BACKLOG_LIMIT", "300"), ("BACKLOG_WAIT", "30s")])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("BACKLOG_WAIT") && err.contains("REQUEST_TIMEOUT (30s)"),
+        "{err}"
+    );
+    let err = settings(&[("BACKLOG_LIMIT", "-1")]).unwrap_err().to_string();
+    assert!(err.contains("BACKLOG_LIMIT"), "{err}");
+}

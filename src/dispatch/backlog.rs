@@ -88,36 +88,40 @@ impl Backlog {
         self.limit > 0
     }
 
-    /// Returns at once while `channel`'s backlog is below the limit or unknown; otherwise
-    /// waits up to `BACKLOG_WAIT` for it to drain below.
-    pub async fn admit(&self, channel: Channel) -> Result<(), BacklogFull> {
-        let limit = self.limit;
-        let below = |d: &Depths| d.of(channel).is_none_or(|n| n < limit);
-        let mut depths = self.depths.subscribe();
-        if !self.enabled() || below(&depths.borrow_and_update()) {
+    /// Returns at once while the backlog of each of `channels` is below the limit or
+    /// unknown; otherwise waits for them to drain below, `BACKLOG_WAIT` at most in all (a
+    /// batch that spans channels waits no longer than a single create).
+    pub async fn admit(&self, channels: &[Channel]) -> Result<(), BacklogFull> {
+        if !self.enabled() {
             return Ok(());
         }
-        let label = [channel.lower()];
-        self.metrics.backlog_waits.with_label_values(&label).inc();
-        // An Err inside the Ok (the sender gone) leaves nothing to wait for either.
-        let drained = tokio::time::timeout(self.wait, depths.wait_for(below)).await.is_ok();
-        if drained {
-            Ok(())
-        } else {
-            self.metrics.backlog_refused.with_label_values(&label).inc();
-            Err(BacklogFull {
-                channel,
-                depth: depths.borrow().of(channel).unwrap_or(limit),
-                limit,
-                wait: self.wait,
-            })
+        let deadline = tokio::time::Instant::now() + self.wait;
+        let limit = self.limit;
+        for &channel in channels {
+            let below = |d: &Depths| d.of(channel).is_none_or(|n| n < limit);
+            let mut depths = self.depths.subscribe();
+            if below(&depths.borrow_and_update()) {
+                continue;
+            }
+            let label = [channel.lower()];
+            self.metrics.backlog_waits.with_label_values(&label).inc();
+            // An Err inside the Ok (the sender gone) leaves nothing to wait for either.
+            if tokio::time::timeout_at(deadline, depths.wait_for(below)).await.is_err() {
+                self.metrics.backlog_refused.with_label_values(&label).inc();
+                return Err(BacklogFull {
+                    channel,
+                    depth: depths.borrow().of(channel).unwrap_or(limit),
+                    limit,
+                    wait: self.wait,
+                });
+            }
         }
+        Ok(())
     }
 
     /// Reads the depths until `shutdown` (in the API's process, when the limit is set), and
     /// publishes them to waiting creates and to the `queue_depth` gauge.
     pub async fn watch(self, broker: Arc<Broker>, shutdown: CancellationToken) {
-        let topology = broker.topology().clone();
         let mut every = tokio::time::interval(POLL_EVERY);
         every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -127,13 +131,7 @@ impl Backlog {
             }
             let mut depths = Depths::default();
             for channel in Channel::ALL {
-                let mut depth = Some(0u32);
-                for queue in topology.work_queues(*channel) {
-                    depth = match (depth, broker.queue_depth(&queue).await) {
-                        (Some(d), Ok(n)) => Some(d.saturating_add(n)),
-                        _ => None,
-                    };
-                }
+                let depth = broker.channel_depth(*channel).await.ok();
                 if let Some(n) = depth {
                     self.metrics
                         .queue_depth
@@ -189,9 +187,9 @@ mod tests {
     #[tokio::test]
     async fn a_create_is_admitted_at_once_below_the_limit_or_when_the_depth_is_unknown() {
         let (b, m) = backlog(100, 10_000);
-        assert_eq!(b.admit(Channel::Email).await, Ok(()));
+        assert_eq!(b.admit(&[Channel::Email]).await, Ok(()));
         b.report(depths(Some(99)));
-        assert_eq!(b.admit(Channel::Email).await, Ok(()));
+        assert_eq!(b.admit(&[Channel::Email]).await, Ok(()));
         assert_eq!(m.backlog_waits.with_label_values(&["email"]).get(), 0);
     }
 
@@ -199,7 +197,7 @@ mod tests {
     async fn a_full_backlog_refuses_after_the_wait_and_names_channel_depth_and_limit() {
         let (b, m) = backlog(100, 50);
         b.report(depths(Some(250)));
-        let refused = b.admit(Channel::Email).await.unwrap_err();
+        let refused = b.admit(&[Channel::Email]).await.unwrap_err();
         assert_eq!(
             (refused.channel, refused.depth, refused.limit),
             (Channel::Email, 250, 100)
@@ -211,7 +209,7 @@ mod tests {
         );
         assert_eq!(m.backlog_refused.with_label_values(&["email"]).get(), 1);
         // Another channel's backlog does not hold SMS back.
-        assert_eq!(b.admit(Channel::Sms).await, Ok(()));
+        assert_eq!(b.admit(&[Channel::Sms]).await, Ok(()));
     }
 
     #[tokio::test]
@@ -220,7 +218,7 @@ mod tests {
         b.report(depths(Some(100)));
         let waiting = tokio::spawn({
             let b = b.clone();
-            async move { b.admit(Channel::Email).await }
+            async move { b.admit(&[Channel::Email]).await }
         });
         while m.backlog_waits.with_label_values(&["email"]).get() == 0 {
             tokio::task::yield_now().await;
@@ -235,6 +233,6 @@ mod tests {
     async fn a_zero_limit_never_holds_a_create() {
         let (b, _) = backlog(0, 10);
         b.report(depths(Some(1_000_000)));
-        assert_eq!(b.admit(Channel::Email).await, Ok(()));
+        assert_eq!(b.admit(&[Channel::Email]).await, Ok(()));
     }
 }

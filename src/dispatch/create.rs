@@ -89,15 +89,16 @@ async fn hold_back(app: &App, items: &[NewNotification]) -> Result<(), BacklogFu
         return Ok(());
     }
     let now = chrono::Utc::now();
-    for channel in Channel::ALL {
-        if items
-            .iter()
-            .any(|n| n.channel == *channel && n.scheduled_at.is_none_or(|at| at <= now))
-        {
-            app.backlog.admit(*channel).await?;
-        }
-    }
-    Ok(())
+    let joining: Vec<Channel> = Channel::ALL
+        .iter()
+        .copied()
+        .filter(|&channel| {
+            items
+                .iter()
+                .any(|n| n.channel == channel && n.scheduled_at.is_none_or(|at| at <= now))
+        })
+        .collect();
+    app.backlog.admit(&joining).await
 }
 
 /// Two items with one idempotency key would be one notification answered twice, and the

@@ -139,15 +139,11 @@ async fn sample_depths(app: &App) {
     }
     let topology = app.broker.topology().clone();
     for channel in Channel::ALL {
-        let mut depth = Some(0i64);
-        for queue in topology.work_queues(*channel) {
-            depth = match app.broker.queue_depth(&queue).await {
-                Ok(n) => depth.map(|d| d + i64::from(n)),
-                Err(_) => None,
-            };
-        }
-        if let Some(n) = depth {
-            app.metrics.queue_depth.with_label_values(&[channel.lower()]).set(n);
+        if let Ok(n) = app.broker.channel_depth(*channel).await {
+            app.metrics
+                .queue_depth
+                .with_label_values(&[channel.lower()])
+                .set(i64::from(n));
         }
         if let Ok(n) = app.broker.queue_depth(&topology.dead_letter_queue(*channel)).await {
             app.metrics
