@@ -525,7 +525,7 @@ _dispatchctl() {
             return 0
             ;;
         dispatchctl__subcmd__send)
-            opts="-f -q -o -h -V --api-url --token --channel --to --content --content-file --priority --idempotency-key --correlation-id --max-retries --scheduled-at --file --wait --timeout --quiet --output --config --help --version"
+            opts="-f -q -o -h -V --api-url --token --channel --to --content --content-file --priority --idempotency-key --correlation-id --max-retries --scheduled-at --file --wait --timeout --busy-retry-for --quiet --output --config --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -584,6 +584,10 @@ _dispatchctl() {
                     return 0
                     ;;
                 --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --busy-retry-for)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

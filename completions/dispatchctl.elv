@@ -140,6 +140,7 @@ set edit:completion:arg-completer[dispatchctl] = {|@words|
             cand -f 'Many notifications from a YAML or JSON file (- for stdin): a list, or {notifications: [...]}, with the API''s field names'
             cand --file 'Many notifications from a YAML or JSON file (- for stdin): a list, or {notifications: [...]}, with the API''s field names'
             cand --timeout 'How long --wait waits'
+            cand --busy-retry-for 'How long to keep sending again a request the API answered as busy (503 or 429 with Retry-After, such as backlog_full: nothing was stored), waiting what Retry-After asks each time; 0 gives up at once (exit 4)'
             cand -o 'Output format: table (default on a terminal), json (default otherwise), yaml, or ndjson (the result as one line)'
             cand --output 'Output format: table (default on a terminal), json (default otherwise), yaml, or ndjson (the result as one line)'
             cand --config 'YAML file with settings (lower-case names of the environment variables); the environment and flags override it'

@@ -122,6 +122,7 @@ complete -c dispatchctl -n "__fish_dispatchctl_using_subcommand send" -l max-ret
 complete -c dispatchctl -n "__fish_dispatchctl_using_subcommand send" -l scheduled-at -d 'RFC 3339 time, or relative such as +10m' -r
 complete -c dispatchctl -n "__fish_dispatchctl_using_subcommand send" -s f -l file -d 'Many notifications from a YAML or JSON file (- for stdin): a list, or {notifications: [...]}, with the API\'s field names' -r -F
 complete -c dispatchctl -n "__fish_dispatchctl_using_subcommand send" -l timeout -d 'How long --wait waits' -r
+complete -c dispatchctl -n "__fish_dispatchctl_using_subcommand send" -l busy-retry-for -d 'How long to keep sending again a request the API answered as busy (503 or 429 with Retry-After, such as backlog_full: nothing was stored), waiting what Retry-After asks each time; 0 gives up at once (exit 4)' -r
 complete -c dispatchctl -n "__fish_dispatchctl_using_subcommand send" -s o -l output -d 'Output format: table (default on a terminal), json (default otherwise), yaml, or ndjson (the result as one line)' -r -f -a "table\t''
 json\t''
 yaml\t''

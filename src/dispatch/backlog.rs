@@ -14,7 +14,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::watch;
+use tokio::sync::{watch, Mutex};
 use tokio_util::sync::CancellationToken;
 
 use crate::broker::Broker;
@@ -25,28 +25,67 @@ use crate::metrics::Metrics;
 /// 300 messages, small beside the default limit; it costs one passive declare per work queue.
 const POLL_EVERY: Duration = Duration::from_millis(100);
 
-/// Ready messages on each channel's work queues (all priorities), or None when unknown.
+/// What the API knows of one channel's backlog: the ready messages of its work queues (all
+/// priorities) at the last reading, None when unknown, and the messages admitted since, which
+/// the broker may not hold yet (the outbox publishes them after the commit) but soon will.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Depths {
-    sms: Option<u32>,
-    email: Option<u32>,
-    push: Option<u32>,
+struct Reading {
+    depth: Option<u32>,
+    admitted: u32,
 }
 
-impl Depths {
-    pub fn of(&self, channel: Channel) -> Option<u32> {
+impl Reading {
+    fn estimate(&self) -> Option<u32> {
+        self.depth.map(|d| d.saturating_add(self.admitted))
+    }
+
+    /// A create is admitted while its channel holds fewer than `limit`, so a batch larger
+    /// than the room left still goes when its turn comes: it overshoots the limit by one
+    /// batch at most, where waiting for room for all of it could wait for ever.
+    fn has_room(&self, limit: u32) -> bool {
+        self.estimate().is_none_or(|n| n < limit)
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Readings {
+    sms: Reading,
+    email: Reading,
+    push: Reading,
+}
+
+impl Readings {
+    fn of(&self, channel: Channel) -> &Reading {
         match channel {
-            Channel::Sms => self.sms,
-            Channel::Email => self.email,
-            Channel::Push => self.push,
+            Channel::Sms => &self.sms,
+            Channel::Email => &self.email,
+            Channel::Push => &self.push,
         }
     }
 
-    fn set(&mut self, channel: Channel, depth: Option<u32>) {
+    fn of_mut(&mut self, channel: Channel) -> &mut Reading {
         match channel {
-            Channel::Sms => self.sms = depth,
-            Channel::Email => self.email = depth,
-            Channel::Push => self.push = depth,
+            Channel::Sms => &mut self.sms,
+            Channel::Email => &mut self.email,
+            Channel::Push => &mut self.push,
+        }
+    }
+}
+
+/// One FIFO line per channel: tokio's Mutex serves its waiters in the order they came.
+#[derive(Default)]
+struct Lines {
+    sms: Mutex<()>,
+    email: Mutex<()>,
+    push: Mutex<()>,
+}
+
+impl Lines {
+    fn of(&self, channel: Channel) -> &Mutex<()> {
+        match channel {
+            Channel::Sms => &self.sms,
+            Channel::Email => &self.email,
+            Channel::Push => &self.push,
         }
     }
 }
@@ -54,8 +93,9 @@ impl Depths {
 /// A create refused because its channel's backlog stayed over the limit.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "the {channel} work queues hold {depth} messages, at or over BACKLOG_LIMIT ({limit}), and did not drain below it within BACKLOG_WAIT ({wait}); nothing was stored, retry later",
+    "the {channel} work queues hold {depth} {messages}, at or over BACKLOG_LIMIT ({limit}), and did not drain below it within BACKLOG_WAIT ({wait}); nothing was stored, retry later",
     channel = channel.lower(),
+    messages = if *depth == 1 { "message" } else { "messages" },
     wait = humantime::format_duration(*wait)
 )]
 pub struct BacklogFull {
@@ -67,7 +107,8 @@ pub struct BacklogFull {
 
 #[derive(Clone)]
 pub struct Backlog {
-    depths: Arc<watch::Sender<Depths>>,
+    readings: Arc<watch::Sender<Readings>>,
+    lines: Arc<Lines>,
     /// 0: no back-pressure.
     limit: u32,
     wait: Duration,
@@ -77,7 +118,8 @@ pub struct Backlog {
 impl Backlog {
     pub fn new(limit: u32, wait: Duration, metrics: Arc<Metrics>) -> Backlog {
         Backlog {
-            depths: Arc::new(watch::channel(Depths::default()).0),
+            readings: Arc::new(watch::channel(Readings::default()).0),
+            lines: Arc::default(),
             limit,
             wait,
             metrics,
@@ -88,35 +130,71 @@ impl Backlog {
         self.limit > 0
     }
 
-    /// Returns at once while the backlog of each of `channels` is below the limit or
-    /// unknown; otherwise waits for them to drain below, `BACKLOG_WAIT` at most in all (a
-    /// batch that spans channels waits no longer than a single create).
-    pub async fn admit(&self, channels: &[Channel]) -> Result<(), BacklogFull> {
+    /// Admits `joining` (how many messages each channel would get at once), waiting
+    /// `BACKLOG_WAIT` at most in all while a channel is full. Creates wait their turn per
+    /// channel, first come first served: when the workers make room, the create that has
+    /// waited longest takes it, and a batch is not passed by the single creates that arrive
+    /// after it (when every waiter rushed in at once, 100-item batches were the ones left
+    /// past the wait). Channels are taken in the order given, so callers give
+    /// `Channel::ALL`'s order, and two batches never hold each other's line.
+    pub async fn admit(&self, joining: &[(Channel, u32)]) -> Result<(), BacklogFull> {
         if !self.enabled() {
             return Ok(());
         }
         let deadline = tokio::time::Instant::now() + self.wait;
-        let limit = self.limit;
-        for &channel in channels {
-            let below = |d: &Depths| d.of(channel).is_none_or(|n| n < limit);
-            let mut depths = self.depths.subscribe();
-            if below(&depths.borrow_and_update()) {
-                continue;
-            }
+        for &(channel, count) in joining {
             let label = [channel.lower()];
-            self.metrics.backlog_waits.with_label_values(&label).inc();
-            // An Err inside the Ok (the sender gone) leaves nothing to wait for either.
-            if tokio::time::timeout_at(deadline, depths.wait_for(below)).await.is_err() {
-                self.metrics.backlog_refused.with_label_values(&label).inc();
-                return Err(BacklogFull {
-                    channel,
-                    depth: depths.borrow().of(channel).unwrap_or(limit),
-                    limit,
-                    wait: self.wait,
+            let line = self.lines.of(channel);
+            let mut counted = false;
+            let _turn = match line.try_lock() {
+                Ok(turn) => turn,
+                Err(_) => {
+                    counted = true;
+                    self.metrics.backlog_waits.with_label_values(&label).inc();
+                    match tokio::time::timeout_at(deadline, line.lock()).await {
+                        Ok(turn) => turn,
+                        Err(_) => return Err(self.refuse(channel)),
+                    }
+                }
+            };
+            let mut readings = self.readings.subscribe();
+            loop {
+                let mut admitted = false;
+                self.readings.send_if_modified(|r| {
+                    let reading = r.of_mut(channel);
+                    if reading.has_room(self.limit) {
+                        reading.admitted = reading.admitted.saturating_add(count);
+                        admitted = true;
+                    }
+                    // Only a new reading can make room: nobody waits for an admission.
+                    false
                 });
+                if admitted {
+                    break;
+                }
+                if !counted {
+                    counted = true;
+                    self.metrics.backlog_waits.with_label_values(&label).inc();
+                }
+                // An Err inside the Ok (the sender gone) cannot happen: `self` holds it.
+                if tokio::time::timeout_at(deadline, readings.changed()).await.is_err() {
+                    // Room taken on an earlier channel of this batch stays taken until the
+                    // next reading: the backlog is underfilled for a moment, never overfilled.
+                    return Err(self.refuse(channel));
+                }
             }
         }
         Ok(())
+    }
+
+    fn refuse(&self, channel: Channel) -> BacklogFull {
+        self.metrics.backlog_refused.with_label_values(&[channel.lower()]).inc();
+        BacklogFull {
+            channel,
+            depth: self.readings.borrow().of(channel).estimate().unwrap_or(self.limit),
+            limit: self.limit,
+            wait: self.wait,
+        }
     }
 
     /// Reads the depths until `shutdown` (in the API's process, when the limit is set), and
@@ -129,7 +207,7 @@ impl Backlog {
                 _ = shutdown.cancelled() => break,
                 _ = every.tick() => {}
             }
-            let mut depths = Depths::default();
+            let mut fresh = Readings::default();
             for channel in Channel::ALL {
                 let depth = broker.channel_depth(*channel).await.ok();
                 if let Some(n) = depth {
@@ -138,36 +216,44 @@ impl Backlog {
                         .with_label_values(&[channel.lower()])
                         .set(i64::from(n));
                 }
-                depths.set(*channel, depth);
+                // What was admitted before this reading is in it, or nearly (the outbox
+                // publishes within milliseconds of the commit): counting starts again.
+                fresh.of_mut(*channel).depth = depth;
             }
-            let before = self.depths.send_replace(depths);
+            let before = self.readings.send_replace(fresh);
             for channel in Channel::ALL {
-                let full = |d: &Depths| d.of(*channel).is_some_and(|n| n >= self.limit);
-                match (full(&before), full(&depths)) {
+                let full = |r: &Readings| r.of(*channel).depth.is_some_and(|n| n >= self.limit);
+                let depth = fresh.of(*channel).depth;
+                match (full(&before), full(&fresh)) {
                     (false, true) => tracing::warn!(
                         channel = channel.lower(),
-                        depth = depths.of(*channel),
+                        depth,
                         limit = self.limit,
                         "the workers are behind: creates on this channel are held back (BACKLOG_LIMIT), and refused with 503 after BACKLOG_WAIT"
                     ),
-                    (true, false) => tracing::info!(channel = channel.lower(), depth = depths.of(*channel), "backlog below BACKLOG_LIMIT again; creates flow"),
+                    (true, false) => tracing::info!(channel = channel.lower(), depth, "backlog below BACKLOG_LIMIT again; creates flow"),
                     _ => {}
                 }
             }
         }
         // Creates that still arrive while the API drains are not held behind a frozen depth.
-        self.depths.send_replace(Depths::default());
+        self.readings.send_replace(Readings::default());
     }
 
+    /// Stands in for the watcher's reading of the broker.
     #[cfg(test)]
-    fn report(&self, depths: Depths) {
-        self.depths.send_replace(depths);
+    fn report(&self, channel: Channel, depth: Option<u32>) {
+        let mut fresh = Readings::default();
+        fresh.of_mut(channel).depth = depth;
+        self.readings.send_replace(fresh);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const EMAIL: Channel = Channel::Email;
 
     fn backlog(limit: u32, wait_ms: u64) -> (Backlog, Arc<Metrics>) {
         let metrics = Arc::new(Metrics::new());
@@ -177,62 +263,113 @@ mod tests {
         )
     }
 
-    fn depths(email: Option<u32>) -> Depths {
-        Depths {
-            email,
-            ..Depths::default()
+    fn waits(m: &Metrics) -> u64 {
+        m.backlog_waits.with_label_values(&["email"]).get()
+    }
+
+    async fn until_waiting(m: &Metrics, n: u64) {
+        while waits(m) < n {
+            tokio::task::yield_now().await;
         }
+    }
+
+    fn spawn_admit(b: &Backlog, joining: Vec<(Channel, u32)>) -> tokio::task::JoinHandle<Result<(), BacklogFull>> {
+        let b = b.clone();
+        tokio::spawn(async move { b.admit(&joining).await })
     }
 
     #[tokio::test]
     async fn a_create_is_admitted_at_once_below_the_limit_or_when_the_depth_is_unknown() {
         let (b, m) = backlog(100, 10_000);
-        assert_eq!(b.admit(&[Channel::Email]).await, Ok(()));
-        b.report(depths(Some(99)));
-        assert_eq!(b.admit(&[Channel::Email]).await, Ok(()));
-        assert_eq!(m.backlog_waits.with_label_values(&["email"]).get(), 0);
+        assert_eq!(b.admit(&[(EMAIL, 1)]).await, Ok(()));
+        b.report(EMAIL, Some(99));
+        assert_eq!(b.admit(&[(EMAIL, 1)]).await, Ok(()));
+        b.report(EMAIL, None);
+        assert_eq!(b.admit(&[(EMAIL, 1_000)]).await, Ok(()));
+        assert_eq!(waits(&m), 0);
     }
 
     #[tokio::test]
     async fn a_full_backlog_refuses_after_the_wait_and_names_channel_depth_and_limit() {
         let (b, m) = backlog(100, 50);
-        b.report(depths(Some(250)));
-        let refused = b.admit(&[Channel::Email]).await.unwrap_err();
-        assert_eq!(
-            (refused.channel, refused.depth, refused.limit),
-            (Channel::Email, 250, 100)
-        );
+        b.report(EMAIL, Some(250));
+        let refused = b.admit(&[(EMAIL, 1)]).await.unwrap_err();
+        assert_eq!((refused.channel, refused.depth, refused.limit), (EMAIL, 250, 100));
         let text = refused.to_string();
         assert!(
-            text.contains("email") && text.contains("250") && text.contains("BACKLOG_LIMIT (100)"),
+            text.contains("email work queues hold 250 messages") && text.contains("BACKLOG_LIMIT (100)"),
             "{text}"
         );
         assert_eq!(m.backlog_refused.with_label_values(&["email"]).get(), 1);
         // Another channel's backlog does not hold SMS back.
-        assert_eq!(b.admit(&[Channel::Sms]).await, Ok(()));
+        assert_eq!(b.admit(&[(Channel::Sms, 1)]).await, Ok(()));
+        let (b, _) = backlog(1, 10);
+        b.report(EMAIL, Some(1));
+        let one = b.admit(&[(EMAIL, 1)]).await.unwrap_err().to_string();
+        assert!(one.contains("hold 1 message,"), "{one}");
     }
 
     #[tokio::test]
     async fn a_waiting_create_goes_through_once_the_backlog_drains() {
         let (b, m) = backlog(100, 10_000);
-        b.report(depths(Some(100)));
-        let waiting = tokio::spawn({
-            let b = b.clone();
-            async move { b.admit(&[Channel::Email]).await }
-        });
-        while m.backlog_waits.with_label_values(&["email"]).get() == 0 {
-            tokio::task::yield_now().await;
-        }
+        b.report(EMAIL, Some(100));
+        let waiting = spawn_admit(&b, vec![(EMAIL, 1)]);
+        until_waiting(&m, 1).await;
         assert!(!waiting.is_finished());
-        b.report(depths(Some(40)));
+        b.report(EMAIL, Some(40));
         assert_eq!(waiting.await.ok(), Some(Ok(())));
         assert_eq!(m.backlog_refused.with_label_values(&["email"]).get(), 0);
     }
 
     #[tokio::test]
+    async fn creates_admitted_since_the_last_reading_count_against_the_limit() {
+        let (b, _) = backlog(100, 30);
+        b.report(EMAIL, Some(0));
+        // Room for one more: a batch larger than what is left still goes, and fills it.
+        assert_eq!(b.admit(&[(EMAIL, 60)]).await, Ok(()));
+        assert_eq!(b.admit(&[(EMAIL, 60)]).await, Ok(()));
+        let refused = b.admit(&[(EMAIL, 1)]).await.unwrap_err();
+        assert_eq!(refused.depth, 120);
+        // The next reading counts what the broker holds, and counting starts again.
+        b.report(EMAIL, Some(10));
+        assert_eq!(b.admit(&[(EMAIL, 1)]).await, Ok(()));
+    }
+
+    #[tokio::test]
+    async fn a_waiting_batch_is_not_passed_by_a_create_that_came_after_it() {
+        let (b, m) = backlog(100, 10_000);
+        b.report(EMAIL, Some(100));
+        let batch = spawn_admit(&b, vec![(EMAIL, 50)]);
+        until_waiting(&m, 1).await;
+        let single = spawn_admit(&b, vec![(EMAIL, 1)]);
+        until_waiting(&m, 2).await;
+        // Room for one: the batch, first in line, takes it (99 + 50), and the single waits on.
+        b.report(EMAIL, Some(99));
+        assert_eq!(batch.await.ok(), Some(Ok(())));
+        for _ in 0..100 {
+            tokio::task::yield_now().await;
+        }
+        assert!(!single.is_finished(), "the single create went past the limit");
+        b.report(EMAIL, Some(10));
+        assert_eq!(single.await.ok(), Some(Ok(())));
+    }
+
+    #[tokio::test]
+    async fn a_create_still_in_line_at_the_deadline_is_refused() {
+        let (b, m) = backlog(100, 100);
+        b.report(EMAIL, Some(100));
+        let first = spawn_admit(&b, vec![(EMAIL, 1)]);
+        until_waiting(&m, 1).await;
+        let second = b.admit(&[(EMAIL, 1)]).await;
+        assert!(second.is_err());
+        assert!(first.await.ok().is_some_and(|r| r.is_err()));
+        assert_eq!(m.backlog_refused.with_label_values(&["email"]).get(), 2);
+    }
+
+    #[tokio::test]
     async fn a_zero_limit_never_holds_a_create() {
         let (b, _) = backlog(0, 10);
-        b.report(depths(Some(1_000_000)));
-        assert_eq!(b.admit(&[Channel::Email]).await, Ok(()));
+        b.report(EMAIL, Some(1_000_000));
+        assert_eq!(b.admit(&[(EMAIL, 1)]).await, Ok(()));
     }
 }

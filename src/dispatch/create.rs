@@ -89,14 +89,16 @@ async fn hold_back(app: &App, items: &[NewNotification]) -> Result<(), BacklogFu
         return Ok(());
     }
     let now = chrono::Utc::now();
-    let joining: Vec<Channel> = Channel::ALL
+    let joining: Vec<(Channel, u32)> = Channel::ALL
         .iter()
-        .copied()
-        .filter(|&channel| {
-            items
+        .map(|&channel| {
+            let due = items
                 .iter()
-                .any(|n| n.channel == channel && n.scheduled_at.is_none_or(|at| at <= now))
+                .filter(|n| n.channel == channel && n.scheduled_at.is_none_or(|at| at <= now))
+                .count();
+            (channel, u32::try_from(due).unwrap_or(u32::MAX))
         })
+        .filter(|&(_, due)| due > 0)
         .collect();
     app.backlog.admit(&joining).await
 }

@@ -7,7 +7,7 @@ use dispatchctl::store::Store;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::helpers::{closed_port, Env, TestApp};
+use crate::helpers::{closed_port, wait_for, Env, TestApp};
 
 fn sms(recipient: &str, content: &str) -> Value {
     json!({"channel": "sms", "priority": "high", "recipient": recipient, "content": content})
@@ -491,6 +491,89 @@ async fn readyz_is_503_when_postgres_is_unreachable() {
     assert_eq!(r.headers()["retry-after"], "1");
     let body: Value = r.json().await.unwrap();
     assert!(body["error"].as_str().unwrap().contains("nothing was stored"), "{body}");
+    t.stop().await;
+}
+
+/// Back-pressure as a client meets it: with no worker, two creates fill the email queues to
+/// BACKLOG_LIMIT; the next due email, alone or in a batch, waits BACKLOG_WAIT and gets a 503
+/// it may retry, and nothing of it is stored. Another channel and a scheduled email go through.
+#[tokio::test]
+async fn a_full_backlog_refuses_due_creates_with_a_503_and_stores_nothing() {
+    let env = Env::new().set("BACKLOG_LIMIT", "2").set("BACKLOG_WAIT", "300ms");
+    let t = TestApp::spawn(env, true).await;
+    let email = |content: &str| json!({"channel": "email", "priority": "normal", "recipient": "a@example.com", "content": content});
+    for content in ["first", "second"] {
+        let (status, body) = t.post("/v1/notifications", &email(content)).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    }
+    // The API reads the queues' depths every 100 ms.
+    let full = wait_for(Duration::from_secs(10), || async {
+        t.metrics()
+            .await
+            .contains("dispatch_engine_queue_depth{channel=\"email\"} 2")
+    })
+    .await;
+    assert!(full, "the API never read the email queues' depth of 2");
+
+    let started = std::time::Instant::now();
+    let r = t
+        .client
+        .post(t.url("/v1/notifications"))
+        .json(&email("third"))
+        .send()
+        .await
+        .expect("request");
+    assert!(
+        started.elapsed() >= Duration::from_millis(300),
+        "refused before BACKLOG_WAIT"
+    );
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(r.headers()["retry-after"], "1");
+    let body: Value = r.json().await.expect("JSON");
+    assert_eq!(body["code"], "backlog_full", "{body}");
+    let error = body["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("email work queues hold 2 messages") && error.contains("BACKLOG_LIMIT (2)"),
+        "{body}"
+    );
+    let (status, body) = t
+        .post(
+            "/v1/notifications/batch",
+            &json!({"notifications": [sms("+905551112233", "not held"), email("held")]}),
+        )
+        .await;
+    assert_eq!(
+        (status, body["code"].clone()),
+        (StatusCode::SERVICE_UNAVAILABLE, json!("backlog_full")),
+        "{body}"
+    );
+
+    let (status, body) = t
+        .post("/v1/notifications", &sms("+905551112233", "other channel"))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let mut later = email("scheduled");
+    later["scheduledAt"] = json!((chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339());
+    let (status, body) = t.post("/v1/notifications", &later).await;
+    assert_eq!(
+        (status, body["status"].clone()),
+        (StatusCode::ACCEPTED, json!("ACCEPTED")),
+        "{body}"
+    );
+
+    let (_, list) = t.get("/v1/notifications?pageSize=100").await;
+    let mut contents: Vec<&str> = list["data"]
+        .as_array()
+        .map(|items| items.iter().filter_map(|n| n["content"].as_str()).collect())
+        .unwrap_or_default();
+    contents.sort_unstable();
+    assert_eq!(contents, ["first", "other channel", "scheduled", "second"], "{list}");
+    let metrics = t.metrics().await;
+    assert!(
+        metrics.contains("dispatch_engine_backlog_refused_total{channel=\"email\"} 2"),
+        "{metrics}"
+    );
+    t.take_left(&[("email", 2), ("sms", 1)]).await;
     t.stop().await;
 }
 

@@ -8,8 +8,8 @@ use dispatchctl::domain::Channel;
 use serde_json::{json, Value};
 
 use crate::helpers::{
-    closed_port, command, json_out, queue_len, run, stderr, wait_for, wait_until_settled, Env, ScriptedProvider,
-    TestApp,
+    closed_port, command, json_out, purge_queue, queue_len, run, stderr, wait_for, wait_until_settled, Env,
+    ScriptedProvider, TestApp,
 };
 
 pub(crate) const WITHIN: Duration = Duration::from_secs(30);
@@ -263,6 +263,67 @@ async fn send_exit_codes() {
     .await;
     assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
     t.take_left(&[("dlq.sms", 1)]).await;
+    t.stop().await;
+}
+
+/// A busy API (503 backlog_full with Retry-After) stored nothing, so `send` sends again
+/// when Retry-After says, for --busy-retry-for at most; with 0 it exits 4 at once.
+#[tokio::test]
+async fn send_sends_again_while_the_api_is_busy() {
+    let env = Env::new().set("BACKLOG_LIMIT", "1").set("BACKLOG_WAIT", "200ms");
+    let t = TestApp::spawn(env, true).await;
+    t.create("email", "a@example.com", "fills the queue").await;
+    let refused = || async {
+        t.metrics()
+            .await
+            .lines()
+            .find_map(|l| l.strip_prefix("dispatch_engine_backlog_refused_total{channel=\"email\"} "))
+            .and_then(|n| n.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    let mut env = HashMap::new();
+    env.insert("DISPATCH_API_URL".to_string(), t.url(""));
+    let send = [
+        "send",
+        "--channel",
+        "email",
+        "--to",
+        "b@example.com",
+        "--content",
+        "waits its turn",
+        "-o",
+        "json",
+    ];
+
+    // The API reads the queue's depth every 100 ms: until then it admits.
+    let mut impatient = None;
+    for _ in 0..100 {
+        let out = run(&env, &[&send[..], &["--busy-retry-for", "0"]].concat()).await;
+        if out.status.code() != Some(0) {
+            impatient = Some(out);
+            break;
+        }
+    }
+    let out = impatient.expect("the API never refused a create over BACKLOG_LIMIT");
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    assert!(stderr(&out).contains("BACKLOG_LIMIT (1)"), "{}", stderr(&out));
+
+    let patient = tokio::spawn({
+        let env = env.clone();
+        async move { run(&env, &[&send[..], &["--busy-retry-for", "30s"]].concat()).await }
+    });
+    assert!(
+        wait_for(Duration::from_secs(10), || async { refused().await >= 2 }).await,
+        "the patient send was never refused"
+    );
+    assert!(!patient.is_finished(), "send gave up while the API was busy");
+    // An operator makes room; the next attempt is admitted.
+    purge_queue(&t.env.queue(Channel::Email)).await;
+    let out = patient.await.expect("join");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stderr(&out).contains("the API is busy"), "{}", stderr(&out));
+    assert_eq!(json_out(&out)["notifications"][0]["status"], "QUEUED");
+    t.take_left(&[("email", 1)]).await;
     t.stop().await;
 }
 

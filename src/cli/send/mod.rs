@@ -26,7 +26,7 @@ const UNREACHABLE: u8 = 4;
 
 #[derive(clap::Args, Debug, Clone)]
 #[command(
-    after_help = "Exit status:\n  0  all accepted (with --wait: all SENT)\n  1  some FAILED or CANCELED (with --wait)\n  2  invalid input (the message names the field)\n  3  --wait timed out\n  4  API unreachable or answering 5xx\n\nSettings: DISPATCH_API_URL and DISPATCH_API_TOKEN; else API_HOST, API_PORT and API_TOKENS as `serve` reads them (environment, .env, --config).\n\nExamples:\n  dispatchctl send --channel sms --to +905551234567 --content 'Your code is 1234' --wait\n  dispatchctl send --file batch.yaml -o json\n  echo 'Hello' | dispatchctl send --channel email --to ada@example.com --content-file -"
+    after_help = "Exit status:\n  0  all accepted (with --wait: all SENT)\n  1  some FAILED or CANCELED (with --wait)\n  2  invalid input (the message names the field)\n  3  --wait timed out\n  4  API unreachable, answering 5xx or 429, or still busy after --busy-retry-for\n\nSettings: DISPATCH_API_URL and DISPATCH_API_TOKEN; else API_HOST, API_PORT and API_TOKENS as `serve` reads them (environment, .env, --config).\n\nExamples:\n  dispatchctl send --channel sms --to +905551234567 --content 'Your code is 1234' --wait\n  dispatchctl send --file batch.yaml -o json\n  echo 'Hello' | dispatchctl send --channel email --to ada@example.com --content-file -"
 )]
 pub struct Args {
     /// Base URL of the dispatchctl API [default: from API_HOST and API_PORT, as `serve`
@@ -77,6 +77,11 @@ pub struct Args {
     /// How long --wait waits.
     #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
     pub timeout: Duration,
+    /// How long to keep sending again a request the API answered as busy (503 or 429 with
+    /// Retry-After, such as backlog_full: nothing was stored), waiting what Retry-After
+    /// asks each time; 0 gives up at once (exit 4).
+    #[arg(long, default_value = "30s", value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub busy_retry_for: Duration,
     /// No spinner.
     #[arg(long, short)]
     pub quiet: bool,
@@ -88,10 +93,11 @@ pub struct Args {
 
 pub async fn run(global: &super::GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
     let items = input::collect_items(&args)?;
-    let client = Client::new(&ApiTarget::resolve(global, args.api_url.clone(), args.token.clone()))?;
     let format = output::resolve(args.output);
     // A spinner while the total is unknown (indicatif's default is a bar that reads 0/0).
     let spinner = output::progress(args.quiet, None, "{spinner} {msg}  {elapsed}");
+    let target = ApiTarget::resolve(global, args.api_url.clone(), args.token.clone());
+    let client = Client::new(&target, args.busy_retry_for, spinner.clone())?;
     let mut result = SendResult::default();
     if args.file.is_none() {
         spinner.set_message("sending");
@@ -176,6 +182,9 @@ struct Client {
     base: String,
     token: Option<String>,
     origin: &'static str,
+    busy_retry_for: Duration,
+    /// Suspended while a note is written, so the note does not tear the spinner.
+    progress: indicatif::ProgressBar,
 }
 
 /// Where the API is, and how we know.
@@ -223,7 +232,7 @@ impl ApiTarget {
 }
 
 impl Client {
-    fn new(target: &ApiTarget) -> anyhow::Result<Client> {
+    fn new(target: &ApiTarget, busy_retry_for: Duration, progress: indicatif::ProgressBar) -> anyhow::Result<Client> {
         let base = target.url.trim_end_matches('/').to_string();
         url::Url::parse(&base).map_err(|e| fail(INVALID, format!("--api-url: \"{base}\" is not a URL ({e})")))?;
         Ok(Client {
@@ -231,6 +240,8 @@ impl Client {
             base,
             token: target.token.clone(),
             origin: target.origin,
+            busy_retry_for,
+            progress,
         })
     }
 
@@ -239,23 +250,46 @@ impl Client {
             Some(t) => request.bearer_auth(t),
             None => request,
         };
-        let response = request.send().await.map_err(|e| {
-            fail(
-                UNREACHABLE,
-                format!(
-                    "cannot reach the API at {} (from {}): {}; is `dispatchctl serve` running there? \
-                     point at it with --api-url or DISPATCH_API_URL",
-                    self.base,
-                    self.origin,
-                    crate::root_cause(&e)
-                ),
-            )
-        })?;
-        let status = response.status();
-        let body: Value = response.json().await.unwrap_or(Value::Null);
+        let give_up = Instant::now() + self.busy_retry_for;
+        let mut told = false;
+        let (status, body) = loop {
+            // Every request `send` makes has a JSON body or none, so it can be repeated.
+            let attempt = request
+                .try_clone()
+                .ok_or_else(|| anyhow::anyhow!("a request to the API could not be repeated"))?;
+            let (status, after, body) = self.send_once(attempt).await?;
+            match after {
+                Some(after) if Instant::now() + after <= give_up => {
+                    if !told {
+                        told = true;
+                        let why = body["error"].as_str().unwrap_or("busy");
+                        self.progress.suspend(|| {
+                            output::note(format!(
+                                "the API is busy ({status}: {why}); sending again when Retry-After says, for {} at most (--busy-retry-for)",
+                                humantime::format_duration(self.busy_retry_for)
+                            ))
+                        });
+                    }
+                    tokio::time::sleep(after).await;
+                }
+                _ => break (status, body),
+            }
+        };
         let message = body["error"].as_str().unwrap_or("no error message").to_string();
-        if status.is_server_error() {
-            return Err(fail(UNREACHABLE, format!("the API answered {status}: {message}")));
+        // A 429 is the API (or a proxy before it) being busy, not the input being wrong.
+        if status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS {
+            let gave_up = if told {
+                format!(
+                    "; still busy after --busy-retry-for ({})",
+                    humantime::format_duration(self.busy_retry_for)
+                )
+            } else {
+                String::new()
+            };
+            return Err(fail(
+                UNREACHABLE,
+                format!("the API answered {status}: {message}{gave_up}"),
+            ));
         }
         if status.is_client_error() {
             return Err(fail(
@@ -269,6 +303,39 @@ impl Client {
                 format!("the API answered {status} with an unexpected body: {e}"),
             )
         })
+    }
+
+    /// One request: its status, how long a busy API asks to wait before the next (a 503 or
+    /// 429 with Retry-After in seconds, which promises nothing was done), and its JSON body.
+    async fn send_once(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> anyhow::Result<(reqwest::StatusCode, Option<Duration>, Value)> {
+        let response = request.send().await.map_err(|e| {
+            fail(
+                UNREACHABLE,
+                format!(
+                    "cannot reach the API at {} (from {}): {}; is `dispatchctl serve` running there? \
+                     point at it with --api-url or DISPATCH_API_URL",
+                    self.base,
+                    self.origin,
+                    crate::root_cause(&e)
+                ),
+            )
+        })?;
+        let status = response.status();
+        let busy = matches!(
+            status,
+            reqwest::StatusCode::SERVICE_UNAVAILABLE | reqwest::StatusCode::TOO_MANY_REQUESTS
+        );
+        let after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok()?.trim().parse::<u64>().ok())
+            .filter(|_| busy)
+            .map(Duration::from_secs);
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        Ok((status, after, body))
     }
 
     async fn post<T: DeserializeOwned>(&self, path: &str, body: &impl Serialize) -> anyhow::Result<T> {
