@@ -396,3 +396,37 @@ async fn every_statement_moves_exactly_the_rows_its_rule_allows() {
     }
     t.stop().await;
 }
+
+/// The publish stamp never waits for a work row that a claim or an outcome holds: it skips
+/// it. Waiting, it deadlocked against their triggers about ten times a minute at saturation
+/// (docs/PERFORMANCE.md, "The publish stamp's deadlocks").
+#[tokio::test]
+async fn the_publish_stamp_skips_a_work_row_another_transaction_holds() {
+    let t = TestApp::spawn(Env::new(), true).await;
+    let (held, free) = (stored(&t, 0).await, stored(&t, 1).await);
+    let pool = t.app.store.pool();
+    let mut holder = pool.begin().await.unwrap();
+    sqlx::query("SELECT 1 FROM notification_outbox WHERE notification_id = $1 FOR UPDATE")
+        .bind(held)
+        .execute(&mut *holder)
+        .await
+        .unwrap();
+    let stamped = tokio::time::timeout(Duration::from_secs(5), t.app.store.mark_published(&[held, free])).await;
+    assert!(
+        matches!(stamped, Ok(Ok(()))),
+        "the stamp waited for the held row: {stamped:?}"
+    );
+    let published = |id: Uuid| async move {
+        sqlx::query_scalar::<_, bool>(
+            "SELECT published_at IS NOT NULL FROM notification_outbox WHERE notification_id = $1",
+        )
+        .bind(id)
+        .fetch_one(pool)
+        .await
+        .unwrap()
+    };
+    assert!(published(free).await, "the free row is stamped");
+    assert!(!published(held).await, "the held row is skipped");
+    holder.rollback().await.unwrap();
+    t.stop().await;
+}
