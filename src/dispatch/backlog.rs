@@ -8,11 +8,12 @@
 //! refusals are counted per channel, next to the queue depth.
 //!
 //! The depths come from the broker (passive declares, every `POLL_EVERY`), so they count
-//! every worker of the deployment. A depth that cannot be read (RabbitMQ down) never refuses
+//! every worker of the deployment; between two readings the estimate adds what was admitted
+//! and takes off what the workers drain at the rate the last readings showed. A depth that cannot be read (RabbitMQ down) never refuses
 //! a create: a 202 promises PostgreSQL, not the broker, and the outbox holds the message.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::{watch, Mutex};
 use tokio_util::sync::CancellationToken;
@@ -25,29 +26,72 @@ use crate::metrics::Metrics;
 /// 300 messages, small beside the default limit; it costs one passive declare per work queue.
 const POLL_EVERY: Duration = Duration::from_millis(100);
 
+/// How often a create first in line looks again while its channel is full: between two
+/// readings the workers' measured drain makes room. Waiting for the next reading instead held
+/// each of a closed-loop client's creates up to `POLL_EVERY`, and at c=32 that cost a third
+/// of the deliveries (docs/PERFORMANCE.md, "Waiting in line").
+const LOOK_AGAIN: Duration = Duration::from_millis(5);
+
 /// What the API knows of one channel's backlog: the ready messages of its work queues (all
-/// priorities) at the last reading, None when unknown, and the messages admitted since, which
-/// the broker may not hold yet (the outbox publishes them after the commit) but soon will.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// priorities) at the last reading, None when unknown; the messages admitted since, which the
+/// broker may not hold yet (the outbox publishes them after the commit) but soon will; and
+/// how fast the workers took messages off the queues between the last two readings.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
 struct Reading {
     depth: Option<u32>,
     admitted: u32,
+    at: Option<Instant>,
+    drain_per_s: f64,
 }
 
 impl Reading {
-    fn estimate(&self) -> Option<u32> {
-        self.depth.map(|d| d.saturating_add(self.admitted))
+    /// What the queues hold at `now`: the reading, plus what was admitted since, less what
+    /// the workers have taken since at the rate they took messages before.
+    fn estimate(&self, now: Instant) -> Option<u32> {
+        let depth = self.depth?;
+        let since = self
+            .at
+            .map_or(0.0, |at| now.saturating_duration_since(at).as_secs_f64());
+        let drained = (self.drain_per_s * since).min(f64::from(u32::MAX)) as u32;
+        Some(depth.saturating_add(self.admitted).saturating_sub(drained))
     }
 
     /// A create is admitted while its channel holds fewer than `limit`, so a batch larger
     /// than the room left still goes when its turn comes: it overshoots the limit by one
     /// batch at most, where waiting for room for all of it could wait for ever.
-    fn has_room(&self, limit: u32) -> bool {
-        self.estimate().is_none_or(|n| n < limit)
+    fn has_room(&self, limit: u32, now: Instant) -> bool {
+        self.estimate(now).is_none_or(|n| n < limit)
+    }
+
+    /// The next reading, `depth` at `now`: the drain is what left the queues since the last
+    /// one (that depth plus what was admitted, less this depth), per second. A drain is only
+    /// seen while the queues hold messages; an empty queue's lower figure does no harm, as
+    /// nothing waits on an empty queue.
+    fn next(&self, depth: Option<u32>, now: Instant) -> Reading {
+        let drain_per_s = match (self.depth, depth, self.at) {
+            (Some(before), Some(after), Some(at)) if now > at => {
+                let left = before.saturating_add(self.admitted).saturating_sub(after);
+                let observed = f64::from(left) / (now - at).as_secs_f64();
+                // Smoothed over about two readings: one slow pass of the workers (a commit
+                // that waited) does not close the gate at once.
+                if self.drain_per_s > 0.0 {
+                    (self.drain_per_s + observed) / 2.0
+                } else {
+                    observed
+                }
+            }
+            _ => 0.0,
+        };
+        Reading {
+            depth,
+            admitted: 0,
+            at: Some(now),
+            drain_per_s,
+        }
     }
 }
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
 struct Readings {
     sms: Reading,
     email: Reading,
@@ -135,7 +179,8 @@ impl Backlog {
     /// channel, first come first served: when the workers make room, the create that has
     /// waited longest takes it, and a batch is not passed by the single creates that arrive
     /// after it (when every waiter rushed in at once, 100-item batches were the ones left
-    /// past the wait). Channels are taken in the order given, so callers give
+    /// past the wait). Between two readings, the room the workers make at their measured rate
+    /// is given out as it appears. Channels are taken in the order given, so callers give
     /// `Channel::ALL`'s order, and two batches never hold each other's line.
     pub async fn admit(&self, joining: &[(Channel, u32)]) -> Result<(), BacklogFull> {
         if !self.enabled() {
@@ -160,13 +205,16 @@ impl Backlog {
             let mut readings = self.readings.subscribe();
             loop {
                 let mut admitted = false;
+                let mut draining = false;
                 self.readings.send_if_modified(|r| {
                     let reading = r.of_mut(channel);
-                    if reading.has_room(self.limit) {
+                    draining = reading.drain_per_s > 0.0;
+                    if reading.has_room(self.limit, Instant::now()) {
                         reading.admitted = reading.admitted.saturating_add(count);
                         admitted = true;
                     }
-                    // Only a new reading can make room: nobody waits for an admission.
+                    // Nobody waits for an admission: only the first in line looks, and it
+                    // looks again by itself.
                     false
                 });
                 if admitted {
@@ -176,8 +224,15 @@ impl Backlog {
                     counted = true;
                     self.metrics.backlog_waits.with_label_values(&label).inc();
                 }
-                // An Err inside the Ok (the sender gone) cannot happen: `self` holds it.
-                if tokio::time::timeout_at(deadline, readings.changed()).await.is_err() {
+                let look_again = async {
+                    if draining {
+                        tokio::time::sleep(LOOK_AGAIN).await;
+                    } else {
+                        // An Err (the sender gone) cannot happen: `self` holds it.
+                        let _ = readings.changed().await;
+                    }
+                };
+                if tokio::time::timeout_at(deadline, look_again).await.is_err() {
                     // Room taken on an earlier channel of this batch stays taken until the
                     // next reading: the backlog is underfilled for a moment, never overfilled.
                     return Err(self.refuse(channel));
@@ -191,7 +246,12 @@ impl Backlog {
         self.metrics.backlog_refused.with_label_values(&[channel.lower()]).inc();
         BacklogFull {
             channel,
-            depth: self.readings.borrow().of(channel).estimate().unwrap_or(self.limit),
+            depth: self
+                .readings
+                .borrow()
+                .of(channel)
+                .estimate(Instant::now())
+                .unwrap_or(self.limit),
             limit: self.limit,
             wait: self.wait,
         }
@@ -207,7 +267,7 @@ impl Backlog {
                 _ = shutdown.cancelled() => break,
                 _ = every.tick() => {}
             }
-            let mut fresh = Readings::default();
+            let mut depths = Vec::with_capacity(Channel::ALL.len());
             for channel in Channel::ALL {
                 let depth = broker.channel_depth(*channel).await.ok();
                 if let Some(n) = depth {
@@ -216,11 +276,20 @@ impl Backlog {
                         .with_label_values(&[channel.lower()])
                         .set(i64::from(n));
                 }
-                // What was admitted before this reading is in it, or nearly (the outbox
-                // publishes within milliseconds of the commit): counting starts again.
-                fresh.of_mut(*channel).depth = depth;
+                depths.push((*channel, depth));
             }
-            let before = self.readings.send_replace(fresh);
+            // What was admitted before this reading is in it, or nearly (the outbox publishes
+            // within milliseconds of the commit): counting starts again. One update, so no
+            // admission between the copy and the write is lost.
+            let now = Instant::now();
+            let mut before = Readings::default();
+            self.readings.send_modify(|r| {
+                before = *r;
+                for &(channel, depth) in &depths {
+                    *r.of_mut(channel) = before.of(channel).next(depth, now);
+                }
+            });
+            let fresh = *self.readings.borrow();
             for channel in Channel::ALL {
                 let full = |r: &Readings| r.of(*channel).depth.is_some_and(|n| n >= self.limit);
                 let depth = fresh.of(*channel).depth;
@@ -240,11 +309,21 @@ impl Backlog {
         self.readings.send_replace(Readings::default());
     }
 
-    /// Stands in for the watcher's reading of the broker.
+    /// Stands in for the watcher's reading of the broker (a queue the workers do not drain).
     #[cfg(test)]
     fn report(&self, channel: Channel, depth: Option<u32>) {
+        self.report_draining(channel, depth, 0.0);
+    }
+
+    #[cfg(test)]
+    fn report_draining(&self, channel: Channel, depth: Option<u32>, drain_per_s: f64) {
         let mut fresh = Readings::default();
-        fresh.of_mut(channel).depth = depth;
+        *fresh.of_mut(channel) = Reading {
+            depth,
+            admitted: 0,
+            at: Some(Instant::now()),
+            drain_per_s,
+        };
         self.readings.send_replace(fresh);
     }
 }
@@ -364,6 +443,49 @@ mod tests {
         assert!(second.is_err());
         assert!(first.await.ok().is_some_and(|r| r.is_err()));
         assert_eq!(m.backlog_refused.with_label_values(&["email"]).get(), 2);
+    }
+
+    #[test]
+    fn the_drain_between_two_readings_makes_room_before_the_next_one() {
+        let t0 = Instant::now();
+        let first = Reading {
+            depth: Some(100),
+            admitted: 0,
+            at: Some(t0),
+            drain_per_s: 0.0,
+        };
+        assert_eq!(
+            first.estimate(t0 + Duration::from_secs(5)),
+            Some(100),
+            "no drain seen yet"
+        );
+        // 100 held, 100 admitted, 100 held 100 ms later: 100 left in 0.1 s.
+        let second = Reading { admitted: 100, ..first }.next(Some(100), t0 + Duration::from_millis(100));
+        assert_eq!((second.admitted, second.drain_per_s.round()), (0, 1_000.0));
+        // Seconds are floats: 20 ms at 1,000/s is 19.99… or 20.
+        assert!(matches!(
+            second.estimate(t0 + Duration::from_millis(120)),
+            Some(80..=81)
+        ));
+        assert!(second.has_room(100, t0 + Duration::from_millis(105)));
+        assert!(!second.has_room(100, t0 + Duration::from_millis(100)));
+        assert_eq!(second.estimate(t0 + Duration::from_secs(60)), Some(0));
+        // The next is smoothed with it: 0 left in the next 0.1 s halves it.
+        let third = second.next(Some(100), t0 + Duration::from_millis(200));
+        assert_eq!(third.drain_per_s.round(), 500.0);
+        // A depth that cannot be read forgets the drain.
+        assert_eq!(third.next(None, t0 + Duration::from_millis(300)).drain_per_s, 0.0);
+    }
+
+    #[tokio::test]
+    async fn a_create_waiting_on_a_draining_queue_goes_before_the_next_reading() {
+        let (b, m) = backlog(100, 10_000);
+        // 1,000 a second: room for one within about a millisecond; no reading follows.
+        b.report_draining(EMAIL, Some(100), 1_000.0);
+        let started = Instant::now();
+        assert_eq!(b.admit(&[(EMAIL, 1)]).await, Ok(()));
+        assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+        assert_eq!(waits(&m), 1);
     }
 
     #[tokio::test]
