@@ -40,6 +40,8 @@ pub struct Metrics {
     pub lost_messages: IntGaugeVec,
     /// PostgreSQL pool connections by state (in_use, idle), and the pool's bound (max).
     pub db_pool_connections: IntGaugeVec,
+    /// AMQP channels this process holds open, by role; set at each scrape.
+    pub amqp_channels: IntGaugeVec,
 }
 
 fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -212,6 +214,12 @@ impl Metrics {
                 "db_pool_connections",
                 "PostgreSQL connections of this process's pool: in_use, idle, and max (DATABASE_MAX_CONNECTIONS); in_use at max means requests wait for a connection.",
                 &["state"],
+            ),
+            amqp_channels: gauge(
+                &r,
+                "amqp_channels",
+                "AMQP channels this process holds open, by role: publisher (creates' and dead letters' publishes, with confirms; every process) and consumer (the worker's consumers of all its queues; processes that run a worker). Each role has one connection with one channel; 0 means that role is disconnected and reconnecting.",
+                &["role"],
             ),
             registry: r,
         };

@@ -90,6 +90,15 @@ async fn metrics(State(r): State<Readiness>, headers: axum::http::HeaderMap) -> 
     r.app
         .metrics
         .set_db_pool(pool.size(), pool.num_idle(), r.app.settings.database_max_connections);
+    let channels = &r.app.metrics.amqp_channels;
+    channels
+        .with_label_values(&["publisher"])
+        .set(i64::from(r.app.broker.node().is_some()));
+    if let BrokerCheck::Consumer(attachment) = &r.broker {
+        channels
+            .with_label_values(&["consumer"])
+            .set(i64::from(attachment.is_attached()));
+    }
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
         r.app.metrics.render(),

@@ -1032,5 +1032,10 @@ async fn metrics_token_guards_metrics_which_show_the_process_and_the_pool() {
     let in_use = value("dispatch_engine_db_pool_connections{state=\"in_use\"}");
     let idle = value("dispatch_engine_db_pool_connections{state=\"idle\"}");
     assert!(in_use + idle >= 1.0 && in_use + idle <= 7.0, "{in_use} + {idle}");
+    assert_eq!(value("dispatch_engine_amqp_channels{role=\"publisher\"}"), 1.0);
+    assert!(
+        !text.contains("amqp_channels{role=\"consumer\"}"),
+        "an API process runs no consumer"
+    );
     t.stop().await;
 }

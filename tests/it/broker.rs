@@ -120,6 +120,39 @@ async fn a_cluster_url_skips_a_dead_node_and_readyz_names_the_node_in_use() {
     t.stop().await;
 }
 
+/// `/metrics` says which roles hold their AMQP channel: an all-in-one `serve` its
+/// publisher's and its worker's, the same process without a broker neither, so an alert can
+/// tell a disconnected worker from an idle one.
+#[tokio::test]
+async fn metrics_count_the_amqp_channels_each_role_holds_open() {
+    let channels = |text: &str, role: &str| {
+        let name = format!("dispatch_engine_amqp_channels{{role=\"{role}\"}} ");
+        text.lines()
+            .find_map(|l| l.strip_prefix(name.as_str()).map(str::to_string))
+    };
+    // No notification is sent: the provider only has to be named for a worker to run.
+    let hook = format!("http://127.0.0.1:{}/hook", closed_port());
+    let t = TestApp::spawn(Env::new().set("WEBHOOK_SITE_URL", hook.clone()), false).await;
+    let attached = wait_for(WITHIN, || async {
+        let text = t.metrics().await;
+        channels(&text, "consumer").as_deref() == Some("1") && channels(&text, "publisher").as_deref() == Some("1")
+    })
+    .await;
+    assert!(attached, "{}", t.metrics().await);
+    t.stop().await;
+
+    let mut dead = url::Url::parse(&amqp_url()).unwrap();
+    dead.set_port(Some(closed_port())).unwrap();
+    let env = Env::new()
+        .set("WEBHOOK_SITE_URL", hook)
+        .set("RABBITMQ_URL", dead.to_string());
+    let t = TestApp::spawn(env, false).await;
+    let text = t.metrics().await;
+    assert_eq!(channels(&text, "publisher").as_deref(), Some("0"), "{text}");
+    assert_eq!(channels(&text, "consumer").as_deref(), Some("0"), "{text}");
+    t.stop_leaving_messages().await;
+}
+
 #[tokio::test]
 async fn a_queue_of_the_other_type_is_one_clear_error() {
     let classic = Env::new().set("QUEUE_TYPE", "classic");
