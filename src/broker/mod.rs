@@ -429,9 +429,14 @@ impl Broker {
         let channel = match self.channel().await {
             Ok(ch) => ch,
             Err(e) => {
-                return (0..count)
-                    .map(|_| Err(BrokerError::Unavailable(e.to_string())))
-                    .collect()
+                // One error per item, each saying what the connection attempt said once
+                // (wrapping its text again read "RabbitMQ is unreachable: RabbitMQ is …").
+                let each = || match &e {
+                    BrokerError::Unavailable(reason) => BrokerError::Unavailable(reason.clone()),
+                    BrokerError::LoginRefused(reason) => BrokerError::LoginRefused(reason.clone()),
+                    other => BrokerError::Unavailable(other.to_string()),
+                };
+                return (0..count).map(|_| Err(each())).collect();
             }
         };
         let timeout = self.publish_timeout;
