@@ -279,7 +279,10 @@ chaos_pg_standby_start() {
     mkdir -p "$d"
     if [[ "$(id -u)" -eq 0 ]]; then chown postgres: "$d"; fi
     if [[ ! -f "$d/data/PG_VERSION" ]]; then
+        # --checkpoint=fast: the default spread checkpoint waits out most of
+        # checkpoint_timeout when one is in progress, past the harness's 120 s for an action.
         chaos_as_pg "$bin/pg_basebackup" -h "$CHAOS_RUN/pg" -p "$CHAOS_PG_PORT" -U postgres -D "$d/data" -R -X stream \
+            --checkpoint=fast \
             >"$d/basebackup.log" 2>&1 \
             || { chaos_log "pg_basebackup failed:"; tail -n 20 "$d/basebackup.log" >&2; return 1; }
         cat >>"$d/data/postgresql.conf" <<EOF
@@ -301,9 +304,12 @@ chaos_pg_promote() {
 
 # After a fail-over: the promoted standby goes, and the old primary serves again.
 chaos_pg_failback() {
+    local bin
     chaos_pg_standby_stop
     rm -rf "$CHAOS_RUN/pg-standby"
-    chaos_pg_start
+    bin="$(chaos_pg_bindir)" || return 1
+    # A scenario that failed before the fail-over leaves the primary running.
+    chaos_as_pg "$bin/pg_ctl" -D "$CHAOS_RUN/pg/data" status >/dev/null 2>&1 || chaos_pg_start
 }
 
 chaos_pg_standby_stop() { chaos_pg_stop "$CHAOS_RUN/pg-standby"; }
