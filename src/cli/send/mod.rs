@@ -333,7 +333,8 @@ impl Client {
             .get(reqwest::header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok()?.trim().parse::<u64>().ok())
             .filter(|_| busy)
-            .map(Duration::from_secs);
+            // "Retry-After: 0" would have it hammer the API for the whole budget.
+            .map(|secs| Duration::from_secs(secs).max(Duration::from_millis(200)));
         let body: Value = response.json().await.unwrap_or(Value::Null);
         Ok((status, after, body))
     }
