@@ -92,15 +92,16 @@ impl Reading {
     }
 }
 
+/// One `T` per channel: the readings, and the lines creates wait in.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
-struct Readings {
-    sms: Reading,
-    email: Reading,
-    push: Reading,
+struct PerChannel<T> {
+    sms: T,
+    email: T,
+    push: T,
 }
 
-impl Readings {
-    fn of(&self, channel: Channel) -> &Reading {
+impl<T> PerChannel<T> {
+    fn of(&self, channel: Channel) -> &T {
         match channel {
             Channel::Sms => &self.sms,
             Channel::Email => &self.email,
@@ -108,7 +109,7 @@ impl Readings {
         }
     }
 
-    fn of_mut(&mut self, channel: Channel) -> &mut Reading {
+    fn of_mut(&mut self, channel: Channel) -> &mut T {
         match channel {
             Channel::Sms => &mut self.sms,
             Channel::Email => &mut self.email,
@@ -117,23 +118,10 @@ impl Readings {
     }
 }
 
-/// One FIFO line per channel: tokio's Mutex serves its waiters in the order they came.
-#[derive(Default)]
-struct Lines {
-    sms: Mutex<()>,
-    email: Mutex<()>,
-    push: Mutex<()>,
-}
+type Readings = PerChannel<Reading>;
 
-impl Lines {
-    fn of(&self, channel: Channel) -> &Mutex<()> {
-        match channel {
-            Channel::Sms => &self.sms,
-            Channel::Email => &self.email,
-            Channel::Push => &self.push,
-        }
-    }
-}
+/// One FIFO line per channel: tokio's Mutex serves its waiters in the order they came.
+type Lines = PerChannel<Mutex<()>>;
 
 /// A create refused because its channel's backlog stayed over the limit.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
