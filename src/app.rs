@@ -8,9 +8,16 @@ use anyhow::Context;
 use crate::broker::{Broker, Endpoints, Topology};
 use crate::config::Settings;
 use crate::dispatch::backlog::Backlog;
+use crate::dispatch::create::Intake;
+use crate::dispatch::deliver::{self, Deliverer};
 use crate::dispatch::outbox::Publisher;
+use crate::dispatch::scan::{ScanSettings, Scanner};
+use crate::dispatch::Backends;
 use crate::domain::backoff::Backoff;
+use crate::domain::PerChannel;
 use crate::metrics::Metrics;
+use crate::provider::Providers;
+use crate::ratelimit::RateLimiter;
 use crate::redis_client::RedisHandle;
 use crate::store::batched::BatchedWrites;
 use crate::store::Store;
@@ -24,10 +31,9 @@ pub struct App {
     pub metrics: Arc<Metrics>,
     /// Group-committed writes of the hot paths (creates, claims, outcomes).
     pub writes: BatchedWrites,
-    /// Publishes the first work messages of creates in the background.
-    pub publisher: Publisher,
-    /// Holds creates back while their channel's queues are over BACKLOG_LIMIT.
-    pub backlog: Backlog,
+    /// Accepts notifications: holds creates back while their channel's queues are over
+    /// BACKLOG_LIMIT, commits them, and hands them to the background publisher.
+    pub intake: Intake,
 }
 
 impl App {
@@ -118,6 +124,13 @@ impl App {
         let writes = BatchedWrites::spawn(&store, &metrics);
         let publisher = Publisher::spawn(broker.clone(), store.clone(), metrics.clone(), settings.request_timeout);
         let backlog = Backlog::new(settings.backlog_limit, settings.backlog_wait, metrics.clone());
+        let intake = Intake {
+            store: store.clone(),
+            writes: writes.clone(),
+            backlog,
+            publisher,
+            default_max_retries: settings.default_max_retries,
+        };
         App {
             settings: Arc::new(settings),
             store,
@@ -125,8 +138,7 @@ impl App {
             redis,
             metrics,
             writes,
-            publisher,
-            backlog,
+            intake,
         }
     }
 
@@ -142,5 +154,39 @@ impl App {
             base: self.settings.retry_backoff_base,
             max: self.settings.retry_backoff_max,
         }
+    }
+
+    /// The rows and the queues, for the operator use cases.
+    pub fn backends(&self) -> Backends {
+        Backends {
+            store: self.store.clone(),
+            broker: self.broker.clone(),
+        }
+    }
+
+    pub fn scanner(&self) -> Scanner {
+        let s = &self.settings;
+        let settings = ScanSettings {
+            requeue_lost_after: s.requeue_lost_after,
+            retry_scan_limit: s.retry_scan_limit,
+            scheduler_scan_limit: s.scheduler_scan_limit,
+            unpublished_grace: s.unpublished_grace,
+            backoff: self.backoff(),
+        };
+        Scanner::new(self.store.clone(), self.broker.clone(), self.metrics.clone(), settings)
+    }
+
+    pub fn deliverer(&self, providers: Providers) -> Arc<Deliverer> {
+        let limits = PerChannel::from_fn(|c| self.settings.rate_limit_for(c));
+        let handles = deliver::Handles {
+            store: self.store.clone(),
+            broker: self.broker.clone(),
+            writes: self.writes.clone(),
+            metrics: self.metrics.clone(),
+            limiter: RateLimiter::new(self.redis.clone(), limits, self.metrics.clone()),
+            lease_timeout: self.settings.lease_timeout,
+            backoff: self.backoff(),
+        };
+        Deliverer::new(handles, providers)
     }
 }

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::domain::{rate, Channel};
+use crate::domain::{rate, Channel, PerChannel};
 use crate::metrics::Metrics;
 use crate::redis_client::RedisHandle;
 
@@ -45,7 +45,7 @@ struct OwnSlots {
 
 pub struct RateLimiter {
     redis: Arc<RedisHandle>,
-    limits: [u32; 3],
+    limits: PerChannel<u32>,
     script: redis::Script,
     own: Mutex<HashMap<Channel, OwnSlots>>,
     epoch: Instant,
@@ -55,7 +55,7 @@ pub struct RateLimiter {
 
 impl RateLimiter {
     /// `limits` per channel index; 0 means unlimited.
-    pub fn new(redis: Arc<RedisHandle>, limits: [u32; 3], metrics: Arc<Metrics>) -> Self {
+    pub fn new(redis: Arc<RedisHandle>, limits: PerChannel<u32>, metrics: Arc<Metrics>) -> Self {
         RateLimiter {
             redis,
             limits,
@@ -69,7 +69,7 @@ impl RateLimiter {
 
     /// Waits until this channel may send once more; returns how long it waited.
     pub async fn acquire(&self, channel: Channel) -> Duration {
-        let limit = self.limits[channel.index()];
+        let limit = *self.limits.of(channel);
         if limit == 0 {
             return Duration::ZERO;
         }

@@ -16,7 +16,6 @@ use uuid::Uuid;
 
 use super::error::ApiError;
 use crate::app::App;
-use crate::dispatch::create;
 use crate::domain::{BatchStatus, Channel, Notification, NotificationRequest, Status, TraceContext, Transition};
 use crate::otel::Span;
 use crate::store::{CancelOutcome, ListFilter};
@@ -113,7 +112,11 @@ pub async fn create_notification(State(app): State<App>, headers: HeaderMap, bod
     let (span, trace) = create_span("POST /v1/notifications", &headers);
     let created = async {
         let request: NotificationRequest = read_json(&headers, body, app.settings.max_body_bytes).await?;
-        Ok::<_, ApiError>(create::create_one(&app, &request, request_id(&headers), trace.as_ref()).await?)
+        Ok::<_, ApiError>(
+            app.intake
+                .create_one(&request, request_id(&headers), trace.as_ref())
+                .await?,
+        )
     }
     .await;
     answered(&span, created.as_ref().err());
@@ -141,7 +144,11 @@ pub async fn create_batch(State(app): State<App>, headers: HeaderMap, body: Body
         let items = request
             .notifications
             .ok_or_else(|| ApiError::BadRequest("notifications: is required".into()))?;
-        Ok::<_, ApiError>(create::create_batch(&app, &items, request_id(&headers), trace.as_ref()).await?)
+        Ok::<_, ApiError>(
+            app.intake
+                .create_batch(&items, request_id(&headers), trace.as_ref())
+                .await?,
+        )
     }
     .await;
     answered(&span, created.as_ref().err());

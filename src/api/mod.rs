@@ -3,7 +3,6 @@
 
 pub mod error;
 pub mod handlers;
-pub mod tls_listener;
 
 use std::time::{Duration, Instant};
 
@@ -26,12 +25,13 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::trace::{DefaultOnFailure, TraceLayer};
 
 use crate::app::App;
-use crate::ops::{self, Readiness};
 use error::ApiError;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-pub fn router(app: App, readiness: Readiness) -> Router {
+/// The API's routes and `ops` (`/livez`, `/readyz`, `/metrics`: the daemon's own, which the
+/// caller builds), behind the same layers.
+pub fn router(app: App, ops: Router) -> Router {
     let settings = app.settings.clone();
     let mut v1 = Router::new()
         .route(
@@ -47,7 +47,7 @@ pub fn router(app: App, readiness: Readiness) -> Router {
     }
     let router = v1
         .with_state(app.clone())
-        .merge(ops::router(readiness))
+        .merge(ops)
         .fallback(handlers::not_found)
         .method_not_allowed_fallback(handlers::method_not_allowed)
         .route_layer(middleware::from_fn_with_state(app, track_metrics));
@@ -208,7 +208,7 @@ pub async fn serve(
         .header_read_timeout(header_timeout);
     let graceful = GracefulShutdown::new();
     let tls = settings.listener_tls.as_ref().map(|files| {
-        tls_listener::TlsListener::start(files, settings.tls_reload_interval, shutdown.clone())
+        crate::tls::listener::TlsListener::start(files, settings.tls_reload_interval, shutdown.clone())
             .map_err(std::io::Error::other)
     });
     let tls = tls.transpose()?;

@@ -7,7 +7,6 @@ pub mod consumer;
 pub mod convert;
 pub mod dlq;
 pub mod messages;
-pub mod tls;
 pub mod topology;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -23,6 +22,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 use crate::domain::backoff::Reconnect;
 use crate::domain::Channel;
+use crate::tls::amqp::AmqpTls;
 
 pub use messages::{DeadLetter, ReplayStamp, WorkMessage};
 pub use topology::{QueueType, Topology};
@@ -65,7 +65,7 @@ pub enum BrokerError {
 pub struct Endpoints {
     urls: Vec<SecretString>,
     // Built only when a node is amqps://.
-    tls: Option<tls::AmqpTls>,
+    tls: Option<AmqpTls>,
     // The index of the node that last accepted a connection.
     preferred: AtomicUsize,
 }
@@ -79,7 +79,7 @@ impl Endpoints {
         let tls = urls
             .iter()
             .any(|u| u.starts_with("amqps://"))
-            .then(|| tls::AmqpTls::new(tls_files));
+            .then(|| AmqpTls::new(tls_files));
         Endpoints {
             urls: urls.into_iter().map(SecretString::from).collect(),
             tls,
@@ -130,7 +130,7 @@ fn node_of(url: &str) -> String {
     }
 }
 
-async fn connect_one(url: &SecretString, name: &str, tls: Option<&tls::AmqpTls>) -> Result<Connection, String> {
+async fn connect_one(url: &SecretString, name: &str, tls: Option<&AmqpTls>) -> Result<Connection, String> {
     let props = ConnectionProperties::default()
         .with_connection_name(name.into())
         .with_executor(tokio_executor_trait::Tokio::current())
@@ -138,7 +138,7 @@ async fn connect_one(url: &SecretString, name: &str, tls: Option<&tls::AmqpTls>)
     let url = url.expose_secret();
     let connecting = async {
         match tls.filter(|_| url.starts_with("amqps://")) {
-            Some(tls) => tls::connect(url, props, tls, CONNECT_TIMEOUT).await,
+            Some(tls) => crate::tls::amqp::connect(url, props, tls, CONNECT_TIMEOUT).await,
             // lapin's errors do not carry the URL, so they are safe to show.
             None => Connection::connect(url, props).await.map_err(|e| e.to_string()),
         }

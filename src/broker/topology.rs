@@ -8,8 +8,6 @@
 //! queues dead-letter at least once (broker-side, for messages over the delivery limit) into
 //! `dlq.<channel>`; dead-letter queues are never consumed, only read and acked by operators.
 
-use std::str::FromStr;
-
 use lapin::options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions};
 use lapin::protocol::{AMQPErrorKind, AMQPSoftError};
 use lapin::types::{AMQPValue, FieldTable};
@@ -17,6 +15,7 @@ use lapin::{Channel as AmqpChannel, ExchangeKind};
 
 use super::messages::long_string;
 use super::BrokerError;
+pub use crate::config::QueueType;
 use crate::domain::{Channel, Priority};
 
 /// How many times a quorum queue hands out one message before dead-lettering it. RabbitMQ 4
@@ -24,35 +23,6 @@ use crate::domain::{Channel, Priority};
 /// it holds however often operators inspect it, and -1 ("unlimited" on 4.x) means 0 on 3.x,
 /// so DLQs get the largest limit both understand.
 const DLQ_DELIVERY_LIMIT: i32 = i32::MAX;
-
-crate::domain::named_enum! {
-    #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
-    #[serde(rename_all = "lowercase")]
-    pub enum QueueType {
-        Classic = "classic",
-        Quorum = "quorum",
-    }
-}
-
-impl QueueType {
-    pub fn other(self) -> QueueType {
-        match self {
-            QueueType::Classic => QueueType::Quorum,
-            QueueType::Quorum => QueueType::Classic,
-        }
-    }
-}
-
-impl FromStr for QueueType {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "classic" => Ok(QueueType::Classic),
-            "quorum" => Ok(QueueType::Quorum),
-            other => Err(format!("\"{other}\" is not classic or quorum")),
-        }
-    }
-}
 
 /// Queue and exchange names, optionally prefixed so environments (and tests) can share a
 /// broker, and the arguments the queues are declared with.

@@ -24,8 +24,8 @@ Exit status: 0 converted (or nothing to do), 1 RabbitMQ failed (nothing was lost
 2 bad settings.")]
 pub struct Args {
     /// The queue type to convert to [default: QUEUE_TYPE].
-    #[arg(long, value_name = "TYPE", value_parser = ["classic", "quorum"])]
-    pub to: Option<String>,
+    #[arg(long, value_name = "TYPE")]
+    pub to: Option<QueueType>,
     /// Say what would move; change nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -36,12 +36,7 @@ pub struct Args {
 
 pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
     let settings = load_settings_quiet(global)?;
-    let to: QueueType = match &args.to {
-        Some(t) => t
-            .parse()
-            .map_err(|e: String| super::Exit::new(2, format!("--to: {e}")))?,
-        None => settings.queue_type,
-    };
+    let to = args.to.unwrap_or(settings.queue_type);
     let topology = Topology::new(settings.queue_prefix.clone(), to, settings.queue_delivery_limit);
     let endpoints = Endpoints::parse(&settings.rabbitmq_url, &settings.rabbitmq_tls);
     let report = convert(&endpoints, &topology, args.dry_run).await?;

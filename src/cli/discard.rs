@@ -79,7 +79,7 @@ async fn run_discard(app: &App, args: &Args, sel: &Selection, format: Format) ->
     };
     let cancel = crate::shutdown::on_signal();
     let summary = discard::discard(
-        app,
+        &app.backends(),
         sel,
         args.dry_run,
         export.as_mut().map(|f| f as &mut dyn Write),

@@ -13,7 +13,7 @@ use super::{Exit, GlobalArgs};
 use crate::app::App;
 use crate::broker::dlq::{DeadLetterView, DlqCursor};
 use crate::dispatch::replay::Selection;
-use crate::domain::{one_line, Channel};
+use crate::domain::{one_line, Channel, DeadLetterReason};
 
 /// Selection flags shared by `inspect-dlq --list` and `replay`.
 #[derive(clap::Args, Debug, Clone, Default)]
@@ -22,11 +22,11 @@ pub struct SelectionArgs {
     #[arg(long = "id", value_name = "UUID")]
     pub ids: Vec<Uuid>,
     /// Only this channel's DLQ (repeatable): sms, email, push.
-    #[arg(long = "channel", value_name = "CHANNEL", value_parser = channel_parser(), ignore_case = true)]
+    #[arg(long = "channel", value_name = "CHANNEL", ignore_case = true)]
     pub channels: Vec<Channel>,
     /// Only this reason: permanent_error, retry_exhausted, invalid_message, not_found.
-    #[arg(long, value_name = "REASON", value_parser = clap::builder::PossibleValuesParser::new(["permanent_error", "retry_exhausted", "invalid_message", "not_found"]))]
-    pub reason: Option<String>,
+    #[arg(long, value_name = "REASON")]
+    pub reason: Option<DeadLetterReason>,
     /// Dead-lettered at or after: RFC 3339, or an age such as 2h (= 2 hours ago).
     #[arg(long, value_name = "TIME")]
     pub since: Option<String>,
@@ -43,20 +43,13 @@ impl SelectionArgs {
         Ok(Selection {
             ids: self.ids.clone(),
             channels: self.channels.clone(),
-            reason: self.reason.clone(),
+            reason: self.reason,
             since: self.since.as_deref().map(|t| parse_time("--since", t)).transpose()?,
             until: self.until.as_deref().map(|t| parse_time("--until", t)).transpose()?,
             limit: self.limit,
             all,
         })
     }
-}
-
-/// `--channel`: clap checks the value (and lists the choices in help and completions), then
-/// it becomes a `Channel`, so no command parses it again.
-pub fn channel_parser() -> impl clap::builder::TypedValueParser<Value = Channel> {
-    use clap::builder::TypedValueParser;
-    clap::builder::PossibleValuesParser::new(["sms", "email", "push"]).try_map(|c| c.parse::<Channel>())
 }
 
 /// RFC 3339, or an age ("2h") counted back from now.

@@ -17,6 +17,7 @@ pub mod send;
 pub mod serve;
 pub mod stuck;
 pub mod tls_args;
+mod values;
 pub mod worker;
 
 use std::path::PathBuf;
@@ -25,7 +26,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use crate::app::App;
-use crate::config::{ConfigError, Settings};
+use crate::config::{ConfigError, Overrides, Settings};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -218,7 +219,7 @@ pub async fn confirm(question: &str) -> anyhow::Result<bool> {
 }
 
 /// Loads settings with the subcommand's flags on top, then starts logging.
-pub fn load_settings(global: &GlobalArgs, flags: &[(&'static str, String)]) -> anyhow::Result<Settings> {
+pub fn load_settings(global: &GlobalArgs, flags: &Overrides) -> anyhow::Result<Settings> {
     let settings = Settings::load(global.config.as_deref(), flags)?;
     crate::telemetry::init(&settings);
     Ok(settings)
@@ -226,7 +227,12 @@ pub fn load_settings(global: &GlobalArgs, flags: &[(&'static str, String)]) -> a
 
 /// Like `load_settings`, with warnings-only logs unless LOG_LEVEL is set.
 pub fn load_settings_quiet(global: &GlobalArgs) -> anyhow::Result<Settings> {
-    let settings = Settings::load(global.config.as_deref(), &[])?;
+    load_settings_quiet_with(global, &Overrides::default())
+}
+
+/// Like `load_settings_quiet`, with the subcommand's flags on top.
+pub fn load_settings_quiet_with(global: &GlobalArgs, flags: &Overrides) -> anyhow::Result<Settings> {
+    let settings = Settings::load(global.config.as_deref(), flags)?;
     crate::telemetry::init_quiet(&settings);
     Ok(settings)
 }

@@ -5,11 +5,10 @@
 use std::process::ExitCode;
 
 use chrono::Utc;
-use clap::builder::TypedValueParser;
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::inspect_dlq::{channel_parser, mask, parse_time};
+use super::inspect_dlq::{mask, parse_time};
 use super::output::{self, Format};
 use super::{fail, require_schema, GlobalArgs};
 use crate::app::App;
@@ -25,12 +24,10 @@ pub struct Args {
     #[arg(value_name = "ID")]
     pub id: Option<Uuid>,
     /// Only this status: ACCEPTED, QUEUED, SENDING, SENT, FAILED, CANCELED.
-    #[arg(long, value_name = "STATUS", conflicts_with = "id", ignore_case = true,
-          value_parser = clap::builder::PossibleValuesParser::new(["ACCEPTED", "QUEUED", "SENDING", "SENT", "FAILED", "CANCELED"])
-              .try_map(|s| s.parse::<Status>()))]
+    #[arg(long, value_name = "STATUS", conflicts_with = "id", ignore_case = true)]
     pub status: Option<Status>,
     /// Only this channel: sms, email, push.
-    #[arg(long, value_name = "CHANNEL", conflicts_with = "id", ignore_case = true, value_parser = channel_parser())]
+    #[arg(long, value_name = "CHANNEL", conflicts_with = "id", ignore_case = true)]
     pub channel: Option<Channel>,
     /// Only this recipient (exact).
     #[arg(long = "to", value_name = "RECIPIENT", conflicts_with = "id")]

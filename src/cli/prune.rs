@@ -2,11 +2,13 @@
 //! `dispatch::prune` does the work, a table or JSON summary out.
 
 use std::io::{IsTerminal, Write};
+use std::num::NonZeroU32;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use super::output::{self, Format};
-use super::{fail, load_settings_quiet, require_schema, Exit, GlobalArgs};
+use super::{fail, load_settings_quiet_with, require_schema, Exit, GlobalArgs};
+use crate::config::{Overrides, Period};
 use crate::dispatch::prune::{cutoff, prune, PrunePlan, PruneReport};
 use crate::store::Store;
 
@@ -23,17 +25,17 @@ pub struct Args {
     #[arg(long, value_name = "FILE|-")]
     pub export: Option<PathBuf>,
     /// Notifications untouched for longer than this go (overrides RETENTION_PERIOD), e.g. 30d.
-    #[arg(long, value_name = "DURATION")]
-    pub older_than: Option<String>,
+    #[arg(long, value_name = "DURATION", value_parser = |v: &str| period(v, "RETENTION_PERIOD"))]
+    pub older_than: Option<Period>,
     /// Audit rows older than this go (overrides AUDIT_RETENTION_PERIOD), e.g. 365d.
-    #[arg(long, value_name = "DURATION")]
-    pub audit_older_than: Option<String>,
+    #[arg(long, value_name = "DURATION", value_parser = |v: &str| period(v, "AUDIT_RETENTION_PERIOD"))]
+    pub audit_older_than: Option<Period>,
     /// Rows per transaction (overrides PRUNE_BATCH_SIZE).
-    #[arg(long, value_name = "N")]
-    pub batch_size: Option<String>,
+    #[arg(long, value_name = "N", value_parser = |v: &str| count(v, 1, "rows per transaction (1 or more, e.g. 500", "PRUNE_BATCH_SIZE"))]
+    pub batch_size: Option<u32>,
     /// Most notifications deleted per second, 0 for no limit (overrides PRUNE_MAX_RATE).
-    #[arg(long, value_name = "N")]
-    pub max_rate: Option<String>,
+    #[arg(long, value_name = "N", value_parser = |v: &str| count(v, 0, "notifications per second (e.g. 1000, or 0 for no limit", "PRUNE_MAX_RATE"))]
+    pub max_rate: Option<u32>,
     /// No progress bar.
     #[arg(short, long)]
     pub quiet: bool,
@@ -42,21 +44,28 @@ pub struct Args {
     pub output: Option<Format>,
 }
 
-pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
-    let mut settings = load_settings_quiet(global)?;
-    // The flags go through the settings' own validation, so they fail the same way.
-    let flags: Vec<(&'static str, String)> = [
-        ("RETENTION_PERIOD", &args.older_than),
-        ("AUDIT_RETENTION_PERIOD", &args.audit_older_than),
-        ("PRUNE_BATCH_SIZE", &args.batch_size),
-        ("PRUNE_MAX_RATE", &args.max_rate),
-    ]
-    .into_iter()
-    .filter_map(|(key, value)| Some((key, value.clone()?)))
-    .collect();
-    if !flags.is_empty() {
-        settings = crate::config::Settings::load(global.config.as_deref(), &flags)?;
+/// A flag's value is checked as its setting's would be, and the error names both.
+fn period(value: &str, setting: &str) -> Result<Period, String> {
+    value.parse().map_err(|e| format!("{e} (as {setting})"))
+}
+
+/// `accepted` opens the parenthesis that names the setting.
+fn count(value: &str, min: u32, accepted: &str, setting: &str) -> Result<u32, String> {
+    match value.trim().parse::<u32>() {
+        Ok(n) if n >= min => Ok(n),
+        _ => Err(format!("\"{value}\" is not a number of {accepted}; as {setting})")),
     }
+}
+
+pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
+    let flags = Overrides {
+        retention_period: args.older_than,
+        audit_retention_period: args.audit_older_than,
+        prune_batch_size: args.batch_size.and_then(NonZeroU32::new),
+        prune_max_rate: args.max_rate,
+        ..Overrides::default()
+    };
+    let settings = load_settings_quiet_with(global, &flags)?;
     if settings.retention_period.is_none() && settings.audit_retention_period.is_none() {
         return Err(fail(
             2,

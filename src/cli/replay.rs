@@ -105,7 +105,7 @@ async fn replay(app: App, args: Args, selection: replay::Selection, format: Form
     let filter = FailedFilter {
         ids: selection.ids.clone(),
         channel: selection.channels.first().copied(),
-        reason: selection.reason.clone(),
+        reason: selection.reason,
         since: selection.since,
         until: selection.until,
         limit: selection.limit.map(|l| l as i64),
@@ -147,11 +147,11 @@ async fn replay(app: App, args: Args, selection: replay::Selection, format: Form
         ));
     };
     let from_db = args.from_db.then_some(&filter);
-    let result = replay::run(&app, &selection, from_db, &opts, &mut on_progress).await;
+    let result = replay::run(&app.backends(), &selection, from_db, &opts, &mut on_progress).await;
     bar.finish_and_clear();
     let mut summary = result?;
     if !selection.ids.is_empty() && !summary.dry_run {
-        replay::explain_not_replayed(&app, &selection.ids, &mut summary, args.from_db).await?;
+        replay::explain_not_replayed(&app.backends(), &selection.ids, &mut summary, args.from_db).await?;
     }
     if args.wait && !summary.interrupted && summary.replayed > 0 {
         let deadline = tokio::time::Instant::now() + args.timeout;
@@ -160,9 +160,13 @@ async fn replay(app: App, args: Args, selection: replay::Selection, format: Form
             Some(summary.replayed),
             "{spinner} waiting [{bar:30}] {pos}/{len} replayed notifications finished  {elapsed}",
         );
-        let outcome = replay::wait_for_outcomes(&app, &summary.replayed_ids, deadline, &opts.cancel, |done, _| {
-            bar.set_position(done)
-        })
+        let outcome = replay::wait_for_outcomes(
+            &app.backends(),
+            &summary.replayed_ids,
+            deadline,
+            &opts.cancel,
+            |done, _| bar.set_position(done),
+        )
         .await?;
         bar.finish_and_clear();
         summary.outcome = Some(outcome);

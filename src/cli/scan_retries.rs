@@ -11,7 +11,7 @@ use tokio::net::TcpListener;
 use super::output::{self, Format};
 use super::{fail, load_settings, load_settings_quiet, require_schema, Exit, GlobalArgs};
 use crate::app::App;
-use crate::dispatch::scan::{PassReport, ScanScope, Scanner};
+use crate::dispatch::scan::{PassReport, ScanScope};
 
 #[derive(clap::Args, Debug, Clone)]
 #[command(
@@ -46,7 +46,7 @@ pub struct Args {
 
 pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
     let settings = if args.daemon {
-        load_settings(global, &args.tls.flags())?
+        load_settings(global, &args.tls.overrides())?
     } else {
         load_settings_quiet(global)?
     };
@@ -66,7 +66,7 @@ pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
 }
 
 async fn one_shot(app: &App, args: Args) -> anyhow::Result<ExitCode> {
-    let scanner = Scanner::new(app.clone());
+    let scanner = app.scanner();
     let format = output::resolve(args.output);
     let mut reports = Vec::new();
     let passes = if args.drain { args.max_passes.max(1) } else { 1 };

@@ -1,6 +1,6 @@
 //! `dispatchctl serve`: the API, and by default the worker and scanners in the same process.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -8,6 +8,7 @@ use tokio::net::TcpListener;
 
 use super::{load_settings, GlobalArgs};
 use crate::app::App;
+use crate::config::Overrides;
 
 #[derive(clap::Args, Debug, Clone, Default)]
 #[command(
@@ -22,7 +23,7 @@ pub struct Args {
     pub no_migrate: bool,
     /// Address to listen on [env: API_HOST; default 0.0.0.0].
     #[arg(long, value_name = "ADDR")]
-    pub host: Option<String>,
+    pub host: Option<IpAddr>,
     /// Port to listen on [env: API_PORT; default 8080].
     #[arg(long, short)]
     pub port: Option<u16>,
@@ -31,13 +32,11 @@ pub struct Args {
 }
 
 pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
-    let mut flags = args.tls.flags();
-    if let Some(h) = &args.host {
-        flags.push(("API_HOST", h.clone()));
-    }
-    if let Some(p) = args.port {
-        flags.push(("API_PORT", p.to_string()));
-    }
+    let flags = Overrides {
+        api_host: args.host,
+        api_port: args.port,
+        ..args.tls.overrides()
+    };
     let settings = load_settings(global, &flags)?;
     let addr = SocketAddr::new(settings.api_host, settings.api_port);
     let app = App::start(settings, !args.no_migrate).await?;

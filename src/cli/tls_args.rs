@@ -2,6 +2,9 @@
 
 use std::path::PathBuf;
 
+use crate::config::Overrides;
+use crate::tls::listener::ListenerTlsFiles;
+
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct ListenerTlsArgs {
     /// Certificate chain (PEM) of the listener, which then speaks HTTPS only (TLS 1.2+);
@@ -14,11 +17,18 @@ pub struct ListenerTlsArgs {
 }
 
 impl ListenerTlsArgs {
-    /// The settings these flags set, to layer over the environment.
-    pub fn flags(&self) -> Vec<(&'static str, String)> {
-        [("TLS_CERT_FILE", &self.tls_cert), ("TLS_KEY_FILE", &self.tls_key)]
-            .into_iter()
-            .filter_map(|(key, path)| Some((key, path.as_ref()?.display().to_string())))
-            .collect()
+    /// The flags as settings (clap requires the two together).
+    pub fn overrides(&self) -> Overrides {
+        let listener_tls = match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => Some(ListenerTlsFiles {
+                cert_file: cert.clone(),
+                key_file: key.clone(),
+            }),
+            _ => None,
+        };
+        Overrides {
+            listener_tls,
+            ..Overrides::default()
+        }
     }
 }

@@ -2,13 +2,15 @@
 //! `/metrics` on `--listen`.
 
 use std::net::SocketAddr;
+use std::num::NonZeroU16;
 use std::process::ExitCode;
 
 use anyhow::Context;
 use tokio::net::TcpListener;
 
-use super::{fail, load_settings, require_schema, Exit, GlobalArgs};
+use super::{fail, load_settings, require_schema, GlobalArgs};
 use crate::app::App;
+use crate::config::Overrides;
 use crate::domain::Channel;
 use crate::roles::worker;
 
@@ -21,22 +23,22 @@ pub struct Args {
     #[arg(long, default_value = "0.0.0.0:9091", value_name = "ADDR")]
     pub listen: SocketAddr,
     /// Channels to consume (comma-separated); by default every channel that has a provider.
-    #[arg(long, value_delimiter = ',', value_name = "CHANNELS")]
-    pub channels: Vec<String>,
+    #[arg(long, value_delimiter = ',', value_name = "CHANNELS", ignore_case = true)]
+    pub channels: Vec<Channel>,
     /// Deliveries in flight [env: WORKER_CONCURRENCY; default 192].
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub concurrency: Option<u16>,
     #[command(flatten)]
     pub tls: super::tls_args::ListenerTlsArgs,
 }
 
 pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
-    let mut flags = args.tls.flags();
-    if let Some(n) = args.concurrency {
-        flags.push(("WORKER_CONCURRENCY", n.to_string()));
-    }
+    let flags = Overrides {
+        worker_concurrency: args.concurrency.and_then(NonZeroU16::new),
+        ..args.tls.overrides()
+    };
     let settings = load_settings(global, &flags)?;
-    let requested = parse_channels(&args.channels)?;
+    let requested = requested_channels(&args.channels);
     if !args.channels.is_empty() {
         if let Some(c) = requested.iter().find(|c| settings.provider(**c).is_none()) {
             return Err(fail(
@@ -57,7 +59,7 @@ pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
     let app = App::start(settings, false).await?;
     require_schema(&app.store).await?;
     app.warn_if_autovacuum_is_off().await;
-    let deliverer = worker::build(&app).map_err(|e| anyhow::anyhow!("cannot set up the providers: {e}"))?;
+    let deliverer = worker::build(&app).context("cannot set up the providers")?;
     // Without --channels: every channel that has a provider (checked above to be one or more).
     let served = deliverer.channels();
     let channels: Vec<Channel> = requested.into_iter().filter(|c| served.contains(c)).collect();
@@ -71,18 +73,16 @@ pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn parse_channels(values: &[String]) -> anyhow::Result<Vec<Channel>> {
-    if values.is_empty() {
-        return Ok(Channel::ALL.to_vec());
+/// `--channels` in the order given, each once; all of them without the flag.
+fn requested_channels(given: &[Channel]) -> Vec<Channel> {
+    if given.is_empty() {
+        return Channel::ALL.to_vec();
     }
     let mut out = Vec::new();
-    for v in values {
-        let c: Channel = v
-            .parse()
-            .map_err(|e: String| Exit::new(2, format!("--channels: {e}")))?;
+    for &c in given {
         if !out.contains(&c) {
             out.push(c);
         }
     }
-    Ok(out)
+    out
 }

@@ -7,9 +7,9 @@ use std::time::Duration;
 use secrecy::{ExposeSecret, SecretString};
 
 use super::{check_url, invalid, ConfigError, Raw};
-use crate::domain::Channel;
+use crate::domain::{Channel, PerChannel};
 
-/// The setting names of one channel, indexed as `Channel::index`.
+/// The setting names of one channel.
 pub(super) struct ChannelKeys {
     pub url: &'static str,
     pub auth_header: &'static str,
@@ -17,26 +17,26 @@ pub(super) struct ChannelKeys {
     pub timeout: &'static str,
 }
 
-pub(super) const CHANNEL_KEYS: [ChannelKeys; 3] = [
-    ChannelKeys {
+pub(super) const CHANNEL_KEYS: PerChannel<ChannelKeys> = PerChannel {
+    sms: ChannelKeys {
         url: "SMS_PROVIDER_URL",
         auth_header: "SMS_PROVIDER_AUTH_HEADER",
         secret: "SMS_WEBHOOK_SECRET",
         timeout: "SMS_PROVIDER_TIMEOUT",
     },
-    ChannelKeys {
+    email: ChannelKeys {
         url: "EMAIL_PROVIDER_URL",
         auth_header: "EMAIL_PROVIDER_AUTH_HEADER",
         secret: "EMAIL_WEBHOOK_SECRET",
         timeout: "EMAIL_PROVIDER_TIMEOUT",
     },
-    ChannelKeys {
+    push: ChannelKeys {
         url: "PUSH_PROVIDER_URL",
         auth_header: "PUSH_PROVIDER_AUTH_HEADER",
         secret: "PUSH_WEBHOOK_SECRET",
         timeout: "PUSH_PROVIDER_TIMEOUT",
     },
-];
+};
 
 /// The provider of one channel.
 #[derive(Clone, Debug)]
@@ -103,17 +103,16 @@ impl ChannelProvider {
     }
 }
 
-/// The provider of each channel (None: the channel has nowhere to deliver), indexed as
-/// `Channel::index`.
-pub(super) fn channel_providers(raw: &Raw<'_>) -> Result<[Option<ChannelProvider>; 3], ConfigError> {
+/// The provider of each channel (None: the channel has nowhere to deliver).
+pub(super) fn channel_providers(raw: &Raw<'_>) -> Result<PerChannel<Option<ChannelProvider>>, ConfigError> {
     let global_url = raw
         .get("WEBHOOK_SITE_URL")
         .map(|v| check_url("WEBHOOK_SITE_URL", &v, &["http", "https"]))
         .transpose()?;
     let global_timeout = raw.duration("PROVIDER_TIMEOUT")?;
-    let mut out: [Option<ChannelProvider>; 3] = [None, None, None];
+    let mut out: PerChannel<Option<ChannelProvider>> = PerChannel::default();
     for &channel in Channel::ALL {
-        let keys = &CHANNEL_KEYS[channel.index()];
+        let keys = CHANNEL_KEYS.of(channel);
         let timeout_key = if raw.get(keys.timeout).is_some() {
             keys.timeout
         } else {
@@ -169,7 +168,7 @@ pub(super) fn channel_providers(raw: &Raw<'_>) -> Result<[Option<ChannelProvider
                 continue;
             }
         };
-        out[channel.index()] = Some(ChannelProvider {
+        *out.of_mut(channel) = Some(ChannelProvider {
             endpoint,
             timeout,
             timeout_key,

@@ -17,7 +17,7 @@ fn defaults_match_the_go_service() {
     assert_eq!(s.api_port, 8080);
     assert_eq!(s.database_display(), "localhost:5432/dispatch_engine");
     assert_eq!(s.defaulted, vec!["DATABASE_DSN", "RABBITMQ_URL", "REDIS_URL"]);
-    assert!(s.providers.iter().all(Option::is_none));
+    assert!(s.providers.iter().all(|(_, p)| p.is_none()));
 }
 
 #[test]

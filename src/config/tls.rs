@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 
 use super::{invalid, ConfigError, Raw, SETTINGS};
-use crate::api::tls_listener::{self, ListenerTlsFiles};
+use crate::tls::listener::{self, ListenerTlsFiles};
 use crate::tls::{check_key_pair, load_certs, load_key, ClientTlsFiles};
 
 /// The three setting names of one client.
@@ -73,12 +73,17 @@ pub(super) fn listener_files(raw: &Raw<'_>) -> Result<Option<ListenerTlsFiles>, 
     let Some((cert, key)) = cert_and_key(raw, "TLS_CERT_FILE", "TLS_KEY_FILE")? else {
         return Ok(None);
     };
-    let files = ListenerTlsFiles {
+    check_listener_files(ListenerTlsFiles {
         cert_file: cert.into(),
         key_file: key.into(),
-    };
-    tls_listener::certified_key(&files).map_err(|e| invalid("TLS_CERT_FILE", e.to_string()))?;
-    Ok(Some(files))
+    })
+    .map(Some)
+}
+
+/// The listener's pair reads, and the key belongs to the certificate.
+pub(super) fn check_listener_files(files: ListenerTlsFiles) -> Result<ListenerTlsFiles, ConfigError> {
+    listener::certified_key(&files).map_err(|e| invalid("TLS_CERT_FILE", e.to_string()))?;
+    Ok(files)
 }
 
 /// Replaces each `<SECRET>_FILE` by `<SECRET>` holding the file's text (one trailing newline

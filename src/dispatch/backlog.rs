@@ -19,7 +19,7 @@ use tokio::sync::{watch, Mutex};
 use tokio_util::sync::CancellationToken;
 
 use crate::broker::Broker;
-use crate::domain::Channel;
+use crate::domain::{Channel, PerChannel};
 use crate::metrics::Metrics;
 
 /// How often the API reads the queue depths: one passive declare per work queue each time.
@@ -88,32 +88,6 @@ impl Reading {
             admitted: 0,
             at: Some(now),
             drain_per_s,
-        }
-    }
-}
-
-/// One `T` per channel: the readings, and the lines creates wait in.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
-struct PerChannel<T> {
-    sms: T,
-    email: T,
-    push: T,
-}
-
-impl<T> PerChannel<T> {
-    fn of(&self, channel: Channel) -> &T {
-        match channel {
-            Channel::Sms => &self.sms,
-            Channel::Email => &self.email,
-            Channel::Push => &self.push,
-        }
-    }
-
-    fn of_mut(&mut self, channel: Channel) -> &mut T {
-        match channel {
-            Channel::Sms => &mut self.sms,
-            Channel::Email => &mut self.email,
-            Channel::Push => &mut self.push,
         }
     }
 }

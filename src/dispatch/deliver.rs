@@ -6,42 +6,51 @@
 //! or the scanner completes the work.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use rand::Rng;
 
-use crate::app::App;
 use crate::broker::consumer::Disposition;
 use crate::broker::messages::InvalidMessage;
-use crate::broker::{DeadLetter, WorkMessage};
-use crate::domain::{Channel, DeadLetterReason, NextStep, Outcome, TraceContext};
+use crate::broker::{Broker, DeadLetter, WorkMessage};
+use crate::domain::backoff::Backoff;
+use crate::domain::{Channel, DeadLetterReason, NextStep, Outcome, PerChannel, TraceContext};
+use crate::metrics::Metrics;
 use crate::otel::Span;
 use crate::provider::{Provider, Providers};
 use crate::ratelimit::RateLimiter;
-use crate::store::{ClaimRefusal, Claimed, OutcomeRecord};
+use crate::store::batched::BatchedWrites;
+use crate::store::{ClaimRefusal, Claimed, OutcomeRecord, Store};
 use opentelemetry::trace::SpanKind;
 
+/// What a delivery uses besides its providers.
+pub struct Handles {
+    pub store: Store,
+    pub broker: Arc<Broker>,
+    pub writes: BatchedWrites,
+    pub metrics: Arc<Metrics>,
+    /// Per channel, RATE_LIMIT_PER_SEC or its `<CHANNEL>_` override.
+    pub limiter: RateLimiter,
+    /// LEASE_TIMEOUT: how long a claim holds a notification.
+    pub lease_timeout: Duration,
+    pub backoff: Backoff,
+}
+
 pub struct Deliverer {
-    app: App,
+    h: Handles,
     providers: Providers,
     /// `Provider::name` of each channel, shared by its attempts' records.
-    provider_names: [Arc<str>; 3],
-    limiter: RateLimiter,
+    provider_names: PerChannel<Arc<str>>,
 }
 
 impl Deliverer {
-    pub fn new(app: App, providers: Providers) -> Arc<Deliverer> {
-        let s = &app.settings;
-        // Indexed as `Channel::index`.
-        let limits = std::array::from_fn(|i| s.rate_limit_for(Channel::ALL[i]));
-        let limiter = RateLimiter::new(app.redis.clone(), limits, app.metrics.clone());
+    pub fn new(handles: Handles, providers: Providers) -> Arc<Deliverer> {
         let provider_names =
-            std::array::from_fn(|i| Arc::from(providers.get(Channel::ALL[i]).map(Provider::name).unwrap_or_default()));
+            PerChannel::from_fn(|c| Arc::from(providers.get(c).map(Provider::name).unwrap_or_default()));
         Arc::new(Deliverer {
-            app,
+            h: handles,
             providers,
             provider_names,
-            limiter,
         })
     }
 
@@ -71,8 +80,8 @@ impl Deliverer {
             return Disposition::TryAgain;
         };
         let arrived = std::time::SystemTime::now();
-        self.limiter.acquire(channel).await;
-        let claimed = match self.app.writes.claim(id, self.app.settings.lease_timeout).await {
+        self.h.limiter.acquire(channel).await;
+        let claimed = match self.h.writes.claim(id, self.h.lease_timeout).await {
             Ok(Ok(claimed)) => claimed,
             Ok(Err(ClaimRefusal::NotFound)) => {
                 tracing::warn!(notification.id = %id, "work message for an unknown notification");
@@ -82,7 +91,7 @@ impl Deliverer {
             }
             Ok(Err(ClaimRefusal::NotClaimable(status))) => {
                 tracing::debug!(notification.id = %id, %status, "not claimable; skipped");
-                self.app
+                self.h
                     .metrics
                     .skipped
                     .with_label_values(&[channel.lower(), status.as_str()])
@@ -95,7 +104,7 @@ impl Deliverer {
             }
         };
         let gauge = self
-            .app
+            .h
             .metrics
             .inflight
             .with_label_values(&[claimed.notification().channel.lower()]);
@@ -116,7 +125,7 @@ impl Deliverer {
     }
 
     async fn deliver(&self, provider: &Provider, claimed: Claimed, trace: Option<TraceContext>) -> Disposition {
-        let metrics = &self.app.metrics;
+        let metrics = &self.h.metrics;
         let n = claimed.notification().clone();
         let ch = n.channel.lower();
         let started = Instant::now();
@@ -155,16 +164,16 @@ impl Deliverer {
             claimed.attempt(),
             n.max_retries,
             elapsed,
-            &self.app.backoff(),
+            &self.h.backoff,
             jitter,
         );
         let attempt = outcome.attempt;
         let error = outcome.result.error().unwrap_or_default().to_string();
-        let provider_name = self.provider_names[n.channel.index()].clone();
+        let provider_name = self.provider_names.of(n.channel).clone();
         let commit = Span::start("outcome commit", SpanKind::Internal, trace.as_ref());
         commit.set("dispatch.next_status", outcome.status().as_str());
         let record = OutcomeRecord::held(claimed, outcome.clone(), provider_name).traced(sent_span);
-        let recorded = self.app.writes.record(record).await;
+        let recorded = self.h.writes.record(record).await;
         if let Err(e) = &recorded {
             commit.fail(e.to_string());
         }
@@ -193,7 +202,7 @@ impl Deliverer {
                 metrics.failed.with_label_values(&[ch, reason.as_str()]).inc();
                 tracing::warn!(notification.id = %n.id, attempt, reason = reason.as_str(), error, "failed");
                 let letter = DeadLetter::of_notification(
-                    self.app.broker.topology(),
+                    self.h.broker.topology(),
                     &WorkMessage::from(&n),
                     reason,
                     attempt,
@@ -211,7 +220,7 @@ impl Deliverer {
     /// a PostgreSQL crash or fail-over can also undo it: the row is then waiting again, and
     /// this message (not acked) is what delivers it once more.
     async fn lease_lost(&self, id: uuid::Uuid) -> Disposition {
-        match self.app.store.waiting_target(id).await {
+        match self.h.store.waiting_target(id).await {
             Ok(Some(_)) => {
                 tracing::warn!(notification.id = %id, "the claim was undone (PostgreSQL restarted or failed over); message requeued");
                 Disposition::TryAgain
@@ -229,7 +238,7 @@ impl Deliverer {
 
     /// Dead-letters a message that has no notification to deliver.
     async fn dead_letter_message(&self, letter: DeadLetter) -> Disposition {
-        self.app
+        self.h
             .metrics
             .failed
             .with_label_values(&[letter.channel.lower(), letter.reason.as_str()])
@@ -238,18 +247,18 @@ impl Deliverer {
     }
 
     async fn publish_dead_letter(&self, letter: &DeadLetter) -> Disposition {
-        if let Err(e) = self.app.broker.publish_dead_letter(letter).await {
+        if let Err(e) = self.h.broker.publish_dead_letter(letter).await {
             // Not acked: the redelivery (or the scanner's dead-letter sweep) tries again.
             tracing::error!(error = %e, reason = letter.reason.as_str(), "dead letter not confirmed; message requeued");
             return Disposition::TryAgain;
         }
-        self.app
+        self.h
             .metrics
             .dead_lettered
             .with_label_values(&[letter.channel.lower(), letter.reason.as_str()])
             .inc();
         if let Some(id) = letter.notification_id {
-            if let Err(e) = self.app.store.mark_dead_lettered(id).await {
+            if let Err(e) = self.h.store.mark_dead_lettered(id).await {
                 // A second dead letter may follow from the sweep; replay skips duplicates.
                 tracing::warn!(notification.id = %id, error = %e, "dead letter confirmed but not recorded");
             }

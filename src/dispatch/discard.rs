@@ -9,9 +9,9 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use super::replay::{record_progress, Selection, MAX_LISTED};
-use crate::app::App;
 use crate::broker::dlq::{DeadLetterView, DlqCursor};
 use crate::broker::BrokerError;
+use crate::dispatch::Backends;
 use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
@@ -45,7 +45,7 @@ pub struct DiscardSummary {
 /// Discards the letters `sel` selects (with `dry_run`, lists them), stopping between two
 /// letters when `cancel` fires.
 pub async fn discard(
-    app: &App,
+    backends: &Backends,
     sel: &Selection,
     dry_run: bool,
     mut export: Option<&mut dyn Write>,
@@ -58,11 +58,12 @@ pub async fn discard(
     };
     let operator = crate::config::operator_identity();
     let selection = serde_json::to_value(sel)?;
-    app.store
+    backends
+        .store
         .audit_start(summary.discard_id, &operator, "discard", &selection, dry_run)
         .await?;
     'channels: for channel in sel.channels() {
-        let mut cursor = DlqCursor::open(app.broker.endpoints(), app.broker.topology(), channel).await?;
+        let mut cursor = DlqCursor::open(backends.broker.endpoints(), backends.broker.topology(), channel).await?;
         loop {
             if cancel.is_cancelled() {
                 summary.interrupted = true;
@@ -93,11 +94,11 @@ pub async fn discard(
             // letter still there (harmless), never a row whose letter the scanner would
             // take for lost and publish again.
             if let Some(id) = view.notification_id {
-                app.store.mark_letter_discarded(id).await?;
+                backends.store.mark_letter_discarded(id).await?;
             }
             fetched.ack().await?;
             summary.discarded += 1;
-            record_progress(app, summary.discard_id, [summary.discarded, 0, 0], "discard").await;
+            record_progress(backends, summary.discard_id, [summary.discarded, 0, 0], "discard").await;
             if summary.letters.len() < MAX_LISTED {
                 summary.letters.push(view);
             }
@@ -105,7 +106,8 @@ pub async fn discard(
         cursor.close().await;
     }
     let count = if dry_run { summary.selected } else { summary.discarded };
-    app.store
+    backends
+        .store
         .audit_progress(summary.discard_id, count as i32, 0, 0, !summary.interrupted)
         .await?;
     Ok(summary)

@@ -15,10 +15,10 @@ use uuid::Uuid;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::app::App;
 use crate::broker::dlq::{DeadLetterView, DlqCursor};
 use crate::broker::{BrokerError, ReplayStamp, WorkMessage};
-use crate::domain::{Channel, Status};
+use crate::dispatch::Backends;
+use crate::domain::{Channel, DeadLetterReason, Status};
 use crate::store::replay::{reset_failed, FailedFilter, ReplayTarget};
 use crate::store::StoreError;
 
@@ -28,7 +28,7 @@ use crate::store::StoreError;
 pub struct Selection {
     pub ids: Vec<Uuid>,
     pub channels: Vec<Channel>,
-    pub reason: Option<String>,
+    pub reason: Option<DeadLetterReason>,
     pub since: Option<DateTime<Utc>>,
     pub until: Option<DateTime<Utc>>,
     pub limit: Option<usize>,
@@ -56,10 +56,7 @@ impl Selection {
 
     pub fn matches(&self, v: &DeadLetterView) -> bool {
         (self.ids.is_empty() || v.notification_id.is_some_and(|id| self.ids.contains(&id)))
-            && self
-                .reason
-                .as_ref()
-                .is_none_or(|r| v.reason.as_deref() == Some(r.as_str()))
+            && self.reason.is_none_or(|r| v.reason.as_deref() == Some(r.as_str()))
             && self.since.is_none_or(|s| v.failed_at.is_some_and(|at| at >= s))
             && self.until.is_none_or(|u| v.failed_at.is_some_and(|at| at <= u))
     }
@@ -161,7 +158,7 @@ pub struct FailedAgain {
 /// Polls PostgreSQL until every replayed notification is SENT, FAILED or CANCELED, or until
 /// `deadline`; returns what became of them.
 pub async fn wait_for_outcomes(
-    app: &App,
+    backends: &Backends,
     ids: &[Uuid],
     deadline: tokio::time::Instant,
     cancel: &CancellationToken,
@@ -171,7 +168,7 @@ pub async fn wait_for_outcomes(
     loop {
         let mut outcome = WaitOutcome::default();
         for chunk in ids.chunks(1000) {
-            for n in app.store.failure_details(chunk).await? {
+            for n in backends.store.failure_details(chunk).await? {
                 match n.status {
                     Status::Sent => outcome.sent += 1,
                     Status::Failed | Status::Canceled => {
@@ -237,7 +234,7 @@ enum One {
 /// audit row: started before the first letter, kept current after each one (so a killed
 /// run's row says what it did), finished unless the run was interrupted.
 pub async fn run(
-    app: &App,
+    backends: &Backends,
     sel: &Selection,
     from_db: Option<&FailedFilter>,
     opts: &ReplayOptions,
@@ -245,14 +242,16 @@ pub async fn run(
 ) -> Result<ReplaySummary, ReplayError> {
     let source = if from_db.is_some() { "db" } else { "dlq" };
     let selection = serde_json::to_value(sel).unwrap_or_default();
-    app.store
+    backends
+        .store
         .audit_start(opts.replay_id, &opts.operator, source, &selection, opts.dry_run)
         .await?;
     let summary = match from_db {
-        Some(filter) => replay_failed_rows(app, filter, opts, on_progress).await?,
-        None => replay_dlq(app, sel, opts, on_progress).await?,
+        Some(filter) => replay_failed_rows(backends, filter, opts, on_progress).await?,
+        None => replay_dlq(backends, sel, opts, on_progress).await?,
     };
-    app.store
+    backends
+        .store
         .audit_progress(
             summary.replay_id,
             summary.replayed as i32,
@@ -265,7 +264,7 @@ pub async fn run(
 }
 
 async fn replay_dlq(
-    app: &App,
+    backends: &Backends,
     sel: &Selection,
     opts: &ReplayOptions,
     on_progress: OnProgress<'_>,
@@ -275,7 +274,7 @@ async fn replay_dlq(
     let mut examined = 0u64;
     let mut selected = 0usize;
     for channel in sel.channels() {
-        let mut cursor = DlqCursor::open(app.broker.endpoints(), app.broker.topology(), channel).await?;
+        let mut cursor = DlqCursor::open(backends.broker.endpoints(), backends.broker.topology(), channel).await?;
         // Whether the whole run stops here (interrupted, or the limit reached).
         let stop = loop {
             if opts.cancel.is_cancelled() {
@@ -318,7 +317,7 @@ async fn replay_dlq(
                 break Ok(true);
             }
             summary.pace.started();
-            match replay_one(app, id, opts).await {
+            match replay_one(backends, id, opts).await {
                 Ok(One::Replayed) => {
                     summary.replayed += 1;
                     if !sel.ids.is_empty() || opts.track_ids {
@@ -340,7 +339,7 @@ async fn replay_dlq(
                     summary.errors += 1;
                 }
             }
-            record(app, &summary).await;
+            record(backends, &summary).await;
             on_progress(&summary, examined);
         };
         cursor.close().await;
@@ -353,14 +352,14 @@ async fn replay_dlq(
 
 /// `replay --from-db`: FAILED notifications whose dead letter may be gone.
 async fn replay_failed_rows(
-    app: &App,
+    backends: &Backends,
     filter: &FailedFilter,
     opts: &ReplayOptions,
     on_progress: OnProgress<'_>,
 ) -> Result<ReplaySummary, ReplayError> {
     let mut summary = ReplaySummary::starting(opts);
     let mut pacer = Pacer::new(opts.rate);
-    let mut ids = app.store.failed_ids(filter);
+    let mut ids = backends.store.failed_ids(filter);
     let mut examined = 0;
     while let Some(id) = ids.next().await {
         let id = id.map_err(StoreError::from)?;
@@ -376,7 +375,7 @@ async fn replay_failed_rows(
             break;
         }
         summary.pace.started();
-        match replay_one(app, id, opts).await {
+        match replay_one(backends, id, opts).await {
             Ok(One::Replayed) => {
                 summary.replayed += 1;
                 if !filter.ids.is_empty() || opts.track_ids {
@@ -389,7 +388,7 @@ async fn replay_failed_rows(
                 summary.errors += 1;
             }
         }
-        record(app, &summary).await;
+        record(backends, &summary).await;
         on_progress(&summary, examined);
     }
     if filter.ids.is_empty() {
@@ -398,49 +397,49 @@ async fn replay_failed_rows(
     Ok(summary)
 }
 
-async fn replay_one(app: &App, id: Uuid, opts: &ReplayOptions) -> Result<One, ReplayError> {
-    let mut tx = app.store.begin().await?;
+async fn replay_one(backends: &Backends, id: Uuid, opts: &ReplayOptions) -> Result<One, ReplayError> {
+    let mut tx = backends.store.begin().await?;
     let Some(target) = reset_failed(&mut tx, id, opts.reset_attempts).await? else {
         tx.rollback().await.map_err(StoreError::from)?;
-        if let Some(waiting) = app.store.waiting_target(id).await? {
+        if let Some(waiting) = backends.store.waiting_target(id).await? {
             // The broker dead-lettered a message whose notification never failed (a quorum
             // queue's delivery limit): dropping the letter would strand the row, so it goes
             // back on its queue as it is; the claim keeps a duplicate from sending twice.
             tracing::info!(notification.id = %id, "dead letter of a notification still waiting for delivery; put back on its queue");
-            republish(app, waiting, opts).await?;
+            republish(backends, waiting, opts).await?;
             return Ok(One::Replayed);
         }
-        return Ok(match app.store.status_of(id).await? {
+        return Ok(match backends.store.status_of(id).await? {
             Some(status) => One::AlreadyDone(status),
             None => One::Unknown,
         });
     };
     // Published while the row is locked: a worker that gets the message first waits for
     // the commit; if the commit never comes, its claim is refused.
-    republish(app, target, opts).await?;
+    republish(backends, target, opts).await?;
     crate::store::mark_published_in(&mut tx, &[id]).await?;
     tx.commit().await.map_err(StoreError::from)?;
     Ok(One::Replayed)
 }
 
-async fn republish(app: &App, target: ReplayTarget, opts: &ReplayOptions) -> Result<(), ReplayError> {
+async fn republish(backends: &Backends, target: ReplayTarget, opts: &ReplayOptions) -> Result<(), ReplayError> {
     let stamp = ReplayStamp {
         replay_id: opts.replay_id,
         operator: opts.operator.clone(),
     };
     let work = WorkMessage::new(target.id, target.correlation_id, target.channel, target.priority);
-    app.broker.republish(&work, &stamp).await?;
+    backends.broker.republish(&work, &stamp).await?;
     Ok(())
 }
 
-async fn record(app: &App, s: &ReplaySummary) {
-    record_progress(app, s.replay_id, [s.replayed, s.skipped, s.errors], "replay").await;
+async fn record(backends: &Backends, s: &ReplaySummary) {
+    record_progress(backends, s.replay_id, [s.replayed, s.skipped, s.errors], "replay").await;
 }
 
 /// Keeps an audit row current after every letter, so that an interrupted or killed run's
 /// row says what it did. A failed update is logged; the final one reports the error.
-pub(super) async fn record_progress(app: &App, id: Uuid, [done, skipped, errors]: [u64; 3], what: &str) {
-    let update = app
+pub(super) async fn record_progress(backends: &Backends, id: Uuid, [done, skipped, errors]: [u64; 3], what: &str) {
+    let update = backends
         .store
         .audit_progress(id, done as i32, skipped as i32, errors as i32, false);
     if let Err(e) = update.await {
@@ -450,7 +449,7 @@ pub(super) async fn record_progress(app: &App, id: Uuid, [done, skipped, errors]
 
 /// Why each requested id was not replayed: unknown, not FAILED, or FAILED without a letter.
 pub async fn explain_not_replayed(
-    app: &App,
+    backends: &Backends,
     ids: &[Uuid],
     s: &mut ReplaySummary,
     from_db: bool,
@@ -459,7 +458,7 @@ pub async fn explain_not_replayed(
         if s.replayed_ids.contains(id) {
             continue;
         }
-        let reason = match app.store.status_of(*id).await? {
+        let reason = match backends.store.status_of(*id).await? {
             None => "unknown: no notification has this id".to_string(),
             Some(status) if s.seen_ids.contains(id) && !from_db && status != Status::Failed => format!(
                 "its dead letter was stale (the notification is {status}, already replayed); the letter was removed"

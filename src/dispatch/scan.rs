@@ -5,19 +5,22 @@
 //! the row due for the next pass.
 
 use std::collections::BTreeMap;
-use std::sync::Mutex;
-use std::time::Instant;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use rand::Rng;
 use serde::Serialize;
 use sqlx::{Postgres, Transaction};
 use uuid::Uuid;
 
-use crate::app::App;
+use crate::broker::Broker;
 use crate::broker::{DeadLetter, WorkMessage};
+use crate::domain::backoff::Backoff;
 use crate::domain::{Channel, DeadLetterReason, LostAttempt, Outcome};
+use crate::metrics::Metrics;
 use crate::store::lease::record_outcomes_on;
 use crate::store::scan::{self as scanning, DueRow, QueueWaiters, ScanKind};
+use crate::store::Store;
 use crate::store::{OutcomeRecord, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -92,8 +95,26 @@ impl ScanScope {
     }
 }
 
+/// What a scanner reads of the settings.
+#[derive(Clone, Debug)]
+pub struct ScanSettings {
+    /// REQUEUE_LOST_AFTER.
+    pub requeue_lost_after: Duration,
+    /// RETRY_SCAN_LIMIT: rows per pass of each retry-side kind.
+    pub retry_scan_limit: i64,
+    /// SCHEDULER_SCAN_LIMIT: rows per pass of each schedule-side kind.
+    pub scheduler_scan_limit: i64,
+    /// UNPUBLISHED_GRACE.
+    pub unpublished_grace: Duration,
+    /// The retry delays an expired lease's attempt is rescheduled with.
+    pub backoff: Backoff,
+}
+
 pub struct Scanner {
-    app: App,
+    store: Store,
+    broker: Arc<Broker>,
+    metrics: Arc<Metrics>,
+    settings: ScanSettings,
     /// When the lost-message rule last ran: it reads every waiting notification of a queue
     /// (up to the queue's depth), so a loop runs it a few times per REQUEUE_LOST_AFTER rather
     /// than on every pass.
@@ -106,16 +127,19 @@ const LOST_CHECKS_PER_PERIOD: u32 = 4;
 const LOST_PER_PASS: i64 = 10;
 
 impl Scanner {
-    pub fn new(app: App) -> Scanner {
+    pub fn new(store: Store, broker: Arc<Broker>, metrics: Arc<Metrics>, settings: ScanSettings) -> Scanner {
         Scanner {
-            app,
+            store,
+            broker,
+            metrics,
+            settings,
             lost_checked: Mutex::new(None),
         }
     }
 
     /// Whether the lost-message rule is due in this pass (always on a scanner's first).
     fn lost_check_due(&self) -> bool {
-        let every = self.app.settings.requeue_lost_after / LOST_CHECKS_PER_PERIOD;
+        let every = self.settings.requeue_lost_after / LOST_CHECKS_PER_PERIOD;
         let mut last = self.lost_checked.lock().unwrap_or_else(|p| p.into_inner());
         if last.is_some_and(|at| at.elapsed() < every) {
             return false;
@@ -132,7 +156,7 @@ impl Scanner {
             dry_run,
             ..Default::default()
         };
-        let s = &self.app.settings;
+        let s = &self.settings;
         let lost_due = scope.retries && self.lost_check_due();
         let kinds = [
             (ScanKind::ExpiredLease, scope.retries, s.retry_scan_limit),
@@ -156,8 +180,7 @@ impl Scanner {
                 ScanKind::LostDeadLetter => self.reclaim_lost_letters(limit, dry_run, &mut report).await,
                 _ => self.enqueue_due(kind, limit, dry_run, &mut report).await,
             };
-            self.app
-                .metrics
+            self.metrics
                 .scan_duration
                 .with_label_values(&[kind.as_str()])
                 .observe(kind_started.elapsed().as_secs_f64());
@@ -174,9 +197,9 @@ impl Scanner {
             }
         }
         report.duration_ms = started.elapsed().as_millis() as u64;
-        if let Ok(backlog) = self.app.store.due_backlog(s.unpublished_grace).await {
+        if let Ok(backlog) = self.store.due_backlog(s.unpublished_grace).await {
             for (kind, n) in backlog {
-                self.app.metrics.due_backlog.with_label_values(&[kind.as_str()]).set(n);
+                self.metrics.due_backlog.with_label_values(&[kind.as_str()]).set(n);
             }
         }
         match (publish_error, unchecked) {
@@ -198,8 +221,8 @@ impl Scanner {
         dry_run: bool,
         report: &mut PassReport,
     ) -> Result<Option<(Transaction<'static, Postgres>, Vec<DueRow>)>, ScanError> {
-        let mut tx = self.app.store.begin().await?;
-        let rows = scanning::lock_due(&mut tx, kind, self.app.settings.unpublished_grace, limit).await?;
+        let mut tx = self.store.begin().await?;
+        let rows = scanning::lock_due(&mut tx, kind, self.settings.unpublished_grace, limit).await?;
         if rows.is_empty() || dry_run {
             report.add(kind, &rows);
             tx.rollback().await.map_err(StoreError::from)?;
@@ -238,7 +261,7 @@ impl Scanner {
         report: &mut PassReport,
     ) -> Result<(Vec<DueRow>, Option<String>), ScanError> {
         let messages: Vec<WorkMessage> = rows.iter().map(work_message).collect();
-        let published = self.app.broker.publish_work(&messages).await;
+        let published = self.broker.publish_work(&messages).await;
         let confirmed: Vec<DueRow> = published.confirmed.iter().map(|&i| rows[i].clone()).collect();
         let ids: Vec<Uuid> = confirmed.iter().map(|r| r.id).collect();
         scanning::mark_enqueued(&mut tx, kind, &ids).await?;
@@ -252,8 +275,8 @@ impl Scanner {
     /// evidence, so a queue whose depth cannot be read is left for the next pass.
     async fn requeue_lost(&self, limit: i64, dry_run: bool, report: &mut PassReport) -> Result<(), ScanError> {
         let kind = ScanKind::Lost;
-        let topology = self.app.broker.topology().clone();
-        let lost_after = self.app.settings.requeue_lost_after;
+        let topology = self.broker.topology().clone();
+        let lost_after = self.settings.requeue_lost_after;
         let cap = limit.saturating_mul(LOST_PER_PASS);
         let mut publish_error = None;
         let mut unchecked = None;
@@ -262,7 +285,7 @@ impl Scanner {
             let mut missing_in_channel = 0;
             for (queue, priorities) in topology.work_queues_by_priority(channel) {
                 // A queue that is gone holds nothing (the worker declares it again).
-                let depth = match self.app.broker.queue_stats(&queue).await {
+                let depth = match self.broker.queue_stats(&queue).await {
                     Ok(stats) => i64::from(stats.map_or(0, |q| q.messages)),
                     Err(e) => {
                         unchecked.get_or_insert(e.to_string());
@@ -272,7 +295,7 @@ impl Scanner {
                 let waiters = QueueWaiters { channel, priorities };
                 let mut requeued = 0;
                 loop {
-                    let mut tx = self.app.store.begin().await?;
+                    let mut tx = self.store.begin().await?;
                     // The depth was read once, and what this pass requeued is young again (no
                     // longer waiting), so each round takes the next oldest of what is missing.
                     let left = (cap - requeued).min(limit);
@@ -306,8 +329,7 @@ impl Scanner {
                     }
                 }
             }
-            self.app
-                .metrics
+            self.metrics
                 .lost_messages
                 .with_label_values(&[channel.lower()])
                 .set(missing_in_channel);
@@ -327,18 +349,18 @@ impl Scanner {
     /// `store::scan::reclaim_lost_letters`). A DLQ whose depth cannot be read is left alone.
     async fn reclaim_lost_letters(&self, limit: i64, dry_run: bool, report: &mut PassReport) -> Result<(), ScanError> {
         let kind = ScanKind::LostDeadLetter;
-        let lost_after = self.app.settings.requeue_lost_after;
+        let lost_after = self.settings.requeue_lost_after;
         let mut unchecked = None;
         for &channel in Channel::ALL {
-            let dlq = self.app.broker.topology().dead_letter_queue(channel);
-            let depth = match self.app.broker.queue_stats(&dlq).await {
+            let dlq = self.broker.topology().dead_letter_queue(channel);
+            let depth = match self.broker.queue_stats(&dlq).await {
                 Ok(stats) => i64::from(stats.map_or(0, |q| q.messages)),
                 Err(e) => {
                     unchecked.get_or_insert(e.to_string());
                     continue;
                 }
             };
-            let mut tx = self.app.store.begin().await?;
+            let mut tx = self.store.begin().await?;
             let (expected, rows) = scanning::reclaim_lost_letters(&mut tx, channel, lost_after, depth, limit).await?;
             if dry_run || rows.is_empty() {
                 tx.rollback().await.map_err(StoreError::from)?;
@@ -361,7 +383,7 @@ impl Scanner {
     /// Counts `rows` as put back on the queues: in the pass's report and the metric.
     fn handled(&self, report: &mut PassReport, kind: ScanKind, rows: &[DueRow]) {
         report.add(kind, rows);
-        let enqueued = &self.app.metrics.scanner_enqueued;
+        let enqueued = &self.metrics.scanner_enqueued;
         for r in rows {
             enqueued.with_label_values(&[kind.as_str(), r.channel.lower()]).inc();
         }
@@ -374,7 +396,7 @@ impl Scanner {
         let Some((mut tx, rows)) = self.lock_step(kind, limit, dry_run, report).await? else {
             return Ok(());
         };
-        let backoff = self.app.backoff();
+        let backoff = self.settings.backoff;
         let records: Vec<OutcomeRecord> = rows
             .iter()
             .map(|row| {
@@ -390,14 +412,13 @@ impl Scanner {
         for ((row, record), applied) in rows.iter().zip(&records).zip(applied) {
             let outcome = record.outcome();
             if let (true, Some(reason)) = (applied, outcome.dead_letter_reason()) {
-                self.app
-                    .metrics
+                self.metrics
                     .failed
                     .with_label_values(&[row.channel.lower(), reason.as_str()])
                     .inc();
                 failed.push(DueRow {
                     attempt_count: outcome.attempt,
-                    failure_reason: Some(reason.as_str().to_string()),
+                    failure_reason: Some(reason),
                     last_error: outcome.result.error().map(str::to_string),
                     ..row.clone()
                 });
@@ -406,7 +427,7 @@ impl Scanner {
         // Dead letters of the rows that just failed; unconfirmed ones are swept later.
         let confirmed = self.publish_dead_letters(&failed).await;
         if !confirmed.is_empty() {
-            let mut conn = self.app.store.pool().acquire().await.map_err(StoreError::from)?;
+            let mut conn = self.store.pool().acquire().await.map_err(StoreError::from)?;
             scanning::mark_dead_lettered(&mut conn, &confirmed).await?;
         }
         Ok(())
@@ -440,28 +461,23 @@ impl Scanner {
     async fn publish_dead_letters(&self, rows: &[DueRow]) -> Vec<Uuid> {
         let mut confirmed = Vec::new();
         for row in rows {
-            // Rows fail with a reason; one the program no longer knows counts as exhausted.
-            let reason = row
-                .failure_reason
-                .as_deref()
-                .and_then(DeadLetterReason::parse)
-                .unwrap_or(DeadLetterReason::RetryExhausted);
+            // Rows fail with a reason (a constraint says so); none would be a row in no pass.
+            let reason = row.failure_reason.unwrap_or(DeadLetterReason::RetryExhausted);
             let last_error = row
                 .last_error
                 .clone()
                 .or_else(|| Some(LostAttempt::LeaseExpired.as_str().into()));
             let letter = DeadLetter::of_notification(
-                self.app.broker.topology(),
+                self.broker.topology(),
                 &work_message(row),
                 reason,
                 row.attempt_count.max(1),
                 None,
                 last_error,
             );
-            match self.app.broker.publish_dead_letter(&letter).await {
+            match self.broker.publish_dead_letter(&letter).await {
                 Ok(()) => {
-                    self.app
-                        .metrics
+                    self.metrics
                         .dead_lettered
                         .with_label_values(&[row.channel.lower(), reason.as_str()])
                         .inc();

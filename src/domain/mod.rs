@@ -32,6 +32,7 @@ pub(crate) use named_enum;
 pub mod backoff;
 pub mod notification;
 pub mod outcome;
+mod per_channel;
 pub mod rate;
 pub mod stuck;
 pub mod trace;
@@ -41,6 +42,7 @@ pub use notification::{
     BatchStatus, Channel, NewNotification, Notification, NotificationRequest, Priority, Status, ValidationError,
 };
 pub use outcome::{DeadLetterReason, DeliveryResult, LostAttempt, NextStep, Outcome};
+pub use per_channel::PerChannel;
 pub use trace::TraceContext;
 pub use transition::Transition;
 

@@ -6,14 +6,14 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-/// A named enum that goes over the wire and into the database under its upper-case name.
+/// A named enum that goes over the wire and into the database under its upper-case name
+/// (`store::codec` reads and writes it).
 macro_rules! wire_enum {
     ($(#[$m:meta])* $name:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
         super::named_enum! {
             $(#[$m])*
-            #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, sqlx::Type)]
+            #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
             #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-            #[sqlx(type_name = "text", rename_all = "SCREAMING_SNAKE_CASE")]
             pub enum $name { $($variant = $text),+ }
         }
 
@@ -276,7 +276,7 @@ fn bounded_key(value: Option<&str>, field: &'static str) -> Result<Option<String
 }
 
 /// A stored notification, as the API returns it (camelCase on the wire).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Notification {
     pub id: Uuid,
@@ -298,22 +298,17 @@ pub struct Notification {
     /// The last delivery attempt's error (an addition to the contract's fields, present only
     /// when there is one): what a script needs to tell why a notification failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[sqlx(default)]
     pub last_error: Option<String>,
     /// Why a FAILED notification was dead-lettered (permanent_error, retry_exhausted, ...).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[sqlx(default)]
     pub failure_reason: Option<String>,
     /// The W3C trace context the create request brought (not part of the API's JSON).
     #[serde(skip)]
-    #[sqlx(default)]
     pub traceparent: Option<String>,
     #[serde(skip)]
-    #[sqlx(default)]
     pub tracestate: Option<String>,
     /// The span id of the last attempt's provider call (16 hex digits), for the next one's link.
     #[serde(skip)]
-    #[sqlx(default)]
     pub trace_last_span: Option<String>,
 }
 

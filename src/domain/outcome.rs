@@ -125,7 +125,8 @@ pub enum DeliveryResult {
 }
 
 super::named_enum! {
-    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+    #[serde(rename_all = "snake_case")]
     pub enum DeadLetterReason {
         PermanentError = "permanent_error",
         RetryExhausted = "retry_exhausted",
@@ -137,6 +138,12 @@ super::named_enum! {
 impl DeadLetterReason {
     pub fn parse(text: &str) -> Option<Self> {
         Self::ALL.iter().copied().find(|r| r.as_str() == text)
+    }
+
+    /// A stored `failure_reason`: one this version does not know (another version's, an
+    /// operator's UPDATE) counts as exhausted, so its row is still dead-lettered.
+    pub fn from_stored(text: &str) -> Self {
+        Self::parse(text).unwrap_or(DeadLetterReason::RetryExhausted)
     }
 }
 

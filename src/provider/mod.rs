@@ -4,7 +4,7 @@
 //! (dead-lettered with the provider's answer).
 
 use crate::config::{Endpoint, Settings};
-use crate::domain::{Channel, DeliveryResult, TraceContext};
+use crate::domain::{Channel, DeliveryResult, PerChannel, TraceContext};
 use crate::store::Claimed;
 
 mod smtp;
@@ -66,14 +66,14 @@ impl Provider {
 
 /// The providers of this process, one per channel that has one.
 pub struct Providers {
-    by_channel: [Option<Provider>; 3],
+    by_channel: PerChannel<Option<Provider>>,
 }
 
 impl Providers {
     /// Clients for every channel with a provider in `settings`; `pool_size` connections
     /// kept per provider.
     pub fn build(settings: &Settings, pool_size: usize) -> Result<Providers, ProviderError> {
-        let mut by_channel: [Option<Provider>; 3] = [None, None, None];
+        let mut by_channel: PerChannel<Option<Provider>> = PerChannel::default();
         for &channel in Channel::ALL {
             let Some(p) = settings.provider(channel) else {
                 continue;
@@ -95,7 +95,7 @@ impl Providers {
                     Adapter::Smtp(Smtp::new(endpoint, p.timeout, pool_size, &settings.provider_tls)?)
                 }
             };
-            by_channel[channel.index()] = Some(Provider {
+            *by_channel.of_mut(channel) = Some(Provider {
                 adapter,
                 name: p.describe(),
             });
@@ -104,7 +104,7 @@ impl Providers {
     }
 
     pub fn get(&self, channel: Channel) -> Option<&Provider> {
-        self.by_channel[channel.index()].as_ref()
+        self.by_channel.of(channel).as_ref()
     }
 
     /// The channels that have a provider.

@@ -42,20 +42,20 @@ pub async fn serve(app: App, listener: TcpListener, api_only: bool, shutdown: Ca
         }
         scanner::spawn_loops(&app, None, &mut background, shutdown.clone());
     }
-    if app.backlog.enabled() {
-        background.spawn(app.backlog.clone().watch(app.broker.clone(), shutdown.clone()));
+    if app.intake.backlog.enabled() {
+        background.spawn(app.intake.backlog.clone().watch(app.broker.clone(), shutdown.clone()));
     }
     let readiness = Readiness {
         app: app.clone(),
         broker: broker_check,
     };
-    let router = crate::api::router(app.clone(), readiness);
+    let router = crate::api::router(app.clone(), crate::ops::router(readiness));
     let local = listener.local_addr()?;
     tracing::info!(addr = %local, api_only, "API listening");
     crate::api::serve(listener, router, shutdown.clone(), &app.settings).await?;
     // What the last creates accepted goes out before the broker connection closes; anything
     // the deadline cuts off stays in the outbox for the next scanner.
-    if !app.publisher.drain(app.settings.shutdown_timeout).await {
+    if !app.intake.publisher.drain(app.settings.shutdown_timeout).await {
         tracing::warn!("stopped before every accepted notification was published; the scanner publishes the rest");
     }
     while background.join_next().await.is_some() {}

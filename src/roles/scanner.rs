@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::app::App;
 use crate::dispatch::prune::{prune, PrunePlan};
-use crate::dispatch::scan::{ScanScope, Scanner};
+use crate::dispatch::scan::ScanScope;
 use crate::domain::Channel;
 use crate::ops::BrokerCheck;
 use crate::store::prune::PruneCounts;
@@ -96,7 +96,7 @@ async fn prune_loop(app: App, shutdown: CancellationToken) {
 
 /// The retries' loop also samples the queue depths.
 async fn scan_loop(app: App, scope: ScanScope, every: Duration, shutdown: CancellationToken) {
-    let scanner = Scanner::new(app.clone());
+    let scanner = app.scanner();
     loop {
         let span = crate::otel::Span::start(scope.span_name(), opentelemetry::trace::SpanKind::Internal, None);
         let pass = scanner.pass(scope, false).await;

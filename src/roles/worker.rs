@@ -39,7 +39,7 @@ pub fn build(app: &App) -> Result<Arc<Deliverer>, NoProvider> {
             ),
         }
     }
-    Ok(Deliverer::new(app.clone(), providers))
+    Ok(app.deliverer(providers))
 }
 
 /// Consumes until `shutdown`, then lets in-flight deliveries finish within SHUTDOWN_TIMEOUT.

@@ -2,6 +2,7 @@
 //! changed only by conditional updates, so two processes racing on one row cannot both win.
 
 pub mod batched;
+mod codec;
 pub mod lease;
 pub mod lookup;
 pub mod migrations;

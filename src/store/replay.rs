@@ -11,7 +11,7 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::{status_from, Store, StoreResult};
-use crate::domain::{Channel, Priority, Status, Transition};
+use crate::domain::{Channel, DeadLetterReason, Priority, Status, Transition};
 
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct ReplayTarget {
@@ -69,7 +69,7 @@ static FAILED_IDS: LazyLock<String> = LazyLock::new(|| {
 pub struct FailedFilter {
     pub ids: Vec<Uuid>,
     pub channel: Option<Channel>,
-    pub reason: Option<String>,
+    pub reason: Option<DeadLetterReason>,
     pub since: Option<DateTime<Utc>>,
     pub until: Option<DateTime<Utc>>,
     pub limit: Option<i64>,
@@ -98,7 +98,7 @@ impl FailedFilter {
     ) -> sqlx::query::QueryScalar<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments> {
         q.bind(&self.ids)
             .bind(self.channel)
-            .bind(&self.reason)
+            .bind(self.reason.map(DeadLetterReason::as_str))
             .bind(self.since)
             .bind(self.until)
             .bind(self.limit.unwrap_or(i64::MAX))

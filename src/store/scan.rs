@@ -8,7 +8,7 @@ use sqlx::{PgConnection, Row};
 use uuid::Uuid;
 
 use super::{status_from, Store, StoreResult};
-use crate::domain::{Channel, Priority, Status, Transition};
+use crate::domain::{Channel, DeadLetterReason, Priority, Status, Transition};
 
 crate::domain::named_enum! {
     /// What a scan pass looks for.
@@ -152,7 +152,7 @@ pub struct DueRow {
     pub priority: Priority,
     pub attempt_count: i32,
     pub max_retries: i32,
-    pub failure_reason: Option<String>,
+    pub failure_reason: Option<DeadLetterReason>,
     pub last_error: Option<String>,
 }
 

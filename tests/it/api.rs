@@ -302,7 +302,7 @@ async fn broker_down_still_answers_202_queued_and_the_outbox_keeps_the_message_o
     );
     assert!(batch.get("warning").is_none(), "{batch}");
     assert!(
-        t.app.publisher.drain(Duration::from_secs(10)).await,
+        t.app.intake.publisher.drain(Duration::from_secs(10)).await,
         "the publisher gives up on an unreachable broker"
     );
     let owed: i64 = sqlx::query_scalar("SELECT count(*) FROM notification_outbox WHERE published_at IS NULL")

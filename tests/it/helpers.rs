@@ -295,7 +295,7 @@ impl TestApp {
             .expect("request");
         let answer = decode(r).await;
         assert!(
-            self.app.publisher.drain(Duration::from_secs(10)).await,
+            self.app.intake.publisher.drain(Duration::from_secs(10)).await,
             "the publisher did not finish within 10 s"
         );
         answer

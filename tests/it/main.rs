@@ -4,6 +4,7 @@ mod api;
 mod broker;
 mod cli;
 mod helpers;
+mod layers;
 mod operator;
 mod packaging;
 mod primary;

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use dispatchctl::domain::Channel;
+use dispatchctl::domain::{Channel, PerChannel};
 use dispatchctl::metrics::Metrics;
 use dispatchctl::ratelimit::RateLimiter;
 use dispatchctl::redis_client::RedisHandle;
@@ -110,7 +110,11 @@ async fn one_process_keeps_its_rate_across_a_redis_outage_and_a_master_that_lost
     ));
     handle.ping().await.expect("Redis answers through the relay");
     let metrics = Arc::new(Metrics::new());
-    let limiter = Arc::new(RateLimiter::new(handle.clone(), [RATE, RATE, RATE], metrics.clone()));
+    let limiter = Arc::new(RateLimiter::new(
+        handle.clone(),
+        PerChannel::from_fn(|_| RATE),
+        metrics.clone(),
+    ));
 
     // Two seconds of slots reserved in Redis, then Redis goes away while they are used.
     let mut shared = acquire_many(&limiter, BURST);

@@ -42,7 +42,7 @@ async fn exec(app: &App, sql: &str, id: Uuid) {
 async fn a_retry_is_enqueued_only_once_due() {
     let t = TestApp::spawn(Env::new(), true).await;
     let id = pending_retry(&t, Channel::Sms, "1 hour").await;
-    let scanner = Scanner::new(t.app.clone());
+    let scanner = t.app.scanner();
     let report = scanner.pass(ScanScope::ALL, false).await.unwrap();
     assert_eq!(report.total(), 0, "not due yet: {report:?}");
     assert_eq!(queue_len(&t.app, &t.env.queue(Channel::Sms)).await, 0);
@@ -157,7 +157,7 @@ async fn a_queue_backlog_is_never_republished() {
         wait_for(WITHIN, || async { owed(&t.app).await == 0 }).await,
         "the publisher clears what the broker confirmed"
     );
-    let scanner = Scanner::new(t.app.clone());
+    let scanner = t.app.scanner();
     for _ in 0..2 {
         let report = scanner.pass(ScanScope::ALL, false).await.unwrap();
         assert_eq!(report.total(), 0, "nothing republished: {report:?}");
@@ -191,7 +191,7 @@ async fn the_scanner_publishes_what_a_crash_left_owed_once_and_clears_what_moved
         young,
     )
     .await;
-    let scanner = Scanner::new(t.app.clone());
+    let scanner = t.app.scanner();
     let report = scanner.pass(ScanScope::SCHEDULED, false).await.unwrap();
     assert_eq!(report.handled["unpublished"]["SMS"], 1, "{report:?}");
     assert_eq!(
@@ -222,7 +222,7 @@ async fn an_expired_lease_is_recovered_as_a_transient_failure() {
         true,
     )
     .await;
-    let scanner = Scanner::new(t.app.clone());
+    let scanner = t.app.scanner();
     let retry: Uuid = t.create("sms", "x", "worker died").await["id"]
         .as_str()
         .unwrap()
@@ -284,7 +284,7 @@ async fn two_scanners_over_1000_due_rows_publish_each_once() {
     .await
     .unwrap();
     let other = App::start(env.settings(), false).await.unwrap();
-    let (a, b) = (Scanner::new(t.app.clone()), Scanner::new(other));
+    let (a, b) = (t.app.scanner(), other.scanner());
     let drain = |s: Scanner| async move {
         let mut total = 0;
         loop {
@@ -338,11 +338,11 @@ async fn a_broker_failure_leaves_rows_due_and_a_rerun_enqueues_them() {
     )
     .await
     .unwrap();
-    let err = Scanner::new(broken).pass(ScanScope::ALL, false).await.unwrap_err();
+    let err = broken.scanner().pass(ScanScope::ALL, false).await.unwrap_err();
     assert!(err.to_string().contains("RabbitMQ"), "{err}");
     let n = t.app.store.get(id).await.unwrap().unwrap();
     assert!(n.next_retry_at.is_some(), "still due after the failed pass");
-    let report = Scanner::new(t.app.clone()).pass(ScanScope::ALL, false).await.unwrap();
+    let report = t.app.scanner().pass(ScanScope::ALL, false).await.unwrap();
     assert_eq!(report.handled["retry"]["EMAIL"], 1);
     assert_eq!(queue_len(&t.app, &t.env.queue(Channel::Email)).await, 1);
     t.take_left(&[("email", 1)]).await;
@@ -502,7 +502,7 @@ async fn a_backlog_of_2000_still_queued_is_not_republished() {
     let t = TestApp::spawn(Env::new().set("REQUEUE_LOST_AFTER", "1ms"), true).await;
     create_sms(&t, 2000).await;
     assert_eq!(sms_queue_depth(&t).await, 2000);
-    let scanner = Scanner::new(t.app.clone());
+    let scanner = t.app.scanner();
     for _ in 0..3 {
         let report = scanner.pass(ScanScope::RETRIES, false).await.unwrap();
         assert_eq!(report.total(), 0, "nothing republished: {report:?}");
@@ -543,10 +543,7 @@ async fn a_republished_message_still_in_its_queue_is_delivered_once() {
     let queue = env.queue(Channel::Sms);
     let holder = hold_unacked(&queue, 20).await;
     assert_eq!(queue_len(&t.app, &queue).await, 0, "none ready while held");
-    let report = Scanner::new(t.app.clone())
-        .pass(ScanScope::RETRIES, false)
-        .await
-        .unwrap();
+    let report = t.app.scanner().pass(ScanScope::RETRIES, false).await.unwrap();
     assert_eq!(lost_in(&report), 20, "held messages look lost: {report:?}");
     holder.conn.close(200, "gone").await.unwrap();
     assert!(
@@ -604,7 +601,7 @@ async fn dead_letters_the_broker_lost_are_published_again_but_discarded_ones_are
     assert_eq!(purge_queue(&dlq).await, 5);
 
     let app = App::start(env.settings(), false).await.unwrap();
-    let scanner = Scanner::new(app.clone());
+    let scanner = app.scanner();
     let report = scanner.pass(ScanScope::RETRIES, false).await.unwrap();
     assert_eq!(report.handled["lost_dead_letter"]["SMS"], 5, "{report:?}");
     // The dead-letter pass publishes them (at once, or past UNPUBLISHED_GRACE since the

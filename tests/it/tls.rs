@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use axum::http::StatusCode;
 use dispatchctl::broker::{Broker, BrokerError, Endpoints};
-use dispatchctl::domain::Channel;
+use dispatchctl::domain::{Channel, PerChannel};
 use dispatchctl::metrics::Metrics;
 use dispatchctl::ratelimit::RateLimiter;
 use dispatchctl::redis_client::RedisHandle;
@@ -423,7 +423,7 @@ async fn rediss_wrong_ca_or_host_name_fails_naming_the_check_and_the_limiter_fal
         let err = redis.ping().await.expect_err("handshake fails").to_string();
         assert!(err.contains(check), "{check}: {err}");
         let metrics = Arc::new(Metrics::new());
-        let limiter = RateLimiter::new(redis, [1000, 1000, 1000], metrics.clone());
+        let limiter = RateLimiter::new(redis, PerChannel::from_fn(|_| 1000), metrics.clone());
         let waited = tokio::time::timeout(Duration::from_secs(10), limiter.acquire(Channel::Sms))
             .await
             .expect("the limiter decides alone instead of waiting for Redis");

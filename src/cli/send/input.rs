@@ -21,7 +21,6 @@ pub(super) fn collect_items(args: &Args) -> anyhow::Result<Vec<NotificationReque
         None => {
             let channel = args
                 .channel
-                .clone()
                 .ok_or_else(|| fail(INVALID, "--channel is required (or use --file)"))?;
             let to = args
                 .to
@@ -33,10 +32,10 @@ pub(super) fn collect_items(args: &Args) -> anyhow::Result<Vec<NotificationReque
                 (None, None) => return Err(fail(INVALID, "--content or --content-file is required")),
             };
             vec![NotificationRequest {
-                channel: Some(channel),
+                channel: Some(channel.as_str().to_string()),
                 recipient: Some(to),
                 content: Some(content),
-                priority: Some(args.priority.clone()),
+                priority: Some(args.priority.as_str().to_string()),
                 idempotency_key: args.idempotency_key.clone(),
                 correlation_id: args.correlation_id.clone(),
                 max_retries: args.max_retries,
@@ -48,7 +47,7 @@ pub(super) fn collect_items(args: &Args) -> anyhow::Result<Vec<NotificationReque
     for (i, item) in items.iter_mut().enumerate() {
         // As on the command line, priority may be left out.
         if item.priority.is_none() {
-            item.priority = Some(args.priority.clone());
+            item.priority = Some(args.priority.as_str().to_string());
         }
         if let Some(when) = item.scheduled_at.clone() {
             match relative_time(&when) {

@@ -16,7 +16,7 @@ mod input;
 use super::fail;
 use super::output::{self, Format};
 use crate::dispatch::create::MAX_BATCH;
-use crate::domain::{BatchStatus, Notification, Status};
+use crate::domain::{BatchStatus, Channel, Notification, Priority, Status};
 
 const OK: u8 = 0;
 const SOME_FAILED: u8 = 1;
@@ -38,8 +38,8 @@ pub struct Args {
     #[arg(long, env = "DISPATCH_API_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
     /// sms, email or push.
-    #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(["sms", "email", "push"]), ignore_case = true)]
-    pub channel: Option<String>,
+    #[arg(long, ignore_case = true)]
+    pub channel: Option<Channel>,
     /// Recipient: phone number, e-mail address or device token.
     #[arg(long)]
     pub to: Option<String>,
@@ -50,8 +50,8 @@ pub struct Args {
     #[arg(long, value_name = "FILE")]
     pub content_file: Option<PathBuf>,
     /// high, normal or low (also the default of items in --file that have none).
-    #[arg(long, default_value = "normal", value_parser = clap::builder::PossibleValuesParser::new(["high", "normal", "low"]), ignore_case = true)]
-    pub priority: String,
+    #[arg(long, default_value = "normal", ignore_case = true)]
+    pub priority: Priority,
     /// A key of your own: sending again with the same key returns the first notification
     /// instead of creating another (safe retries of this command).
     #[arg(long, value_name = "KEY")]
@@ -202,7 +202,7 @@ impl ApiTarget {
     pub fn resolve(global: &super::GlobalArgs, url: Option<String>, token: Option<String>) -> ApiTarget {
         // The service's other settings do not concern a client: one that does not parse
         // leaves the defaults, and the request says where it went.
-        let settings = crate::config::Settings::load(global.config.as_deref(), &[]).ok();
+        let settings = crate::config::Settings::load(global.config.as_deref(), &Default::default()).ok();
         // A token that may send, if API_TOKENS has one; a read-only one gets its 403.
         let token = token.or_else(|| {
             let tokens = &settings.as_ref()?.api_tokens;

@@ -30,7 +30,7 @@ impl AmqpTls {
 /// Opens an `amqps://` connection; `url` is known to parse (config checked it).
 // The closure's error type is lapin's (HandshakeError, large); it is not ours to box.
 #[allow(clippy::result_large_err)]
-pub(super) async fn connect(
+pub(crate) async fn connect(
     url: &str,
     props: ConnectionProperties,
     tls: &AmqpTls,

@@ -1,7 +1,18 @@
-//! TLS for the clients (RabbitMQ, Redis, the provider) and the listeners: reading PEM files,
-//! building rustls configurations, and turning a failed handshake into one line that says
-//! which check failed. PostgreSQL builds its own from the DSN (sqlx); only the error wording
-//! is shared. Nothing here opens a connection.
+//! All of the process's TLS, in one place. Who uses it:
+//! - the clients: `broker` (`amqp.rs`: `amqps://` with our rustls configuration, where lapin's
+//!   own wants PKCS#12), `redis_client`, `provider` (webhook and SMTP), `otel`'s exporter and
+//!   `cli::completions`' fetch, through `client_config` (system roots + CA file, client
+//!   certificate);
+//! - the listeners of `api` and `ops` (`listener.rs`: HTTPS, reloading its certificate);
+//! - `config/tls.rs`, which reads the `*_CA_FILE`/`*_CERT_FILE`/`*_KEY_FILE` and `TLS_*`
+//!   settings and checks their files once at start-up with the loaders here;
+//! - `store`, for the one-line "which TLS check failed" wording (`describe`): PostgreSQL
+//!   builds its TLS from the DSN (sqlx).
+//!
+//! Nothing here reads settings; only `amqp::connect` and the listener open sockets.
+
+pub mod amqp;
+pub mod listener;
 
 use std::error::Error as StdError;
 use std::path::{Path, PathBuf};
