@@ -32,13 +32,13 @@ test: ## Run the test suite (starts local services unless DISPATCHCTL_SKIP_SERVI
 
 lint: ## Check formatting and run clippy with warnings as errors
 	$(CARGO) fmt --all -- --check
-	$(CARGO) clippy --all-targets --locked -- -D warnings
+	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 
 services: ## Start PostgreSQL, RabbitMQ and Redis locally, without Docker
 	bash scripts/start-services.sh
 
-completions: ## Regenerate completions/ and man/ from the CLI definitions (a test checks they are fresh)
-	bash scripts/gen-completions.sh
+completions: ## Regenerate docs/CONFIGURATION.md, completions/ and man/ from the code (a test checks they are fresh)
+	$(CARGO) xtask gen
 
 bench: ## Run the benchmark script
 	bash scripts/bench.sh

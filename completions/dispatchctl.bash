@@ -660,7 +660,7 @@ _dispatchctl() {
                     return 0
                     ;;
                 --channels)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "sms email push" -- "${cur}"))
                     return 0
                     ;;
                 --concurrency)

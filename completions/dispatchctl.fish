@@ -48,7 +48,9 @@ complete -c dispatchctl -n "__fish_dispatchctl_using_subcommand serve" -l no-mig
 complete -c dispatchctl -n "__fish_dispatchctl_using_subcommand serve" -s h -l help -d 'Print help'
 complete -c dispatchctl -n "__fish_dispatchctl_using_subcommand serve" -s V -l version -d 'Print version'
 complete -c dispatchctl -n "__fish_dispatchctl_using_subcommand worker" -l listen -d 'Address of the /livez, /readyz and /metrics endpoints' -r
-complete -c dispatchctl -n "__fish_dispatchctl_using_subcommand worker" -l channels -d 'Channels to consume (comma-separated); by default every channel that has a provider' -r
+complete -c dispatchctl -n "__fish_dispatchctl_using_subcommand worker" -l channels -d 'Channels to consume (comma-separated); by default every channel that has a provider' -r -f -a "sms\t''
+email\t''
+push\t''"
 complete -c dispatchctl -n "__fish_dispatchctl_using_subcommand worker" -l concurrency -d 'Deliveries in flight [env: WORKER_CONCURRENCY; default 192]' -r
 complete -c dispatchctl -n "__fish_dispatchctl_using_subcommand worker" -l tls-cert -d 'Certificate chain (PEM) of the listener, which then speaks HTTPS only (TLS 1.2+); reloaded on SIGHUP and when the file changes [env: TLS_CERT_FILE]' -r -F
 complete -c dispatchctl -n "__fish_dispatchctl_using_subcommand worker" -l tls-key -d 'Private key (PEM) of --tls-cert [env: TLS_KEY_FILE]' -r -F

@@ -94,9 +94,9 @@ drop_test_databases
 # Most tests wait on I/O, so more run at once than there are cores.
 run_tests() {
   if cargo nextest --version >/dev/null 2>&1; then
-    cargo nextest run --locked --no-fail-fast --test-threads "${TEST_THREADS:-8}" "$@"
+    cargo nextest run --workspace --locked --no-fail-fast --test-threads "${TEST_THREADS:-8}" "$@"
   else
-    cargo test --locked --no-fail-fast "$@" -- --test-threads "${TEST_THREADS:-8}"
+    cargo test --workspace --locked --no-fail-fast "$@" -- --test-threads "${TEST_THREADS:-8}"
   fi
 }
 

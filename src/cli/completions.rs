@@ -76,14 +76,22 @@ pub fn man(args: ManArgs) -> anyhow::Result<ExitCode> {
 
 /// Writes `dispatchctl.1` and `dispatchctl-<sub>.1` for every visible subcommand.
 pub fn write_man_pages(dir: &std::path::Path) -> anyhow::Result<()> {
+    for (file, page) in man_pages()? {
+        std::fs::write(dir.join(file), page)?;
+    }
+    Ok(())
+}
+
+/// Each man page's file name and text: `dispatchctl.1`, then one per visible subcommand.
+pub fn man_pages() -> anyhow::Result<Vec<(String, Vec<u8>)>> {
     let cmd = visible_command();
-    std::fs::write(dir.join("dispatchctl.1"), page(cmd.clone(), None)?)?;
+    let mut pages = vec![("dispatchctl.1".to_string(), page(cmd.clone(), None)?)];
     for sub in cmd.get_subcommands() {
         let name = format!("dispatchctl-{}", sub.get_name());
         let man = page(sub.clone().name(name.clone()), Some(sub.get_name()))?;
-        std::fs::write(dir.join(format!("{name}.1")), man)?;
+        pages.push((format!("{name}.1"), man));
     }
-    Ok(())
+    Ok(pages)
 }
 
 /// clap_mangen's sections, with an ENVIRONMENT section before VERSION.
@@ -180,7 +188,7 @@ pub async fn healthcheck(global: &super::GlobalArgs, args: HealthcheckArgs) -> a
             ..Default::default()
         })
         .map_err(|e| Exit::new(2, format!("--ca-file: {e}")))?,
-        None => match crate::config::Settings::load(global.config.as_deref(), &[])
+        None => match crate::config::Settings::load(global.config.as_deref(), &Default::default())
             .ok()
             .and_then(|s| s.listener_tls)
         {

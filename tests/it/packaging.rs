@@ -1,10 +1,11 @@
-//! Generated and documented artefacts stay in step with the code.
+//! Generated and documented artefacts stay in step with the code (their freshness: xtask's
+//! `generated_files_are_fresh`).
 
 use std::path::Path;
 use std::time::Duration;
 
 use clap::CommandFactory;
-use clap_complete::{Generator, Shell};
+
 use dispatchctl::cli::Cli;
 use dispatchctl::config::SETTINGS;
 
@@ -14,47 +15,6 @@ fn root() -> &'static Path {
 
 fn read(path: &str) -> String {
     std::fs::read_to_string(root().join(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
-}
-
-#[test]
-fn completions_are_fresh() {
-    for shell in [Shell::Bash, Shell::Zsh, Shell::Fish, Shell::PowerShell, Shell::Elvish] {
-        let mut generated = Vec::new();
-        clap_complete::generate(
-            shell,
-            &mut dispatchctl::cli::completions::visible_command(),
-            "dispatchctl",
-            &mut generated,
-        );
-        let file = format!("completions/{}", shell.file_name("dispatchctl"));
-        assert!(
-            read(&file).as_bytes() == generated.as_slice(),
-            "{file} is stale: run scripts/gen-completions.sh"
-        );
-    }
-}
-
-#[test]
-fn man_pages_are_fresh() {
-    let dir = tempfile::tempdir().unwrap();
-    dispatchctl::cli::completions::write_man_pages(dir.path()).unwrap();
-    let mut count = 0;
-    for entry in std::fs::read_dir(dir.path()).unwrap() {
-        let entry = entry.unwrap();
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let committed = read(&format!("man/{name}"));
-        assert!(
-            committed == std::fs::read_to_string(entry.path()).unwrap(),
-            "man/{name} is stale: run scripts/gen-completions.sh"
-        );
-        count += 1;
-    }
-    assert!(count >= 8, "dispatchctl.1 and one page per subcommand");
-    assert_eq!(
-        std::fs::read_dir(root().join("man")).unwrap().count(),
-        count,
-        "man/ holds a page no subcommand has"
-    );
 }
 
 #[test]
@@ -113,23 +73,6 @@ fn every_flag_of_every_visible_command_has_a_description() {
     let mut missing = Vec::new();
     walk(&cmd, "dispatchctl", &mut missing);
     assert!(missing.is_empty(), "flags without a description: {missing:?}");
-}
-
-#[test]
-fn every_setting_is_documented() {
-    let docs = read("docs/CONFIGURATION.md");
-    for s in SETTINGS {
-        assert!(
-            docs.contains(&format!("`{}`", s.env)),
-            "{} is missing from docs/CONFIGURATION.md",
-            s.env
-        );
-        assert!(
-            docs.contains(&format!("`{}`", s.env.to_ascii_lowercase())),
-            "YAML key of {} is missing",
-            s.env
-        );
-    }
 }
 
 #[test]
