@@ -4,6 +4,8 @@
 //!   the `SETTINGS` table, completions/ and man/ from the clap definitions.
 //! - `cargo xtask gen --check` writes nothing and fails, naming each file, when one is stale
 //!   (the test `generated_files_are_fresh` runs the same comparison in `scripts/test.sh`).
+//! - `cargo xtask test [ARGS]` chooses and runs the passes of the test suite (`test.rs`);
+//!   `scripts/test.sh` installs what is missing first.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -12,6 +14,8 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use clap_complete::{Generator, Shell};
 use dispatchctl::config::{SettingSpec, SETTINGS};
+
+mod test;
 
 #[derive(Parser)]
 #[command(name = "cargo xtask", about = "dispatchctl's project tooling")]
@@ -28,10 +32,24 @@ enum Command {
         #[arg(long)]
         check: bool,
     },
+    /// Run the test suite's passes (scripts/test.sh installs what they need, then calls this).
+    Test {
+        /// Arguments for the runner (cargo-nextest, or cargo test): one pass with them.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
 }
 
 fn main() -> ExitCode {
-    let Command::Gen { check } = Cli::parse().command;
+    let check = match Cli::parse().command {
+        Command::Gen { check } => check,
+        Command::Test { args } => {
+            return test::run(&root(), args).unwrap_or_else(|e| {
+                eprintln!("xtask: {e:#}");
+                ExitCode::FAILURE
+            })
+        }
+    };
     match gen(&root(), check) {
         Ok(stale) if stale.is_empty() => ExitCode::SUCCESS,
         Ok(stale) => {
