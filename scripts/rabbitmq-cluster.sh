@@ -83,35 +83,13 @@ cluster_names() {
     printf '%s\n' "${out[*]}"
 }
 
-# Environment of every command (server and CLI) of node i, in a subshell's scope. A clean
-# set of RABBITMQ_* variables and config files of its own, so that neither the system's
-# rabbitmq-env.conf / rabbitmq.conf (node rabbit@localhost on 5672) nor the caller's
-# environment leak in. HOME is shared by the three nodes: it holds their common cookie.
+# Environment of every command (server and CLI) of node i, in a subshell's scope
+# (`rabbit_node_env`, services.sh). HOME is shared by the three nodes: it holds their
+# common cookie.
 cluster_env() {
-    local i="$1" d="$CLUSTER_DIR/node$1" node port dist
-    node="CLUSTER_NODE_$i" port="CLUSTER_AMQP_PORT_$i" dist="CLUSTER_DIST_PORT_$i"
-    unset RABBITMQ_NODENAME RABBITMQ_NODE_IP_ADDRESS RABBITMQ_NODE_PORT RABBITMQ_DIST_PORT \
-        RABBITMQ_MNESIA_BASE RABBITMQ_MNESIA_DIR RABBITMQ_LOG_BASE RABBITMQ_LOGS RABBITMQ_PID_FILE \
-        RABBITMQ_CONFIG_FILE RABBITMQ_CONFIG_FILES RABBITMQ_ADVANCED_CONFIG_FILE \
-        RABBITMQ_ENABLED_PLUGINS_FILE RABBITMQ_PLUGINS_DIR RABBITMQ_CONF_ENV_FILE \
-        RABBITMQ_USE_LONGNAME RABBITMQ_SERVER_START_ARGS RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS
-    export HOME="$CLUSTER_DIR/home"
-    export RABBITMQ_NODENAME="${!node}"
-    export RABBITMQ_NODE_IP_ADDRESS=127.0.0.1
-    export RABBITMQ_NODE_PORT="${!port}"
-    export RABBITMQ_DIST_PORT="${!dist}"
-    export RABBITMQ_CTL_DIST_PORT_MIN="$CLUSTER_CTL_MIN"
-    export RABBITMQ_CTL_DIST_PORT_MAX="$CLUSTER_CTL_MAX"
-    export RABBITMQ_MNESIA_BASE="$d/mnesia"
-    export RABBITMQ_LOG_BASE="$d/log"
-    export RABBITMQ_PID_FILE="$d/rabbit.pid"
-    export RABBITMQ_ENABLED_PLUGINS_FILE="$d/enabled_plugins"
-    export RABBITMQ_CONFIG_FILE="$d/rabbitmq.conf"
-    export RABBITMQ_ADVANCED_CONFIG_FILE="$d/advanced.config"
-    export RABBITMQ_CONF_ENV_FILE="$d/rabbitmq-env.conf"
-    export ERL_EPMD_PORT="$CLUSTER_EPMD_PORT"
-    export ERL_EPMD_ADDRESS=127.0.0.1
-    export ERL_FLAGS="-kernel inet_dist_use_interface {127,0,0,1}"
+    local node="CLUSTER_NODE_$1" port="CLUSTER_AMQP_PORT_$1" dist="CLUSTER_DIST_PORT_$1"
+    rabbit_node_env "$CLUSTER_DIR/node$1" "$CLUSTER_DIR/home" "${!node}" "${!port}" "${!dist}" \
+        "$CLUSTER_CTL_MIN" "$CLUSTER_CTL_MAX" "$CLUSTER_EPMD_PORT"
 }
 
 # rabbitmqctl (or another CLI tool) against node i, always with -n.

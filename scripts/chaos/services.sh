@@ -141,26 +141,41 @@ chaos_load_env() {
     . "$run/services.env"
 }
 
-# Environment of every RabbitMQ command (server and CLI) of the private node.
-chaos_rabbit_env() {
-    local r="$CHAOS_RUN/rabbit"
-    export HOME="$r/home"
-    export RABBITMQ_NODENAME="$CHAOS_RABBIT_NODE"
+# Environment of every command (server and CLI) of one RabbitMQ node, in the caller's
+# (subshell's) scope: a clean set of RABBITMQ_* variables and config files of its own in DIR,
+# so that neither the system's rabbitmq-env.conf / rabbitmq.conf (node rabbit@localhost on
+# 5672) nor the caller's environment leak in. rabbitmq-cluster.sh uses it for each node.
+# Usage: rabbit_node_env DIR HOME NODE AMQP_PORT DIST_PORT CTL_MIN CTL_MAX EPMD_PORT
+rabbit_node_env() {
+    local d="$1"
+    unset RABBITMQ_NODENAME RABBITMQ_NODE_IP_ADDRESS RABBITMQ_NODE_PORT RABBITMQ_DIST_PORT \
+        RABBITMQ_MNESIA_BASE RABBITMQ_MNESIA_DIR RABBITMQ_LOG_BASE RABBITMQ_LOGS RABBITMQ_PID_FILE \
+        RABBITMQ_CONFIG_FILE RABBITMQ_CONFIG_FILES RABBITMQ_ADVANCED_CONFIG_FILE \
+        RABBITMQ_ENABLED_PLUGINS_FILE RABBITMQ_PLUGINS_DIR RABBITMQ_CONF_ENV_FILE \
+        RABBITMQ_USE_LONGNAME RABBITMQ_SERVER_START_ARGS RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS
+    export HOME="$2"
+    export RABBITMQ_NODENAME="$3"
     export RABBITMQ_NODE_IP_ADDRESS=127.0.0.1
-    export RABBITMQ_NODE_PORT="$CHAOS_AMQP_PORT"
-    export RABBITMQ_DIST_PORT="$CHAOS_RABBIT_DIST_PORT"
-    export RABBITMQ_CTL_DIST_PORT_MIN="$CHAOS_RABBIT_CTL_MIN"
-    export RABBITMQ_CTL_DIST_PORT_MAX="$CHAOS_RABBIT_CTL_MAX"
-    export RABBITMQ_MNESIA_BASE="$r/mnesia"
-    export RABBITMQ_LOG_BASE="$r/log"
-    export RABBITMQ_PID_FILE="$r/rabbit.pid"
-    export RABBITMQ_ENABLED_PLUGINS_FILE="$r/enabled_plugins"
-    export RABBITMQ_CONFIG_FILE="$r/rabbitmq.conf"
-    export RABBITMQ_ADVANCED_CONFIG_FILE="$r/advanced.config"
-    export RABBITMQ_CONF_ENV_FILE="$r/rabbitmq-env.conf"
-    export ERL_EPMD_PORT="$CHAOS_EPMD_PORT"
+    export RABBITMQ_NODE_PORT="$4"
+    export RABBITMQ_DIST_PORT="$5"
+    export RABBITMQ_CTL_DIST_PORT_MIN="$6"
+    export RABBITMQ_CTL_DIST_PORT_MAX="$7"
+    export RABBITMQ_MNESIA_BASE="$d/mnesia"
+    export RABBITMQ_LOG_BASE="$d/log"
+    export RABBITMQ_PID_FILE="$d/rabbit.pid"
+    export RABBITMQ_ENABLED_PLUGINS_FILE="$d/enabled_plugins"
+    export RABBITMQ_CONFIG_FILE="$d/rabbitmq.conf"
+    export RABBITMQ_ADVANCED_CONFIG_FILE="$d/advanced.config"
+    export RABBITMQ_CONF_ENV_FILE="$d/rabbitmq-env.conf"
+    export ERL_EPMD_PORT="$8"
     export ERL_EPMD_ADDRESS=127.0.0.1
     export ERL_FLAGS="-kernel inet_dist_use_interface {127,0,0,1}"
+}
+
+# The private node's.
+chaos_rabbit_env() {
+    rabbit_node_env "$CHAOS_RUN/rabbit" "$CHAOS_RUN/rabbit/home" "$CHAOS_RABBIT_NODE" "$CHAOS_AMQP_PORT" \
+        "$CHAOS_RABBIT_DIST_PORT" "$CHAOS_RABBIT_CTL_MIN" "$CHAOS_RABBIT_CTL_MAX" "$CHAOS_EPMD_PORT"
 }
 
 chaos_rabbitmqctl() {
