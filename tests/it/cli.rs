@@ -191,10 +191,9 @@ async fn sigterm_mid_load_loses_nothing() {
     assert!(status.success(), "graceful exit, got {status:?}");
     let mut second = spawn_worker();
     let all_sent = wait_for(Duration::from_secs(40), || async {
-        let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM notifications WHERE status = 'SENT'")
-            .fetch_one(api.app.store.pool())
-            .await
-            .unwrap();
+        let rows: i64 = api
+            .count("SELECT count(*) FROM notifications WHERE status = 'SENT'")
+            .await;
         rows == 60
     })
     .await;

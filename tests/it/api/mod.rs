@@ -126,10 +126,9 @@ async fn twenty_concurrent_identical_creates_make_one_row() {
         })
         .collect();
     assert_eq!(ids.len(), 1, "all answers name the same notification");
-    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM notifications WHERE idempotency_key = 'order-77'")
-        .fetch_one(t.app.store.pool())
-        .await
-        .unwrap();
+    let rows: i64 = t
+        .count("SELECT count(*) FROM notifications WHERE idempotency_key = 'order-77'")
+        .await;
     assert_eq!(rows, 1);
     // Published once: take_left waits for the background publisher, then counts exactly one.
     t.take_left(&[("sms", 1)]).await;
@@ -177,10 +176,9 @@ async fn broker_down_still_answers_202_queued_and_the_outbox_keeps_the_message_o
         t.app.intake.publisher.drain(Duration::from_secs(10)).await,
         "the publisher gives up on an unreachable broker"
     );
-    let owed: i64 = sqlx::query_scalar("SELECT count(*) FROM notification_outbox WHERE published_at IS NULL")
-        .fetch_one(t.app.store.pool())
-        .await
-        .unwrap();
+    let owed: i64 = t
+        .count("SELECT count(*) FROM notification_outbox WHERE published_at IS NULL")
+        .await;
     assert_eq!(owed, 3, "every message the broker did not confirm is still owed");
     let (status, ready) = t.get("/readyz").await;
     assert_eq!(ready["checks"]["rabbitmq"], "down");
@@ -380,10 +378,7 @@ async fn one_bad_write_does_not_fail_its_batch_neighbours() {
 }
 
 pub(crate) async fn stored_rows(t: &TestApp) -> i64 {
-    sqlx::query_scalar("SELECT count(*) FROM notifications")
-        .fetch_one(t.app.store.pool())
-        .await
-        .unwrap()
+    t.count("SELECT count(*) FROM notifications").await
 }
 
 #[tokio::test]
@@ -418,10 +413,7 @@ async fn a_retried_batch_answers_with_the_original_batch() {
         .await;
     assert_eq!(summary["totalCount"], 3);
     assert_eq!(summary["counts"], json!([{"status": "QUEUED", "count": 3}]));
-    let batches: i64 = sqlx::query_scalar("SELECT count(*) FROM batches")
-        .fetch_one(t.app.store.pool())
-        .await
-        .unwrap();
+    let batches: i64 = t.count("SELECT count(*) FROM batches").await;
     assert_eq!((batches, stored_rows(&t).await), (1, 3), "the retry stored nothing");
     t.take_left(&[("sms", 3)]).await;
     t.stop().await;

@@ -56,3 +56,16 @@ impl Drop for KillOnDrop {
         }
     }
 }
+
+/// `send` of one SMS, answering in JSON: the command most terminal tests start with.
+pub const SEND_SMS: &[&str] = &[
+    "send",
+    "--channel",
+    "sms",
+    "--to",
+    "+905551234567",
+    "--content",
+    "hi",
+    "-o",
+    "json",
+];

@@ -8,7 +8,7 @@ mod cli;
 mod provider;
 mod rabbitmq;
 
-pub use cli::{command, json_out, run, stderr, KillOnDrop};
+pub use cli::{command, json_out, run, stderr, KillOnDrop, SEND_SMS};
 pub use provider::ScriptedProvider;
 pub use rabbitmq::{
     delete_queue, drain_at_least, drain_queue, header, hold_unacked, purge_queue, queue_len, rabbitmqctl,
@@ -152,6 +152,14 @@ pub struct TestApp {
 }
 
 impl TestApp {
+    /// The one number `sql` answers (a `count(*)`), from this test's database.
+    pub async fn count(&self, sql: &str) -> i64 {
+        sqlx::query_scalar(sql)
+            .fetch_one(self.app.store.pool())
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
+
     /// Starts `serve` in-process (API, and unless `api_only` the worker and scanners).
     pub async fn spawn(env: Env, api_only: bool) -> TestApp {
         init_logs();

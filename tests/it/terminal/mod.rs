@@ -8,7 +8,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::helpers::{closed_port, command, json_out, run, stderr, wait_for, Env, KillOnDrop, TestApp};
+use crate::helpers::{closed_port, command, json_out, run, stderr, wait_for, Env, KillOnDrop, TestApp, SEND_SMS};
 
 /// Waits for the child to exit, at most `within`; None when it is still running.
 async fn exit_within(child: &mut KillOnDrop, within: Duration) -> Option<ExitStatus> {
@@ -119,17 +119,7 @@ async fn every_command_ends_quietly_on_a_closed_stdout() {
     let t = TestApp::spawn(Env::new(), true).await;
     let api = t.env.clone().set("DISPATCH_API_URL", t.url(""));
     let cases: Vec<Vec<&str>> = vec![
-        vec![
-            "send",
-            "--channel",
-            "sms",
-            "--to",
-            "+905551234567",
-            "--content",
-            "hi",
-            "-o",
-            "json",
-        ],
+        SEND_SMS.to_vec(),
         vec!["inspect-dlq", "-o", "json"],
         vec!["inspect-dlq", "--history", "-o", "json"],
         vec!["replay", "--channel", "sms", "--dry-run", "-o", "json"],
@@ -146,10 +136,7 @@ async fn every_command_ends_quietly_on_a_closed_stdout() {
         );
     }
     // The send did what it would have done with a reader: the notification exists.
-    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM notifications")
-        .fetch_one(t.app.store.pool())
-        .await
-        .unwrap();
+    let rows: i64 = t.count("SELECT count(*) FROM notifications").await;
     assert_eq!(rows, 1);
     t.take_left(&[("sms", 1)]).await;
     t.stop().await;
@@ -326,10 +313,7 @@ async fn a_send_file_with_an_unknown_key_is_refused_with_file_item_line_and_sugg
             && err.contains("did you mean `scheduledAt`"),
         "{err}"
     );
-    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM notifications")
-        .fetch_one(t.app.store.pool())
-        .await
-        .unwrap();
+    let rows: i64 = t.count("SELECT count(*) FROM notifications").await;
     assert_eq!(rows, 0, "nothing was sent");
 
     // A value the API would refuse is named by file, line and item, each one of them.
@@ -364,21 +348,7 @@ async fn send_and_healthcheck_find_the_api_from_the_settings_serve_reads() {
     let port = t.addr.port().to_string();
     // The environment `serve` runs with: a wildcard host, its port, its tokens.
     let same = t.env.clone().set("API_HOST", "0.0.0.0").set("API_PORT", port.as_str());
-    let out = run(
-        &same.values,
-        &[
-            "send",
-            "--channel",
-            "sms",
-            "--to",
-            "+905551234567",
-            "--content",
-            "hi",
-            "-o",
-            "json",
-        ],
-    )
-    .await;
+    let out = run(&same.values, SEND_SMS).await;
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(json_out(&out)["notifications"][0]["id"].is_string());
     let out = run(&same.values, &["healthcheck"]).await;
@@ -518,10 +488,7 @@ async fn one_shot_commands_print_no_autovacuum_warning_and_no_sql() {
 async fn migrate_revert_asks_on_a_terminal_unless_yes() {
     let t = TestApp::spawn(Env::new(), true).await;
     let applied = || async {
-        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations")
-            .fetch_one(t.app.store.pool())
-            .await
-            .unwrap();
+        let n: i64 = t.count("SELECT count(*) FROM _sqlx_migrations").await;
         n
     };
     let before = applied().await;

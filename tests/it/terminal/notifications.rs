@@ -77,10 +77,9 @@ async fn an_interrupted_replay_records_and_reports_what_it_did() {
     .await
     .unwrap();
     assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
-    let replayed: i64 = sqlx::query_scalar("SELECT count(*) FROM notifications WHERE status <> 'FAILED'")
-        .fetch_one(t.app.store.pool())
-        .await
-        .unwrap();
+    let replayed: i64 = t
+        .count("SELECT count(*) FROM notifications WHERE status <> 'FAILED'")
+        .await;
     assert!(replayed > 0 && replayed < 12, "interrupted halfway: {replayed}");
     let err = stderr(&out);
     assert!(err.contains(&format!("interrupted: replayed {replayed},")), "{err}");
