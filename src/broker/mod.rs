@@ -155,7 +155,7 @@ pub(crate) async fn passive_depth(ch: &AmqpChannel, queue: &str) -> Result<Optio
 
 /// What a passive declare tells of a queue: the messages ready in it (not those delivered
 /// and unacked) and the consumers it has.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct QueueStats {
     pub messages: u32,
     pub consumers: u32,
@@ -493,11 +493,18 @@ impl Broker {
 
     /// Messages waiting on a channel's work queues, all priorities together.
     pub async fn channel_depth(&self, channel: Channel) -> Result<u32, BrokerError> {
-        let mut depth = 0u32;
+        Ok(self.channel_stats(channel).await?.messages)
+    }
+
+    /// A channel's work queues together: their ready messages and their consumers.
+    pub async fn channel_stats(&self, channel: Channel) -> Result<QueueStats, BrokerError> {
+        let mut total = QueueStats::default();
         for queue in self.topology.work_queues(channel) {
-            depth = depth.saturating_add(self.queue_depth(&queue).await?);
+            let stats = self.queue_stats(&queue).await?.ok_or_else(|| self.missing(&queue))?;
+            total.messages = total.messages.saturating_add(stats.messages);
+            total.consumers = total.consumers.saturating_add(stats.consumers);
         }
-        Ok(depth)
+        Ok(total)
     }
 
     pub fn missing(&self, queue: &str) -> BrokerError {

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{watch, Mutex};
 use tokio_util::sync::CancellationToken;
 
-use crate::broker::Broker;
+use crate::broker::{Broker, QueueStats};
 use crate::domain::{Channel, PerChannel};
 use crate::metrics::Metrics;
 
@@ -64,13 +64,17 @@ impl Reading {
         self.estimate(now).is_none_or(|n| n < limit)
     }
 
-    /// The next reading, `depth` at `now`: the drain is what left the queues since the last
-    /// one (that depth plus what was admitted, less this depth), per second. A drain is only
-    /// seen while the queues hold messages; an empty queue's lower figure does no harm, as
-    /// nothing waits on an empty queue.
-    fn next(&self, depth: Option<u32>, now: Instant) -> Reading {
+    /// The next reading, the queues' `stats` at `now`: the drain is what left the queues
+    /// since the last one (that depth plus what was admitted, less this depth), per second. A
+    /// drain is only seen while the queues hold messages; an empty queue's lower figure does
+    /// no harm, as nothing waits on an empty queue. Nor is one seen while nobody consumes:
+    /// then what looks like a drain is admitted messages still on their way to the queue
+    /// (the publisher's batch not yet confirmed), and counting it would admit over the limit.
+    fn next(&self, stats: Option<QueueStats>, now: Instant) -> Reading {
+        let depth = stats.map(|s| s.messages);
+        let consumed = stats.is_some_and(|s| s.consumers > 0);
         let drain_per_s = match (self.depth, depth, self.at) {
-            (Some(before), Some(after), Some(at)) if now > at => {
+            (Some(before), Some(after), Some(at)) if now > at && consumed => {
                 let left = before.saturating_add(self.admitted).saturating_sub(after);
                 let observed = f64::from(left) / (now - at).as_secs_f64();
                 // Smoothed over about two readings: one slow pass of the workers (a commit
@@ -232,14 +236,14 @@ impl Backlog {
             }
             let mut depths = Vec::with_capacity(Channel::ALL.len());
             for channel in Channel::ALL {
-                let depth = broker.channel_depth(*channel).await.ok();
-                if let Some(n) = depth {
+                let stats = broker.channel_stats(*channel).await.ok();
+                if let Some(s) = stats {
                     self.metrics
                         .queue_depth
                         .with_label_values(&[channel.lower()])
-                        .set(i64::from(n));
+                        .set(i64::from(s.messages));
                 }
-                depths.push((*channel, depth));
+                depths.push((*channel, stats));
             }
             // What was admitted before this reading is in it, or nearly (the outbox publishes
             // within milliseconds of the commit): counting starts again. One update, so no
@@ -423,7 +427,7 @@ mod tests {
             "no drain seen yet"
         );
         // 100 held, 100 admitted, 100 held 100 ms later: 100 left in 0.1 s.
-        let second = Reading { admitted: 100, ..first }.next(Some(100), t0 + Duration::from_millis(100));
+        let second = Reading { admitted: 100, ..first }.next(consumed(100), t0 + Duration::from_millis(100));
         assert_eq!((second.admitted, second.drain_per_s.round()), (0, 1_000.0));
         // Seconds are floats: 20 ms at 1,000/s is 19.99… or 20.
         assert!(matches!(
@@ -434,10 +438,22 @@ mod tests {
         assert!(!second.has_room(100, t0 + Duration::from_millis(100)));
         assert_eq!(second.estimate(t0 + Duration::from_secs(60)), Some(0));
         // The next is smoothed with it: 0 left in the next 0.1 s halves it.
-        let third = second.next(Some(100), t0 + Duration::from_millis(200));
+        let third = second.next(consumed(100), t0 + Duration::from_millis(200));
         assert_eq!(third.drain_per_s.round(), 500.0);
         // A depth that cannot be read forgets the drain.
         assert_eq!(third.next(None, t0 + Duration::from_millis(300)).drain_per_s, 0.0);
+        // With nobody consuming, the admitted that are not in the queue yet are on their way.
+        let unconsumed = QueueStats {
+            messages: 1,
+            consumers: 0,
+        };
+        let lagging = Reading { admitted: 2, ..first }.next(Some(unconsumed), t0 + Duration::from_millis(100));
+        assert_eq!(lagging.drain_per_s, 0.0);
+        assert!(!lagging.has_room(1, t0 + Duration::from_secs(60)));
+    }
+
+    fn consumed(messages: u32) -> Option<QueueStats> {
+        Some(QueueStats { messages, consumers: 1 })
     }
 
     #[tokio::test]

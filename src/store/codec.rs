@@ -9,8 +9,8 @@ use sqlx::{Decode, Encode, FromRow, Postgres, Row, Type};
 
 use crate::domain::{BatchStatus, Channel, DeadLetterReason, Notification, Priority, Status};
 
-/// Text columns holding a named enum's upper-case name (`SMS`, `QUEUED`, …).
-macro_rules! text_enum {
+/// Types stored in a text column.
+macro_rules! text_type {
     ($($name:ty),+) => {$(
         impl Type<Postgres> for $name {
             fn type_info() -> PgTypeInfo {
@@ -20,6 +20,13 @@ macro_rules! text_enum {
                 <&str as Type<Postgres>>::compatible(ty)
             }
         }
+    )+};
+}
+
+/// Text columns holding a named enum's upper-case name (`SMS`, `QUEUED`, …).
+macro_rules! text_enum {
+    ($($name:ty),+) => {$(
+        text_type!($name);
 
         impl PgHasArrayType for $name {
             fn array_type_info() -> PgTypeInfo {
@@ -46,14 +53,7 @@ macro_rules! text_enum {
 
 text_enum!(Channel, Priority, Status, BatchStatus);
 
-impl Type<Postgres> for DeadLetterReason {
-    fn type_info() -> PgTypeInfo {
-        <&str as Type<Postgres>>::type_info()
-    }
-    fn compatible(ty: &PgTypeInfo) -> bool {
-        <&str as Type<Postgres>>::compatible(ty)
-    }
-}
+text_type!(DeadLetterReason);
 
 /// `failure_reason` is free text (an operator's UPDATE, another version); what this version
 /// does not know reads as the domain says (`DeadLetterReason::from_stored`).

@@ -239,16 +239,7 @@ async fn an_expired_lease_is_recovered_as_a_transient_failure() {
     exec(&t.app, claim, retry).await;
     exec(&t.app, claim, last).await;
     exec(&t.app, "UPDATE notifications SET attempt_count = 4 WHERE id = $1", last).await;
-    let report = scanner
-        .pass(
-            ScanScope {
-                retries: true,
-                scheduled: false,
-            },
-            false,
-        )
-        .await
-        .unwrap();
+    let report = scanner.pass(ScanScope::RETRIES, false).await.unwrap();
     assert_eq!(report.handled["expired_lease"]["SMS"], 2, "{report:?}");
     let n = t.app.store.get(retry).await.unwrap().unwrap();
     assert_eq!(n.status.as_str(), "QUEUED");
@@ -289,17 +280,7 @@ async fn two_scanners_over_1000_due_rows_publish_each_once() {
     let drain = |s: Scanner| async move {
         let mut total = 0;
         loop {
-            let n = s
-                .pass(
-                    ScanScope {
-                        retries: true,
-                        scheduled: false,
-                    },
-                    false,
-                )
-                .await
-                .unwrap()
-                .total();
+            let n = s.pass(ScanScope::RETRIES, false).await.unwrap().total();
             if n == 0 {
                 return total;
             }
