@@ -32,7 +32,4 @@ if [ -z "${TEST_PYTHON:-}" ]; then
   export TEST_PYTHON="$test_venv/bin/python"
 fi
 
-# The xtask binary is run directly, not through `cargo xtask` (cargo run): the cargo it starts
-# would inherit cargo run's environment and rebuild a score of dependencies on every run.
-cargo build --quiet --locked --package xtask
-exec "${CARGO_TARGET_DIR:-target}/debug/xtask" test "$@"
+exec cargo xtask test "$@"

@@ -1,6 +1,5 @@
 //! `cargo xtask test [ARGS]`: which passes of the suite run, against which services.
-//! `scripts/test.sh` (the command README.md gives) installs what is missing and runs it (the
-//! binary itself: under `cargo run` the cargo it starts would rebuild dependencies each time).
+//! `scripts/test.sh` (the command README.md gives) installs what is missing and calls it.
 //!
 //! Without ARGS: the whole suite with the queue type of TEST_QUEUE_TYPE (classic by default),
 //! then the tests that talk to the broker's queues again with quorum queues, then the worker
@@ -314,6 +313,7 @@ fn runner(root: &Path, selection: &Selection, nextest: bool) -> Command {
     let threads = env("TEST_THREADS").unwrap_or_else(|| "8".into());
     let mut cmd = Command::new("cargo");
     cmd.current_dir(root);
+    forget_cargo_run(&mut cmd, root);
     if nextest {
         cmd.args([
             "nextest",
@@ -352,6 +352,38 @@ fn runner(root: &Path, selection: &Selection, nextest: bool) -> Command {
         }
     }
     cmd
+}
+
+/// Under `cargo xtask test` (cargo run) this process has the variables cargo sets for the
+/// package it runs, and a build started with them rebuilds a score of dependencies whose
+/// build scripts watch them; the runner gets the environment the caller had instead.
+fn forget_cargo_run(cmd: &mut Command, root: &Path) {
+    const SET_BY_CARGO_RUN: &[&str] = &[
+        "CARGO_MANIFEST_DIR",
+        "CARGO_MANIFEST_PATH",
+        "CARGO_CRATE_NAME",
+        "CARGO_BIN_NAME",
+        "CARGO_PRIMARY_PACKAGE",
+    ];
+    for (key, _) in std::env::vars_os() {
+        let key = key.to_string_lossy();
+        if key.starts_with("CARGO_PKG_") || SET_BY_CARGO_RUN.contains(&key.as_ref()) {
+            cmd.env_remove(key.as_ref());
+        }
+    }
+    // cargo run puts the target directory's library paths first.
+    if let Some(paths) = std::env::var_os("LD_LIBRARY_PATH") {
+        // Relative to the workspace, as cargo reads it.
+        let target =
+            root.join(std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| PathBuf::from("target"), PathBuf::from));
+        let kept: Vec<PathBuf> = std::env::split_paths(&paths)
+            .filter(|p| !p.starts_with(&target) && !p.to_string_lossy().contains("/.rustup/toolchains/"))
+            .collect();
+        match std::env::join_paths(kept) {
+            Ok(joined) if !joined.is_empty() => cmd.env("LD_LIBRARY_PATH", joined),
+            _ => cmd.env_remove("LD_LIBRARY_PATH"),
+        };
+    }
 }
 
 fn unique() -> u128 {
