@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use super::output::{self, Format};
+use super::values::number;
 use super::{fail, load_settings_quiet_with, require_schema, Exit, GlobalArgs};
 use crate::config::{Overrides, Period};
 use crate::dispatch::prune::{cutoff, prune, PrunePlan, PruneReport};
@@ -31,10 +32,10 @@ pub struct Args {
     #[arg(long, value_name = "DURATION", value_parser = |v: &str| period(v, "AUDIT_RETENTION_PERIOD"))]
     pub audit_older_than: Option<Period>,
     /// Rows per transaction (overrides PRUNE_BATCH_SIZE).
-    #[arg(long, value_name = "N", value_parser = |v: &str| count(v, 1, "rows per transaction (1 or more, e.g. 500", "PRUNE_BATCH_SIZE"))]
+    #[arg(long, value_name = "N", value_parser = |v: &str| number(v, 1u32, "a number of rows per transaction (1 or more, e.g. 500", "PRUNE_BATCH_SIZE"))]
     pub batch_size: Option<u32>,
     /// Most notifications deleted per second, 0 for no limit (overrides PRUNE_MAX_RATE).
-    #[arg(long, value_name = "N", value_parser = |v: &str| count(v, 0, "notifications per second (e.g. 1000, or 0 for no limit", "PRUNE_MAX_RATE"))]
+    #[arg(long, value_name = "N", value_parser = |v: &str| number(v, 0u32, "a number of notifications per second (e.g. 1000, or 0 for no limit", "PRUNE_MAX_RATE"))]
     pub max_rate: Option<u32>,
     /// No progress bar.
     #[arg(short, long)]
@@ -47,14 +48,6 @@ pub struct Args {
 /// A flag's value is checked as its setting's would be, and the error names both.
 fn period(value: &str, setting: &str) -> Result<Period, String> {
     value.parse().map_err(|e| format!("{e} (as {setting})"))
-}
-
-/// `accepted` opens the parenthesis that names the setting.
-fn count(value: &str, min: u32, accepted: &str, setting: &str) -> Result<u32, String> {
-    match value.trim().parse::<u32>() {
-        Ok(n) if n >= min => Ok(n),
-        _ => Err(format!("\"{value}\" is not a number of {accepted}; as {setting})")),
-    }
 }
 
 pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {

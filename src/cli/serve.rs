@@ -22,10 +22,10 @@ pub struct Args {
     #[arg(long)]
     pub no_migrate: bool,
     /// Address to listen on [env: API_HOST; default 0.0.0.0].
-    #[arg(long, value_name = "ADDR")]
+    #[arg(long, value_name = "ADDR", value_parser = super::values::address)]
     pub host: Option<IpAddr>,
     /// Port to listen on [env: API_PORT; default 8080].
-    #[arg(long, short)]
+    #[arg(long, short, value_parser = |v: &str| super::values::number(v, 0u16, "a port (0 to 65535, e.g. 8080", "API_PORT"))]
     pub port: Option<u16>,
     #[command(flatten)]
     pub tls: super::tls_args::ListenerTlsArgs,

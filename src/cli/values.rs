@@ -34,6 +34,26 @@ value_enum! {
     QueueType => QueueType::as_str,
 }
 
+/// A flag's number, checked as its setting's would be: the error names what was wrong, what
+/// is accepted (`accepted` opens the parenthesis) and the setting.
+pub(super) fn number<T>(value: &str, min: T, accepted: &str, setting: &str) -> Result<T, String>
+where
+    T: std::str::FromStr + PartialOrd,
+{
+    match value.trim().parse::<T>() {
+        Ok(n) if n >= min => Ok(n),
+        _ => Err(format!("\"{value}\" is not {accepted}; as {setting})")),
+    }
+}
+
+/// `serve --host`.
+pub(super) fn address(value: &str) -> Result<std::net::IpAddr, String> {
+    value
+        .trim()
+        .parse()
+        .map_err(|_| format!("\"{value}\" is not an IP address (e.g. 0.0.0.0 or 127.0.0.1; as API_HOST)"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -53,5 +73,11 @@ mod tests {
             Ok(QueueType::Quorum)
         );
         assert!(<Priority as ValueEnum>::from_str("urgent", true).is_err());
+        assert_eq!(
+            number("0", 1u16, "x (1 or more", "S"),
+            Err("\"0\" is not x (1 or more; as S)".into())
+        );
+        assert_eq!(number(" 7", 1u16, "x (1 or more", "S"), Ok(7));
+        assert!(address("localhost").unwrap_err().contains("API_HOST"));
     }
 }

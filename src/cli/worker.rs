@@ -26,7 +26,7 @@ pub struct Args {
     #[arg(long, value_delimiter = ',', value_name = "CHANNELS", ignore_case = true)]
     pub channels: Vec<Channel>,
     /// Deliveries in flight [env: WORKER_CONCURRENCY; default 192].
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    #[arg(long, value_name = "N", value_parser = |v: &str| super::values::number(v, 1u16, "a number of deliveries in flight (1 to 65535, e.g. 192", "WORKER_CONCURRENCY"))]
     pub concurrency: Option<u16>,
     #[command(flatten)]
     pub tls: super::tls_args::ListenerTlsArgs,
