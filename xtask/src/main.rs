@@ -177,23 +177,23 @@ mod tests {
 
     #[test]
     fn the_check_names_a_stale_file_and_one_the_code_no_longer_makes() {
-        let dir = tempdir();
+        let temp = tempfile::tempdir().expect("a temporary directory");
+        let dir = temp.path();
         for (path, text) in generated().expect("the generators run") {
             let target = dir.join(&path);
             std::fs::create_dir_all(target.parent().expect("a parent")).expect("mkdir");
             std::fs::write(target, text).expect("write");
         }
-        assert_eq!(gen(&dir, true).expect("check"), Vec::<String>::new());
+        assert_eq!(gen(dir, true).expect("check"), Vec::<String>::new());
         std::fs::write(dir.join("man/dispatchctl-gone.1"), "old").expect("write");
         std::fs::write(dir.join("docs/CONFIGURATION.md"), "edited by hand").expect("write");
         assert_eq!(
-            gen(&dir, true).expect("check"),
+            gen(dir, true).expect("check"),
             ["man/dispatchctl-gone.1", "docs/CONFIGURATION.md"]
         );
-        assert!(gen(&dir, false).expect("gen").is_empty());
-        assert_eq!(gen(&dir, true).expect("check"), Vec::<String>::new());
+        assert!(gen(dir, false).expect("gen").is_empty());
+        assert_eq!(gen(dir, true).expect("check"), Vec::<String>::new());
         assert!(!dir.join("man/dispatchctl-gone.1").exists());
-        std::fs::remove_dir_all(&dir).expect("clean up");
     }
 
     #[test]
@@ -210,16 +210,5 @@ mod tests {
             "{}",
             row(dsn)
         );
-    }
-
-    fn tempdir() -> PathBuf {
-        let dir = std::env::temp_dir().join(format!(
-            "xtask-gen-{}-{:?}",
-            std::process::id(),
-            std::thread::current().id()
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("a temporary directory");
-        dir
     }
 }

@@ -2,12 +2,13 @@
 //! and a RabbitMQ node, started and stopped with scripts/chaos/services.sh.
 
 use std::collections::BTreeMap;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::Context;
 
-use super::{output, status, unique};
+use super::{output, status};
 
 /// A PostgreSQL (and its standby), a Redis (and Sentinel) and a RabbitMQ node of one pass,
 /// speaking TLS too, with a CA of this run (TEST_TLS_*), for the tls:: tests.
@@ -19,11 +20,15 @@ pub(super) struct Private {
 
 impl Private {
     pub(super) fn start(root: &Path, rabbitmq: &str) -> anyhow::Result<Private> {
-        let tmp = std::env::var_os("TMPDIR").map_or_else(|| PathBuf::from("/tmp"), PathBuf::from);
-        let dir = tmp.join(format!("dispatchctl-test.{}.{}", std::process::id(), unique()));
-        std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        // Kept until `stop`, which removes it; TMPDIR is honoured.
+        let dir = tempfile::Builder::new()
+            .prefix("dispatchctl-test.")
+            .tempdir()
+            .context("cannot create a directory for the private services")?
+            .keep();
         // The private PostgreSQL runs as its own user.
-        let _ = Command::new("chmod").arg("755").arg(&dir).status();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755))
+            .with_context(|| format!("cannot open {} to the services' users", dir.display()))?;
         let mut private = Private {
             root: root.to_path_buf(),
             dir,
